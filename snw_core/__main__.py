@@ -1,0 +1,191 @@
+"""The command line (a contract, see design.md).
+
+    python -m snw_core data synth --out FILE [--n N] [--seed S]
+    python -m snw_core data check SOURCE [--good-label L]
+    python -m snw_core data import hub:OWNER/NAME --out FILE
+    python -m snw_core train --data SOURCE [--preset seed|default] [--epochs N] [--seed S] [--name NAME] ...
+    python -m snw_core evaluate RUN_ID [--runs-dir DIR] [--data SOURCE]
+    python -m snw_core runs [--runs-dir DIR]
+    python -m snw_core stop RUN_ID [--runs-dir DIR]
+    python -m snw_core bench [--data SOURCE] [--presets seed,default] [--json FILE]
+
+Exit codes: 0 ok, 2 bad input (one paragraph on stderr, no traceback), 130 training stopped, 1 other failure.
+The last stdout line of ``train`` is the run id.
+"""
+from __future__ import annotations
+
+import os
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import argparse
+import json
+import sys
+import textwrap
+
+EXIT_BAD_INPUT = 2
+EXIT_STOPPED = 130
+
+
+class BadInput(Exception):
+    pass
+
+
+def _fail(msg: str) -> int:
+    print("error: " + textwrap.fill(str(msg), 100), file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _add_runs_dir(p):
+    p.add_argument("--runs-dir", default=None, help="run store folder (default: runs/ or $SNW_RUNS_DIR)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m snw_core", description="Siamese-network inspection: data, training, runs.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    d = sub.add_parser("data", help="make or check data sets").add_subparsers(dest="data_cmd", required=True)
+    p = d.add_parser("synth", help="write the embedded synthetic connector set as parquet")
+    p.add_argument("--out", required=True)
+    p.add_argument("--n", type=int, default=3600)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--geometry", default="default", help="'default' (26x36, 2x6 pins, bright pins) or 'alt' "
+                   "(40x64, 3x8 pins, dark pins on a bright body)")
+    p = d.add_parser("check", help="load a source and print its summary (exit 2 on bad input)")
+    p.add_argument("source")
+    p.add_argument("--good-label", default="0")
+    p = d.add_parser("import", help="download a Hub data set and write it as one parquet file")
+    p.add_argument("source", help="hub:OWNER/NAME")
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("train", help="train a run; the last stdout line is the run id")
+    p.add_argument("--data", default="default")
+    p.add_argument("--preset", default="default")
+    p.add_argument("--good-label", default="0")
+    p.add_argument("--name", default=None)
+    _add_runs_dir(p)
+    for flag, typ in (("epochs", int), ("seed", int), ("batch-size", int), ("pairs-per-image", int),
+                      ("margin", float), ("learning-rate", float), ("embedding-dim", int), ("k", int),
+                      ("early-stopping-patience", int), ("max-escape", float)):
+        p.add_argument(f"--{flag}", type=typ, default=None)
+    p.add_argument("--threshold-method", default=None, choices=("best_accuracy", "zero_escape", "max_escape"))
+    p.add_argument("--split", default=None, help="train,val,test fractions, e.g. 0.6,0.2,0.2")
+    p.add_argument("--projection", default="umap", choices=("umap", "pca", "none"))
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("evaluate", help="recompute a run's metrics (JSON on stdout)")
+    p.add_argument("run_id")
+    p.add_argument("--data", default=None, help="another data set: judged whole with the run's references and threshold")
+    _add_runs_dir(p)
+
+    p = sub.add_parser("runs", help="list runs, one line each")
+    _add_runs_dir(p)
+    p = sub.add_parser("stop", help="ask a running training to stop (within one batch)")
+    p.add_argument("run_id")
+    _add_runs_dir(p)
+
+    p = sub.add_parser("bench", help="train presets on the same split and print a side-by-side table")
+    p.add_argument("--data", default="default")
+    p.add_argument("--presets", default="seed,default")
+    p.add_argument("--json", default=None, help="also write the rows as a JSON list to this file")
+    p.add_argument("--epochs", type=int, default=None, help="override every preset's epochs (quick checks)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--good-label", default="0")
+    _add_runs_dir(p)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    from .data import DataError
+    from .presets import SettingsError
+    from .runs import RunError
+    try:
+        return _dispatch(args)
+    except (DataError, SettingsError, RunError, BadInput) as e:
+        return _fail(e)
+    except KeyboardInterrupt:
+        return EXIT_STOPPED
+
+
+def _dispatch(a) -> int:
+    if a.cmd == "data":
+        return _data(a)
+    if a.cmd == "train":
+        return _train(a)
+    if a.cmd == "evaluate":
+        from .judge import evaluate_run
+        from .runs import RunStore
+        print(json.dumps(evaluate_run(RunStore(a.runs_dir).get(a.run_id), a.data), indent=2, allow_nan=True))
+        return 0
+    if a.cmd == "runs":
+        from .runs import RunStore
+        for r in RunStore(a.runs_dir).list():
+            s = r.summary()
+            acc = s.get("good_defect_accuracy")
+            print(f"{r.id}\t{s['state']}\t{s.get('preset', '')}\t{s.get('data', '')}\t"
+                  f"good_defect_accuracy={acc if acc is None else round(float(acc), 4)}\t"
+                  f"pair_accuracy={s.get('pair_accuracy') if s.get('pair_accuracy') is None else round(float(s['pair_accuracy']), 4)}")
+        return 0
+    if a.cmd == "stop":
+        from .runs import RunStore
+        run = RunStore(a.runs_dir).get(a.run_id)
+        state = run.state()
+        if state != "running":
+            raise BadInput(f"Run '{a.run_id}' is not running (state: {state}); nothing to stop.")
+        run.request_stop()
+        print(f"stop requested for {a.run_id}")
+        return 0
+    if a.cmd == "bench":
+        from .bench import run_bench
+        run_bench(a.data, [p.strip() for p in a.presets.split(",") if p.strip()], json_path=a.json,
+                  epochs=a.epochs, seed=a.seed, good_label=a.good_label, runs_dir=a.runs_dir)
+        return 0
+    raise BadInput(f"unknown command {a.cmd}")
+
+
+def _data(a) -> int:
+    from . import data
+    if a.data_cmd == "synth":
+        from . import synthetic
+        if a.n < 13:
+            raise BadInput(f"--n must be at least 13 (one item per label); got {a.n}.")
+        spec = synthetic.ConnectorSpec() if a.geometry == "default" else synthetic.ALT_SPEC
+        path = synthetic.write_parquet(a.out, n=a.n, seed=a.seed, spec=spec)
+        print(path)
+        return 0
+    if a.data_cmd == "check":
+        ds = data.load(a.source, good_label=a.good_label)
+        data.check_trainable(ds)
+        print(json.dumps(data.summary(ds), indent=2))
+        return 0
+    if a.data_cmd == "import":
+        if not a.source.startswith("hub:"):
+            raise BadInput("data import takes a Hub id: hub:OWNER/NAME")
+        name = a.source[4:]
+        if not data._HUB_RE.match(name):
+            raise BadInput(f"'{name}' is not a Hugging Face data set id (OWNER/NAME).")
+        if not data._hub_reachable():
+            raise BadInput(f"The Hugging Face Hub cannot be reached (no network), so '{name}' cannot be downloaded here.")
+        print(data.download_hub(name, __import__("pathlib").Path(a.out)))
+        return 0
+    raise BadInput(f"unknown data command {a.data_cmd}")
+
+
+def _train(a) -> int:
+    from .train import prepare, train
+    overrides = {k: getattr(a, k) for k in ("epochs", "seed", "batch_size", "pairs_per_image", "margin",
+                                             "learning_rate", "embedding_dim", "k", "early_stopping_patience",
+                                             "max_escape", "threshold_method")}
+    if a.split:
+        try:
+            overrides["split"] = [float(x) for x in a.split.split(",")]
+        except ValueError:
+            raise BadInput(f"--split must be three comma-separated fractions like 0.6,0.2,0.2; got {a.split!r}.") from None
+    prep = prepare(a.data, a.preset, a.good_label, **overrides)    # bad input exits 2 before any run folder
+    run, state = train(prepared=prep, name=a.name, runs_dir=a.runs_dir, projection=a.projection, quiet=a.quiet)
+    print(f"{state}: {run.path}", file=sys.stderr)
+    print(run.id)
+    return 0 if state == "done" else EXIT_STOPPED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

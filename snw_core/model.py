@@ -1,0 +1,193 @@
+"""Twin networks, the distance layer and contrastive losses, written with ``keras.ops`` only.
+
+The embedder (the twin) takes raw grayscale images, shape (batch, h, w), values 0..255, and returns
+embeddings (batch, d). Its first layer normalises, so exported models need no preprocessing code.
+
+>>> emb = build_embedder(resolve_settings("seed"), (26, 36))     # doctest: +SKIP
+>>> siamese = build_siamese(emb)                                  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from .pairs import PAIR_DIFFERENT, PAIR_SAME
+
+__all__ = ["build_embedder", "build_siamese", "EuclideanDistance", "Normalize", "ContrastiveLoss",
+           "InBatchContrastiveLoss", "PairAccuracy", "contrastive_loss", "load_embedder", "save_embedder"]
+
+PACKAGE = "snw"
+
+
+def contrastive_loss(y, d, margin: float = 1.0):
+    """Per-pair contrastive loss of the seed study: ``(1 - y)/2 * d^2 + y/2 * max(0, m - d)^2``.
+
+    y : pair labels (PAIR_SAME = 0, PAIR_DIFFERENT = 1), shape (batch,)
+    d : distances, shape (batch,)
+    """
+    y = ops.cast(ops.reshape(y, (-1,)), d.dtype) if hasattr(d, "dtype") else y
+    d = ops.reshape(d, (-1,))
+    same = ops.cast(ops.equal(y, PAIR_SAME), d.dtype)
+    diff = ops.cast(ops.equal(y, PAIR_DIFFERENT), d.dtype)
+    return same * 0.5 * ops.square(d) + diff * 0.5 * ops.square(ops.maximum(margin - d, 0.0))
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ContrastiveLoss(keras.losses.Loss):
+    """Mean contrastive loss over pairs; ``y_pred`` is the pair distance."""
+
+    def __init__(self, margin: float = 1.0, name: str = "contrastive", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.margin = float(margin)
+
+    def call(self, y_true, y_pred):
+        return contrastive_loss(ops.cast(y_true, y_pred.dtype), y_pred, self.margin)
+
+    def get_config(self):
+        return {**super().get_config(), "margin": self.margin}
+
+
+def pairwise_distances(e):
+    """Euclidean distances between all rows of ``e`` (batch, d) -> (batch, batch), safe gradient at 0."""
+    sq = ops.sum(ops.square(e), axis=1)
+    d2 = ops.expand_dims(sq, 1) + ops.expand_dims(sq, 0) - 2.0 * ops.matmul(e, ops.transpose(e))
+    return ops.sqrt(ops.maximum(d2, 1e-12))
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class InBatchContrastiveLoss(keras.losses.Loss):
+    """Contrastive loss over every pair of items inside a batch of single images.
+
+    ``y_true`` are integer class ids (batch,), ``y_pred`` embeddings (batch, d). Positive (same-label) and
+    negative pairs are averaged separately and weighted equally, so the loss does not depend on how
+    many goods a batch happens to hold; the per-pair terms are the seed study's.
+    """
+
+    def __init__(self, margin: float = 1.0, name: str = "in_batch_contrastive", **kwargs):
+        super().__init__(name=name, reduction="sum", **kwargs)
+        self.margin = float(margin)
+
+    def call(self, y_true, y_pred):
+        y = ops.reshape(y_true, (-1,))
+        d = pairwise_distances(y_pred)
+        n = ops.shape(d)[0]
+        same = ops.cast(ops.equal(ops.expand_dims(y, 1), ops.expand_dims(y, 0)), d.dtype)
+        off_diag = 1.0 - ops.eye(n, dtype=d.dtype)
+        pos = same * off_diag
+        neg = (1.0 - same)
+        pos_loss = ops.sum(pos * 0.5 * ops.square(d)) / ops.maximum(ops.sum(pos), 1.0)
+        neg_loss = ops.sum(neg * 0.5 * ops.square(ops.maximum(self.margin - d, 0.0))) / ops.maximum(ops.sum(neg), 1.0)
+        return pos_loss + neg_loss
+
+    def get_config(self):
+        return {**super().get_config(), "margin": self.margin}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PairAccuracy(keras.metrics.MeanMetricWrapper):
+    """Share of pairs judged right: "same" when the distance is below ``cutoff`` (0.5, the seed's metric)."""
+
+    def __init__(self, cutoff: float = 0.5, name: str = "pair_accuracy", dtype=None):
+        super().__init__(fn=_pair_correct, name=name, dtype=dtype, cutoff=cutoff)
+        self.cutoff = cutoff
+
+    def get_config(self):
+        return {"cutoff": self.cutoff, "name": self.name, "dtype": self.dtype}
+
+
+def _pair_correct(y_true, y_pred, cutoff=0.5):
+    pred_diff = ops.cast(ops.reshape(y_pred, (-1,)) >= cutoff, "float32")
+    return ops.cast(ops.equal(pred_diff, ops.cast(ops.reshape(y_true, (-1,)), "float32")), "float32")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class EuclideanDistance(keras.layers.Layer):
+    """Euclidean distance between two embeddings, (batch, d) x (batch, d) -> (batch,)."""
+
+    def call(self, a, b):
+        return ops.sqrt(ops.maximum(ops.sum(ops.square(a - b), axis=-1), 1e-12))
+
+    def compute_output_shape(self, a_shape, b_shape=None):
+        return (a_shape[0],)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Normalize(keras.layers.Layer):
+    """Input normalisation: ``scale`` = pixel / 255 (the seed); ``standardize`` = per image zero mean, unit std.
+
+    Standardising each image removes brightness, contrast and (with a conv twin) most illumination
+    differences between cameras, which is what lets one recipe serve other image sets.
+    """
+
+    def __init__(self, mode: str = "scale", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in ("scale", "standardize"):
+            raise ValueError(f"unknown normalisation {mode!r}")
+        self.mode = mode
+
+    def call(self, x):
+        x = ops.cast(x, "float32")
+        if self.mode == "scale":
+            return x / 255.0
+        mean = ops.mean(x, axis=(1, 2), keepdims=True)
+        std = ops.std(x, axis=(1, 2), keepdims=True)
+        return (x - mean) / (std + 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+def build_embedder(settings: dict, image_shape: tuple[int, int]) -> keras.Model:
+    """The twin: raw images (batch, h, w) in 0..255 -> embeddings (batch, embedding_dim)."""
+    h, w = int(image_shape[0]), int(image_shape[1])
+    inp = keras.Input((h, w), name="image")
+    x = Normalize(settings["normalize"], name="normalize")(inp)
+    dim = int(settings["embedding_dim"])
+    if settings["twin"] == "dense":
+        x = layers.Flatten()(x)
+        x = layers.Dense(512, activation="relu")(x)
+        x = layers.Dense(256, activation="relu")(x)
+        out = layers.Dense(dim, name="embedding")(x)
+    else:
+        x = layers.Reshape((h, w, 1))(x)
+        if settings.get("augment_shift"):
+            # training-only: the whole part moves by up to augment_shift px; pins never move relative to
+            # each other, so a defect stays a defect
+            s = int(settings["augment_shift"])
+            x = layers.RandomTranslation(s / h, s / w, fill_mode="nearest", interpolation="nearest",
+                                         seed=settings["seed"], name="random_shift")(x)
+        for filters in (32, 64):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+            x = layers.BatchNormalization()(x)
+            x = layers.Activation("relu")(x)
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+            x = layers.BatchNormalization()(x)
+            x = layers.Activation("relu")(x)
+            x = layers.MaxPooling2D(2, padding="same")(x)
+        # keep the spatial layout: where a defect is (its pin address) matters
+        x = layers.Conv2D(32, 1, activation="relu")(x)
+        x = layers.Flatten()(x)
+        x = layers.Dense(128, activation="relu")(x)
+        out = layers.Dense(dim, name="embedding")(x)
+    return keras.Model(inp, out, name="embedder")
+
+
+def build_siamese(embedder: keras.Model) -> keras.Model:
+    """Two images -> the distance of their embeddings, with one shared embedder."""
+    shape = embedder.input_shape[1:]
+    a = keras.Input(shape, name="image_a")
+    b = keras.Input(shape, name="image_b")
+    d = EuclideanDistance(name="distance")(embedder(a), embedder(b))
+    return keras.Model([a, b], d, name="siamese")
+
+
+def save_embedder(embedder: keras.Model, path) -> None:
+    """Save atomically as ``.keras``."""
+    from .fsutil import atomic_writer
+    with atomic_writer(path, suffix=".keras") as tmp:
+        embedder.save(tmp)
+
+
+def load_embedder(path) -> keras.Model:
+    """Load an embedder saved by :func:`save_embedder`, with ``safe_mode=True`` (no code from the file runs)."""
+    return keras.saving.load_model(path, safe_mode=True, compile=False)

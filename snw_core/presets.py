@@ -1,0 +1,130 @@
+"""Training presets and their settings (pure Python: the dashboard form reads these without TensorFlow).
+
+>>> s = resolve_settings("seed", epochs=1)
+>>> s["epochs"], s["batch_size"], s["twin"]
+(1, 32, 'dense')
+"""
+from __future__ import annotations
+
+from .splits import validate_fractions
+
+__all__ = ["PRESETS", "PRESET_HELP", "SettingsError", "resolve_settings", "SETTING_HELP"]
+
+
+class SettingsError(ValueError):
+    """A setting out of range; the message says which and what is allowed."""
+
+
+#: The seed study, reproduced exactly (seed-recipe.md), except for the 60/20/20 split with a validation set.
+_SEED = {
+    "twin": "dense",            # Dense 512 ReLU - 256 ReLU - embedding (linear)
+    "pairing": "pairs",         # seed scheme: n positive + n negative pairs per image, shuffled
+    "normalize": "scale",       # pixel / 255
+    "embedding_dim": 128,
+    "epochs": 10,
+    "batch_size": 32,
+    "pairs_per_image": 10,
+    "margin": 1.0,
+    "learning_rate": 0.001,     # Adam defaults
+    "lr_schedule": "constant",
+    "early_stopping_patience": 0,   # 0 = off
+    "augment_shift": 0,
+    "split": [0.6, 0.2, 0.2],
+    "seed": 0,
+    "k": 3,                     # k nearest good references for the good/defect score
+    "threshold_method": "best_accuracy",
+    "max_escape": 0.0,
+}
+
+#: Our recipe: a small convolutional twin on per-image standardised input, trained on all pairs inside
+#: each batch of images (in-batch contrastive loss, positives and negatives weighted equally), cosine
+#: learning-rate decay, early stopping on the validation pair loss with the best weights restored.
+_DEFAULT = dict(_SEED, **{
+    "twin": "conv",
+    "pairing": "in_batch",
+    "normalize": "standardize",
+    "embedding_dim": 64,
+    "epochs": 30,
+    "batch_size": 128,
+    "learning_rate": 0.003,
+    "lr_schedule": "cosine",
+    "early_stopping_patience": 6,
+    "augment_shift": 1,
+})
+
+PRESETS = {"seed": _SEED, "default": _DEFAULT}
+PRESET_HELP = {
+    "seed": "The seed study exactly: Dense 512-256-128 twin, 10+10 pairs per image, contrastive loss (margin 1), "
+            "Adam, batch 32, 10 epochs.",
+    "default": "Small convolutional twin on standardised images, in-batch pairs, cosine learning rate, "
+               "early stopping on validation loss (best weights restored).",
+}
+SETTING_HELP = {
+    "epochs": "passes over the training data",
+    "batch_size": "pairs per batch (seed) or images per batch (in-batch pairing)",
+    "pairs_per_image": "positive pairs per image, and as many negative pairs (seed scheme)",
+    "margin": "contrastive margin: different-label pairs are pushed at least this far apart",
+    "learning_rate": "Adam learning rate",
+    "embedding_dim": "size of the embedding vector",
+    "split": "train / val / test fractions",
+    "seed": "seed of the split, the pairs, the weights and the shuffles",
+    "k": "nearest good references averaged into the good/defect score",
+}
+
+_RANGES = {
+    "epochs": (int, 1, 1000),
+    "batch_size": (int, 2, 8192),
+    "pairs_per_image": (int, 1, 100),
+    "margin": (float, 1e-6, 100.0),
+    "learning_rate": (float, 1e-7, 1.0),
+    "embedding_dim": (int, 2, 1024),
+    "early_stopping_patience": (int, 0, 1000),
+    "augment_shift": (int, 0, 4),
+    "seed": (int, 0, 2**31 - 1),
+    "k": (int, 1, 100),
+    "max_escape": (float, 0.0, 1.0),
+}
+_CHOICES = {
+    "twin": ("dense", "conv"),
+    "pairing": ("pairs", "in_batch"),
+    "normalize": ("scale", "standardize"),
+    "lr_schedule": ("constant", "cosine"),
+    "threshold_method": ("best_accuracy", "zero_escape", "max_escape"),
+}
+
+
+def resolve_settings(preset: str = "default", **overrides) -> dict:
+    """The preset's settings with ``overrides`` applied (``None`` values ignored), validated.
+
+    Raises :class:`SettingsError` for an unknown preset, an unknown setting or a value out of range.
+    """
+    if preset not in PRESETS:
+        raise SettingsError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}.")
+    s = dict(PRESETS[preset])
+    s["split"] = list(s["split"])
+    for k, v in overrides.items():
+        if v is None:
+            continue
+        if k not in s:
+            raise SettingsError(f"Unknown setting {k!r}; known settings: {', '.join(sorted(s))}.")
+        s[k] = v
+    for k, (typ, lo, hi) in _RANGES.items():
+        try:
+            v = typ(s[k])
+            if typ is int and float(s[k]) != v:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise SettingsError(f"Setting {k} must be {'an integer' if typ is int else 'a number'}; got {s[k]!r}.") from None
+        if not (lo <= v <= hi):
+            raise SettingsError(f"Setting {k} = {v} is out of range: it must be between {lo} and {hi}"
+                                + (f" ({SETTING_HELP[k]})." if k in SETTING_HELP else "."))
+        s[k] = v
+    for k, choices in _CHOICES.items():
+        if s[k] not in choices:
+            raise SettingsError(f"Setting {k} = {s[k]!r} is not one of {', '.join(choices)}.")
+    try:
+        s["split"] = list(validate_fractions(s["split"]))
+    except ValueError as e:
+        raise SettingsError(str(e)) from None
+    s["preset"] = preset
+    return s

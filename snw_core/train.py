@@ -1,0 +1,333 @@
+"""Training: data -> split -> pairs -> fit -> embeddings, metrics, projection, all written to a run folder.
+
+Callbacks (one per concern) append progress to the run folder while ``fit`` runs:
+:class:`ProgressWriter` (progress.jsonl), :class:`StopOnRequest` (stop file or SIGTERM, honoured within one
+batch), :class:`PairValidation` (seed-scheme validation pair loss/accuracy, history.csv, early stopping).
+
+>>> run, state = train("default", preset="seed", epochs=1)     # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import os
+import platform
+import signal
+import sys
+import time
+import traceback
+from importlib import metadata
+
+import numpy as np
+
+from .data import DataError, check_trainable, load
+from .pairs import make_pairs
+from .presets import SettingsError, resolve_settings
+from .runs import RunStore, _proc_start, now_iso
+from .splits import stratified_split
+
+__all__ = ["prepare", "train", "Prepared", "EVAL_PAIRS_PER_IMAGE", "TrainingStopped", "package_versions"]
+
+#: pairs per image of the fixed seed-scheme validation/test pairs, the same for every preset
+EVAL_PAIRS_PER_IMAGE = 10
+_VERSIONED = ("numpy", "keras", "tensorflow-cpu", "tensorflow", "scikit-learn", "umap-learn", "datasets", "pandas",
+              "pyarrow", "pillow")
+
+
+def package_versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+class Prepared:
+    """Everything decided before any model exists: data, settings, split, class ids. Cheap (no TensorFlow)."""
+
+    def __init__(self, ds, settings):
+        self.ds, self.settings = ds, settings
+        self.split = stratified_split(ds.labels, settings["split"], seed=settings["seed"])
+        self.classes = ds.label_names
+        self.class_ids = np.searchsorted(np.array(sorted(self.classes)), ds.labels)
+        self.idx = {s: np.flatnonzero(self.split == s) for s in ("train", "val", "test")}
+        n_train = self.idx["train"].size
+        unit = n_train * 2 * settings["pairs_per_image"] if settings["pairing"] == "pairs" else n_train
+        if settings["batch_size"] > unit:
+            raise SettingsError(f"Setting batch_size = {settings['batch_size']} is larger than one epoch of training "
+                                f"data ({unit} {'pairs' if settings['pairing'] == 'pairs' else 'images'} from "
+                                f"{n_train} training images); choose at most {unit}.")
+        for s in ("val", "test"):
+            lab = ds.labels[self.idx[s]]
+            if len(set(lab.tolist())) < 2 or not (lab == ds.good_label).any():
+                raise DataError(f"The {s} split has {self.idx[s].size} items but lacks "
+                                f"{'good items' if not (lab == ds.good_label).any() else 'defects'}, so the "
+                                f"threshold and the test metrics cannot be computed; use more data or a larger {s} fraction.")
+
+
+def prepare(source: str = "default", preset: str = "default", good_label: str = "0", **overrides) -> Prepared:
+    """Load and validate everything; raises DataError / SettingsError on bad input, writes nothing."""
+    settings = resolve_settings(preset, **overrides)
+    ds = load(source, good_label=good_label)
+    check_trainable(ds)
+    return Prepared(ds, settings)
+
+
+class TrainingStopped(Exception):
+    pass
+
+
+def _make_callbacks(run, prep, keras, eval_pairs, log):
+    """The three callbacks; built inside a function so keras is imported lazily."""
+    settings = prep.settings
+
+    class ProgressWriter(keras.callbacks.Callback):
+        """Appends a throttled batch event (at most every 0.25 s) and every epoch event to progress.jsonl."""
+
+        def __init__(self, epochs, steps):
+            super().__init__()
+            self.epochs, self.steps = epochs, steps
+            self.t0 = time.time()
+            self.last = 0.0
+            self.epoch = 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch + 1
+            self.t_epoch = time.time()
+
+        def on_train_batch_end(self, batch, logs=None):
+            now = time.time()
+            if now - self.last >= 0.25 or batch + 1 == self.steps:
+                self.last = now
+                run.append_progress({"kind": "batch", "epoch": self.epoch, "epochs": self.epochs, "batch": batch + 1,
+                                     "batches": self.steps, "loss": float((logs or {}).get("loss", np.nan)),
+                                     "elapsed": round(now - self.t0, 3)})
+                log.batch(self.epoch, self.epochs, batch + 1, self.steps, (logs or {}).get("loss"))
+
+    class StopOnRequest(keras.callbacks.Callback):
+        """Stops within one batch when the run's stop file appears or the process gets SIGTERM."""
+
+        def __init__(self):
+            super().__init__()
+            self.stopped = False
+            self.signalled = False
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.signalled or run.stop_requested():
+                self.stopped = True
+                self.model.stop_training = True
+
+    class PairValidation(keras.callbacks.Callback):
+        """Seed-scheme pair loss and accuracy on fixed train/val pairs after every epoch; history.csv; early stop."""
+
+        def __init__(self, embedder, epochs, stopper):
+            super().__init__()
+            self.embedder, self.epochs, self.stopper = embedder, epochs, stopper
+            self.rows = []
+            self.best = np.inf
+            self.best_weights = None
+            self.wait = 0
+            self.t0 = time.time()
+            self.t_epoch = time.time()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t_epoch = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            from .embed import embed_images
+            from .metrics import pair_accuracy
+            fit_seconds = time.time() - self.t_epoch
+            vals = {}
+            for part in ("train", "val"):
+                ia, ib, y = eval_pairs[part]
+                idx = prep.idx[part]
+                e = embed_images(self.embedder, prep.ds.images[idx])
+                d = np.linalg.norm(e[ia] - e[ib], axis=1)
+                vals[part] = (float(_np_contrastive(y, d, settings["margin"]).mean()), pair_accuracy(d, y))
+            row = {"epoch": epoch + 1, "loss": float(logs.get("loss", np.nan)), "val_loss": vals["val"][0],
+                   "pair_accuracy": float(logs.get("pair_accuracy", vals["train"][1])),
+                   "val_pair_accuracy": vals["val"][1], "seconds": round(fit_seconds, 3)}
+            self.rows.append(row)
+            run.write_history(self.rows)
+            run.append_progress({"kind": "epoch", **row, "epochs": self.epochs, "elapsed": round(time.time() - self.t0, 3)})
+            log.epoch(row, self.epochs)
+            patience = settings["early_stopping_patience"]
+            if patience:
+                if row["val_loss"] < self.best - 1e-6:
+                    self.best, self.wait = row["val_loss"], 0
+                    self.best_weights = self.embedder.get_weights()
+                else:
+                    self.wait += 1
+                    if self.wait >= patience:
+                        self.model.stop_training = True
+                        run.append_progress({"kind": "phase", "phase": "early_stopping", "epoch": epoch + 1})
+
+        def restore_best(self):
+            if self.best_weights is not None:
+                self.embedder.set_weights(self.best_weights)
+                return True
+            return False
+
+    return ProgressWriter, StopOnRequest, PairValidation
+
+
+def _np_contrastive(y, d, margin):
+    y = np.asarray(y, np.float64)
+    return (1 - y) / 2 * d ** 2 + y / 2 * np.maximum(0.0, margin - d) ** 2
+
+
+class _Log:
+    """Terminal progress (a one-line bar on a TTY, a line per epoch otherwise)."""
+
+    def __init__(self, quiet=False, stream=None):
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+
+    def msg(self, text):
+        if not self.quiet:
+            print(text, file=self.stream, flush=True)
+
+    def batch(self, epoch, epochs, b, nb, loss):
+        if self.quiet or not self.tty:
+            return
+        w = 30
+        done = int(w * b / max(nb, 1))
+        loss_s = f" loss {loss:.4f}" if loss is not None else ""
+        print(f"\repoch {epoch}/{epochs} [{'#' * done}{'.' * (w - done)}] {b}/{nb}{loss_s}   ", end="",
+              file=self.stream, flush=True)
+
+    def epoch(self, row, epochs):
+        if self.tty and not self.quiet:
+            print(file=self.stream)
+        self.msg(f"epoch {int(row['epoch'])}/{epochs}: loss {row['loss']:.4f}  val_loss {row['val_loss']:.4f}  "
+                 f"pair_acc {row['pair_accuracy']:.3f}  val_pair_acc {row['val_pair_accuracy']:.3f}  ({row['seconds']:.1f} s)")
+
+
+def train(source: str = "default", preset: str = "default", good_label: str = "0", name: str | None = None,
+          runs_dir=None, projection: str = "umap", quiet: bool = False, prepared: Prepared | None = None,
+          **overrides):
+    """Train one run end to end. Returns ``(run, state)`` with state ``done`` or ``stopped``.
+
+    Bad input raises DataError/SettingsError before the run folder exists. Any later error marks the run
+    ``failed`` (with the error text) and is re-raised.
+    """
+    log = _Log(quiet)
+    prep = prepared or prepare(source, preset, good_label, **overrides)
+    settings = prep.settings
+    store = RunStore(runs_dir)
+    run = store.create(name=name or settings["preset"])
+    ds = prep.ds
+    config = {
+        "run_id": run.id, "name": name or "", "preset": settings["preset"], "settings": settings,
+        "data": {"source": ds.source, "content_hash": ds.content_hash, "good_label": ds.good_label, "n": ds.n,
+                 "image_shape": list(ds.image_shape), "labels": ds.label_names},
+        "split_counts": {k: int(v.size) for k, v in prep.idx.items()},
+        "eval_pairs_per_image": EVAL_PAIRS_PER_IMAGE, "projection": projection,
+        "versions": package_versions(), "command": sys.argv, "host": platform.node(), "created": now_iso(),
+    }
+    run.write_config(config)
+    run.write_status("running", pid=os.getpid(), pid_start=_proc_start(os.getpid()), started=now_iso())
+    log.msg(f"run {run.id}: preset {settings['preset']}, data {ds.source} ({ds.n} items, {ds.image_shape[0]}x"
+            f"{ds.image_shape[1]}), split {config['split_counts']}")
+    prev = signal.getsignal(signal.SIGTERM) if _main_thread() else None
+    try:
+        state = _fit_and_evaluate(run, prep, projection, log)
+    except BaseException as e:
+        state = "stopped" if isinstance(e, KeyboardInterrupt) else "failed"
+        run.write_status(state, error=None if state == "stopped" else f"{type(e).__name__}: {e}",
+                         traceback=None if state == "stopped" else traceback.format_exc(limit=8), ended=now_iso())
+        raise
+    finally:
+        if prev is not None:
+            signal.signal(signal.SIGTERM, prev)
+    return run, state
+
+
+def _main_thread() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
+def _fit_and_evaluate(run, prep, projection, log) -> str:
+    settings, ds = prep.settings, prep.ds
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    t_import = time.time()
+    import keras
+    from . import model as M
+    from .embed import embed_images, project_pca, project_umap, save_embeddings, save_projection
+    from .metrics import evaluate_embeddings, pair_accuracy
+    log.msg(f"keras {keras.__version__} ready in {time.time() - t_import:.1f} s")
+    keras.utils.set_random_seed(settings["seed"])
+
+    seed = settings["seed"]
+    labels = ds.labels
+    eval_pairs = {part: make_pairs(labels[prep.idx[part]], EVAL_PAIRS_PER_IMAGE, seed=seed + i + 1)
+                  for i, part in enumerate(("train", "val", "test"))}
+    embedder = M.build_embedder(settings, ds.image_shape)
+    tr = prep.idx["train"]
+    x_train = ds.images[tr]
+    if settings["pairing"] == "pairs":
+        ia, ib, y = make_pairs(labels[tr], settings["pairs_per_image"], seed=seed)
+        fit_x, fit_y = [x_train[ia], x_train[ib]], y.astype(np.float32)
+        net = M.build_siamese(embedder)
+        loss, metrics = M.ContrastiveLoss(settings["margin"]), [M.PairAccuracy()]
+        n_units = y.size
+    else:
+        fit_x, fit_y = x_train, prep.class_ids[tr].astype(np.int32)
+        net = embedder
+        loss, metrics = M.InBatchContrastiveLoss(settings["margin"]), []
+        n_units = tr.size
+    steps = int(np.ceil(n_units / settings["batch_size"]))
+    lr = settings["learning_rate"]
+    if settings["lr_schedule"] == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, steps * settings["epochs"]), alpha=0.05)
+    net.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss=loss, metrics=metrics)
+
+    ProgressWriter, StopOnRequest, PairValidation = _make_callbacks(run, prep, keras, eval_pairs, log)
+    stopper = StopOnRequest()
+    validation = PairValidation(embedder, settings["epochs"], stopper)
+    if _main_thread():
+        def on_term(signum, frame):
+            stopper.signalled = True
+        signal.signal(signal.SIGTERM, on_term)
+    run.append_progress({"kind": "phase", "phase": "training", "epochs": settings["epochs"], "batches": steps})
+    t0 = time.time()
+    net.fit(fit_x, fit_y, batch_size=settings["batch_size"], epochs=settings["epochs"], shuffle=True, verbose=0,
+            callbacks=[ProgressWriter(settings["epochs"], steps), stopper, validation])
+    train_seconds = time.time() - t0
+    state = "stopped" if stopper.stopped else "done"
+    restored = validation.restore_best()
+    log.msg(f"training {state} after {train_seconds:.1f} s" + (" (best-val-loss weights restored)" if restored else ""))
+
+    run.append_progress({"kind": "phase", "phase": "evaluating"})
+    M.save_embedder(embedder, run.embedder_path)
+    t_emb = time.time()
+    emb = embed_images(embedder, ds.images)
+    embed_seconds = time.time() - t_emb
+    metrics_, scores = evaluate_embeddings(emb, labels, prep.split, good_label=ds.good_label, k=settings["k"],
+                                           threshold_method=settings["threshold_method"],
+                                           max_escape=settings["max_escape"])
+    te = prep.idx["test"]
+    ia, ib, y = eval_pairs["test"]
+    e_te = emb[te]
+    metrics_ = {"pair_accuracy": pair_accuracy(np.linalg.norm(e_te[ia] - e_te[ib], axis=1), y), **metrics_,
+                "train_seconds": round(train_seconds, 3), "epochs_run": len(validation.rows),
+                "best_epoch": int(np.argmin([r["val_loss"] for r in validation.rows]) + 1) if validation.rows else 0,
+                "best_weights_restored": restored, "embed_ms_per_image": round(1000 * embed_seconds / ds.n, 4),
+                "state": state}
+    save_embeddings(run.file("embeddings.npz"), emb, labels, prep.split, scores)
+    run.write_metrics(metrics_)
+    log.msg("test: " + ", ".join(f"{k} {metrics_[k]:.4f}" for k in
+                                  ("pair_accuracy", "good_defect_accuracy", "escape_rate", "overkill_rate", "auroc")))
+    if projection != "none":
+        run.append_progress({"kind": "phase", "phase": "projection"})
+        t_p = time.time()
+        xy, method = (project_umap(emb, seed=settings["seed"]), "umap") if projection == "umap" else \
+            (project_pca(emb), "pca")
+        save_projection(run.file("projection.parquet"), xy, method)
+        log.msg(f"{method} projection in {time.time() - t_p:.1f} s")
+    run.append_progress({"kind": "phase", "phase": state})
+    run.write_status(state, ended=now_iso(), train_seconds=round(train_seconds, 3))
+    return state
