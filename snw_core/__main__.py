@@ -69,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold-method", default=None, choices=("best_accuracy", "zero_escape", "max_escape"))
     p.add_argument("--split", default=None, help="train,val,test fractions, e.g. 0.6,0.2,0.2")
     p.add_argument("--projection", default="umap", choices=("umap", "pca", "none"))
+    p.add_argument("--run-id", default=None, help="use this new run id (the dashboard picks it before starting)")
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("evaluate", help="recompute a run's metrics (JSON on stdout)")
@@ -181,7 +182,11 @@ def _train(a) -> int:
         except ValueError:
             raise BadInput(f"--split must be three comma-separated fractions like 0.6,0.2,0.2; got {a.split!r}.") from None
     prep = prepare(a.data, a.preset, a.good_label, **overrides)    # bad input exits 2 before any run folder
-    run, state = train(prepared=prep, name=a.name, runs_dir=a.runs_dir, projection=a.projection, quiet=a.quiet)
+    if a.run_id is not None:
+        from .runs import validate_run_id
+        validate_run_id(a.run_id)
+    run, state = train(prepared=prep, name=a.name, runs_dir=a.runs_dir, projection=a.projection, quiet=a.quiet,
+                       run_id=a.run_id)
     print(f"{state}: {run.path}", file=sys.stderr)
     print(run.id)
     return 0 if state == "done" else EXIT_STOPPED

@@ -214,12 +214,23 @@ class RunStore:
     def __init__(self, root=None):
         self.root = runs_dir(root)
 
-    def create(self, name: str | None = None) -> Run:
-        """Make a new, empty run folder with a fresh id (``YYYYmmdd-HHMMSS-<name>-<rand>``)."""
-        self.root.mkdir(parents=True, exist_ok=True)
+    @staticmethod
+    def new_id(name: str | None = None) -> str:
+        """A fresh run id: ``YYYYmmdd-HHMMSS-<name>-<random>``."""
         slug = re.sub(r"[^A-Za-z0-9_-]+", "-", name or "").strip("-")[:24]
+        return "-".join(x for x in (time.strftime("%Y%m%d-%H%M%S"), slug, secrets.token_hex(2)) if x)
+
+    def create(self, name: str | None = None, run_id: str | None = None) -> Run:
+        """Make a new, empty run folder; with ``run_id``, that id (it must not hold a run already)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if run_id is not None:
+            run = Run(self.root, run_id)
+            run.path.mkdir(exist_ok=True)
+            if run.file("config.json").exists():
+                raise RunError(f"Run '{run_id}' exists already; choose another id.")
+            return run
         for _ in range(20):
-            rid = "-".join(x for x in (time.strftime("%Y%m%d-%H%M%S"), slug, secrets.token_hex(2)) if x)
+            rid = self.new_id(name)
             try:
                 (self.root / rid).mkdir()
                 return Run(self.root, rid)

@@ -207,7 +207,7 @@ class _Log:
 
 def train(source: str = "default", preset: str = "default", good_label: str = "0", name: str | None = None,
           runs_dir=None, projection: str = "umap", quiet: bool = False, prepared: Prepared | None = None,
-          **overrides):
+          run_id: str | None = None, **overrides):
     """Train one run end to end. Returns ``(run, state)`` with state ``done`` or ``stopped``.
 
     Bad input raises DataError/SettingsError before the run folder exists. Any later error marks the run
@@ -217,7 +217,7 @@ def train(source: str = "default", preset: str = "default", good_label: str = "0
     prep = prepared or prepare(source, preset, good_label, **overrides)
     settings = prep.settings
     store = RunStore(runs_dir)
-    run = store.create(name=name or settings["preset"])
+    run = store.create(name=name or settings["preset"], run_id=run_id)
     ds = prep.ds
     config = {
         "run_id": run.id, "name": name or "", "preset": settings["preset"], "settings": settings,

@@ -1,0 +1,19 @@
+"""SNW dashboard: the router and frame. Run with `make run` (or `streamlit run app.py`)."""
+import streamlit as st
+
+from snw_core import ui
+
+st.set_page_config(page_title="SNW dashboard", page_icon=":material/memory:", layout="wide")
+ui.init_state()
+
+PAGES = [
+    st.Page("pages/gallery.py", title="Gallery", icon=":material/grid_view:", default=True),
+    st.Page("pages/pairs.py", title="Pairs", icon=":material/compare:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/accuracy.py", title="Accuracy", icon=":material/fact_check:"),
+    st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/table_chart:"),
+]
+nav = st.navigation(PAGES)
+ui.sidebar()
+nav.run()

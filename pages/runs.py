@@ -1,0 +1,5 @@
+"""runs page."""
+import streamlit as st
+
+st.title("Runs")
+st.warning("This page is being built.")

@@ -1,0 +1,212 @@
+"""The one Streamlit module of snw_core: UI caches and the shared sidebar (data source, run picker).
+
+Pages import this; everything else in snw_core stays free of streamlit (a test guards it).
+Session keys: ``data_source``, ``good_label``, ``run_id``, ``data_error``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from . import data as D
+from .runs import RunError, RunStore
+
+DEFAULT_HUB_ID = "YxBxRyXJx/SNWimages_train_1110"
+SOURCE_KINDS = ("Embedded default", "Hugging Face Hub", "Upload parquet", "Path (parquet file or image folder)")
+_EMBEDDER_LOCK = threading.Lock()
+
+
+def init_state() -> None:
+    st.session_state.setdefault("data_source", "default")
+    st.session_state.setdefault("good_label", "0")
+    st.session_state.setdefault("run_id", None)
+    st.session_state.setdefault("data_error", None)
+
+
+def store() -> RunStore:
+    return RunStore(None)
+
+
+# ------------------------------------------------------------------ caches
+
+def _source_stamp(source: str) -> str:
+    """Changes when the file or folder behind a source changes, so the cache reloads."""
+    p = Path(source)
+    if source in ("default",) or source.startswith("hub:") or not p.exists():
+        return ""
+    st_ = p.stat()
+    return f"{st_.st_mtime_ns}:{st_.st_size}"
+
+
+@st.cache_resource(show_spinner="Loading data set ...", max_entries=6)
+def _dataset(source: str, good_label: str, stamp: str) -> D.Dataset:
+    return D.load(source, good_label=good_label)
+
+
+def get_dataset(source: str, good_label: str = "0") -> D.Dataset:
+    """A shared, read-only Dataset (never modify its arrays)."""
+    return _dataset(source, good_label, _source_stamp(source))
+
+
+def current_dataset() -> D.Dataset | None:
+    """The data set chosen in the sidebar, or None (with the error shown) when it cannot be loaded."""
+    try:
+        return get_dataset(st.session_state["data_source"], st.session_state["good_label"])
+    except D.DataError as e:
+        st.error(str(e))
+        return None
+
+
+@st.cache_resource(show_spinner="Loading model ...", max_entries=8)
+def _embedder(path: str, mtime: int):
+    from .model import load_embedder
+    return load_embedder(path)
+
+
+def get_embedder(run):
+    """The run's embedder (shared; calls are serialised with a lock)."""
+    p = run.embedder_path
+    return _embedder(str(p), p.stat().st_mtime_ns)
+
+
+def embed(run, images: np.ndarray) -> np.ndarray:
+    from .embed import embed_images
+    model = get_embedder(run)
+    with _EMBEDDER_LOCK:
+        return embed_images(model, images)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _embeddings(path: str, mtime: int) -> dict:
+    from .embed import load_embeddings
+    return load_embeddings(path)
+
+
+def run_embeddings(run) -> dict | None:
+    """embeddings.npz of a run as a dict of arrays (a copy), or None when it does not exist yet."""
+    p = run.file("embeddings.npz")
+    if not p.exists():
+        return None
+    return _embeddings(str(p), p.stat().st_mtime_ns)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _split(content_hash: str, labels: tuple, fractions: tuple, seed: int) -> np.ndarray:
+    from .splits import stratified_split
+    return stratified_split(np.array(labels), fractions, seed)
+
+
+def split_for(ds: D.Dataset, fractions=(0.6, 0.2, 0.2), seed: int = 0) -> np.ndarray:
+    """The seeded stratified split of a data set (cached)."""
+    return _split(ds.content_hash, tuple(ds.labels.tolist()), tuple(fractions), int(seed))
+
+
+# ------------------------------------------------------------------ runs
+
+def current_run():
+    """The run picked in the sidebar (a Run), or None."""
+    rid = st.session_state.get("run_id")
+    if not rid:
+        return None
+    try:
+        return store().get(rid)
+    except RunError:
+        st.session_state["run_id"] = None
+        return None
+
+
+def finished_run_or_info(run=None):
+    """The picked run if it has metrics; otherwise an info box and None."""
+    run = run or current_run()
+    if run is None:
+        st.info("No run selected. Train one on the **Train** page, or pick one in the sidebar.")
+        return None
+    if not run.metrics():
+        st.info(f"Run `{run.id}` has no results yet (state: {run.state()}).")
+        return None
+    return run
+
+
+def run_label(run) -> str:
+    cfg = run.config()
+    m = run.metrics()
+    acc = m.get("good_defect_accuracy")
+    acc_s = f" · {100 * acc:.1f}%" if isinstance(acc, (int, float)) else ""
+    return f"{run.id} · {run.state()} · {cfg.get('preset', '?')}{acc_s}"
+
+
+# ------------------------------------------------------------------ sidebar
+
+def _save_upload(uploaded) -> str:
+    """Store an uploaded parquet file in data_cache/uploads/ by content hash; return its path."""
+    data = uploaded.getvalue()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    out = D.data_cache_dir() / "uploads" / f"{digest}.parquet"
+    if not out.exists():
+        from .fsutil import atomic_write_bytes
+        atomic_write_bytes(out, data)
+    return str(out)
+
+
+def sidebar() -> None:
+    """Data source form and run picker, shared by every page."""
+    init_state()
+    with st.sidebar:
+        st.markdown("### Data")
+        with st.form("sidebar_source_form", border=False):
+            cur = st.session_state["data_source"]
+            kind_default = 0 if cur == "default" else 1 if cur.startswith("hub:") else 3
+            kind = st.selectbox("Source", SOURCE_KINDS, index=kind_default, key="sidebar_source_kind")
+            hub_id = st.text_input("Hub data set id", value=cur[4:] if cur.startswith("hub:") else DEFAULT_HUB_ID,
+                                   key="sidebar_hub_id", help="Used when the source is 'Hugging Face Hub'.")
+            upload = st.file_uploader("Parquet file", type=["parquet"], key="sidebar_upload",
+                                      help="Used when the source is 'Upload parquet'. Columns: label, image.")
+            path = st.text_input("Path", value=cur if kind_default == 3 else "", key="sidebar_path",
+                                 help="A .parquet file or a folder with one sub-folder per label.")
+            good = st.text_input("Good label", value=st.session_state["good_label"], key="sidebar_good_label")
+            submitted = st.form_submit_button("Load data", key="sidebar_load")
+        if submitted:
+            _apply_source(kind, hub_id, upload, path, good)
+        if st.session_state.get("data_error"):
+            st.error(st.session_state["data_error"])
+        st.caption(f"Using: `{st.session_state['data_source']}` (good label `{st.session_state['good_label']}`)")
+
+        st.markdown("### Run")
+        runs = store().list()
+        if not runs:
+            st.caption("No runs yet.")
+            st.session_state["run_id"] = None
+        else:
+            ids = [r.id for r in runs]
+            if st.session_state.get("run_id") not in ids:
+                done = [r.id for r in runs if r.metrics()]
+                st.session_state["run_id"] = (done or ids)[0]
+            labels = {r.id: run_label(r) for r in runs}
+            st.selectbox("Run", ids, key="run_id", format_func=lambda i: labels.get(i, i))
+
+
+def _apply_source(kind, hub_id, upload, path, good) -> None:
+    if kind == SOURCE_KINDS[0]:
+        source = "default"
+    elif kind == SOURCE_KINDS[1]:
+        source = "hub:" + (hub_id or "").strip()
+    elif kind == SOURCE_KINDS[2]:
+        if upload is None:
+            st.session_state["data_error"] = "Choose a parquet file to upload first."
+            return
+        source = _save_upload(upload)
+    else:
+        source = (path or "").strip()
+    good = (good or "0").strip() or "0"
+    try:
+        ds = get_dataset(source, good)
+        D.check_trainable(ds)
+    except D.DataError as e:
+        st.session_state["data_error"] = f"Could not use '{source}': {e} The previous data source stays selected."
+        return
+    st.session_state.update(data_source=source, good_label=good, data_error=None)
