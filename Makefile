@@ -1,0 +1,48 @@
+# Two commands on a fresh machine:  make run  (the dashboard on the embedded data)  and  make test.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ADDRESS ?= 127.0.0.1
+PORT ?= 8501
+
+.PHONY: run test test-fast bench sample-sheet chromium clean
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
+	$(PY) -m pip install -q -r requirements-dev.txt
+	@touch $@
+
+## make run: start the dashboard at http://localhost:8501 (ADDRESS=0.0.0.0 opens it to the plant network)
+run: $(VENV)/.installed
+	$(PY) -m snw_core data check default > /dev/null
+	$(PY) -m streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT)
+
+## make chromium: Debian's chromium for the browser tests (installed when missing and we are root)
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing: run 'sudo apt-get install chromium' for the browser tests" >&2; exit 1; fi; fi
+
+## make test: install everything the tests need and run the whole suite
+test: $(VENV)/.dev-installed chromium
+	$(PY) -m pytest
+
+## make test-fast: the suite without slow tests (no training, no browser)
+test-fast: $(VENV)/.dev-installed
+	$(PY) -m pytest -m "not slow and not e2e"
+
+## make bench: seed vs default preset on the embedded data (prints a table, writes bench.json)
+bench: $(VENV)/.installed
+	$(PY) -m snw_core bench --data default --presets seed,default --json bench.json
+
+## make sample-sheet: regenerate docs/sample_sheet.png from the embedded data generator
+sample-sheet: $(VENV)/.installed
+	$(PY) tools/sample_sheet.py --out docs/sample_sheet.png
+
+clean:
+	rm -rf $(VENV) data_cache/*.parquet data_cache/decoded .pytest_cache

@@ -1,0 +1,181 @@
+"""Data sources and bad input (design.md 'Data sources')."""
+import time
+
+import numpy as np
+import pytest
+
+from conftest import png_bytes, write_parquet_rows, write_png_folder
+from snw_core import data
+from snw_core.data import DataError
+
+
+def test_default_source_matches_the_seed_schema():
+    ds = data.load("default")
+    assert ds.images.shape == (3600, 26, 36) and ds.images.dtype == np.uint8
+    assert ds.counts() == {"0": 1200, **{str(p): 200 for p in range(1, 13)}}
+    assert ds.label_names[:3] == ["0", "1", "2"] and ds.label_names[-1] == "12"   # natural order
+    assert set(ds.dirnames[ds.labels == "7"]) == {"NG_07"}
+    assert ds.source == "default" and len(ds.content_hash) == 64
+
+
+def test_decoded_arrays_are_cached_by_content(tiny_parquet):
+    first = data.load(str(tiny_parquet))
+    cached = list((data.data_cache_dir() / "decoded").glob("pq-*.npz"))
+    assert cached, "decoded arrays were not cached"
+    again = data.load(str(tiny_parquet))
+    np.testing.assert_array_equal(first.images, again.images)
+    assert first.content_hash == again.content_hash
+
+
+def test_parquet_and_folder_of_the_same_images_agree(tmp_path, tiny_dataset):
+    imgs = {lab: tiny_dataset.images[tiny_dataset.labels == lab] for lab in tiny_dataset.label_names}
+    folder = write_png_folder(tmp_path / "imgs", imgs)
+    ds = data.load(str(folder))
+    assert ds.counts() == tiny_dataset.counts()
+    for lab in tiny_dataset.label_names:
+        got = ds.images[ds.labels == lab]
+        np.testing.assert_array_equal(np.sort(got.reshape(len(got), -1), axis=0),
+                                      np.sort(imgs[lab].reshape(len(got), -1), axis=0))
+
+
+def test_colour_images_become_grayscale(tmp_path):
+    from PIL import Image
+    rgb = np.zeros((26, 36, 3), np.uint8)
+    rgb[..., 0] = 200
+    blobs = []
+    for arr in (rgb, rgb):
+        import io
+        b = io.BytesIO()
+        Image.fromarray(arr).save(b, format="PNG")
+        blobs.append(b.getvalue())
+    p = write_parquet_rows(tmp_path / "rgb.parquet", ["0", "3"], blobs)
+    ds = data.load(str(p))
+    assert ds.images.shape == (2, 26, 36)
+    assert ds.images[0, 0, 0] == round(200 * 299 / 1000)   # ITU-R 601-2 luma of pure red
+
+
+def test_text_labels_with_good_label(tmp_path):
+    blobs = [png_bytes(np.full((8, 8), i * 10)) for i in range(16)]
+    labels = ["good"] * 8 + ["pin-A"] * 4 + ["pin-B"] * 4
+    p = write_parquet_rows(tmp_path / "text.parquet", labels, blobs)
+    ds = data.load(str(p), good_label="good")
+    data.check_trainable(ds)
+    assert ds.label_names == ["good", "pin-A", "pin-B"]
+    assert int(ds.is_defect.sum()) == 8
+    # without --good-label there is no '0' label: no good items, said plainly
+    with pytest.raises(DataError, match="no good items.*--good-label"):
+        data.check_trainable(data.load(str(p)))
+
+
+@pytest.mark.parametrize("case, pattern", [
+    ("missing_image", r"lacks the column\(s\) image"),
+    ("missing_label", r"lacks the column\(s\) label"),
+    ("empty_file", "is empty"),
+    ("not_parquet", "could not be read as parquet"),
+    ("corrupt_rows", r"could not be read \(corrupt or not an image\): rows 1, 3"),
+    ("mixed_sizes", r"2 sizes: 8 x 8 px .* 10 x 12 px"),
+    ("one_label", "only one label"),
+    ("huge_image", "too large"),
+])
+def test_bad_parquet_gets_one_clear_paragraph(tmp_path, case, pattern):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    ok = png_bytes(np.zeros((8, 8)))
+    p = tmp_path / f"{case}.parquet"
+    if case == "missing_image":
+        pq.write_table(pa.table({"label": ["0", "1"]}), p)
+    elif case == "missing_label":
+        write_parquet_rows(p, ["0", "1"], [ok, ok])
+        pq.write_table(pq.read_table(p).drop_columns(["label"]), p)
+    elif case == "empty_file":
+        p.write_bytes(b"")
+    elif case == "not_parquet":
+        p.write_text("label,image\n0,abc\n")
+    elif case == "corrupt_rows":
+        write_parquet_rows(p, ["0", "1", "0", "1"], [ok, b"\x89PNG garbage", ok, b"not an image"])
+    elif case == "mixed_sizes":
+        write_parquet_rows(p, ["0", "1", "1"], [ok, ok, png_bytes(np.zeros((10, 12)))])
+    elif case == "one_label":
+        write_parquet_rows(p, ["0", "0"], [ok, ok])
+    elif case == "huge_image":   # a decompression bomb: 6000 x 6000 px of zeros is a few kB of PNG
+        from PIL import Image
+        import io
+        b = io.BytesIO()
+        Image.new("L", (6000, 6000)).save(b, format="PNG")
+        assert len(b.getvalue()) < 100_000
+        write_parquet_rows(p, ["0", "1"], [ok, b.getvalue()])
+    with pytest.raises(DataError, match=pattern) as e:
+        data.load(str(p))
+    assert "Traceback" not in str(e.value) and "\n" not in str(e.value)
+
+
+def test_no_defects_or_no_goods_say_what_is_missing(tmp_path):
+    ok = png_bytes(np.zeros((8, 8)))
+    p = write_parquet_rows(tmp_path / "pins.parquet", ["3", "4"] * 8, [ok] * 16)
+    with pytest.raises(DataError, match="no good items"):
+        data.check_trainable(data.load(str(p)))
+
+
+def test_folder_bad_cases(tmp_path):
+    img = np.zeros((8, 8))
+    root = write_png_folder(tmp_path / "ok", {"0": [img] * 3, "5": [img] * 3})
+    (root / "5" / "notes.txt").write_text("hello")
+    (root / "7").mkdir()                                   # an empty label folder
+    ds = data.load(str(root))
+    assert ds.counts() == {"0": 3, "5": 3}
+    assert any("notes.txt" in w for w in ds.warnings) and any("'7/'" in w for w in ds.warnings)
+
+    nested = write_png_folder(tmp_path / "nested", {"0": [img], "1": [img]})
+    (nested / "1" / "deeper").mkdir()
+    with pytest.raises(DataError, match="sub-folders"):
+        data.load(str(nested))
+
+    with pytest.raises(DataError, match="no sub-folders"):
+        (tmp_path / "flat").mkdir()
+        data.load(str(tmp_path / "flat"))
+
+    bad = write_png_folder(tmp_path / "bad", {"0": [img], "1": [img]})
+    (bad / "1" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match="files 1/broken.png"):
+        data.load(str(bad))
+
+
+def test_unknown_source():
+    with pytest.raises(DataError, match="neither"):
+        data.load("/no/such/thing.parquet")
+
+
+def test_hub_offline_fails_fast_with_a_clear_message():
+    t = time.time()
+    with pytest.raises(DataError) as e:
+        data.load("hub:YxBxRyXJx/SNWimages_train_1110")
+    assert time.time() - t < 10
+    msg = str(e.value)
+    assert "YxBxRyXJx/SNWimages_train_1110" in msg and "cannot be reached" in msg and "parquet" in msg
+
+
+def test_hub_probe_gives_up_quickly_on_an_unresolvable_host(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    t = time.time()
+    assert data._hub_reachable(host="hub.invalid", timeout=3) is False
+    assert time.time() - t < 5
+
+
+def test_bad_hub_id_is_refused():
+    with pytest.raises(DataError, match="not a Hugging Face data set id"):
+        data.load("hub:../../etc")
+
+
+@pytest.mark.slow
+def test_hub_loader_runs_the_real_datasets_code_on_a_local_copy(tmp_path, tiny_parquet, tiny_dataset):
+    """The Hub path (datasets.load_dataset -> our parquet cache -> Dataset), fed a local folder instead of the Hub."""
+    repo = tmp_path / "fake_hub_repo"
+    (repo / "data").mkdir(parents=True)
+    (repo / "data" / "train-00000-of-00001.parquet").write_bytes(tiny_parquet.read_bytes())
+    ds = data._load_hub("someone/snw_copy", "hub:someone/snw_copy", reachable=True, hub_path=str(repo))
+    assert ds.n == tiny_dataset.n and ds.content_hash == tiny_dataset.content_hash
+    assert data.hub_cache_file("someone/snw_copy").exists()
+    # the second time it loads from data_cache/ without the network
+    again = data.load("hub:someone/snw_copy")
+    assert again.content_hash == ds.content_hash
