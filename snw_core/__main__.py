@@ -105,6 +105,11 @@ def main(argv=None) -> int:
         return _fail(e)
     except KeyboardInterrupt:
         return EXIT_STOPPED
+    except OSError as e:   # disk full, permissions, a file where a folder should be: say so, no traceback
+        print("error: " + textwrap.fill(f"could not read or write {e.filename or 'a file'}: {e.strerror or e}. "
+                                        "Nothing half-written was left behind; free space or fix the permissions "
+                                        "and try again.", 100), file=sys.stderr)
+        return 1
 
 
 def _dispatch(a) -> int:

@@ -30,7 +30,7 @@ import numpy as np
 
 from .fsutil import atomic_write_bytes, project_root
 
-__all__ = ["Dataset", "DataError", "load", "natural_key", "sort_labels", "data_cache_dir",
+__all__ = ["Dataset", "DataError", "load", "check_user_path", "allowed_roots", "natural_key", "sort_labels", "data_cache_dir",
            "check_trainable", "summary", "MAX_SIDE", "MAX_TOTAL_PIXELS"]
 
 DEFAULT_SOURCE = "default"
@@ -107,6 +107,27 @@ def data_cache_dir() -> Path:
     d = Path(os.environ.get("SNW_DATA_CACHE") or project_root() / "data_cache")
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def allowed_roots() -> list[Path]:
+    """Folders the dashboard may read user-given paths from: ``$SNW_DATA_ROOTS`` (os.pathsep-separated),
+    else the project folder (which holds data_cache/)."""
+    env = os.environ.get("SNW_DATA_ROOTS")
+    roots = [Path(r) for r in env.split(os.pathsep) if r] if env else [project_root(), data_cache_dir()]
+    return [r.resolve() for r in roots]
+
+
+def check_user_path(path: str) -> str:
+    """Resolve a path typed by a dashboard user; refuse one outside :func:`allowed_roots` ('..', other folders,
+    symlinks out). Relative paths are taken from the project folder. Returns the resolved path as a string."""
+    p = Path(path).expanduser()
+    p = (p if p.is_absolute() else project_root() / p).resolve()
+    roots = allowed_roots()
+    if not any(p == r or r in p.parents for r in roots):
+        raise DataError(f"The path '{path}' is outside the folders the dashboard may read "
+                        f"({', '.join(str(r) for r in roots)}). Copy the data there, or have the administrator "
+                        "add its folder to SNW_DATA_ROOTS.")
+    return str(p)
 
 
 def content_hash(images: np.ndarray, labels: np.ndarray, dirnames: np.ndarray) -> str:

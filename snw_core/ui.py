@@ -204,6 +204,8 @@ def _apply_source(kind, hub_id, upload, path, good) -> None:
         source = (path or "").strip()
     good = (good or "0").strip() or "0"
     try:
+        if kind == SOURCE_KINDS[3]:
+            source = D.check_user_path(source)
         ds = get_dataset(source, good)
         D.check_trainable(ds)
     except D.DataError as e:
