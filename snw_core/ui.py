@@ -22,7 +22,7 @@ _EMBEDDER_LOCK = threading.Lock()
 
 
 def init_state() -> None:
-    st.session_state.setdefault("data_source", "default")
+    st.session_state.setdefault("data_source", os.environ.get("SNW_DATA_SOURCE", "default"))
     st.session_state.setdefault("good_label", "0")
     st.session_state.setdefault("run_id", None)
     st.session_state.setdefault("data_error", None)
