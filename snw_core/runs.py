@@ -141,11 +141,15 @@ class Run:
     def state(self) -> str:
         """``running``, ``done``, ``stopped``, ``failed``, or ``failed (interrupted)`` when the process is gone."""
         st = self.status()
-        s = st.get("state", "failed" if self.path.exists() and not self.file("config.json").exists() else "running")
-        if s == "running" and st and not pid_alive(st.get("pid"), st.get("pid_start")):
+        if not st:   # a folder being set up by its launcher, or one abandoned before it began
+            try:
+                young = time.time() - self.path.stat().st_mtime < 60
+            except OSError:
+                young = False
+            return "starting" if young else "failed"
+        s = st.get("state", "failed")
+        if s == "running" and not pid_alive(st.get("pid"), st.get("pid_start")):
             return INTERRUPTED
-        if s == "running" and not st:
-            return "starting"
         return s
 
     # ---- progress & history
