@@ -13,6 +13,7 @@ PAGES = [
     st.Page("pages/accuracy.py", title="Accuracy", icon=":material/fact_check:"),
     st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/table_chart:"),
+    st.Page("pages/inspect.py", title="Inspect", icon=":material/search:"),
 ]
 nav = st.navigation(PAGES)
 ui.sidebar()

@@ -8,6 +8,8 @@
     python -m snw_core runs [--runs-dir DIR]
     python -m snw_core stop RUN_ID [--runs-dir DIR]
     python -m snw_core bench [--data SOURCE] [--presets seed,default] [--json FILE]
+    python -m snw_core inspect RUN_ID IMAGE... [--resize] [--runs-dir DIR]   # one JSON line per image
+    python -m snw_core export RUN_ID --out DIR [--runs-dir DIR]              # the bundle for the line
 
 Exit codes: 0 ok, 2 bad input (one paragraph on stderr, no traceback), 130 training stopped, 1 other failure.
 The last stdout line of ``train`` is the run id.
@@ -91,6 +93,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--good-label", default="0")
     _add_runs_dir(p)
+
+    p = sub.add_parser("inspect", help="judge image files with a run: one JSON line per image (exit 2 on bad input)")
+    p.add_argument("run_id")
+    p.add_argument("images", nargs="+", help="PNG/JPEG/BMP files of the run's image size")
+    p.add_argument("--resize", action="store_true", help="scale images of another size with the same aspect ratio")
+    _add_runs_dir(p)
+    p = sub.add_parser("export", help="write the run's bundle for a small computer at the line (no TensorFlow)")
+    p.add_argument("run_id")
+    p.add_argument("--out", required=True, help="bundle folder: new, empty, or an earlier bundle (replaced)")
+    _add_runs_dir(p)
     return ap
 
 
@@ -145,7 +157,44 @@ def _dispatch(a) -> int:
         run_bench(a.data, [p.strip() for p in a.presets.split(",") if p.strip()], json_path=a.json,
                   epochs=a.epochs, seed=a.seed, good_label=a.good_label, runs_dir=a.runs_dir)
         return 0
+    if a.cmd == "inspect":
+        return _inspect(a)
+    if a.cmd == "export":
+        return _export(a)
     raise BadInput(f"unknown command {a.cmd}")
+
+
+def _inspect(a) -> int:
+    from .data import DataError
+    from .export import finished_config
+    from .judge import Judge, read_images, records
+    from .runs import RunStore
+    run = RunStore(a.runs_dir).get(a.run_id)
+    cfg = finished_config(run)
+    try:
+        got = read_images(a.images, cfg["data"]["image_shape"], resize=a.resize)
+    except DataError as e:      # one line per file: keep the lines
+        print("error: " + str(e).replace("\n", "\n  "), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for name, note in zip(got.names, got.notes):
+        if note:
+            print(f"note: {name}: {note}", file=sys.stderr)
+    for row in records(Judge.from_run(run).judge(got.images), got.names):
+        print(json.dumps(row))
+    return 0
+
+
+def _export(a) -> int:
+    from .export import ExportError, export_bundle
+    from .runs import RunStore
+    try:
+        out = export_bundle(RunStore(a.runs_dir).get(a.run_id), a.out)
+    except ExportError as e:
+        raise BadInput(str(e)) from None
+    size = sum(f.stat().st_size for f in out.iterdir())
+    print(f"bundle of {a.run_id}: {size / 1e6:.2f} MB in {len(list(out.iterdir()))} files", file=sys.stderr)
+    print(out)
+    return 0
 
 
 def _data(a) -> int:

@@ -4,22 +4,42 @@
 >>> out = j.judge(images)                   # doctest: +SKIP
 >>> out["verdict"][0], out["score"][0]      # doctest: +SKIP
 ('GOOD', 0.21)
+>>> records(out, names=["a.png"])[0]["verdict"]   # doctest: +SKIP
+'GOOD'
+
+Images to inspect come from files or uploads through :func:`read_images`, which refuses what the run
+cannot judge (not an image, too large, 16-bit, another size) with one clear message per file.
 """
 from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .metrics import guess_labels, knn_scores
 
-__all__ = ["Judge", "evaluate_run"]
+__all__ = ["Judge", "evaluate_run", "records", "RECORD_FIELDS", "read_images", "InspectImages",
+           "resize_is_safe", "ASPECT_TOLERANCE"]
+
+#: the fields of one judged item, in this order, as printed by ``inspect`` and by the line bundle's script
+RECORD_FIELDS = ("file", "verdict", "defect", "score", "threshold", "pin", "pin_confidence", "nearest_good",
+                 "nearest_good_distance", "nearest_defect", "nearest_defect_label", "nearest_defect_distance")
+#: largest relative difference of aspect ratio (width / height) for which a resize is offered
+ASPECT_TOLERANCE = 0.01
+#: PIL modes refused: converting 16-bit or float images to 8 bits would clip or rescale silently
+_HIGH_BIT_MODES = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N", "I;32", "I;32L", "I;32B")
 
 
 class Judge:
     """Everything needed to judge an image, taken from a finished run.
 
     ref_good : float32 (m, d), embeddings of the good train items (the reference set)
-    ref_defect, ref_defect_labels : embeddings and labels of the defective train items (pin guesses)
-    threshold : score above which an item is a defect; k : neighbours averaged into the score
+    ref_good_idx : int (m,), their row indices in the run's data set
+    ref_defect, ref_defect_labels, ref_defect_idx : embeddings, labels and row indices of the defective
+        train items (pin guesses, nearest defect)
+    threshold : score above which an item is a defect; k : neighbours averaged into the score;
+    pin_k : neighbours voting on the pin address
     """
 
     def __init__(self, embedder, ref_good, ref_good_idx, ref_defect, ref_defect_labels, ref_defect_idx,
@@ -40,13 +60,25 @@ class Judge:
         if embedder is None:
             from .model import load_embedder
             embedder = load_embedder(run.embedder_path)
-        e = load_embeddings(run.file("embeddings.npz"))
-        good_label = cfg["data"]["good_label"]
+        return cls.from_parts(cfg, m, load_embeddings(run.file("embeddings.npz")), embedder=embedder)
+
+    @classmethod
+    def from_parts(cls, config: dict, metrics: dict, embeddings: dict, embedder=None):
+        """A Judge from a run's config.json, metrics.json and embeddings.npz contents (already loaded).
+
+        ``embedder`` may be None when only :meth:`judge_embeddings` is used (e.g. the dashboard embeds
+        with its shared, cached model).
+        """
+        if not metrics or metrics.get("threshold") is None:
+            raise ValueError("This run has no threshold yet (metrics.json is missing).")
+        e = embeddings
+        good_label = config["data"]["good_label"]
         tr = e["split"] == "train"
         g = np.flatnonzero(tr & (e["labels"] == good_label))
         d = np.flatnonzero(tr & (e["labels"] != good_label))
-        return cls(embedder, e["embeddings"][g], g, e["embeddings"][d], e["labels"][d], d, m["threshold"],
-                   k=cfg["settings"].get("k", 3), good_label=good_label, image_shape=cfg["data"]["image_shape"])
+        return cls(embedder, e["embeddings"][g], g, e["embeddings"][d], e["labels"][d], d, metrics["threshold"],
+                   k=config["settings"].get("k", 3), pin_k=config["settings"].get("pin_k", 5),
+                   good_label=good_label, image_shape=config["data"]["image_shape"])
 
     def check_images(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images)
@@ -80,6 +112,166 @@ class Judge:
 
     def judge(self, images) -> dict:
         return self.judge_embeddings(self.embed(images))
+
+    def references(self) -> dict:
+        """The reference arrays as a dict for ``np.savez`` (no object arrays, so no pickles)."""
+        return {"good": np.asarray(self.ref_good, np.float32), "good_idx": np.asarray(self.ref_good_idx, np.int64),
+                "defect": np.asarray(self.ref_defect, np.float32).reshape(len(self.ref_defect), -1),
+                "defect_labels": np.asarray(self.ref_defect_labels).astype(str),
+                "defect_idx": np.asarray(self.ref_defect_idx, np.int64)}
+
+
+def records(out: dict, names=None) -> list[dict]:
+    """One JSON-friendly dict per judged item (keys :data:`RECORD_FIELDS`) from :meth:`Judge.judge` output.
+
+    ``pin`` is the guessed pin address, the vote of the nearest defective references; it is given for
+    every item but means something only when the verdict is DEFECT. Row indices refer to the run's data set.
+    """
+    n = len(out["score"])
+    names = list(names) if names is not None else [None] * n
+    rows = []
+    for i in range(n):
+        has_def = "nearest_defect" in out
+        rows.append({
+            "file": names[i],
+            "verdict": str(out["verdict"][i]),
+            "defect": bool(out["defect"][i]),
+            "score": float(out["score"][i]),
+            "threshold": float(out["threshold"]),
+            "pin": str(out["pin"][i]) or None,
+            "pin_confidence": float(out["pin_confidence"][i]),
+            "nearest_good": int(out["nearest_good"][i]),
+            "nearest_good_distance": float(out["nearest_good_distance"][i]),
+            "nearest_defect": int(out["nearest_defect"][i]) if has_def else None,
+            "nearest_defect_label": str(out["nearest_defect_label"][i]) if has_def else None,
+            "nearest_defect_distance": float(out["nearest_defect_distance"][i]) if has_def else None,
+        })
+    return rows
+
+
+# ------------------------------------------------------------------ images to inspect
+
+def resize_is_safe(size_hw, image_shape, tolerance: float = ASPECT_TOLERANCE) -> bool:
+    """True when an image of ``size_hw`` (height, width) has the aspect ratio of ``image_shape`` (within
+    ``tolerance``, relative), so scaling it changes the scale only, never the geometry of the part."""
+    h, w = size_hw
+    H, W = image_shape
+    if min(h, w, H, W) <= 0:
+        return False
+    return abs((w / h) / (W / H) - 1.0) <= tolerance
+
+
+@dataclass
+class InspectImages:
+    """Images read for inspection.
+
+    images : uint8 (n, h, w); names : one per image; notes : one per image ('' or e.g. 'resized from ...')
+    problems : images that cannot be judged, dicts {name, message, resizable} (only with ``on_error="collect"``)
+    """
+
+    images: np.ndarray
+    names: list
+    notes: list = field(default_factory=list)
+    problems: list = field(default_factory=list)
+
+
+class _Refused(Exception):
+    def __init__(self, message: str, resizable: bool = False):
+        super().__init__(message)
+        self.resizable = resizable
+
+
+def _read_one(name: str, blob: bytes, H: int, W: int, resize: bool):
+    """Decode one image for judging -> (uint8 (H, W), note). Raises _Refused with a message for the user."""
+    from PIL import Image
+
+    from .data import MAX_SIDE, decode_images
+
+    try:
+        with Image.open(io.BytesIO(blob)) as im:          # the header only: no pixel is decoded here
+            mode, (w, h), fmt = im.mode, im.size, im.format
+    except Exception:
+        raise _Refused(f"'{name}' is not an image that can be read (PNG, JPEG or BMP expected).") from None
+    if w > MAX_SIDE or h > MAX_SIDE or w * h == 0:
+        raise _Refused(f"'{name}' is {h} x {w} px (height x width); images larger than {MAX_SIDE} px per side "
+                       "are refused before decoding.")
+    if mode in _HIGH_BIT_MODES:
+        raise _Refused(f"'{name}' is a {'floating-point' if mode == 'F' else '16/32-bit'} image (mode {mode}); "
+                       "the model was trained on 8-bit grayscale. Convert it to 8-bit grayscale first "
+                       "(scaling its range deliberately), so that no value is clipped.")
+    safe = resize_is_safe((h, w), (H, W))
+    if (h, w) != (H, W) and not (resize and safe):
+        if safe:
+            how = (" It has the same aspect ratio, so it can be resized safely: pass --resize (command line) "
+                   "or tick 'Resize' (Inspect page).")
+        else:
+            how = (f" Its aspect ratio ({w / h:.3f}) differs from the model's ({W / H:.3f}), so it is not "
+                   "resized automatically: crop it to the part first.")
+        raise _Refused(f"'{name}' is {h} x {w} px (height x width) but this run's model was trained on "
+                       f"{H} x {W} px.{how}", resizable=safe)
+    try:
+        img = decode_images([blob], where=f"'{name}'")[0]     # the data loader's decoding, grayscale
+    except Exception:   # header fine, pixels not (e.g. a truncated file)
+        raise _Refused(f"'{name}' could not be decoded (truncated or corrupt {fmt or 'image'} file).") from None
+    notes = []
+    if mode not in ("L", "P", "1"):
+        notes.append(f"{mode} converted to grayscale")
+    if img.shape != (H, W):
+        shrink = h >= H and w >= W
+        img = np.asarray(Image.fromarray(img).resize((W, H), Image.BOX if shrink else Image.BILINEAR))
+        notes.append(f"resized from {h} x {w} px ({'area average' if shrink else 'bilinear'})")
+    return img, "; ".join(notes)
+
+
+def read_images(items, image_shape, resize: bool = False, on_error: str = "raise") -> InspectImages:
+    """Read image files or uploads for judging by a run trained on ``image_shape`` (height, width).
+
+    items : paths, or ``(name, bytes)`` pairs (uploads)
+    resize : scale images of another size to ``image_shape`` when that is safe (same aspect ratio,
+        :func:`resize_is_safe`): area averaging when shrinking, bilinear when enlarging.
+    on_error : ``"raise"``: any problem raises one :class:`~snw_core.data.DataError` that lists every
+        refused file (one line each) and nothing is returned; ``"collect"``: the readable images are
+        returned and the others listed in ``.problems``.
+
+    Colour images become grayscale (as when a data set is loaded). Refused: missing files, files that are
+    not images, images larger than ``data.MAX_SIDE`` per side (from the header, before decoding), 16-bit
+    and float images, and images of another size (the message says whether a resize is possible).
+    """
+    from pathlib import Path
+
+    from .data import DataError
+
+    if on_error not in ("raise", "collect"):
+        raise ValueError(f"on_error must be 'raise' or 'collect', got {on_error!r}")
+    H, W = int(image_shape[0]), int(image_shape[1])
+    out = InspectImages(np.zeros((0, H, W), np.uint8), [], [], [])
+    images = []
+    for item in items:
+        try:
+            if isinstance(item, tuple):
+                name, blob = str(item[0]), item[1]
+            else:
+                name, p = str(item), Path(item)
+                if not p.is_file():
+                    raise _Refused(f"'{name}' does not exist or is not a file.")
+                if p.stat().st_size > 64 * 2**20:
+                    raise _Refused(f"'{name}' is {p.stat().st_size / 2**20:.0f} MB, far too large for an "
+                                   "inspection image.")
+                blob = p.read_bytes()
+            img, note = _read_one(name, blob, H, W, resize)
+        except _Refused as e:
+            out.problems.append({"name": name, "message": str(e), "resizable": e.resizable})
+            continue
+        images.append(img)
+        out.names.append(name)
+        out.notes.append(note)
+    if out.problems and on_error == "raise":
+        n = len(out.problems)
+        head = "This image cannot be judged:" if n == 1 else f"{n} of {n + len(images)} images cannot be judged:"
+        raise DataError(head + "\n" + "\n".join("- " + p["message"] for p in out.problems))
+    if images:
+        out.images = np.stack(images).astype(np.uint8)
+    return out
 
 
 def evaluate_run(run, source: str | None = None) -> dict:

@@ -1,0 +1,357 @@
+#!/usr/bin/env python3
+"""Judge connector images at the line with an exported SNW bundle: GOOD / DEFECT, score, pin address.
+
+Needs only numpy, a LiteRT runtime and (to read image files) Pillow; no TensorFlow, no snw_core:
+
+    pip install numpy ai-edge-litert==2.3.0 pillow        # Raspberry Pi 4/5 (aarch64) or x86-64 Linux
+    python3 inspect_bundle.py IMAGE [IMAGE ...]            # one JSON line per image on stdout
+    python3 inspect_bundle.py --bench 200 IMAGE            # latency per image on this computer
+    python3 inspect_bundle.py --self-test                  # the bundle checks itself, no image needed
+
+Runtime, first found: ``ai_edge_litert`` (LiteRT, the maintained runtime), ``tflite_runtime`` (its older
+name), ``tensorflow.lite``. Inputs: PNG, JPEG, BMP (anything Pillow reads) of the bundle's image size, or
+``.npy`` files with uint8 arrays (h, w) or (n, h, w) when Pillow is missing. Colour becomes grayscale.
+``--resize`` scales images of another size with the same aspect ratio.
+
+Exit status: 0 all judged; 2 bad input (nothing judged, one line per bad file on stderr); 1 other failure.
+Each JSON line has: file, verdict (GOOD/DEFECT), defect, score, threshold (DEFECT when score > threshold),
+pin (guessed pin address; meaningful for DEFECT), pin_confidence (0..1), nearest_good / nearest_defect (row
+indices in the training data set named in bundle.json) with their distances and the nearest defect's label.
+
+In a line program, load once and judge each item as it comes (about a millisecond per image; start it
+with OPENBLAS_NUM_THREADS=1 when it imports numpy before this module)::
+
+    from inspect_bundle import Bundle
+    b = Bundle("path/to/bundle")
+    rows = b.judge(images_uint8)            # (n, h, w) -> list of dicts as above
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import time
+
+# The matrices here are tiny (one image against a few thousand references): a multi-threaded BLAS only
+# adds hand-over cost, up to 10x on a busy CPU. Takes effect when numpy is first imported here; a line
+# program that imports numpy itself should set OPENBLAS_NUM_THREADS=1 in its environment.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+
+FORMAT = 1
+MAX_SIDE = 1024
+ASPECT_TOLERANCE = 0.01
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIELDS = ("file", "verdict", "defect", "score", "threshold", "pin", "pin_confidence", "nearest_good",
+          "nearest_good_distance", "nearest_defect", "nearest_defect_label", "nearest_defect_distance")
+_HIGH_BIT_MODES = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N", "I;32", "I;32L", "I;32B")
+
+
+class BadInput(Exception):
+    """Input that cannot be judged; the message is meant for the operator."""
+
+
+def load_interpreter_class():
+    """The LiteRT Interpreter class and the runtime's name: ai_edge_litert, tflite_runtime or tensorflow."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+        return Interpreter, "ai_edge_litert"
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter
+        return Interpreter, "tflite_runtime"
+    except ImportError:
+        pass
+    try:
+        import tensorflow as tf
+        return tf.lite.Interpreter, "tensorflow"
+    except ImportError:
+        pass
+    raise RuntimeError("No LiteRT runtime found. Install one: pip install ai-edge-litert==2.3.0 "
+                       "(or tflite-runtime, or tensorflow).")
+
+
+class References:
+    """The judgement from embeddings alone (numpy only): references, threshold, k and pin_k.
+
+    good : (m, d) embeddings of the good train items, good_idx : their row indices in the training data
+    defect, defect_labels, defect_idx : the same for the defective train items (pin addresses)
+    """
+
+    def __init__(self, good, good_idx, defect, defect_labels, defect_idx, threshold, k=3, pin_k=5):
+        self.good = np.asarray(good, np.float64)
+        self.good_idx = np.asarray(good_idx)
+        self.defect = np.asarray(defect, np.float64).reshape(len(defect), self.good.shape[1])
+        self.defect_labels = np.asarray(defect_labels).astype(str)
+        self.defect_idx = np.asarray(defect_idx)
+        self.threshold, self.k, self.pin_k = float(threshold), int(k), int(pin_k)
+        self.classes, self.defect_class = np.unique(self.defect_labels, return_inverse=True)
+        self._good_t32 = np.ascontiguousarray(self.good.T, np.float32)
+        self._good_sq32 = np.sum(self.good ** 2, axis=1).astype(np.float32)
+        self._defect_t32 = np.ascontiguousarray(self.defect.T, np.float32)
+        self._defect_sq32 = np.sum(self.defect ** 2, axis=1).astype(np.float32)
+
+    @classmethod
+    def load(cls, path: str, meta: dict):
+        with np.load(os.path.join(path, "references.npz"), allow_pickle=False) as z:
+            return cls(z["good"], z["good_idx"], z["defect"], z["defect_labels"], z["defect_idx"],
+                       meta["threshold"], meta["k"], meta["pin_k"])
+
+    @staticmethod
+    def _nearest(q, ref, ref_t32, ref_sq32, n):
+        """The ``n`` nearest rows of ``ref`` to each query, nearest first (ties: lower row first).
+
+        A float32 pass over all references picks ``n + 8`` candidates; their distances are then computed
+        exactly in float64, so the result equals a full float64 search (a true neighbour would have to be
+        8 places off in float32 rounding to be missed). Returns (rows (q, n), distances (q, n)).
+        """
+        m = ref.shape[0]
+        c = min(n + 8, m)
+        q32 = q.astype(np.float32)
+        d2 = np.sum(q32 * q32, axis=1)[:, None] + ref_sq32[None, :] - 2.0 * (q32 @ ref_t32)
+        cand = np.argpartition(d2, c - 1, axis=1)[:, :c] if c < m else np.tile(np.arange(m), (len(q), 1))
+        exact = np.sqrt(np.sum((q[:, None, :] - ref[cand]) ** 2, axis=2))
+        order = np.lexsort((cand, exact), axis=1)[:, :n]
+        return np.take_along_axis(cand, order, axis=1), np.take_along_axis(exact, order, axis=1)
+
+    def judge_embeddings(self, emb, names=None) -> list:
+        """The same judgement as the dashboard: score = mean distance to the k nearest good references;
+        DEFECT when score > threshold; pin = distance-weighted vote of the pin_k nearest defect references."""
+        q = np.asarray(emb, np.float64).reshape(len(emb), -1)
+        n = len(q)
+        names = list(names) if names is not None else [None] * n
+        gi, gd = self._nearest(q, self.good, self._good_t32, self._good_sq32, min(self.k, len(self.good)))
+        score = gd.mean(axis=1)
+        rows = []
+        for i in range(n):
+            defect = bool(score[i] > self.threshold)
+            rows.append({"file": names[i], "verdict": "DEFECT" if defect else "GOOD", "defect": defect,
+                         "score": float(score[i]), "threshold": self.threshold, "pin": None,
+                         "pin_confidence": 0.0, "nearest_good": int(self.good_idx[gi[i, 0]]),
+                         "nearest_good_distance": float(gd[i, 0]), "nearest_defect": None,
+                         "nearest_defect_label": None, "nearest_defect_distance": None})
+        if len(self.defect):
+            di, dd = self._nearest(q, self.defect, self._defect_t32, self._defect_sq32,
+                                   min(self.pin_k, len(self.defect)))
+            pins, conf = self._vote(di, dd)
+            for i, row in enumerate(rows):
+                j = di[i, 0]
+                row.update(pin=pins[i], pin_confidence=conf[i], nearest_defect=int(self.defect_idx[j]),
+                           nearest_defect_label=str(self.defect_labels[j]), nearest_defect_distance=float(dd[i, 0]))
+        return rows
+
+    def _vote(self, idx, dist):
+        """Distance-weighted vote (weight 1 / (d + 1e-9)) of the nearest defect references ``idx`` (nearest
+        first); a tie goes to the tied label with the nearest neighbour. Returns labels and the winner's share."""
+        n, kk = idx.shape
+        n_cls = len(self.classes)
+        cls = self.defect_class[idx]
+        rows = np.repeat(np.arange(n), kk)
+        votes = np.zeros((n, n_cls))
+        np.add.at(votes, (rows, cls.ravel()), (1.0 / (dist + 1e-9)).ravel())
+        first = np.full((n, n_cls), kk)
+        np.minimum.at(first, (rows, cls.ravel()), np.tile(np.arange(kk), n))
+        best = votes.max(axis=1, keepdims=True)
+        tied = (best - votes) <= 1e-9 * np.abs(best)            # numpy.isclose(votes, best, rtol=1e-9, atol=0)
+        win = np.argmin(np.where(tied, first, kk + 1), axis=1)
+        conf = votes[np.arange(n), win] / votes.sum(axis=1)
+        return [str(c) for c in self.classes[win]], [float(c) for c in conf]
+
+
+class Bundle:
+    """An exported bundle: the embedder (.tflite) and the :class:`References`.
+
+    >>> b = Bundle(".")                                  # doctest: +SKIP
+    >>> b.judge(np.zeros((1, 26, 36), np.uint8))[0]["verdict"]   # doctest: +SKIP
+    'DEFECT'
+    """
+
+    def __init__(self, path: str = HERE, num_threads: int = 1):
+        self.path = path
+        with open(os.path.join(path, "bundle.json"), encoding="utf-8") as f:
+            self.meta = json.load(f)
+        if self.meta.get("format") != FORMAT:
+            raise RuntimeError(f"bundle format {self.meta.get('format')!r}; this script reads format {FORMAT}")
+        self.image_shape = tuple(int(x) for x in self.meta["image_shape"])
+        self.refs = References.load(path, self.meta)
+        self.threshold = self.refs.threshold
+        interpreter_cls, self.runtime = load_interpreter_class()
+        self.interpreter = interpreter_cls(model_path=os.path.join(path, self.meta["model"]),
+                                           num_threads=num_threads)
+        self._in = self.interpreter.get_input_details()[0]["index"]
+        self._out = self.interpreter.get_output_details()[0]["index"]
+        self._batch = None
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """uint8 (n, h, w) -> float32 embeddings (n, d). The model normalises the raw 0..255 pixels itself."""
+        x = np.asarray(images)
+        if x.ndim == 2:
+            x = x[None]
+        if tuple(x.shape[1:]) != self.image_shape:
+            raise BadInput(f"images are {x.shape[1]} x {x.shape[2]} px, the bundle expects "
+                           f"{self.image_shape[0]} x {self.image_shape[1]} px")
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if self._batch != len(x):
+            self.interpreter.resize_tensor_input(self._in, [len(x), *self.image_shape])
+            self.interpreter.allocate_tensors()
+            self._batch = len(x)
+        self.interpreter.set_tensor(self._in, x)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._out).copy()
+
+    def judge_embeddings(self, emb, names=None) -> list:
+        return self.refs.judge_embeddings(emb, names)
+
+    def judge(self, images, names=None) -> list:
+        """uint8 (n, h, w) -> one dict per image (the fields in FIELDS)."""
+        return self.refs.judge_embeddings(self.embed(images), names)
+
+    def self_test(self, tolerance: float = 1e-4) -> dict:
+        """Embed the check images stored at export and compare with the embeddings TensorFlow gave them."""
+        with np.load(os.path.join(self.path, "check.npz"), allow_pickle=False) as z:
+            images, expected = z["images"], z["embeddings"]
+        got = self.embed(images)
+        err = float(np.max(np.abs(got - expected)) / max(float(np.max(np.abs(expected))), 1e-12))
+        return {"ok": err <= tolerance, "max_relative_difference": err, "tolerance": tolerance,
+                "n": int(len(images)), "runtime": self.runtime}
+
+
+# ---------------------------------------------------------------- reading images
+
+def _resize_ok(h, w, H, W):
+    return min(h, w) > 0 and abs((w / h) / (W / H) - 1.0) <= ASPECT_TOLERANCE
+
+
+def read_images(paths, image_shape, resize=False):
+    """Read files into uint8 (n, h, w), grayscale. Raises BadInput listing every file that cannot be judged."""
+    H, W = image_shape
+    images, names, problems = [], [], []
+    for path in paths:
+        if not os.path.isfile(path):
+            problems.append(f"'{path}' does not exist or is not a file.")
+            continue
+        if path.lower().endswith(".npy"):
+            try:
+                a = np.load(path, allow_pickle=False)
+            except Exception:
+                problems.append(f"'{path}' is not a readable .npy file.")
+                continue
+            a = a[None] if a.ndim == 2 else a
+            if a.ndim != 3 or a.dtype != np.uint8 or tuple(a.shape[1:]) != (H, W):
+                problems.append(f"'{path}' holds {a.dtype} {a.shape}; expected uint8 ({H}, {W}) or (n, {H}, {W}).")
+                continue
+            for j, img in enumerate(a):
+                images.append(img)
+                names.append(path if len(a) == 1 else f"{path}[{j}]")
+            continue
+        try:
+            from PIL import Image
+        except ImportError:
+            problems.append(f"'{path}': reading image files needs Pillow (pip install pillow); "
+                            "or pass uint8 .npy arrays.")
+            continue
+        try:
+            with open(path, "rb") as f:
+                blob = f.read(64 * 1024 * 1024 + 1)
+            im = Image.open(io.BytesIO(blob))          # reads the header only
+            mode, (w, h) = im.mode, im.size
+        except Exception:
+            problems.append(f"'{path}' is not an image that can be read (PNG, JPEG or BMP expected).")
+            continue
+        if w > MAX_SIDE or h > MAX_SIDE or w * h == 0:
+            problems.append(f"'{path}' is {h} x {w} px; images larger than {MAX_SIDE} px per side are refused "
+                            "before decoding.")
+            continue
+        if mode in _HIGH_BIT_MODES:
+            problems.append(f"'{path}' is a 16/32-bit or floating-point image (mode {mode}); convert it to "
+                            "8-bit grayscale first.")
+            continue
+        if (h, w) != (H, W) and not (resize and _resize_ok(h, w, H, W)):
+            hint = (" Same aspect ratio: pass --resize to scale it." if _resize_ok(h, w, H, W)
+                    else " Another aspect ratio: crop it to the part first.")
+            problems.append(f"'{path}' is {h} x {w} px (height x width); the bundle expects {H} x {W} px.{hint}")
+            continue
+        try:
+            g = im if im.mode == "L" else im.convert("L")
+            if (h, w) != (H, W):
+                g = g.resize((W, H), Image.BOX if (h >= H and w >= W) else Image.BILINEAR)
+            images.append(np.asarray(g, dtype=np.uint8))
+            names.append(path)
+        except Exception:
+            problems.append(f"'{path}' could not be decoded (truncated or corrupt file).")
+    if problems:
+        raise BadInput("\n".join(problems))
+    return (np.stack(images) if images else np.zeros((0, H, W), np.uint8)), names
+
+
+# ---------------------------------------------------------------- command line
+
+def bench(bundle: Bundle, images, n: int = 200, batch: int = 32) -> dict:
+    """Latency: one image at a time (the line case: embed + judge), and per image in a batch."""
+    img = images[:1]
+    bundle.judge(img)                                          # warm up (allocation, XNNPACK packing)
+    t = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        bundle.judge(img)
+        t.append(time.perf_counter() - t0)
+    reps = np.resize(images, (batch, *bundle.image_shape))
+    bundle.judge(reps)
+    tb = []
+    for _ in range(max(5, n // 20)):
+        t0 = time.perf_counter()
+        bundle.judge(reps)
+        tb.append((time.perf_counter() - t0) / batch)
+    ms = np.array(t) * 1e3
+    return {"runtime": bundle.runtime, "single_ms_median": float(np.median(ms)),
+            "single_ms_p95": float(np.percentile(ms, 95)), "batch": batch,
+            "batch_ms_per_image_median": float(np.median(tb) * 1e3), "n": n}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Judge images with an exported SNW bundle (one JSON line each).")
+    ap.add_argument("images", nargs="*", help="PNG/JPEG/BMP files, or uint8 .npy arrays")
+    ap.add_argument("--bundle", default=HERE, help="bundle folder (default: this script's folder)")
+    ap.add_argument("--resize", action="store_true", help="scale images of another size with the same aspect ratio")
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads of the interpreter (default 1)")
+    ap.add_argument("--bench", type=int, default=0, metavar="N", help="time N single-image judgements instead")
+    ap.add_argument("--self-test", action="store_true", help="compare the runtime with the export's embeddings")
+    a = ap.parse_args(argv)
+    try:
+        with open(os.path.join(a.bundle, "bundle.json"), encoding="utf-8") as f:
+            shape = tuple(json.load(f)["image_shape"])
+    except (OSError, ValueError, KeyError):
+        print(f"error: '{a.bundle}' is not an SNW bundle (bundle.json missing or unreadable).", file=sys.stderr)
+        return 2
+    if not a.images and not a.self_test:
+        print("error: give one or more images (or --self-test).", file=sys.stderr)
+        return 2
+    try:
+        images, names = read_images(a.images, shape, resize=a.resize)
+    except BadInput as e:
+        for line in str(e).splitlines():
+            print("error: " + line, file=sys.stderr)
+        return 2
+    b = Bundle(a.bundle, num_threads=a.threads)
+    if a.self_test:
+        r = b.self_test()
+        print(json.dumps(r))
+        if not r["ok"]:
+            return 1
+        if not a.images:
+            return 0
+    if a.bench:
+        print(json.dumps(bench(b, images, n=a.bench)))
+        return 0
+    for row in b.judge(images, names):
+        print(json.dumps(row))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

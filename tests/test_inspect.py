@@ -1,0 +1,219 @@
+"""Judging new images: reading and refusing files, the record fields, the Inspect page's pure helpers, and
+the ``inspect`` command (one JSON line per image, exit 2 on bad input)."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from snw_core import inspect_view as IV
+from snw_core.data import DataError
+from snw_core.judge import RECORD_FIELDS, Judge, read_images, records, resize_is_safe
+from trained_run import ROOT, trained_run, write_pngs
+
+SHAPE = (26, 36)
+
+
+def png(arr, mode=None) -> bytes:
+    buf = io.BytesIO()
+    im = Image.fromarray(arr) if mode is None else Image.fromarray(arr, mode)
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def gray(h=26, w=36, v=100):
+    return np.full((h, w), v, np.uint8)
+
+
+# ------------------------------------------------------------------ reading images
+
+@pytest.mark.parametrize("size, ok", [((52, 72), True), ((13, 18), True), ((26, 36), True), ((100, 138), True),
+                                      ((30, 30), False), ((36, 26), False), ((26, 40), False)])
+def test_resize_is_safe_only_for_the_same_aspect_ratio(size, ok):
+    assert resize_is_safe(size, SHAPE) is ok
+
+
+def test_read_images_accepts_the_runs_size_and_converts_colour():
+    rgb = np.stack([gray(v=10), gray(v=200), gray(v=30)], axis=-1)
+    got = read_images([("a.png", png(gray())), ("b.png", png(rgb))], SHAPE)
+    assert got.images.shape == (2, 26, 36) and got.images.dtype == np.uint8
+    assert got.names == ["a.png", "b.png"] and got.notes[0] == "" and "RGB converted to grayscale" in got.notes[1]
+    assert got.images[0, 0, 0] == 100 and got.problems == []
+
+
+def test_read_images_resizes_only_when_asked_and_safe():
+    big = np.repeat(np.repeat(np.arange(26 * 36, dtype=np.uint8).reshape(SHAPE), 2, 0), 2, 1)
+    with pytest.raises(DataError, match="same aspect ratio, so it can be resized safely"):
+        read_images([("big.png", png(big))], SHAPE)
+    got = read_images([("big.png", png(big))], SHAPE, resize=True)
+    assert got.images.shape == (1, 26, 36) and "resized from 52 x 72 px" in got.notes[0]
+    np.testing.assert_array_equal(got.images[0], np.arange(26 * 36, dtype=np.uint8).reshape(SHAPE))  # 2x2 blocks
+    with pytest.raises(DataError, match="aspect ratio .* differs"):
+        read_images([("sq.png", png(gray(30, 30)))], SHAPE, resize=True)
+
+
+def test_read_images_lists_every_refused_file_in_one_message(tmp_path):
+    (tmp_path / "t.png").write_text("not an image")
+    sixteen = png(np.full(SHAPE, 40000, np.uint16))
+    items = [("ok.png", png(gray())), ("sq.png", png(gray(30, 30))), str(tmp_path / "t.png"),
+             str(tmp_path / "missing.png"), ("deep.png", sixteen), ("trunc.png", png(gray())[:60])]
+    with pytest.raises(DataError) as e:
+        read_images(items, SHAPE)
+    lines = str(e.value).splitlines()
+    assert lines[0] == "5 of 6 images cannot be judged:" and len(lines) == 6
+    text = str(e.value)
+    for words in ("'sq.png' is 30 x 30 px", "t.png' is not an image", "missing.png' does not exist",
+                  "'deep.png' is a 16/32-bit image", "'trunc.png'"):
+        assert words in text, words
+    got = read_images(items, SHAPE, on_error="collect")
+    assert got.names == ["ok.png"] and len(got.problems) == 5
+    assert [p["resizable"] for p in got.problems] == [False] * 5
+
+
+def test_huge_images_are_refused_from_the_header_before_decoding(monkeypatch):
+    from snw_core import data
+
+    def never(*a, **k):
+        raise AssertionError("pixels decoded")
+    monkeypatch.setattr(data, "decode_images", never)
+    got = read_images([("huge.png", png(np.zeros((1100, 1500), np.uint8)))], SHAPE, on_error="collect")
+    assert "larger than 1024 px per side" in got.problems[0]["message"] and len(got.names) == 0
+
+
+def test_read_images_rejects_an_unknown_on_error():
+    with pytest.raises(ValueError):
+        read_images([], SHAPE, on_error="ignore")
+
+
+# ------------------------------------------------------------------ judge and records
+
+def fake_run_parts(d=8, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.array(["0"] * 20 + ["3"] * 10 + ["7"] * 10)
+    split = np.array((["train"] * 12 + ["test"] * 8) + (["train"] * 6 + ["test"] * 4) * 2)
+    emb = rng.normal(0, 0.1, (40, d)).astype(np.float32)
+    emb[labels != "0"] += 3
+    cfg = {"settings": {"k": 3}, "data": {"good_label": "0", "image_shape": [26, 36]}}
+    return cfg, {"threshold": 2.5}, {"embeddings": emb, "labels": labels, "split": split}
+
+
+def test_judge_from_parts_takes_train_references_and_records_have_the_contract_fields():
+    cfg, m, e = fake_run_parts()
+    j = Judge.from_parts(cfg, m, e)
+    assert j.embedder is None and j.k == 3 and j.pin_k == 5 and j.image_shape == SHAPE
+    assert j.ref_good_idx.tolist() == list(range(12))
+    assert set(j.ref_defect_labels) == {"3", "7"} and len(j.ref_defect) == 12
+    rows = records(j.judge_embeddings(e["embeddings"][e["split"] == "test"]), names=[f"x{i}" for i in range(16)])
+    assert all(tuple(r) == RECORD_FIELDS for r in rows)
+    assert json.loads(json.dumps(rows)) == rows                      # JSON-friendly, no numpy types
+    assert [r["verdict"] for r in rows[:8]] == ["GOOD"] * 8 and [r["verdict"] for r in rows[8:]] == ["DEFECT"] * 8
+    assert {r["pin"] for r in rows[8:12]} == {"3"} and rows[0]["nearest_good"] in range(12)
+    with pytest.raises(ValueError):
+        Judge.from_parts(cfg, {}, e)
+
+
+# ------------------------------------------------------------------ the page's helpers
+
+def test_default_and_random_picks_come_from_the_test_split():
+    labels = np.array(["0", "1", "0", "2", "1", "3", "0", "2"])
+    split = np.array(["train", "test", "test", "test", "test", "test", "test", "train"])
+    assert IV.default_picks(labels, split, "0") == [2, 1, 3]
+    picks = IV.random_picks(labels, split, "0", n_good=2, n_defect=2, seed=1)
+    assert len(picks) == 4 and all(split[i] == "test" for i in picks) and picks == sorted(picks)
+    assert sum(labels[i] == "0" for i in picks) == 2
+    assert IV.pick_name(7, "12") == "#7 · pin 12" and IV.pick_name(3, "0") == "#3 · good"
+
+
+@pytest.mark.parametrize("verdict, true, pin, word", [
+    ("GOOD", "0", "3", "correct"), ("GOOD", "4", "4", "ESCAPE"), ("DEFECT", "0", "4", "OVERKILL"),
+    ("DEFECT", "4", "4", "correct (pin 4)"), ("DEFECT", "4", "5", "caught, pin guessed 5 (true 4)")])
+def test_outcome_in_the_trades_words(verdict, true, pin, word):
+    assert IV.outcome(verdict, true, pin, "0") == word
+
+
+def test_score_figure_and_results_table():
+    rows = [{"file": "a", "verdict": "GOOD", "defect": False, "score": 0.1, "threshold": 0.2, "pin": "3",
+             "pin_confidence": 0.5, "nearest_good": 1, "nearest_good_distance": 0.05, "nearest_defect": 9,
+             "nearest_defect_label": "3", "nearest_defect_distance": 0.3},
+            {"file": "b", "verdict": "DEFECT", "defect": True, "score": 0.4, "threshold": 0.2, "pin": "7",
+             "pin_confidence": 0.9, "nearest_good": 2, "nearest_good_distance": 0.3, "nearest_defect": 8,
+             "nearest_defect_label": "7", "nearest_defect_distance": 0.01}]
+    fig = IV.score_figure(["a", "b"], [0.1, 0.4], ["GOOD", "DEFECT"], 0.2, 3)
+    assert list(fig.data[0].x) == [0.1, 0.4] and fig.data[0].marker.color == (IV.GOOD_COLOR, IV.DEFECT_COLOR)
+    assert fig.layout.shapes[0].x0 == 0.2 and "score" in fig.layout.xaxis.title.text
+    df = IV.results_table(rows, "0", true_labels=["0", "7"], notes=["", "resized"])
+    assert df["pin"].isna().tolist() == [True, False] and df["pin"].iloc[1] == "7"     # no pin claimed for GOOD
+    assert df["pin_confidence"].isna().tolist() == [True, False]
+    assert df["outcome"].tolist() == ["correct", "correct (pin 7)"]
+    assert df["margin"].round(6).tolist() == [-0.1, 0.2]
+
+
+# ------------------------------------------------------------------ the command (a trained run)
+
+def cli(*args, runs_dir, timeout=600):
+    return subprocess.run([sys.executable, "-m", "snw_core", "inspect", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, SNW_RUNS_DIR=str(runs_dir)))
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_parquet):
+    return trained_run(tiny_parquet)
+
+
+@pytest.mark.slow
+def test_inspect_prints_one_json_line_per_image(trained, tiny_dataset, tmp_path):
+    from snw_core.runs import RunStore
+    runs, rid = trained
+    paths = write_pngs(tiny_dataset.images[:5], tmp_path, [f"i{i}.png" for i in range(5)])
+    r = cli(rid, *paths, runs_dir=runs)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(rows) == 5 and all(tuple(row) == RECORD_FIELDS for row in rows)
+    assert [row["file"] for row in rows] == paths
+    want = records(Judge.from_run(RunStore(runs).get(rid)).judge(tiny_dataset.images[:5]), paths)
+    for g, w in zip(rows, want):
+        assert g["verdict"] == w["verdict"] and g["pin"] == w["pin"]
+        assert g["score"] == pytest.approx(w["score"], rel=1e-6)
+    big = np.repeat(np.repeat(tiny_dataset.images[0], 2, 0), 2, 1)
+    Image.fromarray(big).save(tmp_path / "big.png")
+    r = cli(rid, tmp_path / "big.png", "--resize", runs_dir=runs)
+    assert r.returncode == 0 and "resized from 52 x 72 px" in r.stderr
+    assert json.loads(r.stdout)["score"] == pytest.approx(rows[0]["score"], rel=1e-3)
+    r = cli(rid, tmp_path / "big.png", runs_dir=runs)                   # no --resize: refused, one paragraph
+    assert r.returncode == 2 and r.stdout == "" and "--resize" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case, words", [("square", "30 x 30 px"), ("text", "is not an image"),
+                                         ("missing", "does not exist"), ("norun", "There is no run")])
+def test_inspect_bad_input_exits_2_with_a_message(trained, tiny_dataset, tmp_path, case, words, capsys):
+    """In-process (the refusal comes before any model is loaded); the real process is tested above."""
+    from snw_core.__main__ import main
+    runs, rid = trained
+    ok = write_pngs(tiny_dataset.images[:1], tmp_path, ["ok.png"])[0]
+    Image.fromarray(np.zeros((30, 30), np.uint8)).save(tmp_path / "square.png")
+    (tmp_path / "text.png").write_text("hello")
+    args = {"square": (rid, ok, tmp_path / "square.png"), "text": (rid, ok, tmp_path / "text.png"),
+            "missing": (rid, tmp_path / "missing.png"), "norun": ("no-such-run", ok)}[case]
+    assert main(["inspect", *map(str, args), "--runs-dir", str(runs)]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and words in out.err.replace("\n", " ")
+
+
+def test_inspect_a_run_without_results_exits_2(runs_dir, tmp_path, capsys):
+    from snw_core.__main__ import main
+    from snw_core.runs import RunStore
+    run = RunStore(runs_dir).create(run_id="halfway")
+    run.write_config({"run_id": "halfway", "settings": {}, "data": {"source": "default", "good_label": "0"}})
+    run.write_status("stopped")
+    Image.fromarray(gray()).save(tmp_path / "a.png")
+    assert main(["inspect", "halfway", str(tmp_path / "a.png")]) == 2
+    out = capsys.readouterr()
+    assert "no results yet" in out.err.replace("\n", " ") and out.out == ""
