@@ -86,4 +86,4 @@ else:
     thumbs = G.bordered_thumbnails(ds.images[rows], scale, [colors[lab] for lab in ds.labels[rows]], border=3)
     captions = [f"#{i} · {viz.label_name(ds.labels[i], good)}"
                 + ("" if split is None or split_filter != "all" else f" · {split[i]}") for i in rows]
-    st.image(list(thumbs), caption=captions)
+    st.image(list(thumbs), caption=captions, output_format="PNG")

@@ -144,7 +144,7 @@ if in_batch:
     with st.expander(f"The batch: {batch.size} images (frame colour = label)", expanded=False):
         in_batch_labels = ds.labels[batch]
         st.image(grid, caption=", ".join(f"{viz.label_name(lab, good)}: {int((in_batch_labels == lab).sum())}"
-                                         for lab in sort_labels(in_batch_labels, good)))
+                                         for lab in sort_labels(in_batch_labels, good)), output_format="PNG")
 
 # ------------------------------------------------------------------ the pairs, side by side
 st.subheader("The pairs, side by side")
@@ -182,7 +182,7 @@ for start in range(0, rows.size, n_cols):
                 else f"**Negative** · different labels · pair label {PAIR_DIFFERENT}")
         with col.container(border=True):
             st.markdown(kind)
-            st.image(img)
+            st.image(img, output_format="PNG")
             st.caption(f"#{a} {viz.label_name(la, good)}  ↔  #{b} {viz.label_name(lb, good)}")
             if ok is not None:
                 d = float(dist[k])
