@@ -1,0 +1,168 @@
+"""AppTest smoke tests of the Accuracy and Embeddings pages on a hand-made finished run (no training, no UMAP)."""
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from snw_core import review as R
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+def page_path(name: str) -> str:
+    """The path app.py routes for a page file (e.g. 'pages/accuracy.py')."""
+    m = re.search(r'st\.Page\(\s*"([^"]*\b' + re.escape(name) + ')"', Path(APP).read_text())
+    assert m, f"app.py does not route {name}"
+    return m.group(1)
+
+
+def make_run(runs_root: Path, parquet: str, run_id: str, projection: bool = True, content_hash=None):
+    """A finished run written by hand: config, status, metrics, embeddings.npz (+ projection.parquet)."""
+    from snw_core import data
+    from snw_core.embed import project_pca, save_embeddings, save_projection
+    from snw_core.metrics import evaluate_embeddings
+    from snw_core.presets import resolve_settings
+    from snw_core.runs import RunStore
+    from snw_core.splits import stratified_split
+
+    ds = data.load(parquet)
+    settings = resolve_settings("seed")
+    split = stratified_split(ds.labels, (0.6, 0.2, 0.2), seed=settings["seed"])
+    rng = np.random.default_rng(1)
+    names = ds.label_names
+    centre = np.zeros((len(names), 8))
+    centre[1:, :] = rng.normal(0, 1.0, (len(names) - 1, 8))          # pins away from the goods (label 0 at 0)
+    emb = (centre[[names.index(x) for x in ds.labels]] + rng.normal(0, 0.6, (ds.n, 8))).astype(np.float32)
+    metrics, scores = evaluate_embeddings(emb, ds.labels, split, good_label="0", k=3)
+    pairs = R.pair_review(emb, ds.labels, split, seed=settings["seed"])
+    run = RunStore(runs_root).create(run_id=run_id)
+    run.write_config({"run_id": run_id, "preset": "seed", "settings": settings, "eval_pairs_per_image": 10,
+                      "data": {"source": parquet, "content_hash": content_hash or ds.content_hash, "good_label": "0",
+                               "n": ds.n, "image_shape": list(ds.image_shape)}})
+    run.write_metrics({"pair_accuracy": pairs["pair_accuracy"], **metrics})
+    run.write_status("done")
+    save_embeddings(run.file("embeddings.npz"), emb, ds.labels, split, scores)
+    if projection:
+        save_projection(run.file("projection.parquet"), project_pca(emb) * 3.0, "umap")   # stands in for UMAP
+    return run, {"emb": emb, "labels": ds.labels, "split": split, "scores": scores, "metrics": metrics}
+
+
+@pytest.fixture()
+def env(tmp_path, monkeypatch):
+    from snw_core import synthetic
+    monkeypatch.setenv("SNW_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("SNW_DATA_CACHE", str(tmp_path / "data_cache"))
+    parquet = str(synthetic.write_parquet(tmp_path / "tiny.parquet", n=130, seed=0))
+    return {"parquet": parquet, "runs": tmp_path / "runs"}
+
+
+def open_page(env, page: str, run_id: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["data_source"] = env["parquet"]
+    at.session_state["run_id"] = run_id
+    at.run()
+    at.switch_page(page_path(page)).run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def texts(at) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
+    parts += [e.value for e in at.error] + [w.value for w in at.warning] + [s.value for s in at.success]
+    return "\n".join(str(p) for p in parts)
+
+
+def metric_values(at) -> dict:
+    return {m.label: m.value for m in at.metric}
+
+
+# --------------------------------------------------------------------------- accuracy
+
+def test_accuracy_page_shows_the_stored_operating_point(env):
+    run, d = make_run(env["runs"], env["parquet"], "acc-run")
+    at = open_page(env, "accuracy.py", "acc-run")
+    assert [t.value for t in at.title] == ["Accuracy"]
+    m = d["metrics"]
+    vals = metric_values(at)
+    assert vals["Good/defect accuracy"] == R.pct(m["good_defect_accuracy"])
+    assert vals["Escapes (defects passed)"] == R.pct(m["escape_rate"])
+    assert vals["Overkill (goods rejected)"] == R.pct(m["overkill_rate"])
+    assert vals["Pair accuracy"] == R.pct(run.metrics()["pair_accuracy"])
+    op = R.operating_point(d["scores"], d["labels"], d["split"], m["threshold"])
+    t = texts(at)
+    assert R.escape_sentence(op) in t and R.overkill_sentence(op) in t
+    assert "The run's stored threshold" in t and "this is the threshold shown now" in t
+    assert at.selectbox(key="accuracy_preset").value == R.PRESET_STORED
+    assert len(at.get("plotly_chart")) == 3                          # two confusion matrices and the ROC
+    assert "Images unavailable" not in t
+    assert op["escapes"] > 0 and op["overkills"] > 0                 # the fake run makes both errors
+    assert len(at.get("image")) == 2                                 # one thumbnail grid per tab
+
+
+def test_accuracy_slider_and_presets_recompute(env):
+    _, d = make_run(env["runs"], env["parquet"], "acc-run")
+    at = open_page(env, "accuracy.py", "acc-run")
+    before = metric_values(at)
+    slider = at.slider(key="accuracy_threshold")
+    slider.set_value(float(slider.min)).run()                         # below every score: everything is a defect
+    assert not at.exception
+    after = metric_values(at)
+    assert after != before
+    assert after["Escapes (defects passed)"] == "0.0 %" and after["Overkill (goods rejected)"] == "100.0 %"
+    assert at.selectbox(key="accuracy_preset").value == R.PRESET_MANUAL
+    assert "No escapes on the test split" in texts(at)
+
+    at.selectbox(key="accuracy_preset").set_value(R.PRESET_ZERO).run()
+    expect = R.preset_threshold(R.PRESET_ZERO, d["scores"], d["labels"], d["split"])
+    assert at.slider(key="accuracy_threshold").value == pytest.approx(expect)
+
+    at.number_input(key="accuracy_max_escape").set_value(50.0).run()   # editing X selects that preset
+    assert not at.exception
+    assert at.selectbox(key="accuracy_preset").value == R.PRESET_MAX_ESCAPE
+    expect = R.preset_threshold(R.PRESET_MAX_ESCAPE, d["scores"], d["labels"], d["split"], max_escape=0.5)
+    assert at.slider(key="accuracy_threshold").value == pytest.approx(expect)
+    op = R.operating_point(d["scores"], d["labels"], d["split"], expect)
+    assert metric_values(at)["Escapes (defects passed)"] == R.pct(op["escape_rate"])
+
+
+def test_accuracy_images_unavailable_when_data_changed(env):
+    make_run(env["runs"], env["parquet"], "acc-run", content_hash="f" * 64)
+    at = open_page(env, "accuracy.py", "acc-run")
+    assert "Images unavailable" in texts(at)
+    assert len(at.metric) == 4                                       # the numbers still show
+
+
+def test_accuracy_without_a_run_says_so(env):
+    at = open_page(env, "accuracy.py", None)
+    assert "No run selected" in texts(at)
+
+
+# --------------------------------------------------------------------------- embeddings
+
+def test_embeddings_page_shows_the_stored_projection(env):
+    make_run(env["runs"], env["parquet"], "emb-run")
+    at = open_page(env, "embeddings.py", "emb-run")
+    assert [t.value for t in at.title] == ["Embeddings"]
+    t = texts(at)
+    assert "UMAP of 8-d embeddings · 130 items" in t
+    assert len(at.get("plotly_chart")) == 1
+    assert "No selection yet" in t
+    assert not [b for b in at.button if b.key == "embeddings_compute_umap"]
+    at.session_state["embeddings_split"] = "test"
+    at.run()
+    assert not at.exception
+    n_test = int(np.sum(np.load(Path(env["runs"]) / "emb-run" / "embeddings.npz")["split"] == "test"))
+    assert f"{n_test} items (test split)" in texts(at)
+    at.radio(key="embeddings_method").set_value("PCA").run()
+    assert not at.exception and "PCA of 8-d embeddings" in texts(at)
+
+
+def test_embeddings_without_projection_offers_pca_and_umap_button(env):
+    make_run(env["runs"], env["parquet"], "noproj", projection=False)
+    at = open_page(env, "embeddings.py", "noproj")
+    t = texts(at)
+    assert "no stored UMAP projection" in t and "PCA of 8-d embeddings" in t
+    assert at.button(key="embeddings_compute_umap") is not None
+    assert len(at.get("plotly_chart")) == 1
