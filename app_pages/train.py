@@ -228,7 +228,7 @@ def _final_block(run, state: str) -> None:
         for col, k in zip(st.columns(len(keys)), keys):
             col.metric(V.SHORT_LABELS.get(k, V.METRIC_LABELS[k]), V.format_value(k, m.get(k)),
                        help=f"{V.METRIC_LABELS[k]} on the test split; {V.BETTER[k]} is better")
-        st.page_link("pages/accuracy.py", label="Open **Accuracy** for the confusion matrix, the threshold "
+        st.page_link("app_pages/accuracy.py", label="Open **Accuracy** for the confusion matrix, the threshold "
                      "trade-off and per-pin detection rates", icon=":material/fact_check:")
 
 

@@ -64,14 +64,16 @@ class AppServer:
 
 
 def wait_idle(page, timeout: float = 90) -> None:
-    """Until the app is connected, its script is not running and no skeleton is left (quiet for 0.3 s)."""
+    """Until the app is connected, its script has run and is not running, and no skeleton or running-man
+    status is left (quiet for 0.3 s)."""
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout * 1000)
     deadline = time.time() + timeout
     quiet_since = None
     while time.time() < deadline:
-        busy = (page.locator("[data-testid='stApp'][data-test-script-state='running']").count()
-                + page.locator("[data-testid='stSkeleton']").count())
-        if busy == 0:
+        ready = page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").count()
+        busy = (page.locator("[data-testid='stSkeleton'], [data-testid='stAppSkeleton'], "
+                             "[data-testid='stStatusWidget']").count())
+        if ready and not busy:
             quiet_since = quiet_since or time.time()
             if time.time() - quiet_since >= 0.3:
                 return

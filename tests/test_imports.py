@@ -26,7 +26,7 @@ def test_core_does_not_import_streamlit():
 
 
 def test_pages_hold_no_training_code():
-    for p in (ROOT / "pages").glob("*.py"):
+    for p in (ROOT / "app_pages").glob("*.py"):
         assert not ({"keras", "tensorflow", "umap", "sklearn"} & _imports(p)), p.name
 
 

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from trained_run import trained_run
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
-PAGE = "pages/inspect.py"
+PAGE = "app_pages/inspect.py"
 
 
 def open_page(run_id=None) -> AppTest:

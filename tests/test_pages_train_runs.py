@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from snw_core import launch
+from snw_core.presets import PRESETS
 from snw_core.runs import Run, RunStore, _proc_start
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -78,14 +79,14 @@ def texts(elements):
 # ------------------------------------------------------------------ Train
 
 def test_train_empty_store(store):
-    at = page("pages/train.py")
+    at = page("app_pages/train.py")
     assert "No runs yet" in texts(at.info)
     assert at.selectbox(key="train_preset").value == "default"
-    assert at.number_input(key="train_epochs").value == 30
+    assert at.number_input(key="train_epochs").value == PRESETS["default"]["epochs"]
 
 
 def test_train_preset_sets_form_defaults(store):
-    at = page("pages/train.py")
+    at = page("app_pages/train.py")
     at.selectbox(key="train_preset").set_value("seed").run()
     assert not at.exception
     assert at.number_input(key="train_epochs").value == 10
@@ -93,12 +94,12 @@ def test_train_preset_sets_form_defaults(store):
     assert at.number_input(key="train_embedding_dim").value == 128
     assert "seed study" in texts(at.caption)
     at.selectbox(key="train_preset").set_value("default").run()
-    assert at.number_input(key="train_epochs").value == 30
+    assert at.number_input(key="train_epochs").value == PRESETS["default"]["epochs"]
 
 
 def test_train_shows_finished_run_results(store):
     finished(store)
-    at = page("pages/train.py")
+    at = page("app_pages/train.py")
     assert "is **done**" in texts(at.success)
     labels = [m.label for m in at.metric]
     assert {"good/defect acc.", "escape rate", "overkill rate", "pair accuracy"} <= set(labels)
@@ -109,7 +110,7 @@ def test_train_shows_finished_run_results(store):
 def test_train_shows_running_run_and_stop_works(store):
     finished(store)
     run = running(store)
-    at = page("pages/train.py")
+    at = page("app_pages/train.py")
     assert at.session_state["train_watch_run"] == run.id
     prog = at.get("progress")
     assert len(prog) == 1
@@ -124,7 +125,7 @@ def test_train_shows_running_run_and_stop_works(store):
 def test_train_picks_among_several_running_runs(store):
     a = running(store, "ra-running", started="2026-01-02T10:00:00+00:00")
     b = running(store, "rb-running", started="2026-01-03T10:00:00+00:00")
-    at = page("pages/train.py")
+    at = page("app_pages/train.py")
     box = at.selectbox(key="train_watch_pick")
     assert {o.split(" · ")[0] for o in box.options} == {a.id, b.id}
     assert at.session_state["train_watch_run"] == b.id          # the newest
@@ -135,26 +136,26 @@ def test_train_picks_among_several_running_runs(store):
 
 def test_train_rediscovers_watched_run_after_reload(store):
     run = running(store)
-    at = page("pages/train.py")                                  # a fresh session: nothing in session state
+    at = page("app_pages/train.py")                                  # a fresh session: nothing in session state
     assert at.session_state["train_watch_run"] == run.id
 
 
 def test_train_failed_run_shows_error_and_log_tail(store):
     run = make_run(store, "r2-failed", "failed", error="ValueError: something broke")
     run.file("train.log").write_text("line 1\nline 2\nTraceback (most recent call last):\nValueError: something broke\n")
-    at = page("pages/train.py")
+    at = page("app_pages/train.py")
     assert "something broke" in texts(at.error)
     assert "Traceback" in texts(at.code)
 
 
 def test_train_interrupted_run(store):
     make_run(store, "r3-gone", "running", pid=2**22 + 12345, pid_start=None)
-    at = page("pages/train.py")
+    at = page("app_pages/train.py")
     assert "failed (interrupted)" in texts(at.error)
 
 
 def test_train_start_bad_settings_shows_error(store):
-    at = page("pages/train.py")
+    at = page("app_pages/train.py")
     at.number_input(key="train_split_train").set_value(0.9)
     at.button(key="train_start").click().run()
     assert not at.exception
@@ -163,7 +164,7 @@ def test_train_start_bad_settings_shows_error(store):
 
 
 def test_train_start_bad_data_shows_error(store, tmp_path):
-    at = page("pages/train.py", data_source=str(tmp_path / "missing.parquet"))
+    at = page("app_pages/train.py", data_source=str(tmp_path / "missing.parquet"))
     at.button(key="train_start").click().run()
     assert not at.exception
     assert "missing.parquet" in texts(at.error)
@@ -178,7 +179,7 @@ def test_train_start_launches_trainer_and_watches_it(store, monkeypatch):
         return running(store, "r5-started").id
 
     monkeypatch.setattr(launch, "start_training", fake_start)
-    at = page("pages/train.py")
+    at = page("app_pages/train.py")
     at.selectbox(key="train_preset").set_value("seed").run()
     at.number_input(key="train_epochs").set_value(1)
     at.text_input(key="train_name").set_value("quick")
@@ -198,7 +199,7 @@ def select(at, rows, key="runs_table"):
 
 
 def test_runs_empty_store(store):
-    at = page("pages/runs.py")
+    at = page("app_pages/runs.py")
     assert "No runs yet" in texts(at.info)
 
 
@@ -206,7 +207,7 @@ def test_runs_table_and_differences_only(store):
     finished(store, "r1-a", started="2026-01-01T10:00:00+00:00")
     finished(store, "r2-b", started="2026-01-01T11:00:00+00:00", settings={"epochs": 5, "twin": "conv"})
     running(store)
-    at = page("pages/runs.py")
+    at = page("app_pages/runs.py")
     df = at.dataframe(key="runs_table").value
     assert df["run_id"].tolist() == ["r1-a", "r2-b", "r9-running"]          # oldest first
     assert {"state", "preset", "epochs", "batch_size", "learning_rate", "embedding_dim", "seed",
@@ -224,7 +225,7 @@ def test_runs_compare_two_runs(store):
     finished(store, "r1-a", started="2026-01-01T10:00:00+00:00")
     finished(store, "r2-b", started="2026-01-01T11:00:00+00:00",
              metrics=dict(METRICS, good_defect_accuracy=0.85, escape_rate=0.25))
-    at = page("pages/runs.py")
+    at = page("app_pages/runs.py")
     select(at, [0, 1])
     at.run()
     assert not at.exception
@@ -243,7 +244,7 @@ def test_runs_compare_two_runs(store):
 def test_runs_delete_running_is_refused(store):
     finished(store)
     run = running(store)
-    at = page("pages/runs.py")
+    at = page("app_pages/runs.py")
     select(at, [1])
     at.run()
     select(at, [1])
@@ -256,7 +257,7 @@ def test_runs_delete_running_is_refused(store):
 def test_runs_delete_after_confirmation(store):
     a = finished(store, "r1-a", started="2026-01-01T10:00:00+00:00")
     b = finished(store, "r2-b", started="2026-01-01T11:00:00+00:00")
-    at = page("pages/runs.py")
+    at = page("app_pages/runs.py")
     select(at, [0])
     at.run()
     select(at, [0])
@@ -274,7 +275,7 @@ def test_runs_delete_after_confirmation(store):
 
 
 def test_runs_shows_runs_written_by_other_processes(store):
-    at = page("pages/runs.py")
+    at = page("app_pages/runs.py")
     assert "No runs yet" in texts(at.info)
     finished(store, "r7-from-cli")                   # another process writes a run folder
     at.run()
