@@ -369,7 +369,7 @@ def embedding_scatter(xy, labels, split, scores, good_label: str = "0", part: st
                           "<br>score %{customdata[1]:.4f}<extra></extra>"))
         trace_rows.append(rows)
     unit = "embedding units" if method.upper() == "PCA" else "arbitrary units"
-    fig.update_layout(height=height, dragmode="lasso", legend=dict(itemsizing="constant", title="label"),
+    fig.update_layout(height=height, dragmode="select", legend=dict(itemsizing="constant", title="label"),
                       xaxis=dict(title=f"{method} 1 ({unit})", zeroline=False),
                       yaxis=dict(title=f"{method} 2 ({unit})", zeroline=False, scaleanchor="x", scaleratio=1),
                       margin=dict(l=10, r=10, t=30, b=10))

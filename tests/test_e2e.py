@@ -1,0 +1,160 @@
+"""End to end: the real app under `streamlit run`, driven in Debian's headless Chromium with Playwright.
+
+Opens every page; trains a 1-epoch run from the Train page and watches its live curve get points; stops a
+second run and sees it `stopped`; finds both on the Runs page; drags a box over the embeddings scatter with
+the mouse and sees the selected images. Screenshots of every step go to artifacts/e2e/.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from browser import CHROMIUM, CHROMIUM_ARGS, ROOT, AppServer, shot, wait_for, wait_idle
+from snw_core.runs import RunStore
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PAGES = ["", "pairs", "train", "accuracy", "embeddings", "runs", "inspect"]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, tiny_parquet):
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium)")
+    root = tmp_path_factory.mktemp("e2e")
+    data = root / "tiny.parquet"
+    shutil.copy(tiny_parquet, data)
+    runs = root / "runs"
+    e = {"SNW_RUNS_DIR": str(runs), "SNW_DATA_SOURCE": str(data), "SNW_DATA_ROOTS": str(root)}
+    # one finished run, so Accuracy, Embeddings and Inspect have something to show from the start
+    r = subprocess.run([sys.executable, "-m", "snw_core", "train", "--data", str(data), "--preset", "seed",
+                        "--epochs", "1", "--projection", "pca", "--run-id", "e2e-ready"], cwd=ROOT,
+                       env=dict(os.environ, **e), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return e
+
+
+@pytest.fixture(scope="module")
+def server(env, tmp_path_factory):
+    s = AppServer(env, tmp_path_factory.mktemp("log") / "streamlit.log")
+    try:
+        s.wait_healthy()
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = ctx.new_page()
+    yield pg
+    ctx.close()
+
+
+def open_page(page, server, path):
+    page.goto(f"{server.url}/{path}")
+    wait_idle(page, timeout=120)
+    assert page.locator("[data-testid='stException']").count() == 0, page.locator(
+        "[data-testid='stException']").first.inner_text()
+
+
+def test_every_page_renders_even_as_the_first_request(server, page):
+    # a deep link first: the router must run for it too (not Streamlit's pages-folder fallback)
+    open_page(page, server, "runs")
+    sidebar = page.locator("[data-testid='stSidebar']")
+    assert sidebar.get_by_text("Good label", exact=True).count() == 1          # the shared sidebar is there
+    nav = [t.strip().lower().split("\n")[-1] for t in page.locator("[data-testid='stSidebarNavLink']").all_inner_texts()]
+    assert "train" in nav and "app" not in nav                                 # our router, not the folder
+    for i, path in enumerate(PAGES):
+        open_page(page, server, path)
+        shot(page, f"{i:02d}_{path or 'gallery'}")
+
+
+def _start(page, epochs: int):
+    page.locator(".st-key-train_epochs input").fill(str(epochs))
+    page.locator(".st-key-train_epochs input").press("Tab")
+    combo = page.locator(".st-key-train_projection input")                        # PCA: instant projection
+    combo.fill("pca")
+    combo.press("Enter")
+    page.locator(".st-key-train_start button").click()
+
+
+def _new_run(runs_dir, known):
+    ids = [r.id for r in RunStore(runs_dir).list() if r.id not in known]
+    return ids[0] if ids else None
+
+
+def _curve_points(page) -> int:
+    """Points drawn by the loss chart's line traces (plotly SVG paths with data)."""
+    return page.locator(".st-key-train_loss_chart .scatterlayer .trace .points path, "
+                        ".st-key-train_loss_chart .scatterlayer .trace .js-line").count()
+
+
+def test_train_live_curve_then_stop_a_second_run(server, page, env):
+    runs_dir = env["SNW_RUNS_DIR"]
+    known = {r.id for r in RunStore(runs_dir).list()}
+    open_page(page, server, "train")
+    _start(page, epochs=3)
+    first = wait_for(lambda: _new_run(runs_dir, known), timeout=60, what="a new run folder")
+    run = RunStore(runs_dir).get(first)
+    wait_for(lambda: any(e.get("kind") == "batch" for e in run.progress()), timeout=180, what="batch progress")
+    wait_for(lambda: _curve_points(page) > 0, timeout=30, what="the live curve to get points")
+    shot(page, "train_live")
+    wait_for(lambda: run.state() == "done", timeout=300, what="the first run to finish")
+    wait_for(lambda: page.get_by_text("is done", exact=False).count() > 0, timeout=30, what="'done' on the page")
+    shot(page, "train_done")
+
+    known.add(first)
+    open_page(page, server, "train")
+    _start(page, epochs=200)
+    second = wait_for(lambda: _new_run(runs_dir, known), timeout=60, what="the second run folder")
+    run2 = RunStore(runs_dir).get(second)
+    wait_for(lambda: any(e.get("kind") == "batch" for e in run2.progress()), timeout=180, what="batches")
+    wait_for(lambda: page.locator(".st-key-train_stop button").count(), timeout=30, what="the Stop button")
+    page.locator(".st-key-train_stop button").first.click()
+    wait_for(lambda: run2.state() == "stopped", timeout=120, what="the second run to stop")
+    wait_for(lambda: page.get_by_text("stopped", exact=False).count() > 0, timeout=30, what="'stopped' on the page")
+    shot(page, "train_stopped")
+    assert len(run2.history()) < 200
+
+    open_page(page, server, "runs")
+    wait_for(lambda: page.get_by_text(first, exact=False).count() > 0 or _grid_has(page, first), timeout=30,
+             what="the first run on the Runs page")
+    assert page.get_by_text(second, exact=False).count() > 0 or _grid_has(page, second)
+    shot(page, "runs")
+
+
+def _grid_has(page, text) -> bool:
+    """st.dataframe draws on a canvas; its accessible table holds the cell text."""
+    return page.locator("[data-testid='stDataFrame'] table").get_by_text(text, exact=False).count() > 0
+
+
+def test_box_select_on_the_embeddings_scatter_shows_the_images(server, page):
+    page.goto(f"{server.url}/embeddings")
+    wait_idle(page, timeout=120)
+    # pick the finished run made by the fixture in the sidebar's run box, whatever ran since
+    plot = page.locator(".st-key-embeddings_scatter .nsewdrag").first
+    plot.wait_for(timeout=60_000)
+    box = plot.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.05, box["y"] + box["height"] * 0.05)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5, steps=12)
+    page.mouse.move(box["x"] + box["width"] * 0.95, box["y"] + box["height"] * 0.95, steps=12)
+    page.mouse.up()
+    wait_for(lambda: page.get_by_text("Selection:", exact=False).count() > 0, timeout=60, what="the selection")
+    wait_idle(page, timeout=60)
+    assert page.locator("[data-testid='stImage']").count() > 0
+    shot(page, "embeddings_selection")
