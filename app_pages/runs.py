@@ -152,5 +152,14 @@ if len(selected) >= 2:
     compare(runs_by_id, [s for s in summaries if s["run_id"] in selected])
 elif len(selected) == 1:
     st.info(f"Selected `{selected[0]}`. Select one or more further rows to overlay loss curves and compare metrics.")
+    one = runs_by_id[selected[0]]
+    if one.metrics() and one.embedder_path.exists():
+        from snw_core import export
+        st.download_button(
+            "Download bundle for the line", data=lambda: export.bundle_zip(one).read_bytes(),
+            file_name=f"snw-bundle-{one.id}.zip", mime="application/zip", key="runs_bundle_download",
+            on_click="ignore", icon=":material/download:",
+            help="The embedder as LiteRT (no TensorFlow needed), the good and defect references, the threshold and "
+                 "a numpy-only script: see the Inspect page for how to run it at the line.")
 else:
     st.info("Select two or more rows (tick boxes on the left) to overlay their loss curves and compare their metrics.")

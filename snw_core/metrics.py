@@ -24,8 +24,6 @@ import re
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
-from sklearn.neighbors import NearestNeighbors
 
 from .pairs import PAIR_DIFFERENT, PAIR_SAME
 
@@ -173,6 +171,8 @@ def _neighbours(reference, queries, k: int, exclude_self: bool):
     k = _check_k(k)
     if reference.shape[1] != queries.shape[1]:
         raise ValueError(f"reference and queries differ in dimension: {reference.shape[1]} vs {queries.shape[1]}")
+    from sklearn.neighbors import NearestNeighbors  # lazy: sklearn takes ~1 s to import
+
     nn = NearestNeighbors(metric="euclidean").fit(reference)
     if not exclude_self:
         return nn.kneighbors(queries, n_neighbors=min(k, reference.shape[0]))
@@ -350,6 +350,8 @@ def roc(scores, is_defect):
     scores, is_defect = _roc_inputs(scores, is_defect)
     if is_defect.all() or not is_defect.any():
         raise ValueError("ROC needs both good and defective items; only one class given")
+    from sklearn.metrics import roc_curve
+
     fpr, tpr, thresholds = roc_curve(is_defect, scores)
     return fpr, tpr, thresholds
 
@@ -363,6 +365,8 @@ def auroc(scores, is_defect) -> float:
     scores, is_defect = _roc_inputs(scores, is_defect)
     if is_defect.all() or not is_defect.any():
         return float("nan")
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(is_defect, scores))
 
 
