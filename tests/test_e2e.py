@@ -57,11 +57,14 @@ def browser():
 
 
 @pytest.fixture()
-def page(browser):
+def page(browser, request):
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = ctx.new_page()
     yield pg
-    ctx.close()
+    try:   # the last state of every test, for the artifacts (a failure's picture above all)
+        shot(pg, f"last_{request.node.name}")
+    finally:
+        ctx.close()
 
 
 def open_page(page, server, path):
@@ -83,12 +86,18 @@ def test_every_page_renders_even_as_the_first_request(server, page):
         shot(page, f"{i:02d}_{path or 'gallery'}")
 
 
+def _choose(page, key: str, option: str):
+    combo = page.locator(f".st-key-{key} input")
+    combo.fill(option)
+    combo.press("Enter")
+    wait_idle(page)
+
+
 def _start(page, epochs: int):
+    _choose(page, "train_preset", "seed")                 # the study's recipe: any batch size fits tiny data
     page.locator(".st-key-train_epochs input").fill(str(epochs))
     page.locator(".st-key-train_epochs input").press("Tab")
-    combo = page.locator(".st-key-train_projection input")                        # PCA: instant projection
-    combo.fill("pca")
-    combo.press("Enter")
+    _choose(page, "train_projection", "pca")              # PCA: an instant projection
     page.locator(".st-key-train_start button").click()
 
 
