@@ -107,9 +107,15 @@ def _new_run(runs_dir, known):
 
 
 def _curve_points(page) -> int:
-    """Points drawn by the loss chart's line traces (plotly SVG paths with data)."""
-    return page.locator(".st-key-train_loss_chart .scatterlayer .trace .points path, "
-                        ".st-key-train_loss_chart .scatterlayer .trace .js-line").count()
+    """Data points in the loss chart's traces, read from the plotly figure the browser draws."""
+    return page.evaluate("""() => {
+        let best = 0;
+        for (const el of document.querySelectorAll('.st-key-train_loss_chart .js-plotly-plot')) {
+            const traces = el._fullData || [];     // decoded by plotly.js (x may arrive base64-packed)
+            best = Math.max(best, traces.reduce((n, t) => n + ((t.x && t.x.length) || 0), 0));
+        }
+        return best;
+    }""")
 
 
 def test_train_live_curve_then_stop_a_second_run(server, page, env):
@@ -120,7 +126,11 @@ def test_train_live_curve_then_stop_a_second_run(server, page, env):
     first = wait_for(lambda: _new_run(runs_dir, known), timeout=60, what="a new run folder")
     run = RunStore(runs_dir).get(first)
     wait_for(lambda: any(e.get("kind") == "batch" for e in run.progress()), timeout=180, what="batch progress")
-    wait_for(lambda: _curve_points(page) > 0, timeout=30, what="the live curve to get points")
+    first_points = wait_for(lambda: _curve_points(page), timeout=60, what="the live curve to get points")
+    if run.state() in ("running", "starting"):      # still training: the curve must grow while we watch
+        wait_for(lambda: _curve_points(page) > first_points or run.state() not in ("running", "starting"),
+                 timeout=60, what="the live curve to grow")
+    page.locator(".st-key-train_loss_chart").scroll_into_view_if_needed()
     shot(page, "train_live")
     wait_for(lambda: run.state() == "done", timeout=300, what="the first run to finish")
     wait_for(lambda: page.get_by_text("is done", exact=False).count() > 0, timeout=30, what="'done' on the page")
