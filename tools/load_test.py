@@ -69,7 +69,7 @@ def main():
                         page.goto(f"{server.url}/{path}", timeout=120_000)
                         wait_idle(page, timeout=120)
                         if page.locator("[data-testid='stException']").count():
-                            err = "exception shown"
+                            err = "exception: " + page.locator("[data-testid='stException']").first.inner_text()[:400]
                     except Exception as e:  # report, never hide
                         err = f"{type(e).__name__}: {e}"[:200]
                     dt = time.time() - t0
