@@ -130,7 +130,7 @@ def test_train_live_curve_then_stop_a_second_run(server, page, env):
     if run.state() in ("running", "starting"):      # still training: the curve must grow while we watch
         wait_for(lambda: _curve_points(page) > first_points or run.state() not in ("running", "starting"),
                  timeout=60, what="the live curve to grow")
-    page.locator(".st-key-train_loss_chart").scroll_into_view_if_needed()
+    page.locator(".st-key-train_loss_chart").first.scroll_into_view_if_needed()
     shot(page, "train_live")
     wait_for(lambda: run.state() == "done", timeout=300, what="the first run to finish")
     wait_for(lambda: page.get_by_text("is done", exact=False).count() > 0, timeout=30, what="'done' on the page")
@@ -142,8 +142,9 @@ def test_train_live_curve_then_stop_a_second_run(server, page, env):
     second = wait_for(lambda: _new_run(runs_dir, known), timeout=60, what="the second run folder")
     run2 = RunStore(runs_dir).get(second)
     wait_for(lambda: any(e.get("kind") == "batch" for e in run2.progress()), timeout=180, what="batches")
-    wait_for(lambda: page.locator(".st-key-train_stop button").count(), timeout=30, what="the Stop button")
-    page.locator(".st-key-train_stop button").first.click()
+    live_stop = ".st-key-train_stop:not([data-stale='true']) button"      # not a fragment's stale copy
+    wait_for(lambda: page.locator(live_stop).count(), timeout=30, what="the Stop button")
+    page.locator(live_stop).first.click()
     wait_for(lambda: run2.state() == "stopped", timeout=120, what="the second run to stop")
     wait_for(lambda: page.get_by_text("stopped", exact=False).count() > 0, timeout=30, what="'stopped' on the page")
     shot(page, "train_stopped")
