@@ -13,10 +13,12 @@ from keras import layers, ops
 
 from .pairs import PAIR_DIFFERENT, PAIR_SAME
 
-__all__ = ["build_embedder", "build_siamese", "EuclideanDistance", "Normalize", "ContrastiveLoss",
+__all__ = ["build_embedder", "build_siamese", "EuclideanDistance", "Normalize", "L2Normalize", "ContrastiveLoss",
            "InBatchContrastiveLoss", "PairAccuracy", "contrastive_loss", "load_embedder", "save_embedder"]
 
 PACKAGE = "snw"
+#: filters of the conv twin's 3x3 convolutions, one tuple per resolution stage (full, 1/2, 1/4)
+CONV_BLOCKS = ((16, 16, 16), (32,), (32,))
 
 
 def contrastive_loss(y, d, margin: float = 1.0):
@@ -112,6 +114,14 @@ class EuclideanDistance(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class L2Normalize(keras.layers.Layer):
+    """Scales every embedding to unit length, (batch, d) -> (batch, d)."""
+
+    def call(self, x):
+        return x / ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), 1e-12))
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class Normalize(keras.layers.Layer):
     """Input normalisation: ``scale`` = pixel / 255 (the seed); ``standardize`` = per image zero mean, unit std.
 
@@ -149,6 +159,10 @@ def build_embedder(settings: dict, image_shape: tuple[int, int]) -> keras.Model:
         x = layers.Dense(256, activation="relu")(x)
         out = layers.Dense(dim, name="embedding")(x)
     else:
+        # the conv twin: three 3x3 convolutions at full resolution (a defect can be one or two pixels: a
+        # smudge, a 1-px bend), then two cheaper stages at 1/2 and 1/4 resolution. No BatchNorm: its
+        # train/inference gap hurt the k-NN distances, and with per-image standardised input it is not
+        # needed. Flatten keeps the spatial layout: where a defect is (its pin address) matters.
         x = layers.Reshape((h, w, 1))(x)
         if settings.get("augment_shift"):
             # training-only: the whole part moves by up to augment_shift px; pins never move relative to
@@ -156,19 +170,16 @@ def build_embedder(settings: dict, image_shape: tuple[int, int]) -> keras.Model:
             s = int(settings["augment_shift"])
             x = layers.RandomTranslation(s / h, s / w, fill_mode="nearest", interpolation="nearest",
                                          seed=settings["seed"], name="random_shift")(x)
-        for filters in (32, 64):
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-            x = layers.BatchNormalization()(x)
-            x = layers.Activation("relu")(x)
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-            x = layers.BatchNormalization()(x)
-            x = layers.Activation("relu")(x)
-            x = layers.MaxPooling2D(2, padding="same")(x)
-        # keep the spatial layout: where a defect is (its pin address) matters
-        x = layers.Conv2D(32, 1, activation="relu")(x)
+        for i, filters in enumerate(CONV_BLOCKS):
+            for j, f in enumerate(filters):
+                x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"conv{i + 1}_{j + 1}")(x)
+            if i < len(CONV_BLOCKS) - 1:
+                x = layers.MaxPooling2D(2, padding="same", name=f"pool{i + 1}")(x)
         x = layers.Flatten()(x)
-        x = layers.Dense(128, activation="relu")(x)
-        out = layers.Dense(dim, name="embedding")(x)
+        x = layers.Dense(dim, name="projection")(x)
+        # on the unit sphere: the embedding cannot collapse or grow, distances lie in [0, 2] and the
+        # contrastive margin (1) and the pair cutoff (0.5) keep one meaning for every data set
+        out = L2Normalize(name="embedding")(x)
     return keras.Model(inp, out, name="embedder")
 
 

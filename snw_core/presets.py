@@ -36,28 +36,30 @@ _SEED = {
     "max_escape": 0.0,
 }
 
-#: Our recipe: a small convolutional twin on per-image standardised input, trained on all pairs inside
-#: each batch of images (in-batch contrastive loss, positives and negatives weighted equally), cosine
-#: learning-rate decay, early stopping on the validation pair loss with the best weights restored.
+#: Our recipe: a small convolutional twin (three 3x3 convolutions at full resolution, then 1/2 and 1/4; no
+#: BatchNorm) on per-image standardised input, with an L2-normalised embedding; class-balanced batches
+#: (batch_size // labels images of every label) trained on all pairs inside each batch (in-batch contrastive
+#: loss, margin 1, positives and negatives weighted equally); Adam with cosine learning-rate decay; early
+#: stopping on the validation pair loss with the best weights restored.
 _DEFAULT = dict(_SEED, **{
     "twin": "conv",
     "pairing": "in_batch",
     "normalize": "standardize",
     "embedding_dim": 64,
-    "epochs": 30,
-    "batch_size": 128,
-    "learning_rate": 0.003,
+    "epochs": 10,
+    "batch_size": 52,
+    "learning_rate": 0.002,
     "lr_schedule": "cosine",
-    "early_stopping_patience": 6,
-    "augment_shift": 1,
+    "early_stopping_patience": 5,
+    "augment_shift": 0,
 })
 
 PRESETS = {"seed": _SEED, "default": _DEFAULT}
 PRESET_HELP = {
     "seed": "The seed study exactly: Dense 512-256-128 twin, 10+10 pairs per image, contrastive loss (margin 1), "
             "Adam, batch 32, 10 epochs.",
-    "default": "Small convolutional twin on standardised images, in-batch pairs, cosine learning rate, "
-               "early stopping on validation loss (best weights restored).",
+    "default": "Small convolutional twin on standardised images, unit-length embedding, class-balanced batches "
+               "with all in-batch pairs, cosine learning rate, early stopping on validation loss (best weights restored).",
 }
 SETTING_HELP = {
     "epochs": "passes over the training data",

@@ -275,11 +275,13 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         loss, metrics = M.ContrastiveLoss(settings["margin"]), [M.PairAccuracy()]
         n_units = y.size
     else:
-        fit_x, fit_y = x_train, prep.class_ids[tr].astype(np.int32)
+        # class-balanced batches of single images (K of every label), all pairs inside a batch
+        from .sampling import balanced_sequence
+        fit_x, fit_y = balanced_sequence(x_train, prep.class_ids[tr].astype(np.int32), settings["batch_size"], seed=seed), None
         net = embedder
         loss, metrics = M.InBatchContrastiveLoss(settings["margin"]), []
-        n_units = tr.size
-    steps = int(np.ceil(n_units / settings["batch_size"]))
+        n_units = None
+    steps = len(fit_x) if n_units is None else int(np.ceil(n_units / settings["batch_size"]))
     lr = settings["learning_rate"]
     if settings["lr_schedule"] == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, steps * settings["epochs"]), alpha=0.05)
@@ -294,8 +296,9 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         signal.signal(signal.SIGTERM, on_term)
     run.append_progress({"kind": "phase", "phase": "training", "epochs": settings["epochs"], "batches": steps})
     t0 = time.time()
-    net.fit(fit_x, fit_y, batch_size=settings["batch_size"], epochs=settings["epochs"], shuffle=True, verbose=0,
-            callbacks=[ProgressWriter(settings["epochs"], steps), stopper, validation])
+    batching = {} if fit_y is None else {"batch_size": settings["batch_size"], "shuffle": True}
+    net.fit(fit_x, fit_y, epochs=settings["epochs"], verbose=0,
+            callbacks=[ProgressWriter(settings["epochs"], steps), stopper, validation], **batching)
     train_seconds = time.time() - t0
     state = "stopped" if stopper.stopped else "done"
     restored = validation.restore_best()

@@ -1,0 +1,263 @@
+"""Side-by-side benchmark of training presets on the same data, split and seed, in one process.
+
+``python -m snw_core bench [--data SOURCE] [--presets seed,default] [--json FILE]`` trains every preset into
+the run store (runs named ``bench-<preset>``), then prints one table and optionally writes its rows as a
+JSON list. Each row holds (the keys are a contract):
+
+========================== ==========================================================================
+``preset``                 the preset name
+``epochs``                 epochs actually run (early stopping may end a run before its ``epochs``)
+``train_seconds``          wall time of fitting (metrics.json ``train_seconds``)
+``pair_accuracy``          seed-scheme test pairs, "same" when the distance < 0.5
+``good_defect_accuracy``   test items, at the threshold chosen on val
+``escape_rate``            defective test items judged good / defective test items
+``overkill_rate``          good test items judged defective / good test items
+``auroc``                  area under the ROC of the good/defect score on test
+``pin_accuracy``           defective test items whose pin address is guessed right
+``embed_ms_single``        one image judged alone: embedding + k-NN score (median of repeated calls)
+``embed_ms_per_image_batch`` all items embedded and scored in one call, per image
+``time_ratio``             ``train_seconds`` / the first preset's ``train_seconds``
+========================== ==========================================================================
+
+Extra keys: ``time_to_seed_best_val_loss`` (seconds into training when the preset's per-epoch val loss
+first reached the best val loss of the ``seed`` preset, or of the first preset when ``seed`` is not
+benchmarked; ``None`` if never), ``reference_best_val_loss``, ``best_val_loss``, ``best_epoch``,
+``judge_ms_single`` (the dashboard's full judgement of one image: score, verdict, pin guess, nearest
+references), ``run_id``, ``data``, ``n_items``, ``image_shape``, ``seed``, ``cores``.
+
+Timings depend on the machine and on whatever else runs on it; the table prints the core count.
+
+>>> rows = run_bench("default", ["seed", "default"], json_path="bench.json")     # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+__all__ = ["run_bench", "bench_row", "time_to_reach", "format_table", "machine", "ROW_KEYS"]
+
+#: the keys every row has, in table order (the JSON contract)
+ROW_KEYS = ("preset", "epochs", "train_seconds", "pair_accuracy", "good_defect_accuracy", "escape_rate",
+            "overkill_rate", "auroc", "pin_accuracy", "embed_ms_single", "embed_ms_per_image_batch", "time_ratio")
+#: single-image timing: this many calls after warm-up, median reported
+SINGLE_CALLS = 50
+_WARMUP_CALLS = 5
+
+
+def machine() -> dict:
+    """Where the benchmark ran: usable cores, CPU model, OS, Python."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:      # not Linux
+        cores = os.cpu_count() or 1
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cores": cores, "cpu": cpu, "system": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version()}
+
+
+def time_to_reach(history: list[dict], target: float, elapsed: list[float] | None = None):
+    """Seconds into training when ``val_loss`` first reached ``target`` (``<=``), else ``None``.
+
+    history : rows of history.csv (``epoch``, ``val_loss``, ``seconds`` per epoch)
+    elapsed : optional seconds since the start of training at the end of each epoch (progress.jsonl);
+        when missing, the per-epoch ``seconds`` are summed.
+
+    >>> h = [{"epoch": 1, "val_loss": 0.3, "seconds": 2.0}, {"epoch": 2, "val_loss": 0.1, "seconds": 1.5}]
+    >>> time_to_reach(h, 0.2), time_to_reach(h, 0.05)
+    (3.5, None)
+    """
+    if target is None or not np.isfinite(target):
+        return None
+    total = 0.0
+    for i, row in enumerate(history):
+        total += float(row.get("seconds") or 0.0)
+        t = elapsed[i] if elapsed is not None and i < len(elapsed) else total
+        v = row.get("val_loss")
+        if v is not None and np.isfinite(float(v)) and float(v) <= target + 1e-12:
+            return round(float(t), 3)
+    return None
+
+
+def _epoch_elapsed(run) -> list[float]:
+    """Seconds since training began at the end of every epoch (incl. that epoch's validation)."""
+    return [float(e["elapsed"]) for e in run.progress() if e.get("kind") == "epoch" and "elapsed" in e]
+
+
+def _clean(v):
+    """JSON-safe: numpy scalars -> Python, NaN/inf -> None."""
+    if isinstance(v, (np.floating, float)):
+        v = float(v)
+        return v if math.isfinite(v) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def _time_judgement(run, images: np.ndarray, single_calls: int = SINGLE_CALLS) -> dict:
+    """Embedding + score timings of a finished run's saved embedder, loaded as the dashboard loads it."""
+    from .embed import embed_images
+    from .judge import Judge
+    from .metrics import knn_scores
+
+    judge = Judge.from_run(run)
+    emb_model = judge.embedder
+    picks = np.random.default_rng(0).integers(0, images.shape[0], size=_WARMUP_CALLS + single_calls)
+
+    def one(i):
+        e = embed_images(emb_model, images[i:i + 1])
+        return knn_scores(judge.ref_good, e, k=judge.k) > judge.threshold
+
+    for i in picks[:_WARMUP_CALLS]:
+        one(i)
+        judge.judge(images[i:i + 1])
+    single, full = [], []
+    for i in picks[_WARMUP_CALLS:]:
+        t = time.perf_counter()
+        one(i)
+        single.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        judge.judge(images[i:i + 1])
+        full.append(time.perf_counter() - t)
+    embed_images(emb_model, images[:512])                 # warm the batch path
+    t = time.perf_counter()
+    e = embed_images(emb_model, images)
+    knn_scores(judge.ref_good, e, k=judge.k)
+    batch = time.perf_counter() - t
+    return {"embed_ms_single": round(1000 * float(np.median(single)), 3),
+            "embed_ms_per_image_batch": round(1000 * batch / images.shape[0], 4),
+            "judge_ms_single": round(1000 * float(np.median(full)), 3),
+            "batch_seconds": round(batch, 3)}
+
+
+def bench_row(run, preset: str, images: np.ndarray) -> dict:
+    """One table row from a finished run (metrics.json, history) and timings of its saved embedder."""
+    m = run.metrics()
+    hist = run.history()
+    val = [float(r["val_loss"]) for r in hist if r.get("val_loss") is not None]
+    row = {"preset": preset, "epochs": int(m.get("epochs_run", len(hist))),
+           "train_seconds": m.get("train_seconds"),
+           **{k: m.get(k) for k in ("pair_accuracy", "good_defect_accuracy", "escape_rate", "overkill_rate",
+                                    "auroc", "pin_accuracy")}}
+    row.update(_time_judgement(run, images))
+    row["best_val_loss"] = min(val) if val else None
+    row["best_epoch"] = m.get("best_epoch")
+    row["run_id"] = run.id
+    row["state"] = m.get("state", run.state())
+    return row
+
+
+def format_table(rows: list[dict]) -> str:
+    """An aligned text table of the rows (rates in %, times in s and ms)."""
+    cols = [("preset", "preset", "{}"), ("epochs", "epochs", "{:d}"), ("train_seconds", "train s", "{:.1f}"),
+            ("time_ratio", "time ratio", "{:.2f}"), ("time_to_seed_best_val_loss", "s to seed best val", "{:.1f}"),
+            ("pair_accuracy", "pair acc %", "{:.1%}"), ("good_defect_accuracy", "good/defect acc %", "{:.2%}"),
+            ("escape_rate", "escape %", "{:.2%}"), ("overkill_rate", "overkill %", "{:.2%}"),
+            ("auroc", "AUROC", "{:.4f}"), ("pin_accuracy", "pin acc %", "{:.1%}"),
+            ("embed_ms_single", "ms/image single", "{:.2f}"), ("embed_ms_per_image_batch", "ms/image batch", "{:.3f}")]
+    table = [[title for _, title, _ in cols]]
+    for r in rows:
+        cells = []
+        for key, _, fmt in cols:
+            v = r.get(key)
+            if v is None or (isinstance(v, float) and not math.isfinite(v)):
+                cells.append("-")
+            else:
+                cells.append(fmt.format(v).replace("%", "") if "%" in fmt else fmt.format(v))
+        table.append(cells)
+    widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
+    lines = []
+    for j, row in enumerate(table):
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        if j == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def run_bench(data: str = "default", presets=("seed", "default"), json_path=None, epochs: int | None = None,
+              seed: int = 0, good_label: str = "0", runs_dir=None, projection: str = "none",
+              quiet: bool = False, overrides: dict | None = None, out=None) -> list[dict]:
+    """Train every preset on the same data, split and seed (one process), print a table, return the rows.
+
+    data, good_label : the data source (see data.load)
+    presets : preset names; the first is the time reference (``time_ratio``)
+    json_path : also write the rows there as a JSON list of objects
+    epochs : override every preset's epochs (quick checks); seed : seed of split, pairs, weights
+    runs_dir : the run store (default runs/ or $SNW_RUNS_DIR); runs are named ``bench-<preset>``
+    projection : ``none`` (default: not part of the benchmark; the dashboard computes UMAP on first view),
+        ``pca`` or ``umap``
+    overrides : further settings applied to every preset (e.g. ``{"batch_size": 32}`` for tiny data)
+
+    Bad input (unknown preset or data, out-of-range setting) raises DataError/SettingsError before any
+    training starts.
+    """
+    from .presets import SettingsError, resolve_settings
+    from .train import Prepared, prepare, train
+
+    out = out or sys.stdout
+    presets = [str(p).strip() for p in presets if str(p).strip()]
+    if not presets:
+        raise SettingsError("No presets to benchmark; name at least one, e.g. --presets seed,default.")
+    extra = dict(overrides or {})
+    extra.update({"epochs": epochs, "seed": seed})
+    # resolve every preset first: a typo fails before minutes of training
+    settings = {p: resolve_settings(p, **extra) for p in presets}
+    split = settings[presets[0]]["split"]
+    first = prepare(data, presets[0], good_label, **extra)
+    preps = {presets[0]: first}
+    for p in presets[1:]:
+        s = resolve_settings(p, **{**extra, "split": split})
+        preps[p] = Prepared(first.ds, s)
+        if not np.array_equal(preps[p].split, first.split):       # same fractions + seed -> same split
+            raise RuntimeError(f"preset {p} got a different split")   # pragma: no cover
+    ds = first.ds
+    info = machine()
+    if not quiet:
+        print(f"bench: data {ds.source} ({ds.n} items, {ds.image_shape[0]}x{ds.image_shape[1]}), seed {seed}, "
+              f"split {dict((k, int(v.size)) for k, v in first.idx.items())}, presets {', '.join(presets)}; "
+              f"{info['cores']} cores ({info['cpu']})", file=sys.stderr, flush=True)
+
+    rows, histories = [], {}
+    for p in presets:
+        run, state = train(prepared=preps[p], name=f"bench-{p}", runs_dir=runs_dir, projection=projection,
+                           quiet=quiet)
+        row = bench_row(run, p, ds.images)
+        histories[p] = (run.history(), _epoch_elapsed(run))
+        rows.append(row)
+
+    ref_preset = "seed" if "seed" in presets else presets[0]
+    ref_best = next(r["best_val_loss"] for r in rows if r["preset"] == ref_preset)
+    t_first = rows[0]["train_seconds"]
+    for r in rows:
+        hist, elapsed = histories[r["preset"]]
+        r["time_to_seed_best_val_loss"] = time_to_reach(hist, ref_best, elapsed)
+        r["reference_preset"] = ref_preset
+        r["reference_best_val_loss"] = ref_best
+        r["time_ratio"] = round(r["train_seconds"] / t_first, 4) if r["train_seconds"] and t_first else None
+        r.update({"data": ds.source, "n_items": int(ds.n), "image_shape": list(ds.image_shape), "seed": seed,
+                  "cores": info["cores"]})
+    rows = [{k: _clean(r.get(k)) for k in ROW_KEYS} | {k: _clean(v) for k, v in r.items() if k not in ROW_KEYS}
+            for r in rows]
+
+    print(format_table(rows), file=out)
+    print(f"({info['cores']} cores, {info['cpu']}; single = one image embedded and scored alone, median of "
+          f"{SINGLE_CALLS} calls; batch = all {ds.n} items in one call; time ratio against {presets[0]}; "
+          f"'s to seed best val' = seconds into training until the val loss first reached {ref_preset}'s best, "
+          f"{'-' if ref_best is None else f'{ref_best:.4f}'})", file=out, flush=True)
+    if json_path:
+        from .fsutil import atomic_write_text
+        atomic_write_text(json_path, json.dumps(rows, indent=2) + "\n")
+    return rows
