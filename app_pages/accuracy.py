@@ -5,7 +5,6 @@ import streamlit as st
 
 from snw_core import review as R
 from snw_core import ui, viz
-from snw_core.data import DataError
 from snw_core.gallery import bordered_thumbnails
 
 MAX_THUMBS = 60
@@ -173,14 +172,7 @@ with right:
 
 # ------------------------------------------------------------------ the images behind the errors
 st.subheader("The errors, image by image (test split)")
-ds, why = None, None
-try:
-    ds = ui.get_dataset(str(data_cfg.get("source", "")), good)
-except DataError as e:
-    why = f"the run's data source `{data_cfg.get('source')}` cannot be loaded: {e}"
-if ds is not None and (ds.content_hash != data_cfg.get("content_hash") or ds.n != labels.size):
-    ds, why = None, (f"the data behind `{data_cfg.get('source')}` has changed since this run was trained "
-                     "(content hash differs), so its images no longer match the run's rows")
+ds, why = ui.run_dataset(cfg, labels.size)
 if ds is None:
     st.info(f"Images unavailable: {why}. The numbers above still hold.")
 else:

@@ -11,7 +11,6 @@ import streamlit as st
 
 from snw_core import review as R
 from snw_core import ui, viz
-from snw_core.data import DataError
 from snw_core.embed import load_projection, project_pca
 from snw_core.fsutil import project_root
 from snw_core.gallery import bordered_thumbnails
@@ -162,15 +161,7 @@ with left:
     st.caption(f"{rows.size - n_def:,} good, {n_def:,} defective; split: "
                + ", ".join(f"{s} {int((split[rows] == s).sum()):,}" for s in SPLITS[1:] if (split[rows] == s).any()))
 with right:
-    data_cfg = cfg.get("data", {})
-    ds, why = None, None
-    try:
-        ds = ui.get_dataset(str(data_cfg.get("source", "")), good)
-    except DataError as e:
-        why = f"the run's data source `{data_cfg.get('source')}` cannot be loaded: {e}"
-    if ds is not None and (ds.content_hash != data_cfg.get("content_hash") or ds.n != labels.size):
-        ds, why = None, (f"the data behind `{data_cfg.get('source')}` has changed since this run was trained "
-                         "(content hash differs)")
+    ds, why = ui.run_dataset(cfg, labels.size)
     if ds is None:
         st.info(f"Images unavailable: {why}.")
     else:

@@ -65,14 +65,8 @@ class ExportError(ValueError):
 
 
 def _versions() -> dict:
-    import platform
-    out = {"python": platform.python_version()}
-    for name in _VERSIONED:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
+    from .train import package_versions
+    return package_versions(_VERSIONED)
 
 
 def finished_config(run) -> dict:

@@ -32,9 +32,10 @@ _VERSIONED = ("numpy", "keras", "tensorflow-cpu", "tensorflow", "scikit-learn", 
               "pyarrow", "pillow")
 
 
-def package_versions() -> dict:
+def package_versions(names=_VERSIONED) -> dict:
+    """Python and the installed versions of ``names`` (missing packages left out), for config.json/bundles."""
     out = {"python": platform.python_version()}
-    for name in _VERSIONED:
+    for name in names:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -108,6 +108,20 @@ def split_for(ds: D.Dataset, fractions=(0.6, 0.2, 0.2), seed: int = 0) -> np.nda
 
 # ------------------------------------------------------------------ runs
 
+def run_dataset(cfg: dict, n: int):
+    """The data set a run was trained on, as ``(Dataset, None)``, or ``(None, why)`` when its images are not
+    available any more (source gone, or its content changed since: the rows would not match)."""
+    data_cfg = cfg.get("data", {})
+    try:
+        ds = get_dataset(str(data_cfg.get("source", "")), data_cfg.get("good_label", "0"))
+    except D.DataError as e:
+        return None, f"the run's data source `{data_cfg.get('source')}` cannot be loaded: {e}"
+    if ds.content_hash != data_cfg.get("content_hash") or ds.n != n:
+        return None, (f"the data behind `{data_cfg.get('source')}` has changed since this run was trained "
+                      "(content hash differs), so its images no longer match the run's rows")
+    return ds, None
+
+
 def current_run():
     """The run picked in the sidebar (a Run), or None."""
     rid = st.session_state.get("run_id")
