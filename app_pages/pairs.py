@@ -8,6 +8,7 @@ from snw_core.data import sort_labels
 from snw_core.metrics import PAIR_CUTOFF
 from snw_core.pairs import PAIR_DIFFERENT, PAIR_SAME
 from snw_core.presets import PRESET_HELP, PRESETS
+from snw_core.sampling import per_class
 from snw_core.splits import SPLITS
 
 PAGE_SIZES = (6, 12, 24, 36)
@@ -64,15 +65,20 @@ try:
             st.session_state["pairs_batch_size"] = max_b
         bs = int(c[2].number_input("Batch size (images)", min_value=2, max_value=max_b,
                                    value=min(int(settings["batch_size"]), max_b), step=1, key="pairs_batch_size",
-                                   help="Images per batch; every pair inside the batch enters the loss."))
-        batch = G.draw_batch(items, bs, seed)
+                                   help="Images per batch: K = batch size // labels images of every label (at least 2); every pair inside the batch enters the loss."))
+        batch = G.draw_batch(ds.labels, items, bs, seed)
         ia, ib, y = G.in_batch_pairs(ds.labels, batch, seed)
         n_pos = int((y == PAIR_SAME).sum())
+        n_lab = int(np.unique(ds.labels[items]).size)
+        k = per_class(bs, n_lab)
+        first = " (on the train split this is exactly training's first batch)" if part == "train" else ""
         st.markdown(f"**{preset}** preset: {PRESET_HELP[preset]}  \nIt trains on **all pairs inside each batch of "
-                    "images** instead of a fixed pair list: each epoch shuffles the training images into batches of "
-                    f"{bs}, and every two images of a batch form a pair. Below: one random batch of {bs} {part} "
-                    f"images (seed {seed}) and its {y.size:,} pairs ({n_pos:,} positive, {y.size - n_pos:,} negative). "
-                    "The loss averages positives and negatives separately and weights both halves equally."
+                    f"images** instead of a fixed pair list. Every batch is class-balanced: {k} images of each of the "
+                    f"{n_lab} labels (good and every pin address), so {batch.size} images per batch whatever the label "
+                    "counts. Below: one batch drawn that way from the "
+                    f"{part} split (seed {seed}){first} and its {y.size:,} pairs ({n_pos:,} positive, "
+                    f"{y.size - n_pos:,} negative). The loss averages positives and negatives separately and weights "
+                    "both halves equally."
                     + (f" Training also shifts each image by up to {settings['augment_shift']} px at random; the "
                        "images here are unshifted." if settings.get("augment_shift") else ""))
 except ValueError as e:

@@ -170,16 +170,24 @@ def seed_scheme_pairs(labels, items, n_per_image: int, seed: int):
     return items[a], items[b], y
 
 
-def draw_batch(items, batch_size: int, seed: int) -> np.ndarray:
-    """One batch of the in-batch scheme: ``batch_size`` distinct items drawn at random (seeded), as training
-    shuffles the images every epoch and cuts the order into batches."""
+def draw_batch(labels, items, batch_size: int, seed: int) -> np.ndarray:
+    """One batch of the in-batch scheme, drawn as training draws it: class-balanced, K images of every label.
+
+    labels : labels of the whole data set; items : the rows to draw from (a split).
+    K = ``sampling.per_class(batch_size, labels in items)``, so the batch holds ``K * n_labels`` rows (about
+    ``batch_size``). On the train split with the run's seed this is exactly training's first batch
+    (:func:`snw_core.sampling.balanced_sequence` draws from the same generator). Returns data-set rows.
+    """
+    from .sampling import balanced_batch_indices
+
     items = np.asarray(items, np.int64)
     if not 2 <= batch_size:
         raise ValueError(f"batch_size must be >= 2, got {batch_size}")
-    if batch_size > items.size:
-        raise ValueError(f"batch_size {batch_size} is larger than the {items.size} items to draw from")
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(items, size=int(batch_size), replace=False))
+    if items.size < 2:
+        raise ValueError(f"a batch needs at least 2 items; this split has {items.size}")
+    local = balanced_batch_indices(np.asarray(labels).astype(str)[items], int(batch_size), 1,
+                                   np.random.default_rng(seed))[0]
+    return items[local]
 
 
 def in_batch_pairs(labels, batch, seed: int = 0, shuffle: bool = True):

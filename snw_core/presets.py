@@ -63,7 +63,8 @@ PRESET_HELP = {
 }
 SETTING_HELP = {
     "epochs": "passes over the training data",
-    "batch_size": "pairs per batch (seed) or images per batch (in-batch pairing)",
+    "batch_size": "pairs per batch (seed scheme) or images per batch (in-batch pairing: batch_size // labels "
+                  "images of every label, at least 2)",
     "pairs_per_image": "positive pairs per image, and as many negative pairs (seed scheme)",
     "margin": "contrastive margin: different-label pairs are pushed at least this far apart",
     "learning_rate": "Adam learning rate",

@@ -136,17 +136,28 @@ def test_seed_scheme_pairs_match_make_pairs_on_the_split():
     assert y.size == 2 * 3 * items.size
 
 
-def test_draw_batch_distinct_seeded_and_checked():
-    items = np.arange(10, 30)
-    b1 = G.draw_batch(items, 8, seed=1)
-    assert b1.size == 8 and np.unique(b1).size == 8 and set(b1.tolist()) <= set(items.tolist())
-    np.testing.assert_array_equal(b1, G.draw_batch(items, 8, seed=1))
-    assert not np.array_equal(b1, G.draw_batch(items, 8, seed=2))
-    assert G.draw_batch(items, 20, seed=0).tolist() == items.tolist()
-    with pytest.raises(ValueError, match="larger"):
-        G.draw_batch(items, 21, seed=0)
+def test_draw_batch_is_class_balanced_seeded_and_matches_training():
+    from snw_core.sampling import balanced_batch_indices
+
+    labels = np.array(["0"] * 40 + ["1"] * 12 + ["2"] * 9 + ["3"] * 3)
+    items = np.arange(4, 64)                       # drop 4 goods: rows are data-set rows, not split rows
+    b1 = G.draw_batch(labels, items, 8, seed=1)    # 4 labels -> K = 2 of each
+    assert b1.size == 8 and set(b1.tolist()) <= set(items.tolist())
+    counts = {c: int((labels[b1] == c).sum()) for c in "0123"}
+    assert counts == {"0": 2, "1": 2, "2": 2, "3": 2}
+    np.testing.assert_array_equal(b1, G.draw_batch(labels, items, 8, seed=1))
+    assert not np.array_equal(b1, G.draw_batch(labels, items, 8, seed=2))
+    # the same generator as training: class ids in sorted-label order, rng = default_rng(seed)
+    ids = np.searchsorted(np.unique(labels), labels[items])
+    first = balanced_batch_indices(ids, 8, 1, np.random.default_rng(1))[0]
+    np.testing.assert_array_equal(b1, items[first])
+    # 13 of each label when the batch asks for 52 and there are 4 labels; label "3" (3 items) repeats
+    big = G.draw_batch(labels, items, 52, seed=0)
+    assert big.size == 52 and {c: int((labels[big] == c).sum()) for c in "0123"} == dict.fromkeys("0123", 13)
     with pytest.raises(ValueError, match=">= 2"):
-        G.draw_batch(items, 1, seed=0)
+        G.draw_batch(labels, items, 1, seed=0)
+    with pytest.raises(ValueError, match="at least 2"):
+        G.draw_batch(labels, items[:1], 8, seed=0)
 
 
 def test_in_batch_pairs_are_all_pairs_of_the_batch():

@@ -158,9 +158,12 @@ def test_pairs_default_preset_in_batch(env):
     assert "all pairs inside each batch" in t
     bs = at.number_input(key="pairs_batch_size")
     assert bs.value <= 130                 # clamped to the train split of the tiny set
-    bs.set_value(10).run()
+    bs.set_value(39).run()                 # 13 labels -> K = 3 images of each, 39 images
     assert not at.exception
-    assert "its 45 pairs" in texts(at)     # 10 images -> 10 * 9 / 2 pairs
+    t = texts(at)
+    assert "3 images of each of the 13 labels" in t
+    assert "its 741 pairs (39 positive, 702 negative)" in t    # 39 * 38 / 2; 13 labels x 3 same-label pairs
+    assert "exactly training's first batch" in t
 
 
 def test_pairs_with_matching_run_shows_distances(env):
