@@ -70,3 +70,45 @@ def test_two_trainings_at_once_finish_with_separate_results(tiny_parquet, runs_d
     eb = np.load(b.file("embeddings.npz"))["embeddings"]
     assert not np.allclose(ea, eb)                                     # two different models, not one shared
     assert len(a.history()) == len(b.history()) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_stop_in_the_first_or_last_epoch_ends_cleanly_even_when_pressed_twice(tiny_parquet, runs_dir, monkeypatch,
+                                                                              where):
+    """The stop request arrives (twice, as from a double click) in the middle of epoch 1 or of the last epoch."""
+    from snw_core import runs as R, train
+
+    epochs = 3
+    calls = {"n": 0, "steps": None}
+    real = R.Run.stop_requested
+
+    def stop_requested(self):
+        calls["n"] += 1                      # called once per training batch
+        if calls["steps"] is None:
+            calls["steps"] = next(e["batches"] for e in self.progress() if e.get("phase") == "training")
+        at = calls["steps"] // 2 + (0 if where == "first" else (epochs - 1) * calls["steps"])
+        if calls["n"] == at:
+            self.request_stop()
+            self.request_stop()
+        return real(self)
+
+    monkeypatch.setattr(R.Run, "stop_requested", stop_requested)
+    run_id = f"stop-{where}"
+    run, state = train.train(str(tiny_parquet), preset="seed", epochs=epochs, projection="pca", quiet=True,
+                             run_id=run_id)
+    assert state == "stopped" and run.state() == "stopped"
+    assert calls["steps"] > 4
+    # it stopped within one batch of the request, inside the intended epoch
+    assert calls["n"] == calls["steps"] // 2 + (0 if where == "first" else (epochs - 1) * calls["steps"])
+    hist = run.history()
+    assert len(hist) == (1 if where == "first" else epochs)      # the partial epoch is recorded, no more
+    m = run.metrics()
+    assert m["state"] == "stopped" and m["epochs_run"] == len(hist)
+    assert 0.0 <= m["good_defect_accuracy"] <= 1.0
+    emb = np.load(run.file("embeddings.npz"), allow_pickle=False)
+    assert emb["embeddings"].shape[0] == 130
+    assert run.embedder_path.exists() and run.file("projection.parquet").exists()
+    assert not [p.name for p in run.path.iterdir() if ".tmp" in p.name]
+    again = RunStore(runs_dir).get(run_id)
+    assert again.state() == "stopped"                            # what the dashboard and `runs` read back
