@@ -27,10 +27,13 @@ PHASE_TEXT = {
     "training": "Training",
     "validating": "Scoring the validation pairs for this epoch …",
     "early_stopping": "Early stopping: the validation loss stopped improving",
+    "takeoff": "The model has left its start-up plateau; the epoch budget counts from here",
+    "no_takeoff": "No take-off within the plateau allowance; the epoch budget counts from here",
     "evaluating": "Training finished: embedding every item and scoring the test split …",
     "projection": "Computing the 2-D projection for the Embeddings page …",
 }
-FIXED_BY_PRESET = ("twin", "pairing", "normalize", "lr_schedule", "early_stopping_patience", "augment_shift", "k",
+FIXED_BY_PRESET = ("twin", "pairing", "normalize", "lr_schedule", "early_stopping_patience", "plateau_epochs",
+                   "augment_shift", "k",
                    "threshold_method")
 LOSS_COLOR, VAL_COLOR = "#1f77b4", "#ff7f0e"
 

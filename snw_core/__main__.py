@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_runs_dir(p)
     for flag, typ in (("epochs", int), ("seed", int), ("batch-size", int), ("pairs-per-image", int),
                       ("margin", float), ("learning-rate", float), ("embedding-dim", int), ("k", int),
-                      ("early-stopping-patience", int), ("max-escape", float)):
+                      ("early-stopping-patience", int), ("plateau-epochs", int), ("max-escape", float)):
         p.add_argument(f"--{flag}", type=typ, default=None)
     p.add_argument("--threshold-method", default=None, choices=("best_accuracy", "zero_escape", "max_escape"))
     p.add_argument("--split", default=None, help="train,val,test fractions, e.g. 0.6,0.2,0.2")
@@ -229,7 +229,7 @@ def _train(a) -> int:
     from .train import prepare, train
     overrides = {k: getattr(a, k) for k in ("epochs", "seed", "batch_size", "pairs_per_image", "margin",
                                              "learning_rate", "embedding_dim", "k", "early_stopping_patience",
-                                             "max_escape", "threshold_method")}
+                                             "plateau_epochs", "max_escape", "threshold_method")}
     if a.split:
         try:
             overrides["split"] = [float(x) for x in a.split.split(",")]

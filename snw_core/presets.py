@@ -28,6 +28,7 @@ _SEED = {
     "learning_rate": 0.001,     # Adam defaults
     "lr_schedule": "constant",
     "early_stopping_patience": 0,   # 0 = off
+    "plateau_epochs": 0,            # 0 = the epoch budget starts with the first batch
     "augment_shift": 0,
     "split": [0.6, 0.2, 0.2],
     "seed": 0,
@@ -40,7 +41,9 @@ _SEED = {
 #: BatchNorm) on per-image standardised input, with an L2-normalised embedding; class-balanced batches
 #: (batch_size // labels images of every label) trained on all pairs inside each batch (in-batch contrastive
 #: loss, margin 1, positives and negatives weighted equally); Adam with cosine learning-rate decay; early
-#: stopping on the validation pair loss with the best weights restored.
+#: stopping on the validation pair loss with the best weights restored. The epoch budget counts from take-off:
+#: epochs spent on the start-up plateau (val pair accuracy still below 60 %, up to ``plateau_epochs``) do not
+#: count, and the learning rate stays at its peak until then.
 _DEFAULT = dict(_SEED, **{
     "twin": "conv",
     "pairing": "in_batch",
@@ -51,6 +54,7 @@ _DEFAULT = dict(_SEED, **{
     "learning_rate": 0.002,
     "lr_schedule": "cosine",
     "early_stopping_patience": 5,
+    "plateau_epochs": 30,
     "augment_shift": 0,
 })
 
@@ -59,10 +63,11 @@ PRESET_HELP = {
     "seed": "The seed study exactly: Dense 512-256-128 twin, 10+10 pairs per image, contrastive loss (margin 1), "
             "Adam, batch 32, 10 epochs.",
     "default": "Small convolutional twin on standardised images, unit-length embedding, class-balanced batches "
-               "with all in-batch pairs, cosine learning rate, early stopping on validation loss (best weights restored).",
+               "with all in-batch pairs, cosine learning rate, early stopping on validation loss (best weights restored); "
+               "the epoch budget counts from take-off (epochs spent on a start-up plateau do not count).",
 }
 SETTING_HELP = {
-    "epochs": "passes over the training data",
+    "epochs": "passes over the training data (with a plateau allowance: counted from take-off)",
     "batch_size": "pairs per batch (seed scheme) or images per batch (in-batch pairing: batch_size // labels "
                   "images of every label, at least 2)",
     "pairs_per_image": "positive pairs per image, and as many negative pairs (seed scheme)",
@@ -72,6 +77,9 @@ SETTING_HELP = {
     "split": "train / val / test fractions",
     "seed": "seed of the split, the pairs, the weights and the shuffles",
     "k": "nearest good references averaged into the good/defect score",
+    "early_stopping_patience": "epochs without a better val loss before training stops (0 = off)",
+    "plateau_epochs": "extra epochs allowed on the start-up plateau (val pair accuracy below 60 %) before the epoch "
+                      "budget starts counting (0 = off)",
 }
 
 _RANGES = {
@@ -82,6 +90,7 @@ _RANGES = {
     "learning_rate": (float, 1e-7, 1.0),
     "embedding_dim": (int, 2, 1024),
     "early_stopping_patience": (int, 0, 1000),
+    "plateau_epochs": (int, 0, 1000),
     "augment_shift": (int, 0, 4),
     "seed": (int, 0, 2**31 - 1),
     "k": (int, 1, 100),

@@ -28,6 +28,10 @@ __all__ = ["prepare", "train", "Prepared", "EVAL_PAIRS_PER_IMAGE", "TrainingStop
 
 #: pairs per image of the fixed seed-scheme validation/test pairs, the same for every preset
 EVAL_PAIRS_PER_IMAGE = 10
+#: take-off: the first epoch whose val pair accuracy (seed-scheme pairs, half positive: chance is 0.5) reaches this
+TAKEOFF_PAIR_ACCURACY = 0.6
+#: the cosine schedule decays to this fraction of the peak learning rate
+COSINE_FLOOR = 0.05
 _VERSIONED = ("numpy", "keras", "tensorflow-cpu", "tensorflow", "scikit-learn", "umap-learn", "datasets", "pandas",
               "pyarrow", "pillow")
 
@@ -85,9 +89,9 @@ def _make_callbacks(run, prep, keras, eval_pairs, log):
     class ProgressWriter(keras.callbacks.Callback):
         """Appends a throttled batch event (at most every 0.25 s) and every epoch event to progress.jsonl."""
 
-        def __init__(self, epochs, steps):
+        def __init__(self, budget, steps):
             super().__init__()
-            self.epochs, self.steps = epochs, steps
+            self.budget, self.steps = budget, steps
             self.t0 = time.time()
             self.last = 0.0
             self.epoch = 0
@@ -100,10 +104,11 @@ def _make_callbacks(run, prep, keras, eval_pairs, log):
             now = time.time()
             if now - self.last >= 0.25 or batch + 1 == self.steps:
                 self.last = now
-                run.append_progress({"kind": "batch", "epoch": self.epoch, "epochs": self.epochs, "batch": batch + 1,
+                total = self.budget.total(self.epoch)
+                run.append_progress({"kind": "batch", "epoch": self.epoch, "epochs": total, "batch": batch + 1,
                                      "batches": self.steps, "loss": float((logs or {}).get("loss", np.nan)),
                                      "elapsed": round(now - self.t0, 3)})
-                log.batch(self.epoch, self.epochs, batch + 1, self.steps, (logs or {}).get("loss"))
+                log.batch(self.epoch, total, batch + 1, self.steps, (logs or {}).get("loss"))
 
     class StopOnRequest(keras.callbacks.Callback):
         """Stops within one batch when the run's stop file appears or the process gets SIGTERM."""
@@ -121,9 +126,9 @@ def _make_callbacks(run, prep, keras, eval_pairs, log):
     class PairValidation(keras.callbacks.Callback):
         """Seed-scheme pair loss and accuracy on fixed train/val pairs after every epoch; history.csv; early stop."""
 
-        def __init__(self, embedder, epochs, stopper):
+        def __init__(self, embedder, budget, stopper):
             super().__init__()
-            self.embedder, self.epochs, self.stopper = embedder, epochs, stopper
+            self.embedder, self.budget, self.stopper = embedder, budget, stopper
             self.rows = []
             self.best = np.inf
             self.best_weights = None
@@ -151,10 +156,14 @@ def _make_callbacks(run, prep, keras, eval_pairs, log):
                    "val_pair_accuracy": vals["val"][1], "seconds": round(fit_seconds, 3)}
             self.rows.append(row)
             run.write_history(self.rows)
-            run.append_progress({"kind": "epoch", **row, "epochs": self.epochs, "elapsed": round(time.time() - self.t0, 3)})
-            log.epoch(row, self.epochs)
+            self.budget.epoch_done(epoch + 1, row)
+            total = self.budget.total(epoch + 1)
+            run.append_progress({"kind": "epoch", **row, "epochs": total, "elapsed": round(time.time() - self.t0, 3)})
+            log.epoch(row, total)
+            if self.budget.finished(epoch + 1):
+                self.model.stop_training = True
             patience = settings["early_stopping_patience"]
-            if patience:
+            if patience and self.budget.takeoff is not None:
                 if row["val_loss"] < self.best - 1e-6:
                     self.best, self.wait = row["val_loss"], 0
                     self.best_weights = self.embedder.get_weights()
@@ -170,7 +179,77 @@ def _make_callbacks(run, prep, keras, eval_pairs, log):
                 return True
             return False
 
-    return ProgressWriter, StopOnRequest, PairValidation
+    class EpochBudget(keras.callbacks.Callback):
+        """The learning rate of every batch, and the epoch budget counted from take-off.
+
+        A twin can sit on a plateau for its first epochs: every pair at about the same distance, val pair
+        accuracy at chance, before it finds the features that tell the labels apart (a harder geometry, e.g.
+        more and smaller pins, takes longer). With ``plateau_epochs`` > 0 those epochs do not count against
+        ``epochs``: the learning rate stays at its peak until the val pair accuracy first reaches
+        :data:`TAKEOFF_PAIR_ACCURACY`, and from that epoch on the schedule (constant or cosine) runs over
+        ``epochs`` epochs. After ``plateau_epochs`` epochs without take-off the budget starts anyway.
+        ``plateau_epochs`` = 0: the budget starts with the first batch (a plain schedule over ``epochs``).
+        """
+
+        def __init__(self, steps):
+            super().__init__()
+            self.steps = steps
+            self.epochs, self.plateau = settings["epochs"], settings["plateau_epochs"]
+            self.takeoff = 0 if self.plateau == 0 else None   # epochs before the budget started
+            self.forced = False                                # the budget started without a take-off
+            self.step = 0                                      # batches since the budget started
+            self.base = float(settings["learning_rate"])
+
+        def lr(self) -> float:
+            return scheduled_lr(self.base, settings["lr_schedule"], self.step if self.takeoff is not None else None,
+                                self.steps * self.epochs)
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.model.optimizer.learning_rate.assign(self.lr())
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.takeoff is not None:
+                self.step += 1
+
+        def epoch_done(self, epoch: int, row: dict) -> None:
+            if self.takeoff is not None:
+                return
+            if row["val_pair_accuracy"] >= TAKEOFF_PAIR_ACCURACY:
+                self.takeoff = epoch
+                log.msg(f"take-off after epoch {epoch}: val pair accuracy {row['val_pair_accuracy']:.3f}; "
+                        f"{self.epochs} more epochs")
+                run.append_progress({"kind": "phase", "phase": "takeoff", "epoch": epoch})
+            elif epoch >= self.plateau:
+                self.takeoff, self.forced = epoch, True
+                log.msg(f"no take-off in {epoch} epochs (val pair accuracy {row['val_pair_accuracy']:.3f}); "
+                        f"the epoch budget starts now")
+                run.append_progress({"kind": "phase", "phase": "no_takeoff", "epoch": epoch})
+
+        def total(self, epoch: int) -> int:
+            """Epochs this run will take as far as known now (it grows while on the plateau)."""
+            if self.takeoff is None:
+                return max(epoch, 1) + self.epochs
+            return self.takeoff + self.epochs
+
+        def finished(self, epoch: int) -> bool:
+            return self.takeoff is not None and epoch >= self.takeoff + self.epochs
+
+    return ProgressWriter, StopOnRequest, PairValidation, EpochBudget
+
+
+def scheduled_lr(base: float, schedule: str, step: int | None, total_steps: int) -> float:
+    """The learning rate of one batch: ``base`` before the budget starts (``step`` None) or with a constant
+    schedule; cosine from ``base`` down to ``COSINE_FLOOR * base`` over ``total_steps`` batches otherwise.
+
+    >>> scheduled_lr(0.002, "cosine", None, 100), scheduled_lr(0.002, "cosine", 0, 100)
+    (0.002, 0.002)
+    >>> round(scheduled_lr(0.002, "cosine", 100, 100), 6), scheduled_lr(0.002, "constant", 50, 100)
+    (0.0001, 0.002)
+    """
+    if step is None or schedule == "constant":
+        return float(base)
+    t = min(1.0, step / max(1, total_steps))
+    return float(base * (COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + np.cos(np.pi * t))))
 
 
 def _np_contrastive(y, d, margin):
@@ -283,23 +362,23 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         loss, metrics = M.InBatchContrastiveLoss(settings["margin"]), []
         n_units = None
     steps = len(fit_x) if n_units is None else int(np.ceil(n_units / settings["batch_size"]))
-    lr = settings["learning_rate"]
-    if settings["lr_schedule"] == "cosine":
-        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, steps * settings["epochs"]), alpha=0.05)
-    net.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss=loss, metrics=metrics)
+    net.compile(optimizer=keras.optimizers.Adam(learning_rate=settings["learning_rate"]), loss=loss, metrics=metrics)
 
-    ProgressWriter, StopOnRequest, PairValidation = _make_callbacks(run, prep, keras, eval_pairs, log)
+    ProgressWriter, StopOnRequest, PairValidation, EpochBudget = _make_callbacks(run, prep, keras, eval_pairs, log)
     stopper = StopOnRequest()
-    validation = PairValidation(embedder, settings["epochs"], stopper)
+    budget = EpochBudget(steps)
+    validation = PairValidation(embedder, budget, stopper)
     if _main_thread():
         def on_term(signum, frame):
             stopper.signalled = True
         signal.signal(signal.SIGTERM, on_term)
-    run.append_progress({"kind": "phase", "phase": "training", "epochs": settings["epochs"], "batches": steps})
+    max_epochs = settings["epochs"] + settings["plateau_epochs"]
+    run.append_progress({"kind": "phase", "phase": "training", "epochs": budget.total(0), "batches": steps,
+                         "max_epochs": max_epochs})
     t0 = time.time()
     batching = {} if fit_y is None else {"batch_size": settings["batch_size"], "shuffle": True}
-    net.fit(fit_x, fit_y, epochs=settings["epochs"], verbose=0,
-            callbacks=[ProgressWriter(settings["epochs"], steps), stopper, validation], **batching)
+    net.fit(fit_x, fit_y, epochs=max_epochs, verbose=0,
+            callbacks=[budget, ProgressWriter(budget, steps), stopper, validation], **batching)
     train_seconds = time.time() - t0
     state = "stopped" if stopper.stopped else "done"
     restored = validation.restore_best()
@@ -319,7 +398,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     metrics_ = {"pair_accuracy": pair_accuracy(np.linalg.norm(e_te[ia] - e_te[ib], axis=1), y), **metrics_,
                 "train_seconds": round(train_seconds, 3), "epochs_run": len(validation.rows),
                 "best_epoch": int(np.argmin([r["val_loss"] for r in validation.rows]) + 1) if validation.rows else 0,
-                "best_weights_restored": restored, "embed_ms_per_image": round(1000 * embed_seconds / ds.n, 4),
+                "best_weights_restored": restored, "takeoff_epoch": None if budget.forced else budget.takeoff, "embed_ms_per_image": round(1000 * embed_seconds / ds.n, 4),
                 "state": state}
     save_embeddings(run.file("embeddings.npz"), emb, labels, prep.split, scores)
     run.write_metrics(metrics_)

@@ -63,9 +63,10 @@ class AppServer:
         self.log.close()
 
 
-def wait_idle(page, timeout: float = 90) -> None:
+def wait_idle(page, timeout: float = 90) -> float:
     """Until the app is connected, its script has run and is not running, and no skeleton or running-man
-    status is left (quiet for 0.3 s)."""
+    status is left (quiet for 0.3 s). Returns the time (``time.time()``) at which the quiet began: the
+    moment the page was rendered, without the 0.3 s of waiting to be sure."""
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout * 1000)
     deadline = time.time() + timeout
     quiet_since = None
@@ -76,7 +77,7 @@ def wait_idle(page, timeout: float = 90) -> None:
         if ready and not busy:
             quiet_since = quiet_since or time.time()
             if time.time() - quiet_since >= 0.3:
-                return
+                return quiet_since
         else:
             quiet_since = None
         time.sleep(0.05)

@@ -1,0 +1,73 @@
+"""The epoch budget counted from take-off, and the learning-rate schedule (snw_core.train)."""
+import json
+
+import numpy as np
+import pytest
+
+from snw_core import train as T
+
+
+def test_scheduled_lr_constant_cosine_and_plateau():
+    assert T.scheduled_lr(0.002, "cosine", None, 100) == 0.002         # on the plateau: the peak
+    assert T.scheduled_lr(0.002, "constant", 70, 100) == 0.002
+    assert T.scheduled_lr(0.002, "cosine", 0, 100) == pytest.approx(0.002)
+    assert T.scheduled_lr(0.002, "cosine", 50, 100) == pytest.approx(0.002 * (T.COSINE_FLOOR + (1 - T.COSINE_FLOOR) / 2))
+    assert T.scheduled_lr(0.002, "cosine", 100, 100) == pytest.approx(0.002 * T.COSINE_FLOOR)
+    assert T.scheduled_lr(0.002, "cosine", 500, 100) == pytest.approx(0.002 * T.COSINE_FLOOR)   # clamped
+    lrs = [T.scheduled_lr(1.0, "cosine", s, 40) for s in range(41)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))                    # decays monotonically
+
+
+def _events(run):
+    return [json.loads(line) for line in run.file("progress.jsonl").read_text().splitlines()]
+
+
+def _fit(tiny_parquet, monkeypatch, takeoff_at, **settings):
+    monkeypatch.setattr(T, "TAKEOFF_PAIR_ACCURACY", takeoff_at)
+    seen = []
+    real = T.scheduled_lr
+
+    def record(base, schedule, step, total):
+        seen.append((step, total))
+        return real(base, schedule, step, total)
+
+    monkeypatch.setattr(T, "scheduled_lr", record)
+    run, state = T.train(str(tiny_parquet), preset="default", projection="none", quiet=True, **settings)
+    assert state == "done"
+    return run, seen
+
+
+@pytest.mark.slow
+def test_epochs_on_the_plateau_do_not_count_and_the_budget_starts_at_takeoff(tiny_parquet, runs_dir, monkeypatch):
+    # take-off threshold 0: the first epoch takes off, then `epochs` more are trained
+    run, seen = _fit(tiny_parquet, monkeypatch, 0.0, epochs=2, plateau_epochs=5, early_stopping_patience=0)
+    assert len(run.history()) == 3
+    m = run.metrics()
+    assert m["takeoff_epoch"] == 1 and m["epochs_run"] == 3
+    ev = _events(run)
+    assert [e["epoch"] for e in ev if e.get("phase") == "takeoff"] == [1]
+    assert [e["epochs"] for e in ev if e["kind"] == "epoch"] == [3, 3, 3]
+    steps = next(e["batches"] for e in ev if e.get("phase") == "training")
+    # epoch 1 at the peak learning rate (no step yet), then a cosine over 2 epochs of batches
+    assert [s for s, _ in seen[:steps]] == [None] * steps
+    assert [s for s, _ in seen[steps:]] == list(range(2 * steps))
+    assert {t for _, t in seen} == {2 * steps}
+
+
+@pytest.mark.slow
+def test_without_takeoff_the_budget_starts_after_the_allowance(tiny_parquet, runs_dir, monkeypatch):
+    run, seen = _fit(tiny_parquet, monkeypatch, 1.01, epochs=1, plateau_epochs=2, early_stopping_patience=1)
+    assert len(run.history()) == 3            # 2 plateau epochs (no early stop there), then the budget of 1
+    m = run.metrics()
+    assert m["takeoff_epoch"] is None and m["state"] == "done"
+    ev = _events(run)
+    assert [e["epoch"] for e in ev if e.get("phase") == "no_takeoff"] == [2]
+    assert [e["epochs"] for e in ev if e["kind"] == "epoch"] == [2, 3, 3]   # the total grows while on the plateau
+
+
+@pytest.mark.slow
+def test_plateau_allowance_off_is_a_plain_schedule(tiny_parquet, runs_dir, monkeypatch):
+    run, seen = _fit(tiny_parquet, monkeypatch, 1.01, epochs=2, plateau_epochs=0, early_stopping_patience=0)
+    assert len(run.history()) == 2 and run.metrics()["takeoff_epoch"] == 0
+    assert seen[0][0] == 0 and all(s is not None for s, _ in seen)
+    assert not [e for e in _events(run) if e.get("phase") in ("takeoff", "no_takeoff")]
