@@ -19,7 +19,8 @@ from snw_core.data import DataError
 from snw_core.presets import PRESET_HELP, PRESETS, SETTING_HELP, SettingsError
 from snw_core.runs import RunError
 
-FIELDS = ("epochs", "batch_size", "pairs_per_image", "margin", "learning_rate", "embedding_dim", "seed")
+FIELDS = ("epochs", "batch_size", "pairs_per_image", "margin", "learning_rate", "embedding_dim", "seed",
+          "plateau_epochs")
 SPLIT_KEYS = ("train_split_train", "train_split_val", "train_split_test")
 LIVE = ("running", "starting")
 PHASE_TEXT = {
@@ -32,8 +33,7 @@ PHASE_TEXT = {
     "evaluating": "Training finished: embedding every item and scoring the test split …",
     "projection": "Computing the 2-D projection for the Embeddings page …",
 }
-FIXED_BY_PRESET = ("twin", "pairing", "normalize", "lr_schedule", "early_stopping_patience", "plateau_epochs",
-                   "augment_shift", "k",
+FIXED_BY_PRESET = ("twin", "pairing", "normalize", "lr_schedule", "early_stopping_patience", "augment_shift", "k",
                    "threshold_method")
 LOSS_COLOR, VAL_COLOR = "#1f77b4", "#ff7f0e"
 
@@ -88,7 +88,10 @@ def start_form() -> None:
             col.number_input(label, 0.0, 1.0, step=0.05, format="%.2f", key=key)
         c1, c2 = st.columns(2)
         c1.number_input("Seed", 0, 2**31 - 1, step=1, key="train_seed", help=SETTING_HELP["seed"])
-        c2.selectbox("2-D projection", ("umap", "pca"), key="train_projection",
+        c2.number_input("Plateau allowance (epochs)", 0, 1000, step=1, key="train_plateau_epochs",
+                        help=SETTING_HELP["plateau_epochs"] + ". With an allowance, Epochs counts from take-off, so "
+                             "a run can take up to Epochs + allowance epochs.")
+        c1.selectbox("2-D projection", ("umap", "pca"), key="train_projection",
                      help="UMAP for the Embeddings page (slower, tens of seconds); PCA is instant.")
         st.text_input("Run name (optional)", key="train_name", max_chars=24, placeholder=preset)
         st.caption(f"Data: `{st.session_state['data_source']}` (good label `{st.session_state['good_label']}`), "

@@ -164,6 +164,10 @@ def pair_confusion(distances, pair_labels, cutoff: float = PAIR_CUTOFF) -> dict:
 
 # --------------------------------------------------------------------------- nearest neighbours
 
+#: up to this many query x reference x dimension values, neighbours are found by brute force in numpy
+_BRUTE_MAX = 4_000_000
+
+
 def _neighbours(reference, queries, k: int, exclude_self: bool):
     """Distances and indices of the ``min(k, available)`` nearest reference rows, nearest first."""
     reference = _as_2d_float(reference, "reference")
@@ -171,6 +175,15 @@ def _neighbours(reference, queries, k: int, exclude_self: bool):
     k = _check_k(k)
     if reference.shape[1] != queries.shape[1]:
         raise ValueError(f"reference and queries differ in dimension: {reference.shape[1]} vs {queries.shape[1]}")
+    if not exclude_self and queries.shape[0] * reference.size <= _BRUTE_MAX:
+        # a few queries (judging one image): plain numpy, no index to build (sklearn costs ~1-2 ms a call)
+        kk = min(k, reference.shape[0])
+        q, r = queries.astype(np.float64), reference.astype(np.float64)
+        d = np.sqrt(((q[:, None, :] - r[None, :, :]) ** 2).sum(axis=2))
+        idx = np.argpartition(d, kk - 1, axis=1)[:, :kk] if kk < d.shape[1] else np.tile(np.arange(kk), (len(d), 1))
+        part = np.take_along_axis(d, idx, axis=1)
+        order = np.argsort(part, axis=1, kind="stable")
+        return np.take_along_axis(part, order, axis=1), np.take_along_axis(idx, order, axis=1)
     from sklearn.neighbors import NearestNeighbors  # lazy: sklearn takes ~1 s to import
 
     nn = NearestNeighbors(metric="euclidean").fit(reference)

@@ -529,3 +529,20 @@ def test_evaluate_embeddings_rejects_unknown_threshold_method():
 def test_evaluate_embeddings_rejects_non_2d_embeddings():
     with pytest.raises(ValueError, match="2-D"):
         M.evaluate_embeddings(np.zeros(4), ["0"] * 4, ["train"] * 4)
+
+
+@pytest.mark.parametrize("k", [1, 3, 5, 40])
+def test_neighbours_numpy_path_matches_sklearn(monkeypatch, k):
+    from snw_core import metrics as M
+    rng = np.random.default_rng(k)
+    ref = rng.normal(size=(30, 8)).astype(np.float32)
+    ref[7] = ref[3]                                   # an exact duplicate: ties
+    q = np.vstack([rng.normal(size=(4, 8)), ref[3:4]]).astype(np.float32)
+    d_np, i_np = M._neighbours(ref, q, k, exclude_self=False)
+    monkeypatch.setattr(M, "_BRUTE_MAX", 0)          # force scikit-learn
+    d_sk, i_sk = M._neighbours(ref, q, k, exclude_self=False)
+    assert d_np.shape == d_sk.shape == (5, min(k, 30))
+    np.testing.assert_allclose(d_np, d_sk, rtol=1e-6, atol=1e-6)
+    # same neighbours up to the order of exact ties
+    np.testing.assert_allclose(np.linalg.norm(q[:, None] - ref[i_np], axis=2), d_sk, rtol=1e-5, atol=1e-6)
+    assert M.knn_scores(ref, q, k=k).shape == (5,)
