@@ -1,4 +1,8 @@
 """SNW dashboard: the router and frame. Run with `make run` (or `streamlit run app.py`)."""
+import os
+import sys
+import time
+
 import streamlit as st
 
 from snw_core import ui
@@ -17,4 +21,9 @@ PAGES = [
 ]
 nav = st.navigation(PAGES)
 ui.sidebar()
-nav.run()
+t0 = time.perf_counter()
+try:
+    nav.run()
+finally:
+    if os.environ.get("SNW_PAGE_TIMING"):      # tools/bench_pages.py: the server's share of a page's time
+        print(f"snw-page-timing {nav.title} {time.perf_counter() - t0:.4f}", file=sys.stderr, flush=True)
