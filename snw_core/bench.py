@@ -155,6 +155,7 @@ def bench_row(run, preset: str, images: np.ndarray) -> dict:
     row.update(_time_judgement(run, images))
     row["best_val_loss"] = min(val) if val else None
     row["best_epoch"] = m.get("best_epoch")
+    row["takeoff_epoch"] = m.get("takeoff_epoch")
     row["run_id"] = run.id
     row["state"] = m.get("state", run.state())
     return row
@@ -162,7 +163,8 @@ def bench_row(run, preset: str, images: np.ndarray) -> dict:
 
 def format_table(rows: list[dict]) -> str:
     """An aligned text table of the rows (rates in %, times in s and ms)."""
-    cols = [("preset", "preset", "{}"), ("epochs", "epochs", "{:d}"), ("train_seconds", "train s", "{:.1f}"),
+    cols = [("preset", "preset", "{}"), ("epochs", "epochs", "{:d}"), ("takeoff_epoch", "take-off", "{:d}"),
+            ("train_seconds", "train s", "{:.1f}"),
             ("time_ratio", "time ratio", "{:.2f}"), ("time_to_seed_best_val_loss", "s to seed best val", "{:.1f}"),
             ("pair_accuracy", "pair acc %", "{:.1%}"), ("good_defect_accuracy", "good/defect acc %", "{:.2%}"),
             ("escape_rate", "escape %", "{:.2%}"), ("overkill_rate", "overkill %", "{:.2%}"),

@@ -53,12 +53,14 @@ def test_bench_tiny_data_both_presets(tmp_path):
     assert [r["preset"] for r in rows] == ["seed", "default"]
     for r in rows:
         assert set(ROW_KEYS) <= set(r)
-        assert r["epochs"] == 1
+        # epochs count from take-off: seed has no plateau allowance (take-off "at 0"); default waits for it
+        assert r["takeoff_epoch"] is not None and r["epochs"] == r["takeoff_epoch"] + 1
         assert r["train_seconds"] > 0 and r["embed_ms_single"] > 0 and r["embed_ms_per_image_batch"] > 0
         for k in ("pair_accuracy", "good_defect_accuracy", "escape_rate", "overkill_rate"):
             assert 0.0 <= r[k] <= 1.0
         assert r["auroc"] is None or 0.0 <= r["auroc"] <= 1.0
         assert r["reference_preset"] == "seed"
+    assert rows[0]["takeoff_epoch"] == 0
     assert rows[0]["time_ratio"] == 1.0
     assert math.isclose(rows[1]["time_ratio"], rows[1]["train_seconds"] / rows[0]["train_seconds"], rel_tol=1e-3)
     # the seed preset reaches its own best val loss by construction
