@@ -79,7 +79,8 @@ SETTING_HELP = {
     "k": "nearest good references averaged into the good/defect score",
     "early_stopping_patience": "epochs without a better val loss before training stops (0 = off)",
     "plateau_epochs": "extra epochs allowed on the start-up plateau (val pair accuracy below 60 %) before the epoch "
-                      "budget starts counting (0 = off)",
+                      "budget starts counting (0 = off; an explicit epoch count without it means exactly that many "
+                      "epochs)",
 }
 
 _RANGES = {
@@ -108,6 +109,9 @@ _CHOICES = {
 def resolve_settings(preset: str = "default", **overrides) -> dict:
     """The preset's settings with ``overrides`` applied (``None`` values ignored), validated.
 
+    An ``epochs`` override without a ``plateau_epochs`` override sets ``plateau_epochs`` to 0: exactly that
+    many epochs are trained.
+
     Raises :class:`SettingsError` for an unknown preset, an unknown setting or a value out of range.
     """
     if preset not in PRESETS:
@@ -120,6 +124,10 @@ def resolve_settings(preset: str = "default", **overrides) -> dict:
         if k not in s:
             raise SettingsError(f"Unknown setting {k!r}; known settings: {', '.join(sorted(s))}.")
         s[k] = v
+    if overrides.get("epochs") is not None and overrides.get("plateau_epochs") is None:
+        # an explicit epoch count is taken literally (``--epochs 1`` trains one epoch); the plateau allowance
+        # is the preset's own policy and applies when the epochs come from the preset, or when asked for
+        s["plateau_epochs"] = 0
     for k, (typ, lo, hi) in _RANGES.items():
         try:
             v = typ(s[k])

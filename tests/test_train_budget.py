@@ -71,3 +71,12 @@ def test_plateau_allowance_off_is_a_plain_schedule(tiny_parquet, runs_dir, monke
     assert len(run.history()) == 2 and run.metrics()["takeoff_epoch"] == 0
     assert seen[0][0] == 0 and all(s is not None for s, _ in seen)
     assert not [e for e in _events(run) if e.get("phase") in ("takeoff", "no_takeoff")]
+
+
+def test_an_explicit_epoch_count_is_literal_unless_an_allowance_is_asked_for():
+    from snw_core.presets import PRESETS, resolve_settings
+    assert PRESETS["default"]["plateau_epochs"] == 30 and PRESETS["seed"]["plateau_epochs"] == 0
+    assert resolve_settings("default")["plateau_epochs"] == 30               # the preset's own budget
+    assert resolve_settings("default", epochs=1)["plateau_epochs"] == 0       # `train --epochs 1`: one epoch
+    assert resolve_settings("default", epochs=1, plateau_epochs=5)["plateau_epochs"] == 5
+    assert resolve_settings("default", epochs=None)["plateau_epochs"] == 30   # None = not given
