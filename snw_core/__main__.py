@@ -49,8 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--n", type=int, default=3600)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--geometry", default="default", help="'default' (26x36, 2x6 pins, bright pins) or 'alt' "
-                   "(40x64, 3x8 pins, dark pins on a bright body)")
+    p.add_argument("--geometry", default="default", choices=("default", "alt"),
+                   help="'default' (26x36, 2x6 pins, bright pins) or 'alt' (40x64, 3x8 pins, dark pins on a bright body); "
+                        "the options below change single values of it")
+    for flag in ("height", "width", "pin-rows", "pin-cols"):
+        p.add_argument(f"--{flag}", type=int, default=None)
+    p.add_argument("--polarity", default=None, choices=("bright_pins", "dark_pins"))
     p = d.add_parser("check", help="load a source and print its summary (exit 2 on bad input)")
     p.add_argument("source")
     p.add_argument("--good-label", default="0")
@@ -201,9 +205,18 @@ def _data(a) -> int:
     from . import data
     if a.data_cmd == "synth":
         from . import synthetic
-        if a.n < 13:
-            raise BadInput(f"--n must be at least 13 (one item per label); got {a.n}.")
-        spec = synthetic.ConnectorSpec() if a.geometry == "default" else synthetic.ALT_SPEC
+        import dataclasses
+        base = synthetic.ConnectorSpec() if a.geometry == "default" else synthetic.ALT_SPEC
+        changes = {k: v for k, v in (("height", a.height), ("width", a.width), ("pin_rows", a.pin_rows),
+                                     ("pin_cols", a.pin_cols), ("polarity", a.polarity)) if v is not None}
+        try:
+            spec = dataclasses.replace(base, **changes)
+        except ValueError as e:
+            raise BadInput(f"Cannot draw that connector: {e}") from None
+        n_labels = spec.pin_rows * spec.pin_cols + 1
+        if a.n < n_labels:
+            raise BadInput(f"--n must be at least {n_labels} (one item per label: good and {n_labels - 1} pin "
+                           f"addresses); got {a.n}.")
         path = synthetic.write_parquet(a.out, n=a.n, seed=a.seed, spec=spec)
         print(path)
         return 0

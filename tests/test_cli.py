@@ -36,6 +36,20 @@ def test_data_synth_and_check(tmp_path):
     assert summary["n"] == 130 and summary["image_shape"] == [26, 36] and summary["n_good"] == 43
 
 
+def test_data_synth_other_geometries(tmp_path):
+    out = tmp_path / "long.parquet"
+    r = cli("data", "synth", "--out", out, "--n", 84, "--height", 32, "--width", 80, "--pin-cols", 10)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(cli("data", "check", out).stdout)
+    assert summary["image_shape"] == [32, 80] and len(summary["labels"]) == 21     # good + 2 x 10 pins
+    r = cli("data", "synth", "--out", tmp_path / "alt.parquet", "--n", 20, "--geometry", "alt")
+    assert r.returncode == 2 and "at least 25" in r.stderr and not (tmp_path / "alt.parquet").exists()
+    r = cli("data", "synth", "--out", tmp_path / "bad.parquet", "--width", 12, "--pin-cols", 10)
+    assert r.returncode == 2 and "Cannot draw" in r.stderr and "Traceback" not in r.stderr
+    r = cli("data", "synth", "--out", tmp_path / "bad.parquet", "--geometry", "round")
+    assert r.returncode == 2 and "invalid choice" in r.stderr
+
+
 @pytest.mark.parametrize("args, pattern", [
     (["data", "check", "/no/such.parquet"], "was not found"),
     (["train", "--data", "/no/such.parquet", "--epochs", "1"], "was not found"),
