@@ -188,8 +188,24 @@ def test_train_start_launches_trainer_and_watches_it(store, monkeypatch):
     (source, preset, overrides, good, name, projection), = calls
     assert (source, preset, good, name, projection) == ("default", "seed", "0", "quick", "umap")
     assert overrides["epochs"] == 1 and overrides["batch_size"] == 32 and overrides["split"] == [0.6, 0.2, 0.2]
+    assert overrides["plateau_epochs"] == 0                      # the seed preset has no plateau allowance
     assert at.session_state["train_watch_run"] == "r5-started"
     assert at.get("progress")
+
+
+def test_train_form_carries_the_plateau_allowance(store, monkeypatch):
+    calls = []
+    monkeypatch.setattr(launch, "start_training", lambda source, preset, overrides, **kw:
+                        calls.append(overrides) or running(store, "r6-started").id)
+    at = page("app_pages/train.py")
+    assert at.number_input(key="train_plateau_epochs").value == 30          # the default preset's allowance
+    at.number_input(key="train_plateau_epochs").set_value(4)
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    assert calls[0]["plateau_epochs"] == 4 and calls[0]["epochs"] == 10
+    # the command line the dashboard runs passes it on (an explicit --epochs alone would turn it off)
+    argv = launch.train_command("default", "default", calls[0])
+    assert argv[argv.index("--plateau-epochs") + 1] == "4" and argv[argv.index("--epochs") + 1] == "10"
 
 
 # ------------------------------------------------------------------ Runs
