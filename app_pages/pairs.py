@@ -71,12 +71,12 @@ try:
         n_pos = int((y == PAIR_SAME).sum())
         n_lab = int(np.unique(ds.labels[items]).size)
         k = per_class(bs, n_lab)
-        first = " (on the train split this is exactly training's first batch)" if part == "train" else ""
+        which = (f"exactly training's first batch (train split, seed {seed})" if part == "train" else
+                 f"one batch drawn that way from the {part} split (seed {seed})")
         st.markdown(f"**{preset}** preset: {PRESET_HELP[preset]}  \nIt trains on **all pairs inside each batch of "
                     f"images** instead of a fixed pair list. Every batch is class-balanced: {k} images of each of the "
                     f"{n_lab} labels (good and every pin address), so {batch.size} images per batch whatever the label "
-                    "counts. Below: one batch drawn that way from the "
-                    f"{part} split (seed {seed}){first} and its {y.size:,} pairs ({n_pos:,} positive, "
+                    f"counts. Below: {which} and its {y.size:,} pairs ({n_pos:,} positive, "
                     f"{y.size - n_pos:,} negative). The loss averages positives and negatives separately and weights "
                     "both halves equally."
                     + (f" Training also shifts each image by up to {settings['augment_shift']} px at random; the "

@@ -88,7 +88,7 @@ def start_form() -> None:
             col.number_input(label, 0.0, 1.0, step=0.05, format="%.2f", key=key)
         c1, c2 = st.columns(2)
         c1.number_input("Seed", 0, 2**31 - 1, step=1, key="train_seed", help=SETTING_HELP["seed"])
-        c2.number_input("Plateau allowance (epochs)", 0, 1000, step=1, key="train_plateau_epochs",
+        c2.number_input("Plateau epochs", 0, 1000, step=1, key="train_plateau_epochs",
                         help=SETTING_HELP["plateau_epochs"] + ". With an allowance, Epochs counts from take-off, so "
                              "a run can take up to Epochs + allowance epochs.")
         c1.selectbox("2-D projection", ("umap", "pca"), key="train_projection",
@@ -152,7 +152,16 @@ def loss_figure(events, hist, epochs: int) -> go.Figure:
     fig.update_layout(title="Loss", height=330, margin=dict(l=10, r=10, t=40, b=10),
                       legend=dict(orientation="h", y=-0.25), xaxis_title="epoch", yaxis_title="contrastive loss")
     fig.update_xaxes(range=[0, max(epochs, 1) * 1.02])
+    _mark_takeoff(fig, events)
     return fig
+
+
+def _mark_takeoff(fig: go.Figure, events) -> None:
+    """A dotted line at the epoch the model left its start-up plateau (when it had one)."""
+    mark = V.takeoff_mark(events)
+    if mark:
+        fig.add_vline(x=mark[0], line=dict(color="#888888", dash="dot", width=1), annotation_text=mark[1],
+                      annotation_position="top left", annotation_font_size=11)
 
 
 def accuracy_figure(events, hist, epochs: int) -> go.Figure:
@@ -167,6 +176,7 @@ def accuracy_figure(events, hist, epochs: int) -> go.Figure:
                       xaxis_title="epoch", yaxis_title="pair accuracy (same when d < 0.5)")
     fig.update_xaxes(range=[0, max(epochs, 1) * 1.02])
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    _mark_takeoff(fig, events)
     return fig
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 __all__ = ["Progress", "summarize_progress", "eta_seconds", "batch_curve", "epoch_curve", "loss_overlay",
            "KEY_SETTINGS", "OTHER_SETTINGS", "KEY_METRICS", "BETTER", "METRIC_LABELS", "runs_frame",
            "differing_columns", "compare_metrics", "comparison_table", "verdict", "format_value", "format_delta",
-           "format_duration", "format_time", "tail", "SHORT_LABELS", "ENDED_STATES"]
+           "format_duration", "format_time", "tail", "SHORT_LABELS", "ENDED_STATES", "takeoff_mark"]
 
 #: run states after which nothing changes any more
 ENDED_STATES = ("done", "stopped", "failed", "failed (interrupted)")
@@ -321,3 +321,18 @@ def tail(text: str, n: int = 40) -> str:
     """The last ``n`` lines of ``text``, carriage-return progress bars collapsed to their last state."""
     lines = [ln.rsplit("\r", 1)[-1] for ln in text.splitlines()]
     return "\n".join(lines[-n:])
+
+
+def takeoff_mark(events) -> tuple[int, str] | None:
+    """``(epoch, text)`` for a line on the training curves where the epoch budget started after a start-up
+    plateau (``takeoff`` or ``no_takeoff`` progress event), or None (no plateau, or it ended in epoch 1).
+
+    >>> takeoff_mark([{"kind": "phase", "phase": "takeoff", "epoch": 17}])
+    (17, 'take-off')
+    >>> takeoff_mark([{"kind": "phase", "phase": "takeoff", "epoch": 1}]) is None
+    True
+    """
+    for ev in events:
+        if ev.get("kind") == "phase" and ev.get("phase") in ("takeoff", "no_takeoff") and int(ev.get("epoch", 0)) > 1:
+            return int(ev["epoch"]), ("take-off" if ev["phase"] == "takeoff" else "budget starts (no take-off)")
+    return None

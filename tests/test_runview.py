@@ -200,3 +200,12 @@ def test_format_time():
     assert V.format_time("2026-11-28T15:31:18+00:00") == "2026-11-28 15:31:18 UTC"
     assert V.format_time("2026-11-28T16:31:18+01:00") == "2026-11-28 15:31:18 UTC"
     assert V.format_time(None) == "–" and V.format_time("soon") == "soon"
+
+
+def test_takeoff_mark_only_after_a_plateau():
+    from snw_core.runview import takeoff_mark
+    assert takeoff_mark([]) is None
+    assert takeoff_mark([{"kind": "phase", "phase": "training"}, {"kind": "epoch", "epoch": 1}]) is None
+    assert takeoff_mark([{"kind": "phase", "phase": "takeoff", "epoch": 1}]) is None      # no plateau to show
+    assert takeoff_mark([{"kind": "phase", "phase": "takeoff", "epoch": 17}]) == (17, "take-off")
+    assert takeoff_mark([{"kind": "phase", "phase": "no_takeoff", "epoch": 30}])[0] == 30
