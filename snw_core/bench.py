@@ -23,7 +23,9 @@ Extra keys: ``time_to_seed_best_val_loss`` (seconds into training when the prese
 first reached the best val loss of the ``seed`` preset, or of the first preset when ``seed`` is not
 benchmarked; ``None`` if never), ``reference_best_val_loss``, ``best_val_loss``, ``best_epoch``,
 ``judge_ms_single`` (the dashboard's full judgement of one image: score, verdict, pin guess, nearest
-references), ``run_id``, ``data``, ``n_items``, ``image_shape``, ``seed``, ``cores``.
+references), ``litert_ms_single`` (one image embedded by the same model converted to LiteRT, as the line
+bundle runs it, one thread, plus the k-NN score; ``None`` with ``litert_error`` if the conversion failed),
+``takeoff_epoch``, ``run_id``, ``data``, ``n_items``, ``image_shape``, ``seed``, ``cores``.
 
 Timings depend on the machine and on whatever else runs on it; the table prints the core count.
 
@@ -140,7 +142,33 @@ def _time_judgement(run, images: np.ndarray, single_calls: int = SINGLE_CALLS) -
     return {"embed_ms_single": round(1000 * float(np.median(single)), 3),
             "embed_ms_per_image_batch": round(1000 * batch / images.shape[0], 4),
             "judge_ms_single": round(1000 * float(np.median(full)), 3),
-            "batch_seconds": round(batch, 3)}
+            "batch_seconds": round(batch, 3), **_time_litert(judge, images, picks[_WARMUP_CALLS:])}
+
+
+def _time_litert(judge, images: np.ndarray, picks) -> dict:
+    """One image through the LiteRT conversion of the run's embedder (the line bundle's runtime) + the score."""
+    from .export import litert_interpreter, to_tflite
+    from .metrics import knn_scores
+
+    try:
+        it = litert_interpreter(to_tflite(judge.embedder), (1,) + images.shape[1:])
+    except Exception as e:      # noqa: BLE001 - reported in the row, the Keras numbers still stand
+        return {"litert_ms_single": None, "litert_error": f"{type(e).__name__}: {e}"[:300]}
+    inp, out = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
+
+    def one(i):
+        it.set_tensor(inp, images[i:i + 1].astype(np.float32))
+        it.invoke()
+        return knn_scores(judge.ref_good, it.get_tensor(out), k=judge.k) > judge.threshold
+
+    for i in picks[:_WARMUP_CALLS]:
+        one(i)
+    times = []
+    for i in picks:
+        t = time.perf_counter()
+        one(i)
+        times.append(time.perf_counter() - t)
+    return {"litert_ms_single": round(1000 * float(np.median(times)), 3)}
 
 
 def bench_row(run, preset: str, images: np.ndarray) -> dict:
@@ -169,7 +197,8 @@ def format_table(rows: list[dict]) -> str:
             ("pair_accuracy", "pair acc %", "{:.1%}"), ("good_defect_accuracy", "good/defect acc %", "{:.2%}"),
             ("escape_rate", "escape %", "{:.2%}"), ("overkill_rate", "overkill %", "{:.2%}"),
             ("auroc", "AUROC", "{:.4f}"), ("pin_accuracy", "pin acc %", "{:.1%}"),
-            ("embed_ms_single", "ms/image single", "{:.2f}"), ("embed_ms_per_image_batch", "ms/image batch", "{:.3f}")]
+            ("embed_ms_single", "ms/image single", "{:.2f}"), ("embed_ms_per_image_batch", "ms/image batch", "{:.3f}"),
+            ("litert_ms_single", "ms/image LiteRT", "{:.2f}")]
     table = [[title for _, title, _ in cols]]
     for r in rows:
         cells = []

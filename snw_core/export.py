@@ -47,7 +47,8 @@ import numpy as np
 from .fsutil import atomic_write_bytes, atomic_write_json
 from .runs import RunError, now_iso
 
-__all__ = ["export_bundle", "bundle_zip", "bundle_zip_ready", "load_bundle", "to_tflite", "finished_config",
+__all__ = ["export_bundle", "bundle_zip", "bundle_zip_ready", "load_bundle", "to_tflite", "litert_interpreter",
+           "finished_config",
            "ExportError", "BUNDLE_FORMAT", "TEMPLATE", "RUNTIME_REQUIREMENT", "CHECK_TOLERANCE"]
 
 BUNDLE_FORMAT = 1
@@ -107,16 +108,22 @@ def _check_images(image_shape, n_random: int = 8) -> np.ndarray:
     return np.concatenate([np.stack(flat), rng.integers(0, 256, (n_random, h, w), dtype=np.uint8)])
 
 
-def _run_tflite(model: bytes, images: np.ndarray) -> np.ndarray:
+def litert_interpreter(model: bytes, input_shape, num_threads: int = 1):
+    """A LiteRT interpreter for ``model`` with its input resized to ``input_shape`` and tensors allocated."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:     # the export machine has TensorFlow anyway
         import tensorflow as tf
         Interpreter = tf.lite.Interpreter
-    it = Interpreter(model_content=model, num_threads=1)
-    inp, out = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
-    it.resize_tensor_input(inp, list(images.shape))
+    it = Interpreter(model_content=model, num_threads=num_threads)
+    it.resize_tensor_input(it.get_input_details()[0]["index"], [int(v) for v in input_shape])
     it.allocate_tensors()
+    return it
+
+
+def _run_tflite(model: bytes, images: np.ndarray) -> np.ndarray:
+    it = litert_interpreter(model, images.shape)
+    inp, out = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
     it.set_tensor(inp, images.astype(np.float32))
     it.invoke()
     return it.get_tensor(out).copy()

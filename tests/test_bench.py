@@ -30,13 +30,14 @@ def test_format_table_aligns_and_shows_missing_values():
             {"preset": "default", "epochs": 7, "train_seconds": 20.0, "time_ratio": 0.22, "pair_accuracy": 0.99,
              "good_defect_accuracy": 0.999, "escape_rate": 0.0, "overkill_rate": 0.004, "auroc": 1.0,
              "pin_accuracy": 0.99, "embed_ms_single": 2.0, "embed_ms_per_image_batch": 0.1,
-             "time_to_seed_best_val_loss": float("nan")}]
+             "time_to_seed_best_val_loss": float("nan"), "litert_ms_single": 1.25}]
     text = format_table(rows)
     lines = text.splitlines()
     assert len(lines) == 4                                       # header, rule, two rows
     assert len({len(line) for line in lines}) == 1               # aligned
     assert "99.90" in lines[3] and "75.00" in lines[2]           # rates in percent
-    assert " - " in lines[2] + " " and lines[3].rstrip().endswith("0.100")
+    assert " - " in lines[2] + " " and lines[3].split()[-2:] == ["0.100", "1.25"]
+    assert lines[2].split()[-1] == "-"                           # no LiteRT number for the first row
 
 
 @pytest.mark.slow
@@ -55,6 +56,7 @@ def test_bench_tiny_data_both_presets(tmp_path):
         assert set(ROW_KEYS) <= set(r)
         assert r["epochs"] == 1 and r["takeoff_epoch"] == 0     # --epochs 1 is taken literally: no allowance
         assert r["train_seconds"] > 0 and r["embed_ms_single"] > 0 and r["embed_ms_per_image_batch"] > 0
+        assert r["litert_ms_single"] is not None and r["litert_ms_single"] > 0, r.get("litert_error")
         for k in ("pair_accuracy", "good_defect_accuracy", "escape_rate", "overkill_rate"):
             assert 0.0 <= r[k] <= 1.0
         assert r["auroc"] is None or 0.0 <= r["auroc"] <= 1.0
