@@ -11,13 +11,13 @@ st.set_page_config(page_title="SNW dashboard", page_icon=":material/memory:", la
 ui.init_state()
 
 PAGES = [
-    st.Page("app_pages/gallery.py", title="Gallery", icon=":material/grid_view:", default=True),
-    st.Page("app_pages/pairs.py", title="Pairs", icon=":material/compare:"),
-    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("app_pages/accuracy.py", title="Accuracy", icon=":material/fact_check:"),
-    st.Page("app_pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
-    st.Page("app_pages/runs.py", title="Runs", icon=":material/table_chart:"),
-    st.Page("app_pages/inspect.py", title="Inspect", icon=":material/search:"),
+    st.Page("app_pages/gallery.py", title="Gallery", default=True),
+    st.Page("app_pages/pairs.py", title="Pairs"),
+    st.Page("app_pages/train.py", title="Train"),
+    st.Page("app_pages/accuracy.py", title="Accuracy"),
+    st.Page("app_pages/embeddings.py", title="Embeddings"),
+    st.Page("app_pages/runs.py", title="Runs"),
+    st.Page("app_pages/inspect.py", title="Inspect"),
 ]
 nav = st.navigation(PAGES)
 ui.sidebar()
