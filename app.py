@@ -3,6 +3,8 @@ import os
 import sys
 import time
 
+T_START = time.perf_counter()       # SNW_PAGE_TIMING: the whole script (sidebar included)
+
 import streamlit as st
 
 from snw_core import ui
@@ -21,9 +23,8 @@ PAGES = [
 ]
 nav = st.navigation(PAGES)
 ui.sidebar()
-t0 = time.perf_counter()
 try:
     nav.run()
 finally:
     if os.environ.get("SNW_PAGE_TIMING"):      # tools/bench_pages.py: the server's share of a page's time
-        print(f"snw-page-timing {nav.title} {time.perf_counter() - t0:.4f}", file=sys.stderr, flush=True)
+        print(f"snw-page-timing {nav.title} {time.perf_counter() - T_START:.4f}", file=sys.stderr, flush=True)

@@ -5,7 +5,6 @@ import streamlit as st
 
 from snw_core import review as R
 from snw_core import ui, viz
-from snw_core.gallery import bordered_thumbnails
 
 MAX_THUMBS = 60
 METHOD_NAMES = {"best_accuracy": "best accuracy on val", "zero_escape": "zero escapes on val",
@@ -190,6 +189,5 @@ else:
                        + (f"Showing {MAX_THUMBS} of {rows.size:,}. " if rows.size > MAX_THUMBS else "")
                        + "Frame colour = label; caption = label · score.")
             rows = rows[:MAX_THUMBS]
-            thumbs = bordered_thumbnails(ds.images[rows], scale, [colors.get(lab, "#cccccc") for lab in labels[rows]])
-            st.image(list(thumbs), caption=[f"{viz.label_name(labels[i], good)} · {scores[i]:.{digits}f}" for i in rows],
-                     output_format="PNG")
+            thumbs = ui.thumbnails(ds, rows, scale, [colors.get(lab, "#cccccc") for lab in labels[rows]])
+            st.image(thumbs, caption=[f"{viz.label_name(labels[i], good)} · {scores[i]:.{digits}f}" for i in rows])

@@ -13,7 +13,6 @@ from snw_core import review as R
 from snw_core import ui, viz
 from snw_core.embed import load_projection, project_pca
 from snw_core.fsutil import project_root
-from snw_core.gallery import bordered_thumbnails
 
 MAX_THUMBS = 72
 SPLITS = ("all", "train", "val", "test")
@@ -169,7 +168,6 @@ with right:
         st.caption(("" if rows.size <= MAX_THUMBS else
                     f"Showing {MAX_THUMBS} of {rows.size:,} selected items, shared between the labels. ")
                    + "Grouped by label; frame colour = label; caption = row · label.")
-        thumbs = bordered_thumbnails(ds.images[shown], viz.auto_scale(ds.image_shape, 72),
-                                     [colors.get(lab, "#cccccc") for lab in labels[shown]])
-        st.image(list(thumbs), caption=[f"#{i} · {viz.label_name(labels[i], good)}" for i in shown],
-                 output_format="PNG")
+        thumbs = ui.thumbnails(ds, shown, viz.auto_scale(ds.image_shape, 72),
+                               [colors.get(lab, "#cccccc") for lab in labels[shown]])
+        st.image(thumbs, caption=[f"#{i} · {viz.label_name(labels[i], good)}" for i in shown])

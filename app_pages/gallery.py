@@ -83,7 +83,7 @@ else:
                f"{'' if split_filter == 'all' else ', ' + split_filter + ' split'}), page {page:,} of {n_pages:,}. "
                "Frame colour = label (the same colours on every page); caption = row index · label.")
     colors = viz.label_colors(ds.labels, good)
-    thumbs = G.bordered_thumbnails(ds.images[rows], scale, [colors[lab] for lab in ds.labels[rows]], border=3)
+    thumbs = ui.thumbnails(ds, rows, scale, [colors[lab] for lab in ds.labels[rows]], border=3)
     captions = [f"#{i} · {viz.label_name(ds.labels[i], good)}"
                 + ("" if split is None or split_filter != "all" else f" · {split[i]}") for i in rows]
-    st.image(list(thumbs), caption=captions, output_format="PNG")
+    st.image(thumbs, caption=captions)

@@ -188,7 +188,7 @@ for start in range(0, rows.size, n_cols):
                 else f"**Negative** · different labels · pair label {PAIR_DIFFERENT}")
         with col.container(border=True):
             st.markdown(kind)
-            st.image(img, output_format="PNG")
+            st.image(G.png_data_uris([img])[0])
             st.caption(f"#{a} {viz.label_name(la, good)}  ↔  #{b} {viz.label_name(lb, good)}")
             if ok is not None:
                 d = float(dist[k])

@@ -24,6 +24,7 @@ import re
 import socket
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,8 @@ def natural_key(s) -> tuple:
 
 def sort_labels(labels, good_label: str = "0") -> list[str]:
     """Unique labels, the good label first, then pin addresses in natural order."""
-    uniq = sorted({str(x) for x in labels}, key=natural_key)
+    arr = labels if isinstance(labels, np.ndarray) else np.array([str(x) for x in labels], dtype=str)
+    uniq = sorted((str(x) for x in np.unique(arr.astype(str))), key=natural_key)
     return ([good_label] if good_label in uniq else []) + [u for u in uniq if u != good_label]
 
 
@@ -95,7 +97,11 @@ class Dataset:
 
     @property
     def label_names(self) -> list[str]:
-        return sort_labels(self.labels, self.good_label)
+        return list(self._label_names)
+
+    @cached_property
+    def _label_names(self) -> tuple[str, ...]:       # the arrays are read-only by contract: computed once
+        return tuple(sort_labels(self.labels, self.good_label))
 
     def counts(self) -> dict[str, int]:
         """Items per label, good first, pins in natural order."""

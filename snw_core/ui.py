@@ -96,14 +96,29 @@ def run_embeddings(run) -> dict | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _split(content_hash: str, labels: tuple, fractions: tuple, seed: int) -> np.ndarray:
+def _split(content_hash: str, good_label: str, fractions: tuple, seed: int, _labels: np.ndarray) -> np.ndarray:
+    # keyed by the content hash (it covers the labels): hashing 3,600 labels on every page cost ~35 ms
     from .splits import stratified_split
-    return stratified_split(np.array(labels), fractions, seed)
+    return stratified_split(np.asarray(_labels), fractions, seed)
 
 
 def split_for(ds: D.Dataset, fractions=(0.6, 0.2, 0.2), seed: int = 0) -> np.ndarray:
     """The seeded stratified split of a data set (cached)."""
-    return _split(ds.content_hash, tuple(ds.labels.tolist()), tuple(fractions), int(seed))
+    return _split(ds.content_hash, ds.good_label, tuple(float(f) for f in fractions), int(seed), ds.labels)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _thumbnails(content_hash: str, rows: tuple, scale: int, colors: tuple, border: int, _images) -> list[str]:
+    from .gallery import bordered_thumbnails, png_data_uris
+    idx = np.asarray(rows, dtype=np.int64)
+    return png_data_uris(bordered_thumbnails(_images[idx], scale, list(colors) if colors else None, border))
+
+
+def thumbnails(ds: D.Dataset, rows, scale: int, colors=None, border: int = 3) -> list[str]:
+    """Framed, pixel-exact thumbnails of ``ds.images[rows]`` as PNG data URIs for ``st.image`` (cached per page
+    of a data set: paging back and forth or switching pages does not encode them again)."""
+    return _thumbnails(ds.content_hash, tuple(int(r) for r in rows), int(scale),
+                       tuple(colors) if colors is not None else (), int(border), ds.images)
 
 
 # ------------------------------------------------------------------ runs
