@@ -130,36 +130,35 @@ if method_shown == "UMAP":
 else:
     xy = _pca(str(run.file("embeddings.npz")), run.file("embeddings.npz").stat().st_mtime_ns, emb)
 
-# ------------------------------------------------------------------ the scatter
-fig, trace_rows = R.embedding_scatter(xy, labels, split, scores, good, part=part, method=method_shown)
+# ------------------------------------------------------------------ the scatter (left) and the selection (right)
+fig, trace_rows = R.embedding_scatter(xy, labels, split, scores, good, part=part, method=method_shown, height=600)
 n_shown = sum(len(r) for r in trace_rows)
 st.caption(f"Run `{run.id}` · {method_shown} of {emb.shape[1]}-d embeddings · {n_shown:,} items"
            f"{'' if part == 'all' else f' ({part} split)'} · colour = label (good: small gray points; pins: the "
            "same colours on every page). Hover for label, split, score and row; drag a box or lasso to select "
-           "(double-click to clear).")
-event = st.plotly_chart(fig, key="embeddings_scatter", on_select="rerun", selection_mode=("box", "lasso"))
+           "(double-click to clear); the selected images appear on the right.")
+plot_col, sel_col = st.columns([3, 2])
+with plot_col:
+    event = st.plotly_chart(fig, key="embeddings_scatter", on_select="rerun", selection_mode=("box", "lasso"))
 
-# ------------------------------------------------------------------ the selection
 points = (event.get("selection") or {}).get("points", []) if event else []
 rows = R.selected_rows(points, trace_rows)
-if rows.size == 0:
-    st.caption("No selection yet: drag a box or lasso around points to see their images here.")
-    st.stop()
-
-st.subheader(f"Selection: {rows.size:,} items")
-counts = R.label_counts(labels, rows, good)
-colors = viz.label_colors(labels, good)
-left, right = st.columns([1, 3])
-with left:
-    st.dataframe(counts.drop(columns=["label"]).style.apply(
-        lambda col: [f"background-color: {colors.get(lab, '#cccccc')}; color: white; font-weight: 600"
-                     for lab in counts["label"]], subset=["what"]),
-        hide_index=True, key="embeddings_counts", height=min(35 * (len(counts) + 1) + 3, 500),
-        column_config={"what": "label", "items": "items"})
+with sel_col:
+    if rows.size == 0:
+        st.subheader("Selection")
+        st.caption("No selection yet: drag a box or lasso around points to see their images here.")
+        st.stop()
+    st.subheader(f"Selection: {rows.size:,} items")
+    counts = R.label_counts(labels, rows, good)
+    colors = viz.label_colors(labels, good)
     n_def = int((labels[rows] != good).sum())
     st.caption(f"{rows.size - n_def:,} good, {n_def:,} defective; split: "
                + ", ".join(f"{s} {int((split[rows] == s).sum()):,}" for s in SPLITS[1:] if (split[rows] == s).any()))
-with right:
+    st.dataframe(counts.drop(columns=["label"]).style.apply(
+        lambda col: [f"background-color: {colors.get(lab, '#cccccc')}; color: white; font-weight: 600"
+                     for lab in counts["label"]], subset=["what"]),
+        hide_index=True, key="embeddings_counts", height=min(35 * (len(counts) + 1) + 3, 250),
+        column_config={"what": "label", "items": "items"})
     ds, why = ui.run_dataset(cfg, labels.size)
     if ds is None:
         st.info(f"Images unavailable: {why}.")
