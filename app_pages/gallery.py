@@ -51,8 +51,7 @@ with left:
     st.plotly_chart(G.label_bar_figure(ds.counts(), good, height=max(320, height)), key="gallery_label_chart")
 with right:
     if split is not None:
-        st.dataframe(G.label_split_table(ds.labels, split, good), hide_index=True, key="gallery_label_table",
-                     column_config={"label": "label", "name": "meaning"}, height=max(320, height))
+        st.markdown(G.markdown_table(G.label_split_table(ds.labels, split, good), {"name": "meaning"}))
 
 # ------------------------------------------------------------------ thumbnails
 st.subheader("Images")

@@ -230,3 +230,13 @@ def test_distance_histogram_two_kinds_and_cutoff():
     assert fig.layout.barmode == "overlay"
     assert any(s.x0 == 0.5 and s.x1 == 0.5 for s in fig.layout.shapes)
     assert "distance" in fig.layout.xaxis.title.text
+
+
+def test_markdown_table_aligns_numbers_and_escapes_pipes():
+    rows = [{"label": "0", "name": "good", "total": 1200}, {"label": "a|b", "name": "pin a|b", "total": 7}]
+    lines = G.markdown_table(rows, {"name": "meaning"}).splitlines()
+    assert lines[0] == "| label | meaning | total |"
+    assert lines[1] == "| :-- | :-- | --: |"
+    assert lines[2] == "| 0 | good | 1,200 |"
+    assert lines[3] == "| a\\|b | pin a\\|b | 7 |"
+    assert G.markdown_table([]) == ""
