@@ -17,10 +17,10 @@ $(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
 	$(PY) -m pip install -q -r requirements-dev.txt
 	@touch $@
 
-## make run: start the dashboard at http://localhost:8501 (ADDRESS=0.0.0.0 opens it to the plant network)
+## make run: start the dashboard at http://localhost:8501 (ADDRESS=0.0.0.0 opens it to the plant network; ARGS=... more streamlit options)
 run: $(VENV)/.installed
 	$(PY) -m snw_core data check default > /dev/null
-	$(PY) -m streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT)
+	$(PY) -m streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT) $(ARGS)
 
 ## make chromium: Debian's chromium for the browser tests (installed when missing and we are root)
 chromium:

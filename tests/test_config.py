@@ -1,0 +1,22 @@
+"""The dashboard's .streamlit/config.toml: safe defaults (issue 3) and the settings page-switch speed relies on."""
+import tomllib
+from pathlib import Path
+
+CONFIG = Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml"
+
+
+def test_safe_defaults():
+    c = tomllib.loads(CONFIG.read_text())
+    assert c["server"]["address"] == "127.0.0.1"              # this computer only unless ADDRESS=0.0.0.0
+    assert c["server"]["enableXsrfProtection"] is True
+    assert c["server"]["maxUploadSize"] == 50
+    assert c["browser"]["gatherUsageStats"] is False
+    assert c["client"]["showErrorDetails"] == "none"
+
+
+def test_no_gc_and_no_file_watcher_per_script_run():
+    # gc.collect() after every run cost 0.3 s per click with TensorFlow loaded; the watcher walks the project
+    c = tomllib.loads(CONFIG.read_text())
+    assert c["runner"]["postScriptGC"] is False
+    assert c["server"]["fileWatcherType"] == "none"
+    assert c["server"]["runOnSave"] is False
