@@ -106,7 +106,15 @@ if not len(images):
     st.stop()
 
 # ------------------------------------------------------------------ judgement
-out = judge.judge_embeddings(ui.embed(run, images))
+# test items: the embeddings stored with the run (the same model made them at the end of training, so the verdict
+# is the same; tests/test_pages_inspect.py checks it), so a first visit needs no TensorFlow. Uploads: the model.
+parts = []
+if len(got.images):
+    with st.spinner("Embedding the uploads (the first time loads TensorFlow and the model: about 10 s) ..."):
+        parts.append(ui.embed(run, got.images))
+if picks:
+    parts.append(np.asarray(emb_ref["embeddings"][picks], np.float32))
+out = judge.judge_embeddings(np.concatenate(parts))
 rows = records(out, names)
 n_def = int(out["defect"].sum())
 c = st.columns(4)

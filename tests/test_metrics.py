@@ -310,6 +310,24 @@ def test_roc_curve_matches_auroc():
     assert np.trapezoid(tpr, fpr) == approx(14 / 16)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_roc_and_auroc_equal_sklearn_with_and_without_ties(seed):
+    from sklearn.metrics import roc_auc_score, roc_curve
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 400))
+    y = rng.random(n) < rng.uniform(0.1, 0.9)
+    y[:2] = [True, False]                                           # both classes
+    s = rng.normal(size=n) + y * rng.uniform(0, 2)
+    if seed % 2:
+        s = np.round(s, 1)                                          # many ties
+    want_fpr, want_tpr, want_thr = roc_curve(y, s)
+    fpr, tpr, thr = M.roc(s, y)
+    np.testing.assert_allclose(fpr, want_fpr)
+    np.testing.assert_allclose(tpr, want_tpr)
+    np.testing.assert_allclose(thr, want_thr)
+    assert M.auroc(s, y) == approx(roc_auc_score(y, s), abs=1e-12)
+
+
 def test_auroc_nan_with_one_class():
     assert math.isnan(M.auroc([1.0, 2.0], [False, False]))
 

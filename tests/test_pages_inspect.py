@@ -76,3 +76,26 @@ def test_inspect_page_judges_test_items_and_offers_the_bundle(trained, monkeypat
     at.multiselect(key="inspect_pick").set_value([]).run()
     assert not at.exception
     assert any("Upload images or pick test items" in i.value for i in at.info)
+
+
+@pytest.mark.slow
+def test_stored_test_embeddings_are_what_the_saved_model_computes(trained, tiny_parquet):
+    """The Inspect page judges picked test items with the embeddings stored in embeddings.npz (no TensorFlow on a
+    first visit); that is only right if the saved embedder reproduces them."""
+    import numpy as np
+
+    from snw_core.data import load
+    from snw_core.embed import embed_images, load_embeddings
+    from snw_core.judge import Judge
+    from snw_core.model import load_embedder
+    from snw_core.runs import RunStore
+    runs, rid = trained
+    run = RunStore(runs).get(rid)
+    stored = load_embeddings(run.file("embeddings.npz"))
+    test = np.flatnonzero(stored["split"] == "test")
+    fresh = embed_images(load_embedder(run.embedder_path), load(str(tiny_parquet)).images[test])
+    np.testing.assert_allclose(fresh, stored["embeddings"][test], atol=1e-5)
+    judge = Judge.from_parts(run.config(), run.metrics(), stored)
+    a, b = judge.judge_embeddings(fresh), judge.judge_embeddings(stored["embeddings"][test])
+    assert (a["defect"] == b["defect"]).all()
+    np.testing.assert_allclose(a["score"], b["score"], atol=1e-5)
