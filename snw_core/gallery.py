@@ -19,7 +19,8 @@ from .splits import SPLITS
 from .viz import label_colors, label_name, upscale
 
 __all__ = ["SHOW_ALL", "SHOW_GOOD", "SHOW_DEFECT", "show_options", "show_name", "filter_items", "page_count",
-           "page_items", "split_counts", "label_split_table", "bordered_thumbnails", "png_data_uris", "markdown_table", "pair_image",
+           "page_items", "split_counts", "label_split_table", "markdown_table", "bordered_thumbnails",
+           "png_data_uris", "pair_image",
            "seed_scheme_pairs", "draw_batch", "in_batch_pairs", "pair_distances", "judge_pairs",
            "pair_summary", "PAIR_SHOW", "filter_pairs", "label_bar_figure", "distance_histogram"]
 
