@@ -45,7 +45,7 @@ if good not in ds.label_names:
                "Set the good label in the sidebar.")
 
 n_labels = len(ds.label_names)
-height = min(520, 35 * (n_labels + 1) + 3)        # the table shows every label without scrolling (up to ~14)
+height = min(520, 35 * (n_labels + 1) + 3)        # the chart grows with the labels, about as tall as the table beside it
 left, right = st.columns([3, 2])
 with left:
     st.plotly_chart(G.label_bar_figure(ds.counts(), good, height=max(320, height)), key="gallery_label_chart")
