@@ -20,3 +20,14 @@ def test_no_gc_and_no_file_watcher_per_script_run():
     assert c["runner"]["postScriptGC"] is False
     assert c["server"]["fileWatcherType"] == "none"
     assert c["server"]["runOnSave"] is False
+
+
+def test_makefile_default_data_is_the_file_the_app_loads():
+    # `make run` runs `data check default` (a Python start, 0.5 s) only when this file is missing: after a
+    # rename of the cache file (a new version) the Makefile must follow, or every start pays it again
+    import re
+
+    from snw_core import data as D
+    make = (CONFIG.parent.parent / "Makefile").read_text()
+    name = re.search(r"^DEFAULT_DATA := data_cache/(\S+)$", make, re.M).group(1)
+    assert name == D.default_parquet().name
