@@ -221,6 +221,28 @@ def test_label_bar_figure_order_colours_axes():
     assert fig.layout.yaxis.title.text == "items"
 
 
+def test_label_bars_html_rows_colours_lengths_and_splits():
+    import re
+
+    from snw_core.viz import label_colors
+    rows = G.label_split_table(LABELS, SPLIT)
+    colors = label_colors(LABELS)
+    out = G.label_bars_html(rows, colors)
+    body = re.findall(r"<tr><td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td>"
+                      r".*?[^-]width:([0-9.]+)%;min-width.*?background:(#\w+)"
+                      r".*?<span>([^<]*)</span></div></td>((?:<td[^>]*>[^<]*</td>)*)</tr>", out)
+    assert [b[:2] for b in body] == [("0", "good"), ("2", "pin 2"), ("3", "pin 3"), ("12", "pin 12")]
+    assert [float(b[2]) for b in body] == [80.0, 26.7, 53.3, 26.7]          # 3, 1, 2, 1 items; longest 80%
+    assert [b[3] for b in body] == [colors[lab] for lab in ("0", "2", "3", "12")]
+    assert [b[4] for b in body] == ["3", "1", "2", "1"]
+    splits_good = re.findall(r">(\d+)</td>", body[0][5])
+    assert splits_good == ["2", "0", "1"]                                   # good: 2 train, 0 val, 1 test
+    # without a split: the bars and totals only
+    bare = G.label_bars_html([{"label": "0", "name": "good", "total": 1}], colors)
+    assert "train" not in bare and "width:80.0%" in bare
+    assert G.label_bars_html([], colors) == ""
+
+
 def test_distance_histogram_two_kinds_and_cutoff():
     d = np.array([0.1, 0.2, 0.9, 1.2, 0.7])
     y = np.array([0, 0, 1, 1, 1])
@@ -230,13 +252,3 @@ def test_distance_histogram_two_kinds_and_cutoff():
     assert fig.layout.barmode == "overlay"
     assert any(s.x0 == 0.5 and s.x1 == 0.5 for s in fig.layout.shapes)
     assert "distance" in fig.layout.xaxis.title.text
-
-
-def test_markdown_table_aligns_numbers_and_escapes_pipes():
-    rows = [{"label": "0", "name": "good", "total": 1200}, {"label": "a|b", "name": "pin a|b", "total": 7}]
-    lines = G.markdown_table(rows, {"name": "meaning"}).splitlines()
-    assert lines[0] == "| label | meaning | total |"
-    assert lines[1] == "| :-- | :-- | --: |"
-    assert lines[2] == "| 0 | good | 1,200 |"
-    assert lines[3] == "| a\\|b | pin a\\|b | 7 |"
-    assert G.markdown_table([]) == ""

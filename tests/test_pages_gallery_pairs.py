@@ -65,7 +65,7 @@ def texts(at) -> str:
 
 # --------------------------------------------------------------------------- gallery
 
-def test_gallery_renders_summary_chart_and_thumbnails(env):
+def test_gallery_renders_summary_label_distribution_and_thumbnails(env):
     at = app(env)
     assert [t.value for t in at.title] == ["Gallery"]
     assert at.metric[0].value == "130"
@@ -76,6 +76,15 @@ def test_gallery_renders_summary_chart_and_thumbnails(env):
     assert "60/20/20 with seed 0" in t
     assert "Items 1-48 of 130" in t
     assert len(at.get("image")) == 1                  # one st.image element holds the page of thumbnails
+    # the label distribution: bars in a table at first, no plotly chart (plotly.js slows the first page) ...
+    html = "".join(e.proto.body for e in at.get("html"))
+    assert "pin 12" in html and "items (all splits)" in html
+    assert len(at.get("plotly_chart")) == 0
+    # ... the interactive chart in a tab that runs only when opened
+    at.session_state["gallery_label_view"] = "Chart (interactive)"
+    at.run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 1
 
 
 def test_gallery_filters_and_paging(env):
