@@ -187,16 +187,22 @@ def sidebar() -> None:
     init_state()
     with st.sidebar:
         st.markdown("### Data")
+        cur = st.session_state["data_source"]
+        kind_default = 0 if cur == "default" else 1 if cur.startswith("hub:") else 3
+        # the kind sits outside the form so that only its own input is shown (fewer widgets to read and to draw)
+        kind = st.selectbox("Source", SOURCE_KINDS, index=kind_default, key="sidebar_source_kind")
         with st.form("sidebar_source_form", border=False):
-            cur = st.session_state["data_source"]
-            kind_default = 0 if cur == "default" else 1 if cur.startswith("hub:") else 3
-            kind = st.selectbox("Source", SOURCE_KINDS, index=kind_default, key="sidebar_source_kind")
-            hub_id = st.text_input("Hub data set id", value=cur[4:] if cur.startswith("hub:") else DEFAULT_HUB_ID,
-                                   key="sidebar_hub_id", help="Used when the source is 'Hugging Face Hub'.")
-            upload = st.file_uploader("Parquet file", type=["parquet"], key="sidebar_upload",
-                                      help="Used when the source is 'Upload parquet'. Columns: label, image.")
-            path = st.text_input("Path", value=cur if kind_default == 3 else "", key="sidebar_path",
-                                 help="A .parquet file or a folder with one sub-folder per label.")
+            hub_id = upload = path = None
+            if kind == SOURCE_KINDS[1]:
+                hub_id = st.text_input("Hub data set id", value=cur[4:] if cur.startswith("hub:") else DEFAULT_HUB_ID,
+                                       key="sidebar_hub_id", help="OWNER/NAME of a data set on the Hugging Face Hub "
+                                       "with columns label and image; downloaded once into data_cache/.")
+            elif kind == SOURCE_KINDS[2]:
+                upload = st.file_uploader("Parquet file", type=["parquet"], key="sidebar_upload",
+                                          help="Columns: label, image (PNG/JPEG bytes, or the Hugging Face Image feature).")
+            elif kind == SOURCE_KINDS[3]:
+                path = st.text_input("Path", value=cur if kind_default == 3 else "", key="sidebar_path",
+                                     help="A .parquet file or a folder with one sub-folder per label.")
             good = st.text_input("Good label", value=st.session_state["good_label"], key="sidebar_good_label")
             submitted = st.form_submit_button("Load data", key="sidebar_load")
         if submitted:
