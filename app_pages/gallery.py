@@ -27,7 +27,7 @@ except ValueError as e:
 n_good = int((~ds.is_defect).sum())
 n_defect = ds.n - n_good
 h, w = ds.image_shape
-cols = st.columns([1, 1, 1, 1, 1.5])
+cols = st.columns([0.8, 1.5, 0.8, 0.8, 1.7])     # room for "1024 x 1280 px" and "21,600 / 7,200 / 7,200"
 cols[0].metric("Items", f"{ds.n:,}")
 cols[1].metric("Image size", f"{h} x {w} px", help="height x width, grayscale")
 cols[2].metric("Good", f"{n_good:,}", help=f"label {good}; {100 * n_good / ds.n:.1f}% of the items")
