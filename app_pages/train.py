@@ -241,7 +241,7 @@ def _final_block(run, state: str) -> None:
             st.code(V.tail(log.read_text(errors="replace"), 30), language="text", wrap_lines=True)
     if m:
         keys = ("good_defect_accuracy", "escape_rate", "overkill_rate", "pair_accuracy", "auroc")
-        for col, k in zip(st.columns(len(keys)), keys):
+        for col, k in zip(st.columns([1.5, 1, 1, 1.1, 0.9]), keys):      # room for "good/defect acc." and its ?
             col.metric(V.SHORT_LABELS.get(k, V.METRIC_LABELS[k]), V.format_value(k, m.get(k)),
                        help=f"{V.METRIC_LABELS[k]} on the test split; {V.BETTER[k]} is better")
         st.page_link("app_pages/accuracy.py", label="Open **Accuracy** for the confusion matrix, the threshold "
