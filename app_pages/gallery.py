@@ -47,10 +47,7 @@ if good not in ds.label_names:
 # the label distribution: bars in a table first (no plotly.js on the first page: ~1.3 s of browser time on two
 # cores), the interactive plotly chart in a tab that runs only when opened (on_change="rerun" makes tabs lazy)
 n_labels = len(ds.label_names)
-if split is not None:
-    rows = G.label_split_table(ds.labels, split, good)
-else:
-    rows = [{"label": lab, "name": viz.label_name(lab, good), "total": n} for lab, n in ds.counts().items()]
+rows = G.label_split_table(ds.labels, split, good)
 left, _ = st.columns([3, 1])
 with left:
     table_tab, chart_tab = st.tabs(["Items per label", "Chart (interactive)"], key="gallery_label_view",

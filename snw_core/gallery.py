@@ -18,7 +18,7 @@ from .data import sort_labels
 from .metrics import PAIR_CUTOFF
 from .pairs import PAIR_DIFFERENT, PAIR_SAME, make_pairs
 from .splits import SPLITS
-from .viz import label_colors, label_name, upscale
+from .viz import GOOD_COLOR, label_colors, label_name, upscale
 
 __all__ = ["SHOW_ALL", "SHOW_GOOD", "SHOW_DEFECT", "show_options", "show_name", "filter_items", "page_count",
            "page_items", "split_counts", "label_split_table", "label_bars_html", "bordered_thumbnails",
@@ -95,15 +95,17 @@ def split_counts(split) -> dict[str, int]:
     return {s: int((split == s).sum()) for s in SPLITS}
 
 
-def label_split_table(labels, split, good_label: str = "0") -> list[dict]:
-    """One row per label (good first, pins in natural order): label, name, train, val, test, total."""
+def label_split_table(labels, split=None, good_label: str = "0") -> list[dict]:
+    """One row per label (good first, pins in natural order): label, name, train, val, test, total; without a
+    split (``None``) only label, name and total."""
     labels = np.asarray(labels).astype(str)
-    split = np.asarray(split).astype(str)
+    split = None if split is None else np.asarray(split).astype(str)
     rows = []
     for lab in sort_labels(labels, good_label):
         m = labels == lab
         row = {"label": lab, "name": label_name(lab, good_label)}
-        row.update({s: int((m & (split == s)).sum()) for s in SPLITS})
+        if split is not None:
+            row.update({s: int((m & (split == s)).sum()) for s in SPLITS})
         row["total"] = int(m.sum())
         rows.append(row)
     return rows
@@ -138,7 +140,7 @@ def label_bars_html(rows: list[dict], colors: dict[str, str]) -> str:
         lab, n = str(r["label"]), int(r["total"])
         bar = (f'<div style="display:flex;align-items:center;gap:6px">'
                f'<div style="width:{80 * n / top:.1f}%;min-width:1px;height:0.85em;'
-               f'background:{colors.get(lab, "#8c8c8c")};border-radius:2px"></div><span>{n:,}</span></div>')
+               f'background:{colors.get(lab, GOOD_COLOR)};border-radius:2px"></div><span>{n:,}</span></div>')
         body.append("<tr>" + f"<td {td.format('left')}>{html.escape(lab)}</td>"
                     f"<td {td.format('left')}>{html.escape(str(r['name']))}</td>"
                     f'<td style="width:50%;padding:1px 8px">{bar}</td>'

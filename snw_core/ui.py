@@ -199,7 +199,8 @@ def sidebar() -> None:
                                        "with columns label and image; downloaded once into data_cache/.")
             elif kind == SOURCE_KINDS[2]:
                 upload = st.file_uploader("Parquet file", type=["parquet"], key="sidebar_upload",
-                                          help="Columns: label, image (PNG/JPEG bytes, or the Hugging Face Image feature).")
+                                          help="Columns: label, image (PNG/JPEG bytes, or the Hugging Face Image "
+                                               "feature).")
             elif kind == SOURCE_KINDS[3]:
                 path = st.text_input("Path", value=cur if kind_default == 3 else "", key="sidebar_path",
                                      help="A .parquet file or a folder with one sub-folder per label.")

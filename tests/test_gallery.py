@@ -85,6 +85,7 @@ def test_split_counts_and_label_split_table():
     assert rows[0] == {"label": "0", "name": "good", "train": 2, "val": 0, "test": 1, "total": 3}
     assert rows[2] == {"label": "3", "name": "pin 3", "train": 1, "val": 1, "test": 0, "total": 2}
     assert sum(r["total"] for r in rows) == LABELS.size
+    assert G.label_split_table(LABELS)[3] == {"label": "12", "name": "pin 12", "total": 1}     # no split
 
 
 # --------------------------------------------------------------------------- thumbnails
@@ -238,7 +239,7 @@ def test_label_bars_html_rows_colours_lengths_and_splits():
     splits_good = re.findall(r">(\d+)</td>", body[0][5])
     assert splits_good == ["2", "0", "1"]                                   # good: 2 train, 0 val, 1 test
     # without a split: the bars and totals only
-    bare = G.label_bars_html([{"label": "0", "name": "good", "total": 1}], colors)
+    bare = G.label_bars_html(G.label_split_table(["0"]), colors)
     assert "train" not in bare and "width:80.0%" in bare
     assert G.label_bars_html([], colors) == ""
 

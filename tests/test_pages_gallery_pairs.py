@@ -202,3 +202,20 @@ def test_pairs_with_run_on_other_data_says_so(env):
     t = texts(at)
     assert "trained on other data" in t
     assert "d = " not in t
+
+
+def test_gallery_without_a_split_still_shows_labels_and_images(env):
+    """Three items cannot fill train, val and test: a warning, the label table without split columns, images."""
+    from conftest import write_png_folder
+    rng = np.random.default_rng(1)
+    folder = write_png_folder(env["tmp"] / "three", {"OK": [rng.integers(0, 255, (8, 10), dtype=np.uint8)] * 2,
+                                                     "NG_1": [rng.integers(0, 255, (8, 10), dtype=np.uint8)]})
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["data_source"] = str(folder)
+    at.session_state["good_label"] = "OK"
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("No train/val/test split" in w.value for w in at.warning)
+    html = "".join(e.proto.body for e in at.get("html"))
+    assert "pin NG_1" in html and ">train<" not in html
+    assert "Items 1-3 of 3" in texts(at)
