@@ -47,13 +47,14 @@ if good not in ds.label_names:
 # the label distribution: bars in a table first (no plotly.js on the first page: ~1.3 s of browser time on two
 # cores), the interactive plotly chart in a tab that runs only when opened (on_change="rerun" makes tabs lazy)
 n_labels = len(ds.label_names)
-rows = G.label_split_table(ds.labels, split, good)
+label_rows = G.label_split_table(ds.labels, split, good)
+colors = viz.label_colors(ds.labels, good)
 left, _ = st.columns([3, 1])
 with left:
     table_tab, chart_tab = st.tabs(["Items per label", "Chart (interactive)"], key="gallery_label_view",
                                    on_change="rerun")
     with table_tab:
-        st.html(G.label_bars_html(rows, viz.label_colors(ds.labels, good)))
+        st.html(G.label_bars_html(label_rows, colors))
     if chart_tab.open:
         with chart_tab:
             st.plotly_chart(G.label_bar_figure(ds.counts(), good, height=max(320, min(520, 35 * (n_labels + 1)))),
@@ -87,7 +88,6 @@ else:
     st.caption(f"Items {first:,}-{first + rows.size - 1:,} of {items.size:,} ({G.show_name(show, good)}"
                f"{'' if split_filter == 'all' else ', ' + split_filter + ' split'}), page {page:,} of {n_pages:,}. "
                "Frame colour = label (the same colours on every page); caption = row index · label.")
-    colors = viz.label_colors(ds.labels, good)
     thumbs = ui.thumbnails(ds, rows, scale, [colors[lab] for lab in ds.labels[rows]], border=3)
     captions = [f"#{i} · {viz.label_name(ds.labels[i], good)}"
                 + ("" if split is None or split_filter != "all" else f" · {split[i]}") for i in rows]
