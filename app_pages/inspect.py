@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from snw_core import export, ui, viz
+from snw_core import export, heatmap, ui, viz
 from snw_core import inspect_view as IV
 from snw_core.data import DataError
 from snw_core.judge import Judge, read_images, records
@@ -20,7 +20,7 @@ if emb_ref is None or not run.embedder_path.exists():
     st.info(f"Run `{run.id}` has no embedder or embeddings yet (state: {run.state()}); it cannot judge images.")
     st.stop()
 try:
-    judge = Judge.from_parts(cfg, metrics, emb_ref)
+    judge = Judge.from_parts(cfg, metrics, emb_ref, gate=ui.run_gate(run))
 except (KeyError, ValueError) as e:
     st.error(f"Run `{run.id}` cannot judge images: {e}")
     st.stop()
@@ -37,7 +37,12 @@ head.markdown(
     f"Run `{run.id}` ({cfg.get('preset', '?')}) judges **{H} x {W} px** grayscale images. "
     f"Score = mean embedding distance to the **{judge.k}** nearest of {len(judge.ref_good):,} good train items; "
     f"**DEFECT when score > {thr:.4f}** (threshold chosen on val: {cfg['settings'].get('threshold_method', '?')}). "
-    f"Pin address = vote of the {judge.pin_k} nearest of {len(judge.ref_defect):,} defective train items.")
+    f"Pin address = vote of the {judge.pin_k} nearest of {len(judge.ref_defect):,} defective train items. "
+    + ("**UNKNOWN** when the image does not look like the part the run was trained on (camera fault, empty "
+       "fixture, another part type); the heat map shows where an image differs most from its most similar good parts."
+       if judge.gate is not None else
+       ":orange[This run was trained before the not-a-part check existed: it can only say GOOD or DEFECT and shows "
+       "no heat map. Train it again to get both.]"))
 with dl:
     ready = export.bundle_zip_ready(run)
     st.download_button(
@@ -114,17 +119,19 @@ if len(got.images):
         parts.append(ui.embed(run, got.images))
 if picks:
     parts.append(np.asarray(emb_ref["embeddings"][picks], np.float32))
-out = judge.judge_embeddings(np.concatenate(parts))
+out = judge.judge_embeddings(np.concatenate(parts), images=images)
 rows = records(out, names)
-n_def = int(out["defect"].sum())
-c = st.columns(4)
+n_unknown = int((out["verdict"] == "UNKNOWN").sum())
+n_def = int((out["verdict"] == "DEFECT").sum())
+c = st.columns(5)
 c[0].metric("Judged", len(rows))
-c[1].metric("GOOD", len(rows) - n_def)
+c[1].metric("GOOD", len(rows) - n_def - n_unknown)
 c[2].metric("DEFECT", n_def)
+c[4].metric("UNKNOWN", n_unknown, help="Not recognised as this part: check camera, fixture, part type. Never passed.")
 known = [(r["verdict"], t, r["pin"]) for r, t in zip(rows, true_labels) if t is not None]
 if known:
-    verdict_ok = sum((v == "DEFECT") == (t != good) for v, t, _ in known)
-    caught = [(t, p) for v, t, p in known if v == "DEFECT" and t != good]
+    verdict_ok = sum((v != "GOOD") == (t != good) for v, t, _ in known)
+    caught = [(t, p) for v, t, p in known if v != "GOOD" and t != good]
     c[3].metric("Test picks: verdict right", f"{verdict_ok} / {len(known)}",
                 help=f"Good passed or defect caught. Pin address right for {sum(t == p for t, p in caught)} of "
                      f"{len(caught)} caught defects.")
@@ -132,6 +139,9 @@ if known:
 st.plotly_chart(IV.score_figure(names, out["score"], out["verdict"], thr, judge.k), key="inspect_scores")
 
 colors = viz.label_colors(emb_ref["labels"], good)
+show_heat = judge.gate is not None and st.toggle("Heat map", value=True, key="inspect_heatmap",
+                                                 help="Where the image differs most from its most similar good "
+                                                      "train parts (red); the cross marks the strongest evidence.")
 
 
 def show_image(col, img, label, caption, s):
@@ -144,14 +154,24 @@ def show_image(col, img, label, caption, s):
 for i, r in enumerate(rows[:IV.MAX_CARDS]):
     with st.container(border=True):
         a, b, g, d = st.columns([1.2, 1.6, 1, 1])
-        show_image(a, images[i], true_labels[i], names[i], scale)
+        if show_heat:
+            a.image(heatmap.overlay(images[i], out["heatmap"][i], (r["defect_y"], r["defect_x"]), scale),
+                    caption=f"{names[i]} · strongest evidence at (y {r['defect_y']}, x {r['defect_x']})",
+                    output_format="PNG")
+        else:
+            show_image(a, images[i], true_labels[i], names[i], scale)
         with b:
-            if r["defect"]:
+            if r["verdict"] == "UNKNOWN":
+                st.badge("UNKNOWN", icon=":material/help:", color="orange")
+                st.markdown(f":orange[**{r['reason']}**]")
+            elif r["defect"]:
                 st.badge("DEFECT", icon=":material/cancel:", color="red")
+                if r["reason"] and "local" in r["reason"]:
+                    st.caption(f"{r['reason']} (local evidence {r['local']:.2f} x its threshold)")
             else:
                 st.badge("GOOD", icon=":material/check_circle:", color="green")
             st.markdown(f"Score **{r['score']:.4f}** vs threshold {thr:.4f} "
-                        f"({'above' if r['defect'] else 'below'} by {abs(r['score'] - thr):.4f})")
+                        f"({'above' if r['score'] > thr else 'below'} by {abs(r['score'] - thr):.4f})")
             if r["defect"] and r["pin"]:
                 st.markdown(f"Pin address: **pin {r['pin']}** · confidence {r['pin_confidence']:.0%}")
             elif r["pin"]:

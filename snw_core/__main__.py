@@ -8,7 +8,7 @@
     python -m snw_core runs [--runs-dir DIR]
     python -m snw_core stop RUN_ID [--runs-dir DIR]
     python -m snw_core bench [--data SOURCE] [--presets seed,default] [--json FILE]
-    python -m snw_core inspect RUN_ID IMAGE... [--resize] [--runs-dir DIR]   # one JSON line per image
+    python -m snw_core inspect RUN_ID IMAGE... [--resize] [--heatmap DIR] [--runs-dir DIR]   # one JSON line per image
     python -m snw_core export RUN_ID --out DIR [--runs-dir DIR]              # the bundle for the line
 
 Exit codes: 0 ok, 2 bad input (one paragraph on stderr, no traceback), 130 training stopped, 1 other failure.
@@ -102,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("run_id")
     p.add_argument("images", nargs="+", help="PNG/JPEG/BMP files of the run's image size")
     p.add_argument("--resize", action="store_true", help="scale images of another size with the same aspect ratio")
+    p.add_argument("--heatmap", default=None, metavar="DIR",
+                   help="also write a heat-map overlay PNG per image into DIR (created if missing)")
     _add_runs_dir(p)
     p = sub.add_parser("export", help="write the run's bundle for a small computer at the line (no TensorFlow)")
     p.add_argument("run_id")
@@ -183,7 +185,25 @@ def _inspect(a) -> int:
     for name, note in zip(got.names, got.notes):
         if note:
             print(f"note: {name}: {note}", file=sys.stderr)
-    for row in records(Judge.from_run(run).judge(got.images), got.names):
+    judge = Judge.from_run(run)
+    out = judge.judge(got.images)
+    rows = records(out, got.names)
+    if a.heatmap:
+        if "heatmap" not in out:
+            return _fail(f"Run '{run.id}' was trained before heat maps existed (it has no gate.npz); train it again.")
+        from pathlib import Path
+
+        from .heatmap import write_png
+        folder = Path(a.heatmap)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            return _fail(f"cannot create the heat-map folder '{folder}': {e.strerror}.")
+        for i, row in enumerate(rows):
+            stem = Path(str(row["file"])).stem or f"image{i}"
+            row["heatmap_file"] = str(folder / f"{i:04d}-{stem}.heatmap.png")
+            write_png(row["heatmap_file"], got.images[i], out["heatmap"][i], (row["defect_y"], row["defect_x"]))
+    for row in rows:
         print(json.dumps(row))
     return 0
 

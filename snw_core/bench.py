@@ -25,7 +25,11 @@ benchmarked; ``None`` if never), ``reference_best_val_loss``, ``best_val_loss``,
 ``judge_ms_single`` (the dashboard's full judgement of one image: score, verdict, pin guess, nearest
 references), ``litert_ms_single`` (one image embedded by the same model converted to LiteRT, as the line
 bundle runs it, one thread, plus the k-NN score; ``None`` with ``litert_error`` if the conversion failed),
-``takeoff_epoch``, ``run_id``, ``data``, ``n_items``, ``image_shape``, ``seed``, ``cores``.
+``takeoff_epoch``, ``run_id``, ``data``, ``n_items``, ``image_shape``, ``seed``, ``cores``;
+``litert_judge_ms_single`` (LiteRT + score + the not-a-part check and heat map, as the bundle judges);
+``not_a_part`` (per kind of :mod:`snw_core.notapart`, seed 1: counts judged GOOD / UNKNOWN / DEFECT),
+``not_a_part_good`` / ``_unknown`` / ``_defect`` (shares of all of them; GOOD must be 0) and the test split's
+``unknown_rate``, ``unknown_rate_good``, ``unknown_rate_defect``.
 
 Timings depend on the machine and on whatever else runs on it; the table prints the core count.
 
@@ -42,7 +46,8 @@ import time
 
 import numpy as np
 
-__all__ = ["run_bench", "bench_row", "time_to_reach", "format_table", "machine", "ROW_KEYS"]
+__all__ = ["run_bench", "bench_row", "time_to_reach", "format_table", "format_not_a_part", "not_a_part_row",
+           "machine", "ROW_KEYS"]
 
 #: the keys every row has, in table order (the JSON contract)
 ROW_KEYS = ("preset", "epochs", "train_seconds", "pair_accuracy", "good_defect_accuracy", "escape_rate",
@@ -161,14 +166,22 @@ def _time_litert(judge, images: np.ndarray, picks) -> dict:
         it.invoke()
         return knn_scores(judge.ref_good, it.get_tensor(out), k=judge.k) > judge.threshold
 
-    for i in picks[:_WARMUP_CALLS]:
+    def with_gate(i):
         one(i)
-    times = []
+        return judge.gate.check(images[i:i + 1]) if judge.gate is not None else None
+
+    for i in picks[:_WARMUP_CALLS]:
+        with_gate(i)
+    times, gated = [], []
     for i in picks:
         t = time.perf_counter()
         one(i)
         times.append(time.perf_counter() - t)
-    return {"litert_ms_single": round(1000 * float(np.median(times)), 3)}
+        t = time.perf_counter()
+        with_gate(i)
+        gated.append(time.perf_counter() - t)
+    return {"litert_ms_single": round(1000 * float(np.median(times)), 3),
+            "litert_judge_ms_single": round(1000 * float(np.median(gated)), 3)}
 
 
 def bench_row(run, preset: str, images: np.ndarray) -> dict:
@@ -181,12 +194,59 @@ def bench_row(run, preset: str, images: np.ndarray) -> dict:
            **{k: m.get(k) for k in ("pair_accuracy", "good_defect_accuracy", "escape_rate", "overkill_rate",
                                     "auroc", "pin_accuracy")}}
     row.update(_time_judgement(run, images))
+    row.update(not_a_part_row(run, images))
     row["best_val_loss"] = min(val) if val else None
     row["best_epoch"] = m.get("best_epoch")
     row["takeoff_epoch"] = m.get("takeoff_epoch")
     row["run_id"] = run.id
     row["state"] = m.get("state", run.state())
     return row
+
+
+def not_a_part_row(run, images: np.ndarray, n_per_kind: int = 20, seed: int = 1) -> dict:
+    """The run's verdicts on the not-a-part benchmark (:mod:`snw_core.notapart`, seed 1: the design of the
+    check was tuned on seed 0 only) and its test split's UNKNOWN rates."""
+    from . import notapart
+    from .embed import load_embeddings
+    from .judge import Judge
+
+    judge = Judge.from_run(run)
+    m = run.metrics()
+    goods = notapart.fresh_goods(run.config())
+    if goods is None:                            # another data set: its own test goods
+        e = load_embeddings(run.file("embeddings.npz"))
+        goods = images[(e["split"] == "test") & (e["labels"] == judge.good_label)]
+    res = notapart.evaluate(judge, goods, n_per_kind=n_per_kind, seed=seed)
+    a = res["all"]
+    return {"not_a_part": res, "not_a_part_n": a["n"], "not_a_part_good": a["GOOD"] / a["n"],
+            "not_a_part_unknown": a["UNKNOWN"] / a["n"], "not_a_part_defect": a["DEFECT"] / a["n"],
+            **{k: m.get(k) for k in ("unknown_rate", "unknown_rate_good", "unknown_rate_defect")}}
+
+
+def format_not_a_part(rows: list[dict]) -> str:
+    """Per preset and kind: how many not-a-part images were judged GOOD (must be 0) / UNKNOWN / DEFECT."""
+    lines = []
+    for r in rows:
+        res = r.get("not_a_part") or {}
+        if not res:
+            continue
+        lines.append(f"not-a-part inputs, preset {r['preset']} (GOOD must be 0; test split: UNKNOWN "
+                     f"{_pct(r.get('unknown_rate_good'))} of goods, {_pct(r.get('unknown_rate_defect'))} of defects; "
+                     f"one whole verdict with the check and heat map: {_ms(r.get('judge_ms_single'))} Keras, "
+                     f"{_ms(r.get('litert_judge_ms_single'))} LiteRT)")
+        width = max(len(k) for k in res)
+        lines.append(f"  {'kind'.ljust(width)}     n  GOOD  UNKNOWN  DEFECT")
+        for kind, c in res.items():
+            lines.append(f"  {kind.ljust(width)}  {c['n']:4d}  {c['GOOD']:4d}  {c['UNKNOWN']:7d}  {c['DEFECT']:6d}")
+    return "\n".join(lines)
+
+
+def _ms(v) -> str:
+    return "-" if v is None else f"{v:.2f} ms"
+
+
+def _pct(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.2%}"
 
 
 def format_table(rows: list[dict]) -> str:
@@ -287,7 +347,9 @@ def run_bench(data: str = "default", presets=("seed", "default"), json_path=None
     print(f"({info['cores']} cores, {info['cpu']}; single = one image embedded and scored alone, median of "
           f"{SINGLE_CALLS} calls; batch = all {ds.n} items in one call; time ratio against {presets[0]}; "
           f"'s to seed best val' = seconds into training until the val loss first reached {ref_preset}'s best, "
-          f"{'-' if ref_best is None else f'{ref_best:.4f}'})", file=out, flush=True)
+          f"{'-' if ref_best is None else f'{ref_best:.4f}'}; 'ms judge' = the whole verdict of one image, the "
+          f"not-a-part check and heat map included)", file=out, flush=True)
+    print(format_not_a_part(rows), file=out, flush=True)
     if json_path:
         from .fsutil import atomic_write_text
         atomic_write_text(json_path, json.dumps(rows, indent=2) + "\n")

@@ -132,11 +132,13 @@ def project_umap(emb: np.ndarray, seed: int = 0, n_neighbors: int = 15, min_dist
     return reducer.fit_transform(x).astype(np.float32)
 
 
-def save_embeddings(path, emb, labels, split, scores) -> None:
-    """embeddings.npz: embeddings (n, d) float32, labels (n,) str, split (n,) str, scores (n,) float32. No pickles."""
+def save_embeddings(path, emb, labels, split, scores, **extra) -> None:
+    """embeddings.npz: embeddings (n, d) float32, labels (n,) str, split (n,) str, scores (n,) float32, and any
+    ``extra`` per-item arrays (e.g. the gate's ``unknown``, ``local_defect``, ``defect_y``). No pickles."""
     buf = io.BytesIO()
     np.savez_compressed(buf, embeddings=np.asarray(emb, np.float32), labels=np.asarray(labels).astype(str),
-                        split=np.asarray(split).astype(str), scores=np.asarray(scores, np.float32))
+                        split=np.asarray(split).astype(str), scores=np.asarray(scores, np.float32),
+                        **{k: np.asarray(v) for k, v in extra.items()})
     atomic_write_bytes(path, buf.getvalue())
 
 

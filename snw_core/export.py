@@ -14,6 +14,7 @@ A bundle folder holds:
 ``references.npz``     good train embeddings (+ row indices), defective train embeddings, labels, row indices
 ``bundle.json``        threshold, k, pin_k, good label, image shape, run id, data source + content hash,
                        package versions, the export's own numerical check
+``gate.npz``           the not-a-part check and the heat map's references (PCA appearance model, train goods)
 ``check.npz``          a few check images and the embeddings TensorFlow gave them (``--self-test``)
 ``inspect_bundle.py``  the standalone script (numpy + a LiteRT runtime; Pillow to read image files)
 ``requirements.txt``   what to pip install on the small computer
@@ -51,7 +52,7 @@ __all__ = ["export_bundle", "bundle_zip", "bundle_zip_ready", "load_bundle", "to
            "finished_config",
            "ExportError", "BUNDLE_FORMAT", "TEMPLATE", "RUNTIME_REQUIREMENT", "CHECK_TOLERANCE"]
 
-BUNDLE_FORMAT = 1
+BUNDLE_FORMAT = 2
 TEMPLATE = Path(__file__).resolve().parent / "bundle_template" / "inspect_bundle.py"
 RUNTIME_REQUIREMENT = "ai-edge-litert==2.3.0"
 #: largest relative difference (max |a - b| / max |b|) between TensorFlow's and LiteRT's embeddings accepted
@@ -134,7 +135,9 @@ def _readme(run_id: str, meta: dict) -> str:
     return f"""SNW inspection bundle for run {run_id}
 
 Judges {h} x {w} px grayscale connector images: GOOD / DEFECT against threshold {meta['threshold']:.6g}
-(score = mean distance to the {meta['k']} nearest good references), and the guessed pin address of a defect.
+(score = mean distance to the {meta['k']} nearest good references), the guessed pin address of a defect,
+UNKNOWN for an image that is not recognised as the part (camera fault, empty fixture, another part type:
+never passed), and the pixel where an image differs most from its most similar good parts (defect_y, defect_x).
 
 On the small computer (Raspberry Pi 4/5 with 64-bit OS, or any x86-64 / aarch64 Linux, Python 3.9+):
 
@@ -166,7 +169,10 @@ def export_bundle(run, out, check_tolerance: float = CHECK_TOLERANCE) -> Path:
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "bundle.json").exists())):
         raise ExportError(f"'{out}' exists and is not an empty folder or an earlier bundle; choose another --out.")
     embedder = load_embedder(run.embedder_path)
-    judge = Judge.from_parts(cfg, m, load_embeddings(run.file("embeddings.npz")), embedder=embedder)
+    from .gate import GATE_FILE
+    from .judge import load_gate
+    gate = load_gate(run)
+    judge = Judge.from_parts(cfg, m, load_embeddings(run.file("embeddings.npz")), embedder=embedder, gate=gate)
     image_shape = [int(x) for x in cfg["data"]["image_shape"]]
     try:
         model = to_tflite(embedder)
@@ -200,7 +206,9 @@ def export_bundle(run, out, check_tolerance: float = CHECK_TOLERANCE) -> Path:
         "good_label": judge.good_label,
         "judgement": "score = mean Euclidean distance of the embedding to its k nearest good references; "
                      "DEFECT when score > threshold; pin = vote of the pin_k nearest defective references, "
-                     "each weighted 1 / (distance + 1e-9)",
+                     "each weighted 1 / (distance + 1e-9); UNKNOWN when gate.npz's appearance check does not "
+                     "recognise the part; DEFECT also on its local evidence",
+        "gate": gate.thresholds() if gate is not None else None,
         "n_good_references": int(len(refs["good"])),
         "n_defect_references": int(len(refs["defect"])),
         "data": {"source": cfg["data"].get("source"), "content_hash": cfg["data"].get("content_hash"),
@@ -218,6 +226,8 @@ def export_bundle(run, out, check_tolerance: float = CHECK_TOLERANCE) -> Path:
         (tmp / "embedder.tflite").write_bytes(model)
         np.savez_compressed(tmp / "references.npz", **refs)
         np.savez_compressed(tmp / "check.npz", images=check, embeddings=expected.astype(np.float32))
+        if gate is not None:
+            np.savez_compressed(tmp / GATE_FILE, **gate.arrays())
         atomic_write_json(tmp / "bundle.json", meta)
         shutil.copyfile(TEMPLATE, tmp / "inspect_bundle.py")
         (tmp / "requirements.txt").write_text(f"numpy\n{RUNTIME_REQUIREMENT}\npillow\n")
@@ -238,7 +248,9 @@ def export_bundle(run, out, check_tolerance: float = CHECK_TOLERANCE) -> Path:
 def _zip_stamp(run) -> str:
     """Changes when anything the bundle is made from changes (run files, template, format)."""
     h = hashlib.sha256(f"format={BUNDLE_FORMAT}\n".encode())
-    for name in ("config.json", "metrics.json", "embeddings.npz", "embedder.keras"):
+    for name in ("config.json", "metrics.json", "embeddings.npz", "embedder.keras", "gate.npz"):
+        if not run.file(name).exists():
+            continue
         st = run.file(name).stat()
         h.update(f"{name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     h.update(TEMPLATE.read_bytes())

@@ -19,12 +19,15 @@ import numpy as np
 
 from .metrics import guess_labels, knn_scores
 
-__all__ = ["Judge", "evaluate_run", "records", "RECORD_FIELDS", "read_images", "InspectImages",
+__all__ = ["Judge", "evaluate_run", "records", "RECORD_FIELDS", "VERDICTS", "combine", "read_images", "InspectImages",
            "resize_is_safe", "ASPECT_TOLERANCE"]
 
 #: the fields of one judged item, in this order, as printed by ``inspect`` and by the line bundle's script
-RECORD_FIELDS = ("file", "verdict", "defect", "score", "threshold", "pin", "pin_confidence", "nearest_good",
-                 "nearest_good_distance", "nearest_defect", "nearest_defect_label", "nearest_defect_distance")
+RECORD_FIELDS = ("file", "verdict", "reason", "defect", "score", "threshold", "pin", "pin_confidence", "nearest_good",
+                 "nearest_good_distance", "nearest_defect", "nearest_defect_label", "nearest_defect_distance",
+                 "defect_y", "defect_x", "appearance", "local")
+#: the verdicts: GOOD and DEFECT from the twin (and the local evidence), UNKNOWN = not recognised as the part
+VERDICTS = ("GOOD", "DEFECT", "UNKNOWN")
 #: largest relative difference of aspect ratio (width / height) for which a resize is offered
 ASPECT_TOLERANCE = 0.01
 #: PIL modes refused: converting 16-bit or float images to 8 bits would clip or rescale silently
@@ -40,10 +43,13 @@ class Judge:
         train items (pin guesses, nearest defect)
     threshold : score above which an item is a defect; k : neighbours averaged into the score;
     pin_k : neighbours voting on the pin address
+    gate : the run's :class:`~snw_core.gate.Gate` (UNKNOWN verdict, local evidence, heat map), or None for a
+        run trained before it existed (then only GOOD/DEFECT, no heat map)
     """
 
     def __init__(self, embedder, ref_good, ref_good_idx, ref_defect, ref_defect_labels, ref_defect_idx,
-                 threshold, k=3, pin_k=5, good_label="0", image_shape=None):
+                 threshold, k=3, pin_k=5, good_label="0", image_shape=None, gate=None):
+        self.gate = gate
         self.embedder = embedder
         self.ref_good, self.ref_good_idx = ref_good, ref_good_idx
         self.ref_defect, self.ref_defect_labels, self.ref_defect_idx = ref_defect, ref_defect_labels, ref_defect_idx
@@ -60,10 +66,11 @@ class Judge:
         if embedder is None:
             from .model import load_embedder
             embedder = load_embedder(run.embedder_path)
-        return cls.from_parts(cfg, m, load_embeddings(run.file("embeddings.npz")), embedder=embedder)
+        return cls.from_parts(cfg, m, load_embeddings(run.file("embeddings.npz")), embedder=embedder,
+                              gate=load_gate(run))
 
     @classmethod
-    def from_parts(cls, config: dict, metrics: dict, embeddings: dict, embedder=None):
+    def from_parts(cls, config: dict, metrics: dict, embeddings: dict, embedder=None, gate=None):
         """A Judge from a run's config.json, metrics.json and embeddings.npz contents (already loaded).
 
         ``embedder`` may be None when only :meth:`judge_embeddings` is used (e.g. the dashboard embeds
@@ -78,7 +85,7 @@ class Judge:
         d = np.flatnonzero(tr & (e["labels"] != good_label))
         return cls(embedder, e["embeddings"][g], g, e["embeddings"][d], e["labels"][d], d, metrics["threshold"],
                    k=config["settings"].get("k", 3), pin_k=config["settings"].get("pin_k", 5),
-                   good_label=good_label, image_shape=config["data"]["image_shape"])
+                   good_label=good_label, image_shape=config["data"]["image_shape"], gate=gate)
 
     def check_images(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images)
@@ -93,25 +100,34 @@ class Judge:
         from .embed import embed_images
         return embed_images(self.embedder, self.check_images(images))
 
-    def judge_embeddings(self, emb: np.ndarray) -> dict:
-        """Verdicts for embeddings (n, d): score, verdict, pin guess + confidence, nearest good/defect refs."""
+    def judge_embeddings(self, emb: np.ndarray, images=None) -> dict:
+        """Verdicts for embeddings (n, d): score, verdict, pin guess + confidence, nearest good/defect refs.
+
+        With the items' ``images`` (uint8 (n, h, w)) and a gate, the appearance check (UNKNOWN), the local
+        evidence and the heat map (``heatmap``, ``defect_y``, ``defect_x``) come too; without, GOOD/DEFECT only.
+        """
         scores = knn_scores(self.ref_good, emb, k=self.k)
-        defect = scores > self.threshold
+        checks = self.gate.check(self.check_images(images)) if (self.gate is not None and images is not None) else None
+        verdict, reason = combine(scores, self.threshold, checks)
+        defect = verdict != "GOOD"
         pins, conf = (guess_labels(self.ref_defect, self.ref_defect_labels, emb, k=self.pin_k)
                       if len(self.ref_defect) else (np.full(len(emb), ""), np.zeros(len(emb))))
         dg = np.linalg.norm(emb[:, None, :] - self.ref_good[None], axis=2)
         dd = np.linalg.norm(emb[:, None, :] - self.ref_defect[None], axis=2) if len(self.ref_defect) else None
-        out = {"score": scores, "threshold": self.threshold, "defect": defect,
-               "verdict": np.where(defect, "DEFECT", "GOOD"), "pin": pins, "pin_confidence": conf,
+        out = {"score": scores, "threshold": self.threshold, "defect": defect, "verdict": verdict, "reason": reason,
+               "pin": pins, "pin_confidence": conf,
                "nearest_good": self.ref_good_idx[dg.argmin(1)], "nearest_good_distance": dg.min(1)}
         if dd is not None:
             out["nearest_defect"] = self.ref_defect_idx[dd.argmin(1)]
             out["nearest_defect_distance"] = dd.min(1)
             out["nearest_defect_label"] = self.ref_defect_labels[dd.argmin(1)]
+        if checks is not None:
+            out.update({k: checks[k] for k in ("defect_y", "defect_x", "heatmap", "appearance", "local")})
         return out
 
     def judge(self, images) -> dict:
-        return self.judge_embeddings(self.embed(images))
+        images = self.check_images(images)
+        return self.judge_embeddings(self.embed(images), images=images)
 
     def references(self) -> dict:
         """The reference arrays as a dict for ``np.savez`` (no object arrays, so no pickles)."""
@@ -119,6 +135,35 @@ class Judge:
                 "defect": np.asarray(self.ref_defect, np.float32).reshape(len(self.ref_defect), -1),
                 "defect_labels": np.asarray(self.ref_defect_labels).astype(str),
                 "defect_idx": np.asarray(self.ref_defect_idx, np.int64)}
+
+
+def load_gate(run):
+    """The run's :class:`~snw_core.gate.Gate`, or None when the run has none (trained before it existed)."""
+    from .gate import GATE_FILE, Gate
+    path = run.file(GATE_FILE)
+    return Gate.load(path) if path.exists() else None
+
+
+def combine(scores, threshold: float, checks: dict | None = None):
+    """The verdict of each item from the twin's score and the gate's checks -> (verdict, reason) str arrays.
+
+    UNKNOWN when the gate does not recognise the part (flat frame or appearance), whatever the score;
+    DEFECT when the score is above the threshold, or when the local evidence is (a concentrated difference
+    from the most similar good parts the twin did not weigh); GOOD otherwise.
+    """
+    from .gate import FLAT_REASON, LOCAL_REASON, UNKNOWN_REASON
+    scores = np.asarray(scores, np.float64)
+    twin = scores > threshold
+    verdict = np.where(twin, "DEFECT", "GOOD").astype("<U7")
+    reason = np.where(twin, "score above the threshold", "score within the threshold").astype(object)
+    if checks is not None:
+        local = checks["local_defect"] & ~twin
+        verdict[local] = "DEFECT"
+        reason[local] = LOCAL_REASON
+        verdict[checks["unknown"]] = "UNKNOWN"
+        reason[checks["unknown"]] = UNKNOWN_REASON
+        reason[checks["flat"]] = FLAT_REASON
+    return verdict, reason.astype(str)
 
 
 def records(out: dict, names=None) -> list[dict]:
@@ -130,11 +175,12 @@ def records(out: dict, names=None) -> list[dict]:
     n = len(out["score"])
     names = list(names) if names is not None else [None] * n
     rows = []
+    has_def, has_map = "nearest_defect" in out, "defect_y" in out
     for i in range(n):
-        has_def = "nearest_defect" in out
         rows.append({
             "file": names[i],
             "verdict": str(out["verdict"][i]),
+            "reason": str(out["reason"][i]) if "reason" in out else None,
             "defect": bool(out["defect"][i]),
             "score": float(out["score"][i]),
             "threshold": float(out["threshold"]),
@@ -145,6 +191,10 @@ def records(out: dict, names=None) -> list[dict]:
             "nearest_defect": int(out["nearest_defect"][i]) if has_def else None,
             "nearest_defect_label": str(out["nearest_defect_label"][i]) if has_def else None,
             "nearest_defect_distance": float(out["nearest_defect_distance"][i]) if has_def else None,
+            "defect_y": int(out["defect_y"][i]) if has_map else None,
+            "defect_x": int(out["defect_x"][i]) if has_map else None,
+            "appearance": float(out["appearance"][i]) if has_map else None,
+            "local": float(out["local"][i]) if has_map else None,
         })
     return rows
 
@@ -282,7 +332,8 @@ def evaluate_run(run, source: str | None = None) -> dict:
     """
     from .data import load
     from .embed import embed_images, load_embeddings
-    from .metrics import auroc, evaluate_embeddings, per_label_rates, pin_accuracy, rates
+    from .metrics import (auroc, effective_scores, evaluate_embeddings, per_label_rates, pin_accuracy, rates,
+                          unknown_rates)
     from .model import load_embedder
 
     cfg = run.config()
@@ -292,16 +343,21 @@ def evaluate_run(run, source: str | None = None) -> dict:
     ds = load(source or cfg["data"]["source"], good_label=good_label)
     embedder = load_embedder(run.embedder_path)
     emb = embed_images(embedder, ds.images)
+    gate = load_gate(run)
     if ds.content_hash == cfg["data"]["content_hash"]:
         split = load_embeddings(run.file("embeddings.npz"))["split"]
         s = cfg["settings"]
+        checks = gate.check(ds.images) if gate is not None else {}
         m, _ = evaluate_embeddings(emb, ds.labels, split, good_label=good_label, k=s["k"],
-                                   threshold_method=s["threshold_method"], max_escape=s["max_escape"])
+                                   threshold_method=s["threshold_method"], max_escape=s["max_escape"],
+                                   unknown=checks.get("unknown"), local_defect=checks.get("local_defect"))
         return {"run_id": run.id, "data": ds.source, "evaluated_on": "test split", **m}
     j = Judge.from_run(run, embedder=embedder)
-    out = j.judge_embeddings(emb)
+    out = j.judge_embeddings(emb, images=ds.images)
     is_def = ds.labels != good_label
+    eff = effective_scores(out["score"], out["verdict"] != "GOOD")
+    extra = unknown_rates(out["verdict"] == "UNKNOWN", is_def) if "appearance" in out else {}
     return {"run_id": run.id, "data": ds.source, "evaluated_on": "all items (other data set)", "n": ds.n,
-            **rates(out["score"], is_def, j.threshold), "auroc": auroc(out["score"], is_def),
+            **rates(eff, is_def, j.threshold), **extra, "auroc": auroc(out["score"], is_def),
             "threshold": j.threshold, "per_label": per_label_rates(ds.labels, out["defect"], good_label),
             "pin_accuracy": pin_accuracy(ds.labels, out["pin"], good_label)}

@@ -43,6 +43,8 @@ __all__ = [
     "guess_labels",
     "pin_accuracy",
     "evaluate_embeddings",
+    "effective_scores",
+    "unknown_rates",
 ]
 
 #: distance below which a pair is predicted "same" (the seed study's binary accuracy)
@@ -490,8 +492,28 @@ def pin_accuracy(true_labels, guessed_labels, good_label: str = "0") -> float:
 
 # --------------------------------------------------------------------------- a whole evaluation
 
+def effective_scores(scores, rejected=None) -> np.ndarray:
+    """Scores with the items the gate rejects whatever the threshold (UNKNOWN, local defect: bool (n,)) moved
+    above every real score, so that thresholds, rates and per-label detection count them as rejected."""
+    scores = np.asarray(scores, np.float64)
+    if rejected is None or not np.any(rejected):
+        return scores
+    top = float(np.max(scores[np.isfinite(scores)])) if np.isfinite(scores).any() else 0.0
+    return np.where(np.asarray(rejected, bool), top + 1.0, scores)
+
+
+def unknown_rates(unknown, is_defect) -> dict:
+    """``{"unknown_rate", "unknown_rate_good", "unknown_rate_defect"}``: shares judged UNKNOWN of all items,
+    of the goods and of the defects (nan without items)."""
+    u = np.asarray(unknown, bool)
+    d = np.asarray(is_defect, bool)
+    return {"unknown_rate": _ratio(int(u.sum()), u.size), "unknown_rate_good": _ratio(int((u & ~d).sum()), int((~d).sum())),
+            "unknown_rate_defect": _ratio(int((u & d).sum()), int(d.sum()))}
+
+
 def evaluate_embeddings(emb, labels, split, good_label: str = "0", k: int = 3,
-                        threshold_method: str = "best_accuracy", max_escape: float = 0.0, pin_k: int = 5):
+                        threshold_method: str = "best_accuracy", max_escape: float = 0.0, pin_k: int = 5,
+                        unknown=None, local_defect=None):
     """Good/defect and pin-address metrics of an embedding table, as in design.md.
 
     emb : float array, shape (n, d)
@@ -505,10 +527,16 @@ def evaluate_embeddings(emb, labels, split, good_label: str = "0", k: int = 3,
     chosen on val; everything reported comes from test. The pin address of each defective test
     item is guessed from the defective train items (nan when either has none).
 
-    Returns ``(metrics, scores)``: ``metrics`` is a dict with exactly the keys
+    unknown, local_defect : bool (n,), the gate's verdicts (:mod:`snw_core.gate`), or None. An item the gate
+    calls UNKNOWN or a local defect is rejected whatever the threshold: an UNKNOWN good counts as overkill,
+    an UNKNOWN defect is caught (not an escape). The threshold is chosen on val with that in mind; ``auroc``
+    stays the twin score's alone.
+
+    Returns ``(metrics, scores)``: ``metrics`` is a dict with the keys
     ``good_defect_accuracy, escape_rate, overkill_rate, auroc, threshold, per_label, pin_accuracy,
     n_train, n_val, n_test`` (plain Python floats/ints, a dict for ``per_label``; a rate without
-    items is nan), and ``scores`` the float64 score array of all n items (shape (n,)).
+    items is nan), and with ``unknown`` also ``unknown_rate, unknown_rate_good, unknown_rate_defect,
+    local_defect_rate`` (test split); ``scores`` is the float64 twin score array of all n items (shape (n,)).
 
     >>> emb = np.array([[0.0], [0.1], [0.2], [5.0], [0.05], [5.0], [0.15], [6.0]])
     >>> lab = ["0", "0", "0", "3", "0", "3", "0", "3"]
@@ -521,9 +549,9 @@ def evaluate_embeddings(emb, labels, split, good_label: str = "0", k: int = 3,
     labels = _as_1d_str(labels, "labels")
     split = _as_1d_str(split, "split")
     _same_length(emb=emb, labels=labels, split=split)
-    unknown = sorted(set(np.unique(split).tolist()) - set(SPLITS))
-    if unknown:
-        raise ValueError(f"split holds unknown values {unknown}; expected only {', '.join(SPLITS)}")
+    odd = sorted(set(np.unique(split).tolist()) - set(SPLITS))
+    if odd:
+        raise ValueError(f"split holds unknown values {odd}; expected only {', '.join(SPLITS)}")
     k = _check_k(k)
     pin_k = _check_k(pin_k, "pin_k")
     good = labels == str(good_label)
@@ -538,12 +566,21 @@ def evaluate_embeddings(emb, labels, split, good_label: str = "0", k: int = 3,
     scores = np.empty(emb.shape[0], dtype=np.float64)
     scores[ref] = knn_scores(emb[ref], emb[ref], k=k, exclude_self=True)
     scores[~ref] = knn_scores(emb[ref], emb[~ref], k=k)            # never empty: test is not train
+    forced = None
+    if unknown is not None or local_defect is not None:
+        forced = np.zeros(len(scores), bool)
+        for a in (unknown, local_defect):
+            if a is not None:
+                forced |= np.asarray(a, bool)
+    eff = effective_scores(scores, forced)
     try:
-        threshold = choose_threshold(scores[val], ~good[val], threshold_method, max_escape)
+        threshold = choose_threshold(eff[val], ~good[val], threshold_method, max_escape)
     except ValueError as err:
         raise ValueError(f"val split: {err}") from None
+    if forced is not None and forced.any():
+        threshold = min(threshold, float(np.max(scores)))     # never between the real scores and the forced ones
 
-    test_rates = rates(scores[test], ~good[test], threshold)
+    test_rates = rates(eff[test], ~good[test], threshold)
     train_defects = train & ~good
     test_defects = test & ~good
     if train_defects.any() and test_defects.any():
@@ -555,10 +592,17 @@ def evaluate_embeddings(emb, labels, split, good_label: str = "0", k: int = 3,
         **test_rates,
         "auroc": auroc(scores[test], ~good[test]),
         "threshold": threshold,
-        "per_label": per_label_rates(labels[test], scores[test] > threshold, good_label),
+        "per_label": per_label_rates(labels[test], eff[test] > threshold, good_label),
         "pin_accuracy": pin_acc,
         "n_train": int(train.sum()),
         "n_val": int(val.sum()),
         "n_test": int(test.sum()),
     }
+    if unknown is not None:
+        metrics.update(unknown_rates(np.asarray(unknown, bool)[test], ~good[test]))
+    if local_defect is not None:
+        ld = np.asarray(local_defect, bool)[test] & ~(scores[test] > threshold)
+        if unknown is not None:
+            ld &= ~np.asarray(unknown, bool)[test]
+        metrics["local_defect_rate"] = _ratio(int(ld.sum()), int(test.sum()))
     return metrics, scores

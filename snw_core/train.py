@@ -237,6 +237,26 @@ def _make_callbacks(run, prep, keras, eval_pairs, log):
     return ProgressWriter, StopOnRequest, PairValidation, EpochBudget
 
 
+#: the gate's per-item results kept in embeddings.npz (the Accuracy page recomputes verdicts from them)
+GATE_ITEM_KEYS = ("unknown", "flat", "appearance", "local", "local_defect", "defect_y", "defect_x")
+
+
+def fit_gate(images, labels, split, good_label):
+    """Fit the run's :class:`~snw_core.gate.Gate` (train split, thresholds on val) and check every item.
+
+    Returns ``(gate, checks)`` (checks without heat maps). Train goods are among their own references, so
+    their local evidence is near 0; thresholds come from val and reported numbers from test."""
+    from .gate import Gate
+    gate = Gate.fit(images, labels, split, good_label=good_label)
+    checks = {}
+    for i in range(0, len(images), 2048):            # bounded memory: (batch, goods) distance blocks
+        part = gate.check(images[i:i + 2048])
+        for k, v in part.items():
+            if k != "heatmap":
+                checks.setdefault(k, []).append(v)
+    return gate, {k: np.concatenate(v) for k, v in checks.items()}
+
+
 def scheduled_lr(base: float, schedule: str, step: int | None, total_steps: int) -> float:
     """The learning rate of one batch: ``base`` before the budget starts (``step`` None) or with a constant
     schedule; cosine from ``base`` down to ``COSINE_FLOOR * base`` over ``total_steps`` batches otherwise.
@@ -337,6 +357,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     import keras
     from . import model as M
     from .embed import embed_images, project_pca, project_umap, save_embeddings, save_projection
+    from .gate import GATE_FILE
     from .metrics import evaluate_embeddings, pair_accuracy
     log.msg(f"keras {keras.__version__} ready in {time.time() - t_import:.1f} s")
     keras.utils.set_random_seed(settings["seed"])
@@ -389,9 +410,13 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     t_emb = time.time()
     emb = embed_images(embedder, ds.images)
     embed_seconds = time.time() - t_emb
+    run.append_progress({"kind": "phase", "phase": "gate"})
+    gate, checks = fit_gate(ds.images, labels, prep.split, ds.good_label)
+    gate.save(run.file(GATE_FILE))
     metrics_, scores = evaluate_embeddings(emb, labels, prep.split, good_label=ds.good_label, k=settings["k"],
                                            threshold_method=settings["threshold_method"],
-                                           max_escape=settings["max_escape"])
+                                           max_escape=settings["max_escape"], unknown=checks["unknown"],
+                                           local_defect=checks["local_defect"])
     te = prep.idx["test"]
     ia, ib, y = eval_pairs["test"]
     e_te = emb[te]
@@ -400,7 +425,9 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
                 "best_epoch": int(np.argmin([r["val_loss"] for r in validation.rows]) + 1) if validation.rows else 0,
                 "best_weights_restored": restored, "takeoff_epoch": None if budget.forced else budget.takeoff, "embed_ms_per_image": round(1000 * embed_seconds / ds.n, 4),
                 "state": state}
-    save_embeddings(run.file("embeddings.npz"), emb, labels, prep.split, scores)
+    metrics_["gate"] = gate.thresholds()
+    save_embeddings(run.file("embeddings.npz"), emb, labels, prep.split, scores,
+                    **{k: checks[k] for k in GATE_ITEM_KEYS})
     run.write_metrics(metrics_)
     log.msg("test: " + ", ".join(f"{k} {metrics_[k]:.4f}" for k in
                                   ("pair_accuracy", "good_defect_accuracy", "escape_rate", "overkill_rate", "auroc")))

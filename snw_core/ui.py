@@ -95,6 +95,21 @@ def run_embeddings(run) -> dict | None:
     return _embeddings(str(p), p.stat().st_mtime_ns)
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _gate(path: str, mtime_ns: int):
+    from .gate import Gate
+    return Gate.load(path)
+
+
+def run_gate(run):
+    """The run's fitted :class:`~snw_core.gate.Gate` (shared, read-only), or None for a run without one."""
+    from .gate import GATE_FILE
+    p = run.file(GATE_FILE)
+    if not p.exists():
+        return None
+    return _gate(str(p), p.stat().st_mtime_ns)
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def _split(content_hash: str, good_label: str, fractions: tuple, seed: int, _labels: np.ndarray) -> np.ndarray:
     # keyed by the content hash (it covers the labels): hashing 3,600 labels on every page cost ~35 ms

@@ -24,7 +24,7 @@ from trained_run import ROOT, trained_run, write_pngs
 TEMPLATE = ROOT / "snw_core" / "bundle_template" / "inspect_bundle.py"
 SCORE_RTOL = 1e-4
 CONF_ATOL = 1e-3
-BUNDLE_FILES = {"embedder.tflite", "references.npz", "bundle.json", "check.npz", "inspect_bundle.py",
+BUNDLE_FILES = {"embedder.tflite", "references.npz", "bundle.json", "check.npz", "gate.npz", "inspect_bundle.py",
                 "requirements.txt", "README.txt"}
 
 
@@ -133,7 +133,7 @@ def test_export_writes_a_self_contained_bundle(bundle, run):
     assert {p.name for p in bundle.iterdir()} == BUNDLE_FILES
     meta = json.loads((bundle / "bundle.json").read_text())
     cfg, m = run.config(), run.metrics()
-    assert meta["run_id"] == run.id and meta["format"] == 1
+    assert meta["run_id"] == run.id and meta["format"] == 2
     assert meta["threshold"] == pytest.approx(m["threshold"])
     assert meta["k"] == cfg["settings"]["k"] and meta["pin_k"] == 5 and meta["good_label"] == "0"
     assert meta["image_shape"] == [26, 36]
@@ -170,8 +170,11 @@ def test_bundle_script_gives_the_dashboards_verdicts(bundle, run, test_images, t
         if abs(w["score"] - thr) <= SCORE_RTOL * thr:
             continue
         compared += 1
-        for key in ("verdict", "defect", "pin", "nearest_good", "nearest_defect", "nearest_defect_label"):
+        for key in ("verdict", "reason", "defect", "pin", "nearest_good", "nearest_defect", "nearest_defect_label",
+                    "defect_y", "defect_x"):
             assert g[key] == w[key], (g["file"], key)
+        assert g["appearance"] == pytest.approx(w["appearance"], rel=1e-9)
+        assert g["local"] == pytest.approx(w["local"], rel=1e-9)
         assert g["pin_confidence"] == pytest.approx(w["pin_confidence"], abs=CONF_ATOL)
         assert g["nearest_good_distance"] == pytest.approx(w["nearest_good_distance"], rel=SCORE_RTOL, abs=1e-5)
     assert compared >= len(got) - 1
@@ -205,7 +208,7 @@ def test_bundle_script_refuses_bad_input_with_exit_2(bundle, tiny_dataset, tmp_p
     r = run_bundle(bundle, tmp_path / "big.png", cwd=tmp_path)
     assert r.returncode == 2 and "--resize" in r.stderr
     r = run_bundle(bundle, "--resize", tmp_path / "big.png", cwd=tmp_path)
-    assert r.returncode == 0 and json.loads(r.stdout)["verdict"] in ("GOOD", "DEFECT")
+    assert r.returncode == 0 and json.loads(r.stdout)["verdict"] in ("GOOD", "DEFECT", "UNKNOWN")
     np.save(tmp_path / "item.npy", tiny_dataset.images[:2])      # without Pillow: uint8 arrays
     r = run_bundle(bundle, tmp_path / "item.npy", cwd=tmp_path)
     assert r.returncode == 0 and len(r.stdout.splitlines()) == 2

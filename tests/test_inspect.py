@@ -191,6 +191,28 @@ def test_inspect_prints_one_json_line_per_image(trained, tiny_dataset, tmp_path)
 
 
 @pytest.mark.slow
+def test_inspect_says_unknown_for_what_is_not_the_part_and_writes_heat_maps(trained, tiny_dataset, tmp_path):
+    from snw_core import notapart
+    runs, rid = trained
+    x, kinds = notapart.not_a_part((26, 36), tiny_dataset.images[:4], n_per_kind=1, seed=2,
+                                   kinds=("noise_uniform", "flat", "texture", "inverted"))
+    imgs = np.concatenate([x, tiny_dataset.images[:2]])
+    names = [f"{k}.png" for k in kinds] + ["part0.png", "part1.png"]
+    paths = write_pngs(imgs, tmp_path / "in", names)
+    r = cli(rid, *paths, "--heatmap", tmp_path / "maps", runs_dir=runs)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    for row in rows[:4]:
+        assert row["verdict"] == "UNKNOWN" and row["defect"] and "check" in row["reason"], row
+    assert "flat frame" in rows[1]["reason"]
+    for row in rows:
+        assert 0 <= row["defect_y"] < 26 and 0 <= row["defect_x"] < 36
+        png = Image.open(row["heatmap_file"])
+        assert png.size == (36 * 6, 26 * 6) and png.mode == "RGB"
+    assert all(row["verdict"] != "UNKNOWN" for row in rows[4:])         # the parts themselves are known
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("case, words", [("square", "30 x 30 px"), ("text", "is not an image"),
                                          ("missing", "does not exist"), ("norun", "There is no run")])
 def test_inspect_bad_input_exits_2_with_a_message(trained, tiny_dataset, tmp_path, case, words, capsys):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Judge connector images at the line with an exported SNW bundle: GOOD / DEFECT, score, pin address.
+"""Judge connector images at the line with an exported SNW bundle: GOOD / DEFECT / UNKNOWN, score, pin, where.
 
 Needs only numpy, a LiteRT runtime and (to read image files) Pillow; no TensorFlow, no snw_core:
 
@@ -14,9 +14,12 @@ name), ``tensorflow.lite``. Inputs: PNG, JPEG, BMP (anything Pillow reads) of th
 ``--resize`` scales images of another size with the same aspect ratio.
 
 Exit status: 0 all judged; 2 bad input (nothing judged, one line per bad file on stderr); 1 other failure.
-Each JSON line has: file, verdict (GOOD/DEFECT), defect, score, threshold (DEFECT when score > threshold),
-pin (guessed pin address; meaningful for DEFECT), pin_confidence (0..1), nearest_good / nearest_defect (row
-indices in the training data set named in bundle.json) with their distances and the nearest defect's label.
+Each JSON line has: file, verdict (GOOD/DEFECT/UNKNOWN), reason, defect (= not GOOD), score, threshold (DEFECT
+when score > threshold), pin (guessed pin address; meaningful for DEFECT), pin_confidence (0..1), nearest_good /
+nearest_defect (row indices in the training data set named in bundle.json) with their distances and the nearest
+defect's label, defect_y / defect_x (pixel of the strongest local evidence), appearance (> 1: not recognised as
+the part: UNKNOWN) and local (> 1: a local difference from the good parts: DEFECT). UNKNOWN means the image is
+not the part the model knows (camera fault, empty fixture, another part type): it is never passed.
 
 In a line program, load once and judge each item as it comes (about a millisecond per image; start it
 with OPENBLAS_NUM_THREADS=1 when it imports numpy before this module)::
@@ -42,12 +45,17 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-FORMAT = 1
+FORMAT = 2
 MAX_SIDE = 1024
 ASPECT_TOLERANCE = 0.01
 HERE = os.path.dirname(os.path.abspath(__file__))
-FIELDS = ("file", "verdict", "defect", "score", "threshold", "pin", "pin_confidence", "nearest_good",
-          "nearest_good_distance", "nearest_defect", "nearest_defect_label", "nearest_defect_distance")
+FIELDS = ("file", "verdict", "reason", "defect", "score", "threshold", "pin", "pin_confidence", "nearest_good",
+          "nearest_good_distance", "nearest_defect", "nearest_defect_label", "nearest_defect_distance",
+          "defect_y", "defect_x", "appearance", "local")
+UNKNOWN_REASON = "not recognised as this part: check camera, fixture, part type"
+FLAT_REASON = "almost no contrast (flat frame): check lamp, lens cap, exposure"
+LOCAL_REASON = "local difference from the most similar good parts"
+LOCAL_K = 3
 _HIGH_BIT_MODES = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N", "I;32", "I;32L", "I;32B")
 
 
@@ -74,6 +82,49 @@ def load_interpreter_class():
         pass
     raise RuntimeError("No LiteRT runtime found. Install one: pip install ai-edge-litert==2.3.0 "
                        "(or tflite-runtime, or tensorflow).")
+
+
+def standardize(images):
+    x = np.asarray(images, np.float64).reshape(len(images), -1)
+    return (x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + 1.0)
+
+
+class Gate:
+    """The not-a-part check (UNKNOWN) and the local evidence / heat map, exactly as the dashboard computes
+    them (snw_core.gate): a PCA appearance model of the standardised train images, and the difference from
+    the most similar good train images, smoothed over 3 x 3 px."""
+
+    def __init__(self, path: str):
+        with np.load(os.path.join(path, "gate.npz"), allow_pickle=False) as z:
+            a = {k: z[k] for k in z.files}
+        self.mean = np.asarray(a["mean"], np.float64)
+        self.components = np.asarray(a["components"], np.float64)
+        self.eigvals = np.asarray(a["eigvals"], np.float64)
+        self.good_images = np.asarray(a["good_images"], np.uint8)
+        self.resid_var, self.t_app, self.t_local, self.min_std = (float(v) for v in a["scalars"])
+        self.image_shape = tuple(self.good_images.shape[1:])
+        self.good_z = standardize(self.good_images)
+        self.good_sq = np.sum(self.good_z ** 2, axis=1)
+
+    def check(self, images) -> dict:
+        images = np.asarray(images)
+        h, w = self.image_shape
+        z = standardize(images)
+        zc = z - self.mean
+        c = zc @ self.components.T
+        r = zc - c @ self.components
+        appearance = 0.5 * ((c ** 2 / self.eigvals).mean(1) + (r ** 2).sum(1) / self.resid_var) / self.t_app
+        flat = np.asarray(images, np.float64).reshape(len(images), -1).std(1) < self.min_std
+        d2 = np.sum(z ** 2, 1)[:, None] + self.good_sq[None] - 2.0 * (z @ self.good_z.T)
+        kk = min(LOCAL_K, self.good_z.shape[0])
+        nn = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
+        diff = np.abs(z[:, None, :] - self.good_z[nn]).min(1).reshape(-1, h, w)
+        p = np.pad(diff, ((0, 0), (1, 1), (1, 1)), mode="edge")
+        heat = (sum(p[:, i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0).reshape(len(z), -1)
+        local = heat.max(1) / (np.quantile(heat, 0.75, axis=1) + 0.05) / self.t_local
+        y, x = np.unravel_index(heat.argmax(1), (h, w))
+        return {"appearance": appearance, "flat": flat, "unknown": flat | (appearance > 1.0), "local": local,
+                "local_defect": local > 1.0, "defect_y": y, "defect_x": x, "heatmap": heat.reshape(-1, h, w)}
 
 
 class References:
@@ -119,9 +170,11 @@ class References:
         order = np.lexsort((cand, exact), axis=1)[:, :n]
         return np.take_along_axis(cand, order, axis=1), np.take_along_axis(exact, order, axis=1)
 
-    def judge_embeddings(self, emb, names=None) -> list:
+    def judge_embeddings(self, emb, names=None, checks=None) -> list:
         """The same judgement as the dashboard: score = mean distance to the k nearest good references;
-        DEFECT when score > threshold; pin = distance-weighted vote of the pin_k nearest defect references."""
+        DEFECT when score > threshold; pin = distance-weighted vote of the pin_k nearest defect references.
+        With ``checks`` (:meth:`Gate.check` of the images): UNKNOWN when the image is not recognised as the
+        part, DEFECT also on strong local evidence; the location of the strongest evidence."""
         q = np.asarray(emb, np.float64).reshape(len(emb), -1)
         n = len(q)
         names = list(names) if names is not None else [None] * n
@@ -129,12 +182,24 @@ class References:
         score = gd.mean(axis=1)
         rows = []
         for i in range(n):
-            defect = bool(score[i] > self.threshold)
-            rows.append({"file": names[i], "verdict": "DEFECT" if defect else "GOOD", "defect": defect,
+            twin = bool(score[i] > self.threshold)
+            verdict = "DEFECT" if twin else "GOOD"
+            reason = "score above the threshold" if twin else "score within the threshold"
+            if checks is not None:
+                if checks["local_defect"][i] and not twin:
+                    verdict, reason = "DEFECT", LOCAL_REASON
+                if checks["unknown"][i]:
+                    verdict, reason = "UNKNOWN", FLAT_REASON if checks["flat"][i] else UNKNOWN_REASON
+            has = checks is not None
+            rows.append({"file": names[i], "verdict": verdict, "reason": reason, "defect": verdict != "GOOD",
                          "score": float(score[i]), "threshold": self.threshold, "pin": None,
                          "pin_confidence": 0.0, "nearest_good": int(self.good_idx[gi[i, 0]]),
                          "nearest_good_distance": float(gd[i, 0]), "nearest_defect": None,
-                         "nearest_defect_label": None, "nearest_defect_distance": None})
+                         "nearest_defect_label": None, "nearest_defect_distance": None,
+                         "defect_y": int(checks["defect_y"][i]) if has else None,
+                         "defect_x": int(checks["defect_x"][i]) if has else None,
+                         "appearance": float(checks["appearance"][i]) if has else None,
+                         "local": float(checks["local"][i]) if has else None})
         if len(self.defect):
             di, dd = self._nearest(q, self.defect, self._defect_t32, self._defect_sq32,
                                    min(self.pin_k, len(self.defect)))
@@ -180,6 +245,7 @@ class Bundle:
         self.image_shape = tuple(int(x) for x in self.meta["image_shape"])
         self.refs = References.load(path, self.meta)
         self.threshold = self.refs.threshold
+        self.gate = Gate(path) if os.path.exists(os.path.join(path, "gate.npz")) else None
         interpreter_cls, self.runtime = load_interpreter_class()
         self.interpreter = interpreter_cls(model_path=os.path.join(path, self.meta["model"]),
                                            num_threads=num_threads)
@@ -204,12 +270,17 @@ class Bundle:
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self._out).copy()
 
-    def judge_embeddings(self, emb, names=None) -> list:
-        return self.refs.judge_embeddings(emb, names)
+    def judge_embeddings(self, emb, names=None, checks=None) -> list:
+        return self.refs.judge_embeddings(emb, names, checks)
 
     def judge(self, images, names=None) -> list:
         """uint8 (n, h, w) -> one dict per image (the fields in FIELDS)."""
-        return self.refs.judge_embeddings(self.embed(images), names)
+        images = np.asarray(images)
+        if images.ndim == 2:
+            images = images[None]
+        emb = self.embed(images)
+        checks = self.gate.check(images) if self.gate is not None else None
+        return self.refs.judge_embeddings(emb, names, checks)
 
     def self_test(self, tolerance: float = 1e-4) -> dict:
         """Embed the check images stored at export and compare with the embeddings TensorFlow gave them."""

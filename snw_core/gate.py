@@ -1,0 +1,186 @@
+"""The checks around the twin: "is this the part at all?" (UNKNOWN) and "where does it differ?" (heat map).
+
+A distance-to-good score only separates the classes the twin was trained on; an input that is not the
+part (a camera fault, an empty fixture, another part type, an inverted or blurred image) lands anywhere in
+the embedding space, often near the goods. Two pixel-space checks, fitted on the run's own train split and
+thresholded on its val split, guard the verdict:
+
+* **Appearance** (UNKNOWN): a probabilistic-PCA model of the per-image standardised train images (goods
+  and defects: both are "the part"). Two statistics: the Mahalanobis distance inside the top ``K``
+  principal components (``maha``: mean of ``c_k^2 / lambda_k``) and the energy outside them relative to the
+  train images' (``residual``); their mean, divided by its val threshold (the 99.9th percentile of the val
+  items times ``margin``), is ``appearance``. An image whose appearance is above 1, or that has almost no
+  contrast (``std < min_std``), is UNKNOWN. Standardisation makes the check blind to
+  brightness and contrast (the twin is too); what it sees is structure: noise, flat frames, other parts,
+  inverted grey levels, a blurred lens.
+* **Local evidence** (heat map, and DEFECT where the twin misses): the image is compared with its ``k``
+  most similar train goods in standardised pixel space; per pixel the smallest absolute difference,
+  smoothed over 3 x 3 px, is the heat map. Its peak over its own upper quartile (``local``) is large only
+  when the difference is concentrated in one place (a defect, a key notch on the wrong side), not when
+  the whole image differs a little (blur, noise, a small shift or rotation). Above the val goods' 99.9th
+  percentile times ``margin``, the item is DEFECT even when the twin's score passes. The heat map's
+  maximum is the reported location (``defect_y``, ``defect_x``) of every verdict.
+
+Numpy only; the line bundle's script repeats exactly these computations (a test checks equality).
+
+>>> gate = Gate.fit(images, labels, split, good_label="0")      # doctest: +SKIP
+>>> g = gate.check(images)                                        # doctest: +SKIP
+>>> g["unknown"], g["local_defect"], g["defect_y"], g["defect_x"] # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["Gate", "standardize", "GATE_FILE", "UNKNOWN_REASON", "FLAT_REASON", "LOCAL_REASON"]
+
+GATE_FILE = "gate.npz"
+#: the operator's message for an UNKNOWN verdict
+UNKNOWN_REASON = "not recognised as this part: check camera, fixture, part type"
+FLAT_REASON = "almost no contrast (flat frame): check lamp, lens cap, exposure"
+LOCAL_REASON = "local difference from the most similar good parts"
+#: principal components of the appearance model (fewer when the train split is smaller)
+N_COMPONENTS = 32
+#: threshold = 99.9th percentile of the val split times this margin
+MARGIN = 1.2
+QUANTILE = 0.999
+#: most similar train goods the heat map compares with
+LOCAL_K = 3
+
+
+def standardize(images) -> np.ndarray:
+    """uint8 (n, h, w) -> float64 (n, h*w), per image zero mean and (almost) unit spread, as the twin sees it."""
+    x = np.asarray(images, np.float64).reshape(len(images), -1)
+    return (x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + 1.0)
+
+
+def _box3(m: np.ndarray) -> np.ndarray:
+    """Mean over 3 x 3 px, edges replicated: (n, h, w) -> (n, h, w)."""
+    h, w = m.shape[1:]
+    p = np.pad(m, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    return sum(p[:, i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0
+
+
+class Gate:
+    """The fitted checks. Arrays (see :meth:`arrays`) are all the state; thresholds are floats.
+
+    mean : (D,) mean standardised train image; components : (K, D); eigvals : (K,); resid_var : the train
+    images' mean energy outside the components; good_images : uint8 (m, h, w) the train goods (heat-map
+    references); t_app, t_local : thresholds; min_std : grey-level spread below which a frame is flat.
+    """
+
+    def __init__(self, mean, components, eigvals, resid_var, good_images, t_app, t_local, min_std):
+        self.mean = np.asarray(mean, np.float64)
+        self.components = np.asarray(components, np.float64)
+        self.eigvals = np.asarray(eigvals, np.float64)
+        self.resid_var = float(resid_var)
+        self.good_images = np.asarray(good_images, np.uint8)
+        self.t_app, self.t_local = float(t_app), float(t_local)
+        self.min_std = float(min_std)
+        self.image_shape = tuple(self.good_images.shape[1:])
+        self._good_z = standardize(self.good_images)
+        self._good_sq = np.sum(self._good_z ** 2, axis=1)
+
+    # ------------------------------------------------------------------ fitting
+    @classmethod
+    def fit(cls, images, labels, split, good_label: str = "0", margin: float = MARGIN):
+        """Fit on the train split, set thresholds on the val split (all val items for the appearance, val
+        goods for the local evidence). images uint8 (n, h, w); labels, split str (n,)."""
+        images = np.asarray(images)
+        labels = np.asarray(labels).astype(str)
+        split = np.asarray(split).astype(str)
+        tr, va = split == "train", split == "val"
+        good = labels == str(good_label)
+        if (tr & good).sum() < 2:
+            raise ValueError("the appearance check needs at least 2 good train items")
+        z = standardize(images[tr])
+        mean = z.mean(0)
+        _, s, vt = np.linalg.svd(z - mean, full_matrices=False)
+        lam = s ** 2 / len(z)
+        k = int(min(N_COMPONENTS, max(1, len(z) - 1), z.shape[1] - 1))
+        resid_var = float(max(lam[k:].sum(), 1e-9))
+        stds = np.asarray(images[tr], np.float64).reshape(tr.sum(), -1).std(1)
+        gate = cls(mean, vt[:k], np.maximum(lam[:k], 1e-12), resid_var, images[tr & good],
+                   1.0, 1.0, min_std=0.25 * float(np.min(stds)))
+        ref = va if va.any() else tr
+        gate.t_app = margin * float(np.quantile(gate._appearance_raw(images[ref]), QUANTILE))
+        ref_good = ref & good
+        if ref_good.any():
+            local, _, _ = gate._local(images[ref_good], exclude_self=not va.any())
+            gate.t_local = margin * float(np.quantile(local, QUANTILE))
+        else:
+            gate.t_local = float("inf")
+        return gate
+
+    # ------------------------------------------------------------------ the checks
+    def _appearance_raw(self, images):
+        z = standardize(images) - self.mean
+        c = z @ self.components.T
+        r = z - c @ self.components
+        return 0.5 * ((c ** 2 / self.eigvals).mean(1) + (r ** 2).sum(1) / self.resid_var)
+
+    def _local(self, images, exclude_self: bool = False):
+        """(local evidence (n,), heat maps (n, h, w), flat argmax (n,))."""
+        h, w = self.image_shape
+        z = standardize(images)
+        d2 = np.sum(z ** 2, 1)[:, None] + self._good_sq[None] - 2.0 * (z @ self._good_z.T)
+        if exclude_self:
+            d2[d2 < 1e-9] = np.inf
+        kk = min(LOCAL_K, self._good_z.shape[0] - int(exclude_self))
+        nn = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
+        diff = np.abs(z[:, None, :] - self._good_z[nn]).min(1).reshape(-1, h, w)
+        heat = _box3(diff).reshape(len(z), -1)
+        peak = heat.max(1)
+        local = peak / (np.quantile(heat, 0.75, axis=1) + 0.05)
+        return local, heat.reshape(-1, h, w), heat.argmax(1)
+
+    def check(self, images) -> dict:
+        """Run both checks on uint8 images (n, h, w).
+
+        Returns arrays (n,): ``appearance`` (> 1 = not recognised), ``flat`` (bool), ``unknown`` (bool),
+        ``local`` (local evidence / its threshold: > 1 = a local defect), ``local_defect`` (bool),
+        ``defect_y``, ``defect_x`` (int, image coordinates of the heat map's maximum) and ``heatmap``
+        (float32 (n, h, w), 0 = like the good parts).
+        """
+        images = np.asarray(images)
+        if images.ndim == 2:
+            images = images[None]
+        appearance = self._appearance_raw(images) / self.t_app
+        flat = np.asarray(images, np.float64).reshape(len(images), -1).std(1) < self.min_std
+        local, heat, arg = self._local(images)
+        local_n = local / self.t_local
+        y, x = np.unravel_index(arg, self.image_shape)
+        return {"appearance": appearance, "flat": flat, "unknown": flat | (appearance > 1.0),
+                "local": local_n, "local_defect": local_n > 1.0, "defect_y": y.astype(np.int64),
+                "defect_x": x.astype(np.int64), "heatmap": heat.astype(np.float32)}
+
+    # ------------------------------------------------------------------ storage
+    def arrays(self) -> dict:
+        """The state as plain arrays for ``np.savez`` (no pickles)."""
+        return {"mean": self.mean, "components": self.components,
+                "eigvals": self.eigvals.astype(np.float64), "good_images": self.good_images,
+                "scalars": np.array([self.resid_var, self.t_app, self.t_local, self.min_std],
+                                    np.float64)}
+
+    @classmethod
+    def from_arrays(cls, a: dict):
+        resid_var, t_app, t_local, min_std = (float(v) for v in a["scalars"])
+        return cls(a["mean"], a["components"], a["eigvals"], resid_var, a["good_images"], t_app, t_local, min_std)
+
+    def thresholds(self) -> dict:
+        """What the run records: the thresholds and the model's size (JSON-friendly)."""
+        return {"appearance": self.t_app, "local": self.t_local,
+                "min_std": self.min_std, "components": int(len(self.eigvals)),
+                "good_references": int(len(self.good_images)), "margin": MARGIN, "quantile": QUANTILE}
+
+    def save(self, path) -> None:
+        import io
+
+        from .fsutil import atomic_write_bytes
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **self.arrays())
+        atomic_write_bytes(path, buf.getvalue())
+
+    @classmethod
+    def load(cls, path):
+        with np.load(path, allow_pickle=False) as z:
+            return cls.from_arrays({k: z[k] for k in z.files})

@@ -1,0 +1,193 @@
+"""Not-a-part inputs: images a line camera can deliver that are not the part the model was trained on.
+
+A benchmark for the UNKNOWN verdict (:mod:`snw_core.gate`): every image made here must never be judged
+GOOD. Each kind stands for something that happens at a line:
+
+==================  ==============================================================================
+kind                what it stands for
+==================  ==============================================================================
+``noise_uniform``   a camera fault: uniform random pixels
+``noise_gaussian``  a camera fault: Gaussian noise around a random grey level
+``noise_blobs``     smeared noise (low-frequency blobs): a dirty, out-of-focus lens with no part
+``salt_pepper``     a dark frame with hot and dead pixels
+``flat``            a nearly uniform frame (lamp off, lens cap, overexposed), a little sensor noise
+``empty_fixture``   the fixture without a part: background level, a light gradient, noise
+``other_part``      another connector type from the generator (other pin grid or polarity), same size
+``inverted``        a good part with inverted grey levels (wrong illumination mode / film negative)
+``upside_down``     a good part flipped top to bottom (its key notch on the wrong side)
+``texture``         a crop of a real photograph (scikit-learn's sample photos), no part in it
+``digits``          handwritten digits (scikit-learn's digits), enlarged: a foreign object
+``blurred_lens``    a good part behind a badly blurred lens (Gaussian blur, sigma 2.5 .. 4 px)
+==================  ==============================================================================
+
+``inverted``, ``upside_down`` and ``blurred_lens`` are made from good images passed in (e.g. a run's test
+goods or fresh items from the generator); the other kinds need only the image size. Everything is
+deterministic for a seed. Numpy, Pillow and scikit-learn's bundled sample data only (no download).
+
+>>> imgs, kinds = not_a_part((26, 36), goods=None, n_per_kind=4, seed=0)   # doctest: +SKIP
+>>> sorted(set(kinds))[:3]                                                  # doctest: +SKIP
+['digits', 'empty_fixture', 'flat']
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["KINDS", "GOOD_BASED_KINDS", "not_a_part", "gaussian_blur"]
+
+#: kinds that need good images to transform
+GOOD_BASED_KINDS = ("inverted", "upside_down", "blurred_lens")
+KINDS = ("noise_uniform", "noise_gaussian", "noise_blobs", "salt_pepper", "flat", "empty_fixture", "other_part",
+         "texture", "digits") + GOOD_BASED_KINDS
+
+
+def gaussian_blur(images: np.ndarray, sigma) -> np.ndarray:
+    """Separable Gaussian blur of float images (n, h, w) with one sigma per image (px); edges replicated."""
+    x = np.asarray(images, np.float64)
+    sig = np.broadcast_to(np.asarray(sigma, np.float64), (len(x),))
+    out = np.empty_like(x)
+    for s in np.unique(sig):
+        sel = sig == s
+        if s <= 0:
+            out[sel] = x[sel]
+            continue
+        r = int(np.ceil(3 * s))
+        t = np.arange(-r, r + 1)
+        k = np.exp(-0.5 * (t / s) ** 2)
+        k /= k.sum()
+        y = np.pad(x[sel], ((0, 0), (r, r), (r, r)), mode="edge")
+        y = sum(k[i] * y[:, i:i + y.shape[1] - 2 * r, :] for i in range(len(k)))
+        y = sum(k[i] * y[:, :, i:i + y.shape[2] - 2 * r] for i in range(len(k)))
+        out[sel] = y
+    return out
+
+
+def _resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
+    from PIL import Image
+    return np.asarray(Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).resize((w, h), Image.BILINEAR),
+                      np.float64)
+
+
+def _photos() -> list[np.ndarray]:
+    """scikit-learn's two sample photographs (china, flower) as float grayscale arrays."""
+    from sklearn.datasets import load_sample_images
+    out = []
+    for im in load_sample_images().images:
+        out.append(im.astype(np.float64) @ np.array([0.299, 0.587, 0.114]))
+    return out
+
+
+def _other_parts(h: int, w: int, n: int, seed: int) -> np.ndarray:
+    """Good connectors of other types at size (h, w): other pin grids and the other polarity."""
+    from .synthetic import ConnectorSpec, generate
+    specs = []
+    for rows, cols, pol in ((1, 4, "bright_pins"), (3, 4, "bright_pins"), (2, 3, "dark_pins"), (2, 6, "dark_pins"),
+                            (1, 8, "dark_pins"), (2, 8, "bright_pins"), (3, 6, "dark_pins"), (2, 4, "bright_pins")):
+        try:
+            specs.append(ConnectorSpec(height=h, width=w, pin_rows=rows, pin_cols=cols, polarity=pol))
+        except ValueError:          # too many pins for this image size
+            continue
+    if not specs:
+        return np.zeros((0, h, w))
+    per = int(np.ceil(n / len(specs)))
+    parts = []
+    for i, spec in enumerate(specs):
+        imgs, labels, _ = generate(3 * (per + spec.n_pins), seed=seed + 101 + i, spec=spec)
+        parts.append(imgs[labels == "0"][:per])
+    return np.concatenate(parts)[:n].astype(np.float64)
+
+
+def not_a_part(image_shape, goods: np.ndarray | None = None, n_per_kind: int = 20, seed: int = 0,
+               kinds=None) -> tuple[np.ndarray, np.ndarray]:
+    """Make not-a-part images at ``image_shape`` (h, w).
+
+    goods : uint8 (m, h, w) good images for the kinds in :data:`GOOD_BASED_KINDS` (skipped when None)
+    Returns ``(images uint8 (n, h, w), kinds str (n,))``.
+    """
+    h, w = int(image_shape[0]), int(image_shape[1])
+    n = int(n_per_kind)
+    kinds = tuple(kinds or KINDS)
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown not-a-part kinds: {', '.join(sorted(unknown))}")
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    made: dict[str, np.ndarray] = {}
+    for kind in kinds:
+        if kind == "noise_uniform":
+            x = rng.uniform(0, 255, (n, h, w))
+        elif kind == "noise_gaussian":
+            x = rng.uniform(40, 200, (n, 1, 1)) + rng.normal(0, 1, (n, h, w)) * rng.uniform(10, 60, (n, 1, 1))
+        elif kind == "noise_blobs":
+            x = gaussian_blur(rng.normal(0, 1, (n, h, w)), rng.uniform(1.5, 3.0, n))
+            x = x / (x.std(axis=(1, 2), keepdims=True) + 1e-9)
+            x = rng.uniform(60, 160, (n, 1, 1)) + x * rng.uniform(20, 50, (n, 1, 1))
+        elif kind == "salt_pepper":
+            x = rng.uniform(5, 40, (n, 1, 1)) + rng.normal(0, 2, (n, h, w))
+            u = rng.uniform(size=(n, h, w))
+            p = rng.uniform(0.02, 0.15, (n, 1, 1))
+            x = np.where(u < p / 2, 255.0, np.where(u < p, 0.0, x))
+        elif kind == "flat":
+            x = rng.uniform(0, 255, (n, 1, 1)) + rng.normal(0, 1, (n, h, w)) * rng.uniform(0.5, 3.0, (n, 1, 1))
+        elif kind == "empty_fixture":
+            gy, gx = rng.uniform(-1, 1, (2, n, 1, 1)) * rng.uniform(5, 25, (n, 1, 1))
+            x = (rng.uniform(10, 40, (n, 1, 1)) + gy * (yy / h - 0.5) + gx * (xx / w - 0.5)
+                 + rng.normal(0, 1, (n, h, w)) * rng.uniform(1, 5, (n, 1, 1)))
+        elif kind == "other_part":
+            x = _other_parts(h, w, n, seed)
+        elif kind == "texture":
+            photos = _photos()
+            out = []
+            for _ in range(n):
+                p = photos[rng.integers(len(photos))]
+                scale = rng.uniform(1.0, 4.0)
+                ch, cw = int(min(p.shape[0], h * scale)), int(min(p.shape[1], w * scale))
+                y0, x0 = rng.integers(0, p.shape[0] - ch + 1), rng.integers(0, p.shape[1] - cw + 1)
+                out.append(_resize(p[y0:y0 + ch, x0:x0 + cw], h, w))
+            x = np.stack(out)
+        elif kind == "digits":
+            from sklearn.datasets import load_digits
+            d = load_digits().images                                     # (1797, 8, 8), 0..16
+            pick = d[rng.choice(len(d), n, replace=False)]
+            x = np.stack([_resize(im * 255 / 16, h, w) for im in pick])
+            x = np.where(rng.uniform(size=(n, 1, 1)) < 0.5, x, 255 - x)  # dark ink on white, or light on dark
+        else:
+            if goods is None or len(goods) == 0:
+                continue
+            g = np.asarray(goods, np.float64)[rng.choice(len(goods), n, replace=len(goods) < n)]
+            if kind == "inverted":
+                x = 255 - g
+            elif kind == "upside_down":
+                x = g[:, ::-1, :]
+            else:                                                          # blurred_lens
+                x = gaussian_blur(g, rng.uniform(2.5, 4.0, n))
+        made[kind] = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    if not made:
+        return np.zeros((0, h, w), np.uint8), np.zeros(0, dtype="<U16")
+    images = np.concatenate(list(made.values()))
+    labels = np.concatenate([np.full(len(v), k) for k, v in made.items()])
+    return images, labels
+
+
+def fresh_goods(run_config: dict, n: int = 60, seed: int = 12345):
+    """Good images for the good-based kinds: fresh items from the generator when the run's data is the
+    embedded default set (never seen in training), else None (the caller passes the run's test goods)."""
+    if run_config.get("data", {}).get("source") != "default":
+        return None
+    from .synthetic import generate
+    imgs, labels, _ = generate(3 * n + 13, seed=seed)
+    return imgs[labels == "0"][:n]
+
+
+def evaluate(judge, goods=None, n_per_kind: int = 20, seed: int = 1) -> dict:
+    """Judge not-a-part images with a :class:`~snw_core.judge.Judge` (it embeds them itself).
+
+    Returns ``{kind: {"n", "GOOD", "DEFECT", "UNKNOWN"}}`` plus ``"all"``; a kind's counts are items.
+    ``GOOD`` must be 0: anything else is an escape of something that is not the part.
+    """
+    images, kinds = not_a_part(judge.image_shape, goods, n_per_kind=n_per_kind, seed=seed)
+    verdict = np.asarray(judge.judge(images)["verdict"]).astype(str)
+    out = {}
+    for kind in list(dict.fromkeys(kinds.tolist())) + ["all"]:
+        sel = np.ones(len(kinds), bool) if kind == "all" else kinds == kind
+        out[kind] = {"n": int(sel.sum()), **{v: int(np.sum(verdict[sel] == v)) for v in ("GOOD", "DEFECT", "UNKNOWN")}}
+    return out

@@ -1,0 +1,111 @@
+"""The not-a-part check (UNKNOWN), the local evidence and heat map, and the not-a-part benchmark inputs."""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from snw_core import notapart
+from snw_core.gate import Gate, standardize
+from snw_core.judge import combine
+from snw_core.metrics import evaluate_embeddings, effective_scores, unknown_rates
+
+from trained_run import ROOT
+
+
+@pytest.fixture(scope="module")
+def fitted(tiny_dataset):
+    from snw_core.splits import stratified_split
+    split = stratified_split(tiny_dataset.labels, (0.6, 0.2, 0.2), 0)
+    return Gate.fit(tiny_dataset.images, tiny_dataset.labels, split, "0"), split
+
+
+def test_standardize_matches_the_twins_normalisation():
+    x = np.array([[[0, 10], [20, 30]]], np.uint8)
+    z = standardize(x)[0]
+    assert z == pytest.approx((np.array([0, 10, 20, 30]) - 15) / (np.std([0, 10, 20, 30]) + 1))
+
+
+def test_not_a_part_makes_every_kind_deterministically(tiny_dataset):
+    goods = tiny_dataset.images[tiny_dataset.labels == "0"]
+    a, ka = notapart.not_a_part((26, 36), goods, n_per_kind=3, seed=5)
+    b, kb = notapart.not_a_part((26, 36), goods, n_per_kind=3, seed=5)
+    assert a.dtype == np.uint8 and a.shape == (3 * len(notapart.KINDS), 26, 36)
+    assert np.array_equal(a, b) and list(ka) == list(kb)
+    assert set(ka) == set(notapart.KINDS)
+    c, _ = notapart.not_a_part((26, 36), goods, n_per_kind=3, seed=6)
+    assert not np.array_equal(a, c)
+    none, kinds = notapart.not_a_part((26, 36), None, n_per_kind=2, seed=0)
+    assert set(kinds) == set(notapart.KINDS) - set(notapart.GOOD_BASED_KINDS)
+    with pytest.raises(ValueError, match="unknown not-a-part kinds"):
+        notapart.not_a_part((26, 36), None, kinds=["fog"])
+
+
+def test_gate_calls_not_a_part_inputs_unknown_and_keeps_the_parts(fitted, tiny_dataset):
+    gate, split = fitted
+    goods = tiny_dataset.images[(tiny_dataset.labels == "0") & (split == "test")]
+    x, kinds = notapart.not_a_part((26, 36), goods, n_per_kind=5, seed=1,
+                                   kinds=("noise_uniform", "noise_gaussian", "flat", "empty_fixture", "texture",
+                                          "digits", "inverted"))
+    c = gate.check(x)
+    assert c["unknown"].all(), sorted(set(kinds[~c["unknown"]]))
+    assert c["flat"][kinds == "flat"].all()
+    parts = gate.check(tiny_dataset.images[split == "test"])
+    assert parts["unknown"].mean() <= 0.1          # thresholds from val: in-distribution items rarely UNKNOWN
+
+
+def test_local_evidence_points_at_a_planted_defect(fitted, tiny_dataset):
+    gate, split = fitted
+    good = tiny_dataset.images[(tiny_dataset.labels == "0") & (split == "test")][0].astype(np.int16)
+    bad = good.copy()
+    bad[11:14, 20:23] = 255 - bad[11:14, 20:23]            # a 3 x 3 px spot, inverted
+    c = gate.check(np.stack([good, bad]).clip(0, 255).astype(np.uint8))
+    assert not c["local_defect"][0] and c["local_defect"][1]
+    assert abs(c["defect_y"][1] - 12) <= 2 and abs(c["defect_x"][1] - 21) <= 2
+    assert c["heatmap"].shape == (2, 26, 36) and c["heatmap"][1].max() > c["heatmap"][0].max()
+
+
+def test_gate_round_trip_and_the_bundle_script_compute_the_same(fitted, tiny_dataset, tmp_path):
+    gate, _ = fitted
+    gate.save(tmp_path / "gate.npz")
+    back = Gate.load(tmp_path / "gate.npz")
+    spec = importlib.util.spec_from_file_location("bundle_gate", ROOT / "snw_core" / "bundle_template" / "inspect_bundle.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    script = mod.Gate(str(tmp_path))
+    x, _ = notapart.not_a_part((26, 36), tiny_dataset.images[:10], n_per_kind=2, seed=3)
+    x = np.concatenate([x, tiny_dataset.images[:20]])
+    want, again, got = gate.check(x), back.check(x), script.check(x)
+    for key in ("appearance", "local", "unknown", "flat", "local_defect", "defect_y", "defect_x", "heatmap"):
+        assert np.allclose(again[key], want[key], rtol=1e-12, atol=0), key
+        tol = 1e-6 if key == "heatmap" else 1e-9          # the dashboard keeps heat maps as float32
+        assert np.allclose(got[key], want[key], rtol=tol, atol=1e-12), key
+
+
+def test_combine_orders_unknown_over_defect_over_good():
+    checks = {"unknown": np.array([True, False, False, False]), "flat": np.array([True, False, False, False]),
+              "local_defect": np.array([False, True, False, False])}
+    verdict, reason = combine([0.1, 0.1, 0.9, 0.1], 0.5, checks)
+    assert list(verdict) == ["UNKNOWN", "DEFECT", "DEFECT", "GOOD"]
+    assert "flat" in reason[0] and "local" in reason[1] and "above" in reason[2]
+    assert list(combine([0.1, 0.9], 0.5)[0]) == ["GOOD", "DEFECT"]
+
+
+def test_unknown_goods_are_overkill_and_unknown_defects_are_not_escapes():
+    emb = np.array([[0.0], [0.1], [0.2], [5.0], [0.05], [5.0], [0.15], [0.12], [6.0], [0.11]])
+    lab = np.array(["0", "0", "0", "3", "0", "3", "0", "0", "3", "3"])
+    spl = np.array(["train"] * 4 + ["val"] * 2 + ["test"] * 4)
+    # test: good 0.15 (passes), good 0.12 (UNKNOWN), defect 6.0 (caught), defect 0.11 (UNKNOWN, scores like a good)
+    unknown = np.array([False] * 7 + [True, False, True])
+    m, _ = evaluate_embeddings(emb, lab, spl, k=1, pin_k=1, unknown=unknown, local_defect=np.zeros(10, bool))
+    assert m["overkill_rate"] == 0.5 and m["escape_rate"] == 0.0 and m["good_defect_accuracy"] == 0.75
+    assert m["unknown_rate"] == 0.5 and m["unknown_rate_good"] == 0.5 and m["unknown_rate_defect"] == 0.5
+    plain, _ = evaluate_embeddings(emb, lab, spl, k=1, pin_k=1)
+    assert plain["escape_rate"] == 0.5 and "unknown_rate" not in plain
+
+
+def test_effective_scores_and_unknown_rates_by_hand():
+    assert list(effective_scores([0.2, 0.4], [False, True])) == [0.2, 1.4]
+    assert unknown_rates([True, False, False, True], [False, False, True, True]) == {
+        "unknown_rate": 0.5, "unknown_rate_good": 0.5, "unknown_rate_defect": 0.5}
