@@ -3,8 +3,9 @@ overkills at a threshold you choose (recomputed instantly from the stored scores
 and the images behind the errors."""
 import streamlit as st
 
+from snw_core import heatmap, ui, viz
 from snw_core import review as R
-from snw_core import ui, viz
+from snw_core.metrics import effective_scores
 
 MAX_THUMBS = 60
 METHOD_NAMES = {"best_accuracy": "best accuracy on val", "zero_escape": "zero escapes on val",
@@ -23,6 +24,11 @@ cfg, metrics = run.config(), run.metrics()
 settings, data_cfg = cfg.get("settings", {}), cfg.get("data", {})
 good = str(data_cfg.get("good_label", "0"))
 scores, labels, split = data["scores"], data["labels"], data["split"]
+# items the run's gate rejects whatever the threshold (UNKNOWN: not recognised as the part; local evidence):
+# counted as rejected at every threshold (an UNKNOWN good is overkill, an UNKNOWN defect is caught)
+unknown = data.get("unknown")
+forced = None if unknown is None else (unknown | data.get("local_defect", unknown & False))
+eff = effective_scores(scores, forced)
 stored = metrics.get("threshold")
 stored = float(stored) if isinstance(stored, (int, float)) else None
 method = METHOD_NAMES.get(settings.get("threshold_method"), "chosen on val").format(
@@ -42,7 +48,7 @@ def _apply_preset() -> None:
     if preset == R.PRESET_MANUAL:
         return
     try:
-        t = R.preset_threshold(preset, scores, labels, split, good, stored=stored,
+        t = R.preset_threshold(preset, eff, labels, split, good, stored=stored,
                                max_escape=st.session_state["accuracy_max_escape"] / 100)
         st.session_state["accuracy_threshold"] = _clamp(t)
         st.session_state["accuracy_preset_error"] = None
@@ -88,8 +94,8 @@ if stored is not None:
     st.caption(f"The run's stored threshold: **{stored:.{digits}f}** (chosen by the trainer: {method}){here}.")
 
 # ------------------------------------------------------------------ big numbers
-op = R.operating_point(scores, labels, split, threshold, good)
-ref = R.operating_point(scores, labels, split, stored, good) if stored is not None else None
+op = R.operating_point(eff, labels, split, threshold, good)
+ref = R.operating_point(eff, labels, split, stored, good) if stored is not None else None
 pairs = R.pair_review(data["embeddings"], labels, split, seed=int(settings.get("seed", 0)),
                       n_per_image=int(cfg.get("eval_pairs_per_image", 10)))
 
@@ -101,7 +107,7 @@ def _delta(key: str):
     return f"{d:+.1f} pts vs stored threshold"
 
 
-m1, m2, m3, m4 = st.columns(4)
+m1, m2, m3, m4, m5 = st.columns(5)
 m1.metric("Good/defect accuracy", R.pct(op["accuracy"]), _delta("accuracy"), border=True,
           help="Share of test items judged right (good as good, defective as defective) at this threshold.")
 m1.caption(f"{op['detected'] + op['passed']:,} of {op['n']:,} test items judged right")
@@ -114,6 +120,18 @@ m3.caption(R.overkill_sentence(op))
 m4.metric("Pair accuracy", R.pct(pairs["pair_accuracy"]), border=True,
           help="The seed study's metric: are two images of the same class? Does not depend on the threshold.")
 m4.caption(f"{pairs['same_as_same'] + pairs['diff_as_diff']:,} of {pairs['n_pairs']:,} test pairs judged right")
+if unknown is not None:
+    te = split == "test"
+    n_unk_good = int((unknown & te & (labels == good)).sum())
+    n_unk_def = int((unknown & te & (labels != good)).sum())
+    m5.metric("UNKNOWN (not the part)", R.pct((n_unk_good + n_unk_def) / max(int(te.sum()), 1)), border=True,
+              help="Test items the run does not recognise as the part (camera fault, empty fixture, another part "
+                   "type). Never passed: an UNKNOWN good counts as overkill, an UNKNOWN defect as caught. Does not "
+                   "depend on the threshold.")
+    m5.caption(f"{n_unk_good:,} goods and {n_unk_def:,} defects of the test split judged UNKNOWN")
+else:
+    m5.metric("UNKNOWN (not the part)", "-", border=True)
+    m5.caption("This run was trained before the not-a-part check existed; train it again to get UNKNOWN verdicts.")
 
 # ------------------------------------------------------------------ two questions, two confusion matrices
 st.subheader("Two different questions")
@@ -131,7 +149,8 @@ with right:
     st.plotly_chart(R.confusion_figure(
         [[op["passed"], op["overkills"]], [op["escapes"], op["detected"]]],
         ["good item", "defective item"], ["judged good", "judged defective"],
-        x_title=f"judged (score above {threshold:.{digits}f} = defective)", y_title="true item"),
+        x_title=f"judged (score above {threshold:.{digits}f}, UNKNOWN or local evidence = defective)",
+        y_title="true item"),
         key="accuracy_item_confusion")
     st.caption(f"{op['n']:,} test items: {op['n_good']:,} good, {op['n_defect']:,} defective. "
                "Top right = overkill, bottom left = escape.")
@@ -148,7 +167,7 @@ with left:
     except ValueError as e:
         st.info(f"No ROC curve: {e}")
 with right:
-    table = R.per_pin_table(scores, labels, split, threshold, good)
+    table = R.per_pin_table(eff, labels, split, threshold, good)
     colors = viz.label_colors(labels, good)
     shown = table.rename(columns={"what": "pin address", "items": "test items"}).drop(columns=["label"])
     shown.insert(1, "rate", shown.pop("rate"))
@@ -175,9 +194,14 @@ ds, why = ui.run_dataset(cfg, labels.size)
 if ds is None:
     st.info(f"Images unavailable: {why}. The numbers above still hold.")
 else:
-    escapes = R.error_items(scores, labels, split, threshold, "escape", good)
-    overkills = R.error_items(scores, labels, split, threshold, "overkill", good)
+    escapes = R.error_items(eff, labels, split, threshold, "escape", good)
+    overkills = R.error_items(eff, labels, split, threshold, "overkill", good)
     scale = viz.auto_scale(ds.image_shape, 96)
+    gate = ui.run_gate(run)
+    show_heat = gate is not None and st.toggle(
+        "Heat maps", value=False, key="accuracy_heatmaps",
+        help="Red where an image differs most from its most similar good train parts; the cross marks the "
+             "strongest evidence (the defect_y / defect_x of its verdict).")
     tab_e, tab_o = st.tabs([f"Escapes ({escapes.size:,})", f"Overkills ({overkills.size:,})"])
     for tab, rows, what in ((tab_e, escapes, "escape"), (tab_o, overkills, "overkill")):
         with tab:
@@ -189,5 +213,13 @@ else:
                        + (f"Showing {MAX_THUMBS} of {rows.size:,}. " if rows.size > MAX_THUMBS else "")
                        + "Frame colour = label; caption = label · score.")
             rows = rows[:MAX_THUMBS]
-            thumbs = ui.thumbnails(ds, rows, scale, [colors.get(lab, "#cccccc") for lab in labels[rows]])
-            st.image(thumbs, caption=[f"{viz.label_name(labels[i], good)} · {scores[i]:.{digits}f}" for i in rows])
+            why_rejected = ["UNKNOWN · " if (unknown is not None and unknown[i]) else "" for i in rows]
+            caps = [f"{w}{viz.label_name(labels[i], good)} · {scores[i]:.{digits}f}" for w, i in zip(why_rejected, rows)]
+            if show_heat:
+                c = gate.check(ds.images[rows])
+                shown = gate.display_map(c["heatmap"])
+                st.image([heatmap.overlay(ds.images[i], shown[j], (c["defect_y"][j], c["defect_x"][j]), scale)
+                          for j, i in enumerate(rows)], caption=caps)
+            else:
+                thumbs = ui.thumbnails(ds, rows, scale, [colors.get(lab, "#cccccc") for lab in labels[rows]])
+                st.image(thumbs, caption=caps)

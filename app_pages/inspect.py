@@ -155,7 +155,8 @@ for i, r in enumerate(rows[:IV.MAX_CARDS]):
     with st.container(border=True):
         a, b, g, d = st.columns([1.2, 1.6, 1, 1])
         if show_heat:
-            a.image(heatmap.overlay(images[i], out["heatmap"][i], (r["defect_y"], r["defect_x"]), scale),
+            a.image(heatmap.overlay(images[i], judge.gate.display_map(out["heatmap"][i]),
+                                    (r["defect_y"], r["defect_x"]), scale),
                     caption=f"{names[i]} · strongest evidence at (y {r['defect_y']}, x {r['defect_x']})",
                     output_format="PNG")
         else:

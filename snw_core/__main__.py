@@ -202,7 +202,8 @@ def _inspect(a) -> int:
         for i, row in enumerate(rows):
             stem = Path(str(row["file"])).stem or f"image{i}"
             row["heatmap_file"] = str(folder / f"{i:04d}-{stem}.heatmap.png")
-            write_png(row["heatmap_file"], got.images[i], out["heatmap"][i], (row["defect_y"], row["defect_x"]))
+            write_png(row["heatmap_file"], got.images[i], judge.gate.display_map(out["heatmap"][i]),
+                      (row["defect_y"], row["defect_x"]))
     for row in rows:
         print(json.dumps(row))
     return 0

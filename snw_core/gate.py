@@ -153,6 +153,16 @@ class Gate:
                 "local": local_n, "local_defect": local_n > 1.0, "defect_y": y.astype(np.int64),
                 "defect_x": x.astype(np.int64), "heatmap": heat.astype(np.float32)}
 
+    def display_map(self, heat) -> np.ndarray:
+        """A heat map (h, w) or (n, h, w) for showing, 0..1: 0 at or below the map's upper quartile (a
+        difference spread over the whole image), 0.5 where the local evidence reaches its threshold, 1 at
+        twice that excess."""
+        heat = np.asarray(heat, np.float64)
+        flat = heat.reshape(-1, heat.shape[-2] * heat.shape[-1])
+        q = np.quantile(flat, 0.75, axis=1)[:, None] + 0.05
+        excess = (flat / q - 1.0) / max(self.t_local - 1.0, 1e-6)
+        return np.clip(excess / 2.0, 0.0, 1.0).reshape(heat.shape)
+
     # ------------------------------------------------------------------ storage
     def arrays(self) -> dict:
         """The state as plain arrays for ``np.savez`` (no pickles)."""

@@ -11,21 +11,19 @@ import numpy as np
 __all__ = ["overlay", "write_png"]
 
 
-def overlay(image, heat, yx=None, scale: int = 6, vmax: float | None = None) -> np.ndarray:
+def overlay(image, heat, yx=None, scale: int = 6) -> np.ndarray:
     """The grey image with the heat map in red on top, pixel-exact at ``scale``, and a cross at ``yx``.
 
-    image : uint8 (h, w); heat : float (h, w), 0 = like the good parts; vmax : the heat that is fully red
-    (default: the map's own maximum, at least 1, so a good part's faint map stays faint).
+    image : uint8 (h, w); heat : float (h, w) in 0..1 (:meth:`snw_core.gate.Gate.display_map`): 0 = like the
+    good parts, 0.5 = local evidence at its threshold, 1 = fully red.
     """
     img = np.asarray(image, np.float64)
-    h = np.clip(np.asarray(heat, np.float64), 0, None)
-    top = float(vmax) if vmax is not None else max(float(h.max()), 1.0)
-    a = np.clip(h / top, 0, 1)[..., None] * 0.75
+    a = np.clip(np.asarray(heat, np.float64), 0, 1)[..., None] * 0.75          # (h, w, 1), before scaling
     grey = np.repeat(img[..., None], 3, axis=2)
     red = np.array([230.0, 20.0, 20.0])
     rgb = grey * (1 - a) + red * a
     rgb = np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
-    if yx is not None:
+    if yx is not None and a[int(yx[0]), int(yx[1]), 0] >= 0.25 * 0.75:     # a cross only where evidence shows
         y, x = (int(v) * scale + scale // 2 for v in yx)
         yellow = np.array([255.0, 230.0, 0.0])
         r = max(2, scale)
@@ -35,7 +33,7 @@ def overlay(image, heat, yx=None, scale: int = 6, vmax: float | None = None) -> 
 
 
 def write_png(path, image, heat, yx=None, scale: int = 6) -> None:
-    """:func:`overlay` as a PNG file, written atomically."""
+    """:func:`overlay` (``heat`` already scaled to 0..1) as a PNG file, written atomically."""
     import io
 
     from PIL import Image

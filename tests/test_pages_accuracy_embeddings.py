@@ -18,8 +18,10 @@ def page_path(name: str) -> str:
     return m.group(1)
 
 
-def make_run(runs_root: Path, parquet: str, run_id: str, projection: bool = True, content_hash=None):
-    """A finished run written by hand: config, status, metrics, embeddings.npz (+ projection.parquet)."""
+def make_run(runs_root: Path, parquet: str, run_id: str, projection: bool = True, content_hash=None, unknown_rows=None):
+    """A finished run written by hand: config, status, metrics, embeddings.npz (+ projection.parquet).
+
+    unknown_rows : with it, a gate is fitted (gate.npz) and these rows are marked UNKNOWN in embeddings.npz."""
     from snw_core import data
     from snw_core.embed import project_pca, save_embeddings, save_projection
     from snw_core.metrics import evaluate_embeddings
@@ -43,7 +45,16 @@ def make_run(runs_root: Path, parquet: str, run_id: str, projection: bool = True
                                "n": ds.n, "image_shape": list(ds.image_shape)}})
     run.write_metrics({"pair_accuracy": pairs["pair_accuracy"], **metrics})
     run.write_status("done")
-    save_embeddings(run.file("embeddings.npz"), emb, ds.labels, split, scores)
+    extra = {}
+    if unknown_rows is not None:
+        from snw_core.train import GATE_ITEM_KEYS, fit_gate
+        gate, checks = fit_gate(ds.images, ds.labels, split, "0")
+        gate.save(run.file("gate.npz"))
+        checks["unknown"] = np.zeros(ds.n, bool)
+        checks["unknown"][unknown_rows] = True
+        checks["local_defect"] = np.zeros(ds.n, bool)
+        extra = {k: checks[k] for k in GATE_ITEM_KEYS}
+    save_embeddings(run.file("embeddings.npz"), emb, ds.labels, split, scores, **extra)
     if projection:
         save_projection(run.file("projection.parquet"), project_pca(emb) * 3.0, "umap")   # stands in for UMAP
     return run, {"emb": emb, "labels": ds.labels, "split": split, "scores": scores, "metrics": metrics}
@@ -131,7 +142,7 @@ def test_accuracy_images_unavailable_when_data_changed(env):
     make_run(env["runs"], env["parquet"], "acc-run", content_hash="f" * 64)
     at = open_page(env, "accuracy.py", "acc-run")
     assert "Images unavailable" in texts(at)
-    assert len(at.metric) == 4                                       # the numbers still show
+    assert len(at.metric) == 5                                       # the numbers still show
 
 
 def test_accuracy_without_a_run_says_so(env):
@@ -166,3 +177,28 @@ def test_embeddings_without_projection_offers_pca_and_umap_button(env):
     assert "no stored UMAP projection" in t and "PCA of 8-d embeddings" in t
     assert at.button(key="embeddings_compute_umap") is not None
     assert len(at.get("plotly_chart")) == 1
+
+
+def test_accuracy_counts_unknown_goods_as_overkill_and_unknown_defects_as_caught(env):
+    from snw_core import data
+    from snw_core.splits import stratified_split
+    ds = data.load(env["parquet"])
+    split = stratified_split(ds.labels, (0.6, 0.2, 0.2), seed=0)
+    te_good = np.flatnonzero((split == "test") & (ds.labels == "0"))[:2]
+    te_def = np.flatnonzero((split == "test") & (ds.labels != "0"))[:1]
+    run, d = make_run(env["runs"], env["parquet"], "acc-unknown", unknown_rows=np.concatenate([te_good, te_def]))
+    at = open_page(env, "accuracy.py", "acc-unknown")
+    thr = at.slider(key="accuracy_threshold").value
+    plain = R.operating_point(d["scores"], d["labels"], d["split"], thr, "0")
+    forced = np.zeros(len(d["scores"]), bool)
+    forced[np.concatenate([te_good, te_def])] = True
+    from snw_core.metrics import effective_scores
+    want = R.operating_point(effective_scores(d["scores"], forced), d["labels"], d["split"], thr, "0")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Overkill (goods rejected)"] == R.pct(want["overkill_rate"])
+    assert metrics["Escapes (defects passed)"] == R.pct(want["escape_rate"])
+    assert want["overkills"] >= 2 and want["overkills"] >= plain["overkills"]
+    n_test = int((d["split"] == "test").sum())
+    assert metrics["UNKNOWN (not the part)"] == R.pct(3 / n_test)
+    at.toggle(key="accuracy_heatmaps").set_value(True).run()
+    assert not at.exception, [e.message for e in at.exception]
