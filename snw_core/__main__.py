@@ -1,6 +1,7 @@
 """The command line (a contract, see design.md).
 
     python -m snw_core data synth --out FILE [--n N] [--seed S]
+    python -m snw_core data real --kind texture|connector --difficulty moderate|strong --out FILE [--n N] [--seed S] [--sheet PNG]
     python -m snw_core data check SOURCE [--good-label L]
     python -m snw_core data import hub:OWNER/NAME --out FILE
     python -m snw_core train --data SOURCE [--preset seed|default] [--epochs N] [--seed S] [--name NAME] ...
@@ -55,6 +56,14 @@ def _parser() -> argparse.ArgumentParser:
     for flag in ("height", "width", "pin-rows", "pin-cols"):
         p.add_argument(f"--{flag}", type=int, default=None)
     p.add_argument("--polarity", default=None, choices=("bright_pins", "dark_pins"))
+    p = d.add_parser("real", help="write a benchmark set made from real photographs as parquet (snw_core.realdata)")
+    p.add_argument("--kind", default="texture", help="texture (a textured surface, defects in a 3 x 4 grid of cells) "
+                   "or connector (the generated connector on real-photo grain, background and light, JPEG)")
+    p.add_argument("--difficulty", default="moderate", help="moderate or strong")
+    p.add_argument("--out", required=True)
+    p.add_argument("--n", type=int, default=3000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sheet", default=None, help="also write a sample sheet PNG of the set here")
     p = d.add_parser("check", help="load a source and print its summary (exit 2 on bad input)")
     p.add_argument("source")
     p.add_argument("--good-label", default="0")
@@ -219,6 +228,13 @@ def _data(a) -> int:
                            f"addresses); got {a.n}.")
         path = synthetic.write_parquet(a.out, n=a.n, seed=a.seed, spec=spec)
         print(path)
+        return 0
+    if a.data_cmd == "real":
+        from .realdata import RealDataError, write_parquet
+        try:
+            print(write_parquet(a.out, a.kind, a.difficulty, n=a.n, seed=a.seed, sheet=a.sheet))
+        except RealDataError as e:
+            raise BadInput(str(e)) from None
         return 0
     if a.data_cmd == "check":
         ds = data.load(a.source, good_label=a.good_label)
