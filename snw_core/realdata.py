@@ -250,7 +250,8 @@ def _texture_defects(clean: np.ndarray, label: np.ndarray, kind: np.ndarray, rng
         alpha = (0.90 + 0.10 * strength[i])[:, None, None] * cov
         out[i] = out[i] + alpha * (target - out[i])
     # stain: a soft-edged elliptical blot, radius 2.5..3.5 px, that covers the texture: blended 85..95 %
-    # towards a dark tint (grey level 15) or a light deposit (grey level 235)
+    # towards a dark tint (grey level 15) where the surface under it is bright, or a light deposit (grey
+    # level 235) where it is dark (a dark blot on dark gravel would hide among the gaps)
     sel = kind == 2
     if sel.any():
         rad = 2.5 + 1.0 * size
@@ -262,7 +263,8 @@ def _texture_defects(clean: np.ndarray, label: np.ndarray, kind: np.ndarray, rng
         a1, a2 = qx * ca + qy * sa, (-qx * sa + qy * ca) / ecc
         r = np.sqrt(a1 ** 2 + a2 ** 2) / rad[i, None, None]
         cov = np.clip((1.0 - r) / 0.3, 0.0, 1.0)
-        target = np.where(sign[i] > 0, 235.0, 15.0).astype(np.float32)[:, None, None]
+        under = (cov * out[i]).sum(axis=(1, 2)) / np.maximum(cov.sum(axis=(1, 2)), 1e-6)
+        target = np.where(under > local[i], 15.0, 235.0).astype(np.float32)[:, None, None]
         alpha = (0.85 + 0.10 * strength[i])[:, None, None] * cov
         out[i] = out[i] + alpha * (target - out[i])
     # chip: a piece broken out, radius 1.5..2.5 px: a dark flat hole (level 5..20) with a lit rim on the
