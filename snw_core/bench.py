@@ -220,7 +220,7 @@ def format_table(rows: list[dict]) -> str:
 
 def run_bench(data: str = "default", presets=("seed", "default"), json_path=None, epochs: int | None = None,
               seed: int = 0, good_label: str = "0", runs_dir=None, projection: str = "none",
-              quiet: bool = False, overrides: dict | None = None, out=None) -> list[dict]:
+              quiet: bool = False, overrides: dict | None = None, out=None, drift: bool = False) -> list[dict]:
     """Train every preset on the same data, split and seed (one process), print a table, return the rows.
 
     data, good_label : the data source (see data.load)
@@ -231,6 +231,8 @@ def run_bench(data: str = "default", presets=("seed", "default"), json_path=None
     projection : ``none`` (default: not part of the benchmark; the dashboard computes UMAP on first view),
         ``pca`` or ``umap``
     overrides : further settings applied to every preset (e.g. ``{"batch_size": 32}`` for tiny data)
+    drift : also judge fresh items under camera drift with every run (:mod:`snw_core.drift`): one table per
+        preset, and the rows under each row's ``drift`` key
 
     Bad input (unknown preset or data, out-of-range setting) raises DataError/SettingsError before any
     training starts.
@@ -261,10 +263,11 @@ def run_bench(data: str = "default", presets=("seed", "default"), json_path=None
               f"split {dict((k, int(v.size)) for k, v in first.idx.items())}, presets {', '.join(presets)}; "
               f"{info['cores']} cores ({info['cpu']})", file=sys.stderr, flush=True)
 
-    rows, histories = [], {}
+    rows, histories, runs = [], {}, {}
     for p in presets:
         run, state = train(prepared=preps[p], name=f"bench-{p}", runs_dir=runs_dir, projection=projection,
                            quiet=quiet)
+        runs[p] = run
         row = bench_row(run, p, ds.images)
         histories[p] = (run.history(), _epoch_elapsed(run))
         rows.append(row)
@@ -288,6 +291,9 @@ def run_bench(data: str = "default", presets=("seed", "default"), json_path=None
           f"{SINGLE_CALLS} calls; batch = all {ds.n} items in one call; time ratio against {presets[0]}; "
           f"'s to seed best val' = seconds into training until the val loss first reached {ref_preset}'s best, "
           f"{'-' if ref_best is None else f'{ref_best:.4f}'})", file=out, flush=True)
+    if drift:
+        from .drift import print_bench_drift
+        print_bench_drift(rows, runs, seed=seed, out=out)
     if json_path:
         from .fsutil import atomic_write_text
         atomic_write_text(json_path, json.dumps(rows, indent=2) + "\n")
