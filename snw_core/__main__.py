@@ -8,7 +8,7 @@
     python -m snw_core evaluate RUN_ID [--runs-dir DIR] [--data SOURCE]
     python -m snw_core runs [--runs-dir DIR]
     python -m snw_core stop RUN_ID [--runs-dir DIR]
-    python -m snw_core bench [--data SOURCE] [--presets seed,default] [--json FILE] [--drift]
+    python -m snw_core bench [--data SOURCE] [--presets seed,default] [--json FILE] [--drift] [--unseen-labels 11,12]
     python -m snw_core inspect RUN_ID IMAGE... [--resize] [--runs-dir DIR]   # one JSON line per image
     python -m snw_core export RUN_ID --out DIR [--runs-dir DIR]              # the bundle for the line
 
@@ -107,6 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--good-label", default="0")
     p.add_argument("--drift", action="store_true", help="also judge fresh items under camera drift (shift, rotation, "
                    "blur, JPEG, noise, light gradient, brightness, contrast): one table per preset")
+    p.add_argument("--unseen-labels", default=None, help="comma-separated defect labels held out of training "
+                   "(their train/val items), e.g. 11,12; reports the share of their test defects caught and of goods passed")
     _add_runs_dir(p)
 
     p = sub.add_parser("inspect", help="judge image files with a run: one JSON line per image (exit 2 on bad input)")
@@ -168,9 +170,11 @@ def _dispatch(a) -> int:
         print(f"stop requested for {a.run_id}")
         return 0
     if a.cmd == "bench":
+        from .baselines import parse_labels
         from .bench import run_bench
         run_bench(a.data, [p.strip() for p in a.presets.split(",") if p.strip()], json_path=a.json,
-                  epochs=a.epochs, seed=a.seed, good_label=a.good_label, runs_dir=a.runs_dir, drift=a.drift)
+                  epochs=a.epochs, seed=a.seed, good_label=a.good_label, runs_dir=a.runs_dir, drift=a.drift,
+                  unseen_labels=parse_labels(a.unseen_labels))
         return 0
     if a.cmd == "inspect":
         return _inspect(a)

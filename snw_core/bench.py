@@ -220,7 +220,8 @@ def format_table(rows: list[dict]) -> str:
 
 def run_bench(data: str = "default", presets=("seed", "default"), json_path=None, epochs: int | None = None,
               seed: int = 0, good_label: str = "0", runs_dir=None, projection: str = "none",
-              quiet: bool = False, overrides: dict | None = None, out=None, drift: bool = False) -> list[dict]:
+              quiet: bool = False, overrides: dict | None = None, out=None, drift: bool = False,
+              unseen_labels=None) -> list[dict]:
     """Train every preset on the same data, split and seed (one process), print a table, return the rows.
 
     data, good_label : the data source (see data.load)
@@ -233,6 +234,8 @@ def run_bench(data: str = "default", presets=("seed", "default"), json_path=None
     overrides : further settings applied to every preset (e.g. ``{"batch_size": 32}`` for tiny data)
     drift : also judge fresh items under camera drift with every run (:mod:`snw_core.drift`): one table per
         preset, and the rows under each row's ``drift`` key
+    unseen_labels : labels whose train/val items are held out of training (:func:`snw_core.baselines.hold_out`);
+        a table of their test defects caught and the goods passed, under each row's ``open_set`` key
 
     Bad input (unknown preset or data, out-of-range setting) raises DataError/SettingsError before any
     training starts.
@@ -256,6 +259,9 @@ def run_bench(data: str = "default", presets=("seed", "default"), json_path=None
         preps[p] = Prepared(first.ds, s)
         if not np.array_equal(preps[p].split, first.split):       # same fractions + seed -> same split
             raise RuntimeError(f"preset {p} got a different split")   # pragma: no cover
+    if unseen_labels:
+        from .baselines import hold_out
+        preps = {p: hold_out(prep, unseen_labels) for p, prep in preps.items()}
     ds = first.ds
     info = machine()
     if not quiet:
@@ -291,6 +297,9 @@ def run_bench(data: str = "default", presets=("seed", "default"), json_path=None
           f"{SINGLE_CALLS} calls; batch = all {ds.n} items in one call; time ratio against {presets[0]}; "
           f"'s to seed best val' = seconds into training until the val loss first reached {ref_preset}'s best, "
           f"{'-' if ref_best is None else f'{ref_best:.4f}'})", file=out, flush=True)
+    if unseen_labels:
+        from .baselines import print_bench_open_set
+        print_bench_open_set(rows, runs, unseen_labels, out=out)
     if drift:
         from .drift import print_bench_drift
         print_bench_drift(rows, runs, seed=seed, out=out)
