@@ -92,3 +92,18 @@ def test_bench_classifier_with_unseen_labels(tiny_parquet, tmp_path):
     p_good = RunStore(tmp_path / "runs").get(rows[0]["run_id"]).metrics()["p_good"]
     assert 0 <= p_good["good_defect_accuracy"] <= 1 and "auroc" in p_good
     assert "open set" in out.getvalue() and "their defects caught" in out.getvalue()
+
+
+def test_pairs_page_explains_the_classifier_preset(tmp_path, monkeypatch):
+    from test_pages_gallery_pairs import app, page_path, texts
+
+    from snw_core import synthetic
+    monkeypatch.setenv("SNW_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("SNW_DATA_CACHE", str(tmp_path / "data_cache"))
+    env = {"parquet": str(synthetic.write_parquet(tmp_path / "tiny.parquet", n=130, seed=0))}
+    at = app(env, page_path("pairs.py"))
+    at.session_state["pairs_preset"] = "classifier"
+    at.run()
+    assert not at.exception
+    t = texts(at)
+    assert "cross-entropy on each image's label" in t and "Batch size (images)" == at.number_input(key="pairs_batch_size").label
