@@ -69,6 +69,10 @@ META_KEY = "snw_realdata"
 #: the photograph of each difficulty of the texture kind (file, package)
 _TEXTURE_PHOTO = {"moderate": ("brick.png", "skimage"), "strong": ("gravel.png", "skimage")}
 _PHOTO_DIRS = {"skimage": "data", "sklearn": "datasets/images"}
+#: the subtle end of the defects' strength range per texture difficulty: on the strong texture the subtlest
+#: defects of the full range hide in the gravel even from a person who knows where to look (seen on the
+#: sample sheet of the weakest items), so its defects span the upper 40 % of each kind's range
+_STRENGTH_FLOOR = {"moderate": 0.0, "strong": 0.6}
 
 
 class RealDataError(ValueError):
@@ -204,8 +208,11 @@ class _Draw:
     sign: np.ndarray
 
 
-def _texture_defects(clean: np.ndarray, label: np.ndarray, kind: np.ndarray, rng, grid) -> np.ndarray:
-    """Paint each defective item's defect into its cell; returns the new float images (n, h, w)."""
+def _texture_defects(clean: np.ndarray, label: np.ndarray, kind: np.ndarray, rng, grid, floor: float = 0.0) -> np.ndarray:
+    """Paint each defective item's defect into its cell; returns the new float images (n, h, w).
+
+    Each defect's strength is drawn from ``floor .. 1`` of its kind's range (subtle .. obvious).
+    """
     n, h, w = clean.shape
     rows, cols = grid
     ch, cw = h / rows, w / cols
@@ -215,7 +222,7 @@ def _texture_defects(clean: np.ndarray, label: np.ndarray, kind: np.ndarray, rng
     # drawn for every row, so that the stream does not depend on the kinds
     cell_r, cell_c = np.divmod(np.maximum(label, 1) - 1, cols)
     size = rng.uniform(0.0, 1.0, n).astype(np.float32)        # 0..1 within each kind's size range
-    strength = rng.uniform(0.0, 1.0, n).astype(np.float32)    # 0..1 within each kind's strength range
+    strength = rng.uniform(floor, 1.0, n).astype(np.float32)  # floor..1 within each kind's strength range
     angle = rng.uniform(0.0, np.pi, n).astype(np.float32)
     sign = np.where(rng.random(n) < 0.5, -1.0, 1.0).astype(np.float32)
     u_y = rng.uniform(0.0, 1.0, n).astype(np.float32)
@@ -231,7 +238,7 @@ def _texture_defects(clean: np.ndarray, label: np.ndarray, kind: np.ndarray, rng
         return (lo_y + u_y * np.maximum(hi_y - lo_y, 0)).astype(np.float32), \
                (lo_x + u_x * np.maximum(hi_x - lo_x, 0)).astype(np.float32)
 
-    # scratch: a straight line of length 7..10 px, half width 0.8..1.1 px, blended 90..100 % towards near
+    # scratch: a straight line of length 7..10 px, half width 0.8..1.1 px, blended 45..95 % towards near
     # black where the surface under it is bright and near white where it is dark
     sel = kind == 1
     if sel.any():
@@ -247,9 +254,9 @@ def _texture_defects(clean: np.ndarray, label: np.ndarray, kind: np.ndarray, rng
         cov = np.clip(hw + 0.5 - dist, 0.0, 1.0)
         under = (cov * out[i]).sum(axis=(1, 2)) / np.maximum(cov.sum(axis=(1, 2)), 1e-6)
         target = np.where(under > 0.5 * (under.mean() + local[i]), 10.0, 245.0).astype(np.float32)[:, None, None]
-        alpha = (0.90 + 0.10 * strength[i])[:, None, None] * cov
+        alpha = (0.45 + 0.50 * strength[i])[:, None, None] * cov
         out[i] = out[i] + alpha * (target - out[i])
-    # stain: a soft-edged elliptical blot, radius 2.5..3.5 px, that covers the texture: blended 85..95 %
+    # stain: a soft-edged elliptical blot, radius 2.5..3.5 px, that covers the texture: blended 45..95 %
     # towards a dark tint (grey level 15) where the surface under it is bright, or a light deposit (grey
     # level 235) where it is dark (a dark blot on dark gravel would hide among the gaps)
     sel = kind == 2
@@ -265,10 +272,10 @@ def _texture_defects(clean: np.ndarray, label: np.ndarray, kind: np.ndarray, rng
         cov = np.clip((1.0 - r) / 0.3, 0.0, 1.0)
         under = (cov * out[i]).sum(axis=(1, 2)) / np.maximum(cov.sum(axis=(1, 2)), 1e-6)
         target = np.where(under > local[i], 15.0, 235.0).astype(np.float32)[:, None, None]
-        alpha = (0.85 + 0.10 * strength[i])[:, None, None] * cov
+        alpha = (0.45 + 0.50 * strength[i])[:, None, None] * cov
         out[i] = out[i] + alpha * (target - out[i])
-    # chip: a piece broken out, radius 1.5..2.5 px: a dark flat hole (level 5..20) with a lit rim on the
-    # side facing the light (up-left), 60..90 grey levels brighter than the surface
+    # chip: a piece broken out, radius 1.5..2.5 px: a dark flat hole (blended 55..100 % towards grey level
+    # 5..20) with a lit rim on the side facing the light (up-left), 30..90 grey levels brighter than the surface
     sel = kind == 3
     if sel.any():
         rad = 1.5 + 1.0 * size
@@ -280,12 +287,12 @@ def _texture_defects(clean: np.ndarray, label: np.ndarray, kind: np.ndarray, rng
         hole = np.clip(R + 0.5 - r, 0.0, 1.0)
         rim = np.clip(1.0 - np.abs(r - R - 0.5), 0.0, 1.0) * np.clip(-(qy + qx) / np.maximum(r, 1e-3), 0.0, 1.0)
         hole_level = (5.0 + 15.0 * u_y[i])[:, None, None]
-        rim_gain = (60.0 + 30.0 * strength[i])[:, None, None]
-        out[i] = out[i] + hole * (hole_level - out[i])
+        rim_gain = (30.0 + 60.0 * strength[i])[:, None, None]
+        out[i] = out[i] + (0.55 + 0.45 * strength[i])[:, None, None] * hole * (hole_level - out[i])
         out[i] = out[i] + rim * rim_gain
-    # dent: a pressed-in spot (Gaussian, sigma 1.6..2.2 px) that flattens the texture (95 % towards the
-    # surface's mean level at its centre) and is shaded by light from a random side: the derivative of
-    # the Gaussian, peak +-(110..140) grey levels
+    # dent: a pressed-in spot (Gaussian, sigma 1.6..2.2 px) that flattens the texture (50..95 % towards
+    # the surface's mean level at its centre) and is shaded by light from a random side: the derivative of
+    # the Gaussian, peak +-(50..140) grey levels
     sel = kind == 4
     if sel.any():
         sig = 1.6 + 0.6 * size
@@ -295,8 +302,9 @@ def _texture_defects(clean: np.ndarray, label: np.ndarray, kind: np.ndarray, rng
         s = sig[i, None, None]
         g = np.exp(-(qy ** 2 + qx ** 2) / (2 * s * s))
         ld = (qx * np.cos(angle[i] * 2)[:, None, None] + qy * np.sin(angle[i] * 2)[:, None, None]) / s
-        amp = (110.0 + 30.0 * strength[i])[:, None, None] / 0.6065      # peak of x*exp(-x^2/2) is 0.6065
-        out[i] = out[i] + 0.95 * g * (local[i, None, None] - out[i]) + amp * ld * g
+        amp = (50.0 + 90.0 * strength[i])[:, None, None] / 0.6065       # peak of x*exp(-x^2/2) is 0.6065
+        flat = (0.50 + 0.45 * strength[i])[:, None, None]
+        out[i] = out[i] + flat * g * (local[i, None, None] - out[i]) + amp * ld * g
     return out
 
 
@@ -315,7 +323,7 @@ def _texture(difficulty: str, n: int, seed: int):
     bright = rng.uniform(-6.0, 6.0, n).astype(np.float32)[:, None, None]
     clean = (clean - 128.0) * contrast + 128.0 + bright
     noise = rng.standard_normal((n, h, w), dtype=np.float32) * rng.uniform(2.0, 3.5, n).astype(np.float32)[:, None, None]
-    painted = _texture_defects(clean, label, kind, rng, grid)
+    painted = _texture_defects(clean, label, kind, rng, grid, floor=_STRENGTH_FLOOR[difficulty])
     # a defect never reaches beyond its cell (the tails of a dent or a rim are cut at the cell's edge)
     painted = clean + (painted - clean) * _cell_masks(label, (h, w), grid)
     img_def = np.clip(np.rint(painted + noise), 0, 255)
