@@ -186,6 +186,8 @@ def bench_row(run, preset: str, images: np.ndarray) -> dict:
     row["takeoff_epoch"] = m.get("takeoff_epoch")
     row["run_id"] = run.id
     row["state"] = m.get("state", run.state())
+    if m.get("p_good"):         # the classifier baseline's own score, 1 - p(good), beside the k-NN rule
+        row["p_good"] = m["p_good"]
     return row
 
 
