@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ADDRESS ?= 127.0.0.1
 PORT ?= 8501
 
-.PHONY: run test test-fast bench sample-sheet chromium clean
+.PHONY: run test test-fast bench sample-sheet real-data chromium clean
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ bench: $(VENV)/.installed
 ## make sample-sheet: regenerate docs/sample_sheet.png from the embedded data generator
 sample-sheet: $(VENV)/.installed
 	$(PY) tools/sample_sheet.py --out docs/sample_sheet.png
+
+## make real-data: the real-photo benchmark sets (data_cache/real/*.parquet, 3,000 items each) and their sample sheets (docs/real_*.png)
+real-data: $(VENV)/.installed
+	@for k in texture connector; do for d in moderate strong; do \
+	  $(PY) -m snw_core data real --kind $$k --difficulty $$d --n 3000 --seed 0 \
+	    --out data_cache/real/$${k}_$$d.parquet --sheet docs/real_$${k}_$$d.png || exit 1; done; done
 
 clean:
 	rm -rf $(VENV) data_cache/*.parquet data_cache/decoded .pytest_cache

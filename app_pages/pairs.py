@@ -48,7 +48,7 @@ except ValueError as e:
     st.error(f"Cannot split this data set: {e}")
     st.stop()
 items = np.flatnonzero(split == part)
-in_batch = settings["pairing"] == "in_batch"
+in_batch = settings["pairing"] in ("in_batch", "classify")     # the classifier baseline uses the same batches
 
 try:
     if not in_batch:
@@ -80,7 +80,10 @@ try:
                     f"{y.size - n_pos:,} negative). The loss averages positives and negatives separately and weights "
                     "both halves equally."
                     + (f" Training also shifts each image by up to {settings['augment_shift']} px at random; the "
-                       "images here are unshifted." if settings.get("augment_shift") else ""))
+                       "images here are unshifted." if settings.get("augment_shift") else "")
+                    + (" The classifier baseline trains on these same batches but with cross-entropy on each image's "
+                       "label, not on pairs; the pairs are shown for comparison with the twins."
+                       if settings["pairing"] == "classify" else ""))
 except ValueError as e:
     st.error(f"Cannot build pairs from the {part} split: {e}")
     st.stop()

@@ -1,13 +1,14 @@
 """The command line (a contract, see design.md).
 
     python -m snw_core data synth --out FILE [--n N] [--seed S]
+    python -m snw_core data real --kind texture|connector --difficulty moderate|strong --out FILE [--n N] [--seed S] [--sheet PNG]
     python -m snw_core data check SOURCE [--good-label L]
     python -m snw_core data import hub:OWNER/NAME --out FILE
     python -m snw_core train --data SOURCE [--preset seed|default] [--epochs N] [--seed S] [--name NAME] ...
     python -m snw_core evaluate RUN_ID [--runs-dir DIR] [--data SOURCE]
     python -m snw_core runs [--runs-dir DIR]
     python -m snw_core stop RUN_ID [--runs-dir DIR]
-    python -m snw_core bench [--data SOURCE] [--presets seed,default] [--json FILE]
+    python -m snw_core bench [--data SOURCE] [--presets seed,default] [--json FILE] [--drift] [--unseen-labels 11,12]
     python -m snw_core inspect RUN_ID IMAGE... [--resize] [--heatmap DIR] [--runs-dir DIR]   # one JSON line per image
     python -m snw_core export RUN_ID --out DIR [--runs-dir DIR]              # the bundle for the line
 
@@ -55,6 +56,14 @@ def _parser() -> argparse.ArgumentParser:
     for flag in ("height", "width", "pin-rows", "pin-cols"):
         p.add_argument(f"--{flag}", type=int, default=None)
     p.add_argument("--polarity", default=None, choices=("bright_pins", "dark_pins"))
+    p = d.add_parser("real", help="write a benchmark set made from real photographs as parquet (snw_core.realdata)")
+    p.add_argument("--kind", default="texture", help="texture (a textured surface, defects in a 3 x 4 grid of cells) "
+                   "or connector (the generated connector on real-photo grain, background and light, JPEG)")
+    p.add_argument("--difficulty", default="moderate", help="moderate or strong")
+    p.add_argument("--out", required=True)
+    p.add_argument("--n", type=int, default=3000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sheet", default=None, help="also write a sample sheet PNG of the set here")
     p = d.add_parser("check", help="load a source and print its summary (exit 2 on bad input)")
     p.add_argument("source")
     p.add_argument("--good-label", default="0")
@@ -96,6 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="override every preset's epochs (quick checks)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--good-label", default="0")
+    p.add_argument("--drift", action="store_true", help="also judge fresh items under camera drift (shift, rotation, "
+                   "blur, JPEG, noise, light gradient, brightness, contrast): one table per preset")
+    p.add_argument("--unseen-labels", default=None, help="comma-separated defect labels held out of training "
+                   "(their train/val items), e.g. 11,12; reports the share of their test defects caught and of goods passed")
     _add_runs_dir(p)
 
     p = sub.add_parser("inspect", help="judge image files with a run: one JSON line per image (exit 2 on bad input)")
@@ -159,9 +172,11 @@ def _dispatch(a) -> int:
         print(f"stop requested for {a.run_id}")
         return 0
     if a.cmd == "bench":
+        from .baselines import parse_labels
         from .bench import run_bench
         run_bench(a.data, [p.strip() for p in a.presets.split(",") if p.strip()], json_path=a.json,
-                  epochs=a.epochs, seed=a.seed, good_label=a.good_label, runs_dir=a.runs_dir)
+                  epochs=a.epochs, seed=a.seed, good_label=a.good_label, runs_dir=a.runs_dir, drift=a.drift,
+                  unseen_labels=parse_labels(a.unseen_labels))
         return 0
     if a.cmd == "inspect":
         return _inspect(a)
@@ -240,6 +255,13 @@ def _data(a) -> int:
                            f"addresses); got {a.n}.")
         path = synthetic.write_parquet(a.out, n=a.n, seed=a.seed, spec=spec)
         print(path)
+        return 0
+    if a.data_cmd == "real":
+        from .realdata import RealDataError, write_parquet
+        try:
+            print(write_parquet(a.out, a.kind, a.difficulty, n=a.n, seed=a.seed, sheet=a.sheet))
+        except RealDataError as e:
+            raise BadInput(str(e)) from None
         return 0
     if a.data_cmd == "check":
         ds = data.load(a.source, good_label=a.good_label)

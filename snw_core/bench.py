@@ -200,6 +200,8 @@ def bench_row(run, preset: str, images: np.ndarray) -> dict:
     row["takeoff_epoch"] = m.get("takeoff_epoch")
     row["run_id"] = run.id
     row["state"] = m.get("state", run.state())
+    if m.get("p_good"):         # the classifier baseline's own score, 1 - p(good), beside the k-NN rule
+        row["p_good"] = m["p_good"]
     return row
 
 
@@ -280,7 +282,8 @@ def format_table(rows: list[dict]) -> str:
 
 def run_bench(data: str = "default", presets=("seed", "default"), json_path=None, epochs: int | None = None,
               seed: int = 0, good_label: str = "0", runs_dir=None, projection: str = "none",
-              quiet: bool = False, overrides: dict | None = None, out=None) -> list[dict]:
+              quiet: bool = False, overrides: dict | None = None, out=None, drift: bool = False,
+              unseen_labels=None) -> list[dict]:
     """Train every preset on the same data, split and seed (one process), print a table, return the rows.
 
     data, good_label : the data source (see data.load)
@@ -291,6 +294,10 @@ def run_bench(data: str = "default", presets=("seed", "default"), json_path=None
     projection : ``none`` (default: not part of the benchmark; the dashboard computes UMAP on first view),
         ``pca`` or ``umap``
     overrides : further settings applied to every preset (e.g. ``{"batch_size": 32}`` for tiny data)
+    drift : also judge fresh items under camera drift with every run (:mod:`snw_core.drift`): one table per
+        preset, and the rows under each row's ``drift`` key
+    unseen_labels : labels whose train/val items are held out of training (:func:`snw_core.baselines.hold_out`);
+        a table of their test defects caught and the goods passed, under each row's ``open_set`` key
 
     Bad input (unknown preset or data, out-of-range setting) raises DataError/SettingsError before any
     training starts.
@@ -314,6 +321,9 @@ def run_bench(data: str = "default", presets=("seed", "default"), json_path=None
         preps[p] = Prepared(first.ds, s)
         if not np.array_equal(preps[p].split, first.split):       # same fractions + seed -> same split
             raise RuntimeError(f"preset {p} got a different split")   # pragma: no cover
+    if unseen_labels:
+        from .baselines import hold_out
+        preps = {p: hold_out(prep, unseen_labels) for p, prep in preps.items()}
     ds = first.ds
     info = machine()
     if not quiet:
@@ -321,10 +331,11 @@ def run_bench(data: str = "default", presets=("seed", "default"), json_path=None
               f"split {dict((k, int(v.size)) for k, v in first.idx.items())}, presets {', '.join(presets)}; "
               f"{info['cores']} cores ({info['cpu']})", file=sys.stderr, flush=True)
 
-    rows, histories = [], {}
+    rows, histories, runs = [], {}, {}
     for p in presets:
         run, state = train(prepared=preps[p], name=f"bench-{p}", runs_dir=runs_dir, projection=projection,
                            quiet=quiet)
+        runs[p] = run
         row = bench_row(run, p, ds.images)
         histories[p] = (run.history(), _epoch_elapsed(run))
         rows.append(row)
@@ -350,6 +361,12 @@ def run_bench(data: str = "default", presets=("seed", "default"), json_path=None
           f"{'-' if ref_best is None else f'{ref_best:.4f}'}; 'ms judge' = the whole verdict of one image, the "
           f"not-a-part check and heat map included)", file=out, flush=True)
     print(format_not_a_part(rows), file=out, flush=True)
+    if unseen_labels:
+        from .baselines import print_bench_open_set
+        print_bench_open_set(rows, runs, unseen_labels, out=out)
+    if drift:
+        from .drift import print_bench_drift
+        print_bench_drift(rows, runs, seed=seed, out=out)
     if json_path:
         from .fsutil import atomic_write_text
         atomic_write_text(json_path, json.dumps(rows, indent=2) + "\n")

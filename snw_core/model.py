@@ -13,7 +13,7 @@ from keras import layers, ops
 
 from .pairs import PAIR_DIFFERENT, PAIR_SAME
 
-__all__ = ["build_embedder", "build_siamese", "EuclideanDistance", "Normalize", "L2Normalize", "ContrastiveLoss",
+__all__ = ["build_embedder", "build_classifier", "build_siamese", "EuclideanDistance", "Normalize", "L2Normalize", "ContrastiveLoss",
            "InBatchContrastiveLoss", "PairAccuracy", "contrastive_loss", "load_embedder", "save_embedder"]
 
 PACKAGE = "snw"
@@ -181,6 +181,20 @@ def build_embedder(settings: dict, image_shape: tuple[int, int]) -> keras.Model:
         # contrastive margin (1) and the pair cutoff (0.5) keep one meaning for every data set
         out = L2Normalize(name="embedding")(x)
     return keras.Model(inp, out, name="embedder")
+
+
+def build_classifier(settings: dict, image_shape: tuple[int, int], n_classes: int) -> keras.Model:
+    """The ``classifier`` baseline: raw images (batch, h, w) in 0..255 -> class probabilities (batch, n_classes).
+
+    The conv twin's backbone (same normalisation and convolutions), then Dense(embedding_dim, ReLU) and a
+    softmax over the labels (class ids: the labels in sorted order). The probability vector doubles as the
+    embedding, so a classifier run is judged, saved and exported like any twin.
+    """
+    twin = build_embedder(dict(settings, twin="conv"), image_shape)
+    x = twin.get_layer("projection").output
+    x = layers.Activation("relu", name="projection_relu")(x)
+    out = layers.Dense(int(n_classes), activation="softmax", name="probabilities")(x)
+    return keras.Model(twin.input, out, name="embedder")
 
 
 def build_siamese(embedder: keras.Model) -> keras.Model:

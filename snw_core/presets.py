@@ -58,13 +58,28 @@ _DEFAULT = dict(_SEED, **{
     "augment_shift": 0,
 })
 
-PRESETS = {"seed": _SEED, "default": _DEFAULT}
+#: A baseline, not a recipe: a plain supervised CNN. The conv backbone of the ``default`` twin (same
+#: convolutions, input normalisation, class-balanced batches, learning rate, schedule, epoch budget and early
+#: stopping), then Dense(embedding_dim, ReLU) and a softmax over the labels, trained with cross-entropy. Its
+#: "embedding" is the softmax vector itself, so the judgement is the same rule as for every preset (mean
+#: distance to the k nearest good train items, in probability space, where the good items sit near the good
+#: label's corner); 1 - p(good) is reported beside it in metrics.json (``p_good``). See baselines.py.
+_CLASSIFIER = dict(_DEFAULT, **{
+    "twin": "conv",
+    "pairing": "classify",
+    "normalize": "standardize",
+    "augment_shift": 0,
+})
+
+PRESETS = {"seed": _SEED, "default": _DEFAULT, "classifier": _CLASSIFIER}
 PRESET_HELP = {
     "seed": "The seed study exactly: Dense 512-256-128 twin, 10+10 pairs per image, contrastive loss (margin 1), "
             "Adam, batch 32, 10 epochs.",
     "default": "Small convolutional twin on standardised images, unit-length embedding, class-balanced batches "
                "with all in-batch pairs, cosine learning rate, early stopping on validation loss (best weights restored); "
                "the epoch budget counts from take-off (epochs spent on a start-up plateau do not count).",
+    "classifier": "Baseline: the default twin's convolutional backbone with a softmax over the labels, trained with "
+                  "cross-entropy on the same batches and epoch budget; judged by k-NN in its softmax space.",
 }
 SETTING_HELP = {
     "epochs": "passes over the training data (with a plateau allowance: counted from take-off)",
@@ -99,7 +114,7 @@ _RANGES = {
 }
 _CHOICES = {
     "twin": ("dense", "conv"),
-    "pairing": ("pairs", "in_batch"),
+    "pairing": ("pairs", "in_batch", "classify"),
     "normalize": ("scale", "standardize"),
     "lr_schedule": ("constant", "cosine"),
     "threshold_method": ("best_accuracy", "zero_escape", "max_escape"),

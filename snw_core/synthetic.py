@@ -66,6 +66,7 @@ __all__ = [
     "HF_FEATURES",
     "generate",
     "write_parquet",
+    "write_images_parquet",
     "encode_png",
     "sample_sheet",
     "label_counts",
@@ -457,20 +458,26 @@ def encode_png(images: np.ndarray) -> list[bytes]:
 
 
 def write_parquet(path, n: int = 3600, seed: int = 0, spec: ConnectorSpec = ConnectorSpec()) -> pathlib.Path:
-    """Generate the set and write it as parquet with the HF schema; returns the path.
+    """Generate the set and write it as parquet with the HF schema (see :func:`write_images_parquet`)."""
+    images, labels, dirnames = generate(n, seed, spec)
+    return write_images_parquet(path, images, labels, dirnames)
+
+
+def write_images_parquet(path, images: np.ndarray, labels, dirnames, metadata: dict | None = None) -> pathlib.Path:
+    """Write images, labels and dirnames as parquet with the HF schema; returns the path.
 
     Columns: ``dirname`` (string), ``label`` (string), ``image`` (struct ``{bytes: binary,
     path: string}``, i.e. the HF ``Image`` feature, PNG bytes, path null). The schema metadata
     key ``b"huggingface"`` holds the feature description so that ``datasets`` reads ``image``
-    as an ``Image`` feature. Written to a temporary file in the target folder and renamed
-    into place with ``os.replace`` (atomic; no partial file on failure).
+    as an ``Image`` feature; ``metadata`` adds further keys (str -> JSON-able value, stored as
+    JSON under that key; loaders ignore them). Written to a temporary file in the target folder
+    and renamed into place with ``os.replace`` (atomic; no partial file on failure).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    images, labels, dirnames = generate(n, seed, spec)
     pngs = encode_png(images)
     image_type = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     image_col = pa.StructArray.from_arrays(
@@ -478,10 +485,12 @@ def write_parquet(path, n: int = 3600, seed: int = 0, spec: ConnectorSpec = Conn
         fields=list(image_type),
     )
     meta = {b"huggingface": json.dumps({"info": {"features": HF_FEATURES}}).encode()}
+    for key, value in (metadata or {}).items():
+        meta[str(key).encode()] = json.dumps(value).encode()
     table = pa.table(
         {
-            "dirname": pa.array(dirnames.tolist(), type=pa.string()),
-            "label": pa.array(labels.tolist(), type=pa.string()),
+            "dirname": pa.array(np.asarray(dirnames).astype(str).tolist(), type=pa.string()),
+            "label": pa.array(np.asarray(labels).astype(str).tolist(), type=pa.string()),
             "image": image_col,
         }
     ).replace_schema_metadata(meta)

@@ -366,7 +366,8 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     labels = ds.labels
     eval_pairs = {part: make_pairs(labels[prep.idx[part]], EVAL_PAIRS_PER_IMAGE, seed=seed + i + 1)
                   for i, part in enumerate(("train", "val", "test"))}
-    embedder = M.build_embedder(settings, ds.image_shape)
+    embedder = (M.build_classifier(settings, ds.image_shape, len(prep.classes)) if settings["pairing"] == "classify"
+                else M.build_embedder(settings, ds.image_shape))
     tr = prep.idx["train"]
     x_train = ds.images[tr]
     if settings["pairing"] == "pairs":
@@ -381,6 +382,8 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         fit_x, fit_y = balanced_sequence(x_train, prep.class_ids[tr].astype(np.int32), settings["batch_size"], seed=seed), None
         net = embedder
         loss, metrics = M.InBatchContrastiveLoss(settings["margin"]), []
+        if settings["pairing"] == "classify":       # the classifier baseline: same batches, cross-entropy
+            loss = keras.losses.SparseCategoricalCrossentropy()
         n_units = None
     steps = len(fit_x) if n_units is None else int(np.ceil(n_units / settings["batch_size"]))
     net.compile(optimizer=keras.optimizers.Adam(learning_rate=settings["learning_rate"]), loss=loss, metrics=metrics)
@@ -425,6 +428,9 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
                 "best_epoch": int(np.argmin([r["val_loss"] for r in validation.rows]) + 1) if validation.rows else 0,
                 "best_weights_restored": restored, "takeoff_epoch": None if budget.forced else budget.takeoff, "embed_ms_per_image": round(1000 * embed_seconds / ds.n, 4),
                 "state": state}
+    if settings["pairing"] == "classify":
+        from .baselines import probability_metrics
+        metrics_["p_good"] = probability_metrics(emb, labels, prep.split, prep.classes, ds.good_label)
     metrics_["gate"] = gate.thresholds()
     save_embeddings(run.file("embeddings.npz"), emb, labels, prep.split, scores,
                     **{k: checks[k] for k in GATE_ITEM_KEYS})

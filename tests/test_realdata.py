@@ -1,0 +1,98 @@
+"""The real-photo benchmark sets (snw_core.realdata): determinism, labels, defects inside their cell, schema."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from snw_core import realdata
+from snw_core.realdata import RealDataError, cell_box, generate
+
+N = 80       # 26 goods and 4-5 items per address: enough to meet every defect kind
+
+
+@pytest.fixture(scope="module", params=[("texture", "moderate"), ("texture", "strong"), ("connector", "strong")])
+def made(request):
+    kind, difficulty = request.param
+    return (kind, difficulty) + generate(kind, difficulty, n=N, seed=3)
+
+
+def test_shapes_labels_and_determinism(made):
+    kind, difficulty, images, labels, dirnames, info = made
+    assert images.dtype == np.uint8 and images.shape == ((N,) + (realdata.TEXTURE_SHAPE if kind == "texture" else (26, 36)))
+    assert sorted(set(labels.tolist()), key=int) == [str(k) for k in range(13)]
+    assert ((labels == "0") == (dirnames == "OK")).all()
+    again = generate(kind, difficulty, n=N, seed=3)
+    np.testing.assert_array_equal(again[0], images)
+    assert again[3]["box"] == info["box"]
+    other = generate(kind, difficulty, n=N, seed=4)[0]
+    assert not np.array_equal(other, images)
+
+
+def test_every_defect_is_planted_inside_its_cell(made):
+    kind, difficulty, images, labels, _, info = made
+    box, peak = np.array(info["box"]), np.array(info["peak"])
+    good = labels == "0"
+    assert (box[good] == -1).all() and (peak[good] == 0).all()
+    # a defect changes pixels by far more than the sensor noise (texture: clearly, see the sample sheets)
+    assert peak[~good].min() >= {"texture": {"moderate": 35, "strong": 60}, "connector": {"strong": 15}}[kind][difficulty]
+    tol = 0 if kind == "texture" else 2        # connector: a pin bent by 3 px on a part shifted by 1 px
+    for i in np.flatnonzero(~good):
+        y0, y1, x0, x1 = cell_box(labels[i], images.shape[1:], info["grid"], info["bounds"])
+        b = box[i]
+        assert b[0] >= y0 - tol and b[1] <= y1 + tol and b[2] >= x0 - tol and b[3] <= x1 + tol, (i, labels[i], b)
+    if kind == "texture":
+        assert set(info["defect"]) == {"none", *realdata.TEXTURE_DEFECTS}
+
+
+def test_cell_box():
+    assert cell_box("1", (36, 48), (3, 4)) == (0, 12, 0, 12)
+    assert cell_box("8", (36, 48), (3, 4)) == (12, 24, 36, 48)
+    assert cell_box("0", (36, 48), (3, 4)) is None
+    assert cell_box("7", (26, 36), (2, 6), bounds=(3.0, 23.0, 2.0, 34.0)) == (13, 23, 2, 8)
+    with pytest.raises(ValueError, match="cell address"):
+        cell_box("13", (36, 48), (3, 4))
+
+
+@pytest.mark.parametrize("args, match", [(("wood", "moderate", 50, 0), "kind"), (("texture", "hard", 50, 0), "difficulty"),
+                                         (("texture", "moderate", 12, 0), "n must"), (("texture", "moderate", 50, -1), "seed")])
+def test_bad_arguments(args, match):
+    with pytest.raises(RealDataError, match=match):
+        generate(*args)
+
+
+def test_missing_photograph_package(monkeypatch):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "skimage" else real(name, *a))
+    with pytest.raises(RealDataError, match="scikit-image"):
+        realdata.photo("gravel.png", "skimage")
+
+
+def test_parquet_loads_like_any_set_and_keeps_the_records(tmp_path):
+    import pyarrow.parquet as pq
+
+    from snw_core import data, synthetic
+
+    out = realdata.write_parquet(tmp_path / "t.parquet", "texture", "strong", n=40, seed=1, sheet=tmp_path / "t.png")
+    ds = data.load(str(out))
+    images, labels, _, info = generate("texture", "strong", n=40, seed=1)
+    np.testing.assert_array_equal(ds.images, images)
+    np.testing.assert_array_equal(ds.labels, labels)
+    assert realdata.read_info(out)["box"] == info["box"]
+    ref = synthetic.write_parquet(tmp_path / "s.parquet", n=40, seed=1)
+    assert pq.read_schema(out).names == pq.read_schema(ref).names
+    assert [f.type for f in pq.read_schema(out)] == [f.type for f in pq.read_schema(ref)]
+    from PIL import Image
+    with Image.open(tmp_path / "t.png") as im:
+        assert im.size[0] > 2 * 6 * 48 and im.mode == "L"
+
+
+def test_cli_writes_a_set_and_refuses_bad_input(tmp_path, capsys):
+    from snw_core.__main__ import main
+
+    assert main(["data", "real", "--kind", "connector", "--n", "30", "--out", str(tmp_path / "c.parquet")]) == 0
+    assert (tmp_path / "c.parquet").is_file()
+    assert main(["data", "real", "--kind", "wood", "--out", str(tmp_path / "w.parquet")]) == 2
+    assert main(["data", "real", "--n", "5", "--out", str(tmp_path / "w.parquet")]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert not (tmp_path / "w.parquet").exists()
