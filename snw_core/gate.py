@@ -82,14 +82,26 @@ class Gate:
 
     # ------------------------------------------------------------------ fitting
     @classmethod
-    def fit(cls, images, labels, split, good_label: str = "0", margin: float = MARGIN):
+    def fit(cls, images, labels, split, good_label: str = "0", margin: float = MARGIN, augment: str = "none",
+            seed: int = 0):
         """Fit on the train split, set thresholds on the val split (all val items for the appearance, val
-        goods for the local evidence). images uint8 (n, h, w); labels, split str (n,)."""
+        goods for the local evidence). images uint8 (n, h, w); labels, split str (n,).
+
+        augment : the run's training augmentation (:mod:`snw_core.augment`). With ``"line"`` the model, the
+        heat map's references and the thresholds also see one drifted copy of every train and val image (one
+        change of the envelope at half to full strength, :func:`~snw_core.augment.envelope_copies`), so the
+        drift the twin was trained to ignore does not make a part UNKNOWN.
+        """
         images = np.asarray(images)
         labels = np.asarray(labels).astype(str)
         split = np.asarray(split).astype(str)
-        tr, va = split == "train", split == "val"
         good = labels == str(good_label)
+        if augment != "none":
+            from .augment import envelope_copies
+            drifted = envelope_copies(images, np.random.default_rng([seed, 7919]))
+            images = np.concatenate([images, drifted])
+            labels, split, good = (np.concatenate([a, a]) for a in (labels, split, good))
+        tr, va = split == "train", split == "val"
         if (tr & good).sum() < 2:
             raise ValueError("the appearance check needs at least 2 good train items")
         z = standardize(images[tr])
@@ -101,6 +113,7 @@ class Gate:
         stds = np.asarray(images[tr], np.float64).reshape(tr.sum(), -1).std(1)
         gate = cls(mean, vt[:k], np.maximum(lam[:k], 1e-12), resid_var, images[tr & good],
                    1.0, 1.0, min_std=0.25 * float(np.min(stds)))
+        gate.augment = augment
         ref = va if va.any() else tr
         gate.t_app = margin * float(np.quantile(gate._appearance_raw(images[ref]), QUANTILE))
         ref_good = ref & good
@@ -178,7 +191,7 @@ class Gate:
 
     def thresholds(self) -> dict:
         """What the run records: the thresholds and the model's size (JSON-friendly)."""
-        return {"appearance": self.t_app, "local": self.t_local,
+        return {"appearance": self.t_app, "local": self.t_local, "augment": getattr(self, "augment", "none"),
                 "min_std": self.min_std, "components": int(len(self.eigvals)),
                 "good_references": int(len(self.good_images)), "margin": MARGIN, "quantile": QUANTILE}
 

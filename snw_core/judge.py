@@ -83,7 +83,11 @@ class Judge:
         tr = e["split"] == "train"
         g = np.flatnonzero(tr & (e["labels"] == good_label))
         d = np.flatnonzero(tr & (e["labels"] != good_label))
-        return cls(embedder, e["embeddings"][g], g, e["embeddings"][d], e["labels"][d], d, metrics["threshold"],
+        ref_good, ref_idx = e["embeddings"][g], g
+        if "ref_extra" in e and len(e["ref_extra"]):      # drifted copies of train goods (training augmentation)
+            ref_good = np.concatenate([ref_good, np.asarray(e["ref_extra"], ref_good.dtype)])
+            ref_idx = np.concatenate([ref_idx, np.asarray(e["ref_extra_rows"], ref_idx.dtype)])
+        return cls(embedder, ref_good, ref_idx, e["embeddings"][d], e["labels"][d], d, metrics["threshold"],
                    k=config["settings"].get("k", 3), pin_k=config["settings"].get("pin_k", 5),
                    good_label=good_label, image_shape=config["data"]["image_shape"], gate=gate)
 
@@ -348,9 +352,15 @@ def evaluate_run(run, source: str | None = None) -> dict:
         split = load_embeddings(run.file("embeddings.npz"))["split"]
         s = cfg["settings"]
         checks = gate.check(ds.images) if gate is not None else {}
+        drift = {}
+        if gate is not None:                  # the same drifted copies as training made (seeded)
+            from .train import drift_copies
+            drift = drift_copies(embedder, gate, ds.images, ds.labels, split, good_label, s.get("augment", "none"),
+                                 s["seed"])
         m, _ = evaluate_embeddings(emb, ds.labels, split, good_label=good_label, k=s["k"],
                                    threshold_method=s["threshold_method"], max_escape=s["max_escape"],
-                                   unknown=checks.get("unknown"), local_defect=checks.get("local_defect"))
+                                   unknown=checks.get("unknown"), local_defect=checks.get("local_defect"),
+                                   ref_extra=drift.get("ref_extra"), val_extra=drift.get("val_extra"))
         return {"run_id": run.id, "data": ds.source, "evaluated_on": "test split", **m}
     j = Judge.from_run(run, embedder=embedder)
     out = j.judge_embeddings(emb, images=ds.images)

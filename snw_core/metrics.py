@@ -513,7 +513,7 @@ def unknown_rates(unknown, is_defect) -> dict:
 
 def evaluate_embeddings(emb, labels, split, good_label: str = "0", k: int = 3,
                         threshold_method: str = "best_accuracy", max_escape: float = 0.0, pin_k: int = 5,
-                        unknown=None, local_defect=None):
+                        unknown=None, local_defect=None, ref_extra=None, val_extra=None):
     """Good/defect and pin-address metrics of an embedding table, as in design.md.
 
     emb : float array, shape (n, d)
@@ -531,6 +531,10 @@ def evaluate_embeddings(emb, labels, split, good_label: str = "0", k: int = 3,
     calls UNKNOWN or a local defect is rejected whatever the threshold: an UNKNOWN good counts as overkill,
     an UNKNOWN defect is caught (not an escape). The threshold is chosen on val with that in mind; ``auroc``
     stays the twin score's alone.
+
+    ref_extra : float (m, d), more good references (e.g. drifted copies of the train goods); val_extra : a dict
+    ``{"emb", "is_defect", "forced"}`` of more val items (e.g. drifted copies) that join the val split when the
+    threshold is chosen. Test items are scored against the train goods and ``ref_extra`` together.
 
     Returns ``(metrics, scores)``: ``metrics`` is a dict with the keys
     ``good_defect_accuracy, escape_rate, overkill_rate, auroc, threshold, per_label, pin_accuracy,
@@ -565,7 +569,8 @@ def evaluate_embeddings(emb, labels, split, good_label: str = "0", k: int = 3,
 
     scores = np.empty(emb.shape[0], dtype=np.float64)
     scores[ref] = knn_scores(emb[ref], emb[ref], k=k, exclude_self=True)
-    scores[~ref] = knn_scores(emb[ref], emb[~ref], k=k)            # never empty: test is not train
+    refs = emb[ref] if ref_extra is None or len(ref_extra) == 0 else np.concatenate([emb[ref], np.asarray(ref_extra)])
+    scores[~ref] = knn_scores(refs, emb[~ref], k=k)                # never empty: test is not train
     forced = None
     if unknown is not None or local_defect is not None:
         forced = np.zeros(len(scores), bool)
@@ -573,8 +578,14 @@ def evaluate_embeddings(emb, labels, split, good_label: str = "0", k: int = 3,
             if a is not None:
                 forced |= np.asarray(a, bool)
     eff = effective_scores(scores, forced)
+    val_scores, val_defect = eff[val], ~good[val]
+    if val_extra is not None and len(val_extra["emb"]):
+        extra = knn_scores(refs, np.asarray(val_extra["emb"]), k=k)
+        extra = np.where(np.asarray(val_extra["forced"], bool), float(np.max(eff)) + 1.0, extra)
+        val_scores = np.concatenate([val_scores, extra])
+        val_defect = np.concatenate([val_defect, np.asarray(val_extra["is_defect"], bool)])
     try:
-        threshold = choose_threshold(eff[val], ~good[val], threshold_method, max_escape)
+        threshold = choose_threshold(val_scores, val_defect, threshold_method, max_escape)
     except ValueError as err:
         raise ValueError(f"val split: {err}") from None
     if forced is not None and forced.any():

@@ -30,6 +30,7 @@ _SEED = {
     "early_stopping_patience": 0,   # 0 = off
     "plateau_epochs": 0,            # 0 = the epoch budget starts with the first batch
     "augment_shift": 0,
+    "augment": "none",          # training augmentation (snw_core.augment): none, or "line" (a camera's drift)
     "split": [0.6, 0.2, 0.2],
     "seed": 0,
     "k": 3,                     # k nearest good references for the good/defect score
@@ -118,6 +119,7 @@ _CHOICES = {
     "normalize": ("scale", "standardize"),
     "lr_schedule": ("constant", "cosine"),
     "threshold_method": ("best_accuracy", "zero_escape", "max_escape"),
+    "augment": ("none", "line"),
 }
 
 

@@ -60,10 +60,12 @@ def balanced_batch_indices(labels, batch_size: int, steps: int, seed=0) -> list[
     return out
 
 
-def balanced_sequence(images: np.ndarray, targets: np.ndarray, batch_size: int, seed: int = 0):
+def balanced_sequence(images: np.ndarray, targets: np.ndarray, batch_size: int, seed: int = 0,
+                      augment: str = "none"):
     """A ``keras.utils.PyDataset`` of class-balanced batches ``(images[b], targets[b])``, new batches each epoch.
 
-    One epoch has ``ceil(n / (K * n_labels))`` batches, i.e. about one pass over the images.
+    One epoch has ``ceil(n / (K * n_labels))`` batches, i.e. about one pass over the images. ``augment``
+    (:mod:`snw_core.augment`) changes every image of a batch afresh, seeded by (seed, epoch, batch).
     """
     import keras
 
@@ -77,15 +79,21 @@ def balanced_sequence(images: np.ndarray, targets: np.ndarray, batch_size: int, 
         def __init__(self):
             super().__init__()
             self.batches = balanced_batch_indices(targets, batch_size, steps, rng)
+            self.epoch = 0
 
         def __len__(self):
             return steps
 
         def __getitem__(self, i):
             b = self.batches[i]
-            return images[b].astype(np.float32), targets[b]
+            x = images[b]
+            if augment != "none":
+                from .augment import augment as apply
+                x = apply(augment, x, np.random.default_rng([seed, self.epoch, i]))
+            return x.astype(np.float32), targets[b]
 
         def on_epoch_end(self):
+            self.epoch += 1
             self.batches = balanced_batch_indices(targets, batch_size, steps, rng)
 
     return BalancedBatches()

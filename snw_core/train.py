@@ -241,13 +241,13 @@ def _make_callbacks(run, prep, keras, eval_pairs, log):
 GATE_ITEM_KEYS = ("unknown", "flat", "appearance", "local", "local_defect", "defect_y", "defect_x")
 
 
-def fit_gate(images, labels, split, good_label):
+def fit_gate(images, labels, split, good_label, augment: str = "none", seed: int = 0):
     """Fit the run's :class:`~snw_core.gate.Gate` (train split, thresholds on val) and check every item.
 
     Returns ``(gate, checks)`` (checks without heat maps). Train goods are among their own references, so
     their local evidence is near 0; thresholds come from val and reported numbers from test."""
     from .gate import Gate
-    gate = Gate.fit(images, labels, split, good_label=good_label)
+    gate = Gate.fit(images, labels, split, good_label=good_label, augment=augment, seed=seed)
     checks = {}
     for i in range(0, len(images), 2048):            # bounded memory: (batch, goods) distance blocks
         part = gate.check(images[i:i + 2048])
@@ -255,6 +255,32 @@ def fit_gate(images, labels, split, good_label):
             if k != "heatmap":
                 checks.setdefault(k, []).append(v)
     return gate, {k: np.concatenate(v) for k, v in checks.items()}
+
+
+def drift_copies(embedder, gate, images, labels, split, good_label, augment: str, seed: int) -> dict:
+    """With a training augmentation, one drifted copy of every train good and val item: one change of the
+    envelope at half to full strength (:func:`snw_core.augment.envelope_copies`).
+
+    The train goods' copies join the good references (``ref_extra``: embeddings, ``ref_extra_rows``: the row of
+    the item each was made from), so a drifted part at the line finds drifted good parts near it; the val
+    copies (``val_extra``: embeddings, is_defect, forced = the gate's rejections) join the val split when the
+    threshold is chosen, so it holds under the drift the twin was trained for. Empty dict without augmentation.
+    """
+    if augment == "none":
+        return {}
+    from .augment import envelope_copies
+    from .embed import embed_images
+    tr_good = np.flatnonzero((split == "train") & (labels == good_label))
+    val = np.flatnonzero(split == "val")
+    rows = np.concatenate([tr_good, val])
+    drifted = envelope_copies(images[rows], np.random.default_rng([seed, 104729]))
+    emb = embed_images(embedder, drifted)
+    c = gate.check(drifted[len(tr_good):]) if len(val) else None
+    out = {"ref_extra": emb[:len(tr_good)], "ref_extra_rows": tr_good.astype(np.int64)}
+    if c is not None:
+        out["val_extra"] = {"emb": emb[len(tr_good):], "is_defect": labels[val] != good_label,
+                            "forced": c["unknown"] | c["local_defect"]}
+    return out
 
 
 def scheduled_lr(base: float, schedule: str, step: int | None, total_steps: int) -> float:
@@ -379,7 +405,8 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     else:
         # class-balanced batches of single images (K of every label), all pairs inside a batch
         from .sampling import balanced_sequence
-        fit_x, fit_y = balanced_sequence(x_train, prep.class_ids[tr].astype(np.int32), settings["batch_size"], seed=seed), None
+        fit_x, fit_y = balanced_sequence(x_train, prep.class_ids[tr].astype(np.int32), settings["batch_size"], seed=seed,
+                                         augment=settings.get("augment", "none")), None
         net = embedder
         loss, metrics = M.InBatchContrastiveLoss(settings["margin"]), []
         if settings["pairing"] == "classify":       # the classifier baseline: same batches, cross-entropy
@@ -414,12 +441,16 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     emb = embed_images(embedder, ds.images)
     embed_seconds = time.time() - t_emb
     run.append_progress({"kind": "phase", "phase": "gate"})
-    gate, checks = fit_gate(ds.images, labels, prep.split, ds.good_label)
+    gate, checks = fit_gate(ds.images, labels, prep.split, ds.good_label, augment=settings.get("augment", "none"),
+                            seed=seed)
     gate.save(run.file(GATE_FILE))
+    drift = drift_copies(embedder, gate, ds.images, labels, prep.split, ds.good_label, settings.get("augment", "none"),
+                         seed)
     metrics_, scores = evaluate_embeddings(emb, labels, prep.split, good_label=ds.good_label, k=settings["k"],
                                            threshold_method=settings["threshold_method"],
                                            max_escape=settings["max_escape"], unknown=checks["unknown"],
-                                           local_defect=checks["local_defect"])
+                                           local_defect=checks["local_defect"],
+                                           ref_extra=drift.get("ref_extra"), val_extra=drift.get("val_extra"))
     te = prep.idx["test"]
     ia, ib, y = eval_pairs["test"]
     e_te = emb[te]
@@ -433,7 +464,8 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         metrics_["p_good"] = probability_metrics(emb, labels, prep.split, prep.classes, ds.good_label)
     metrics_["gate"] = gate.thresholds()
     save_embeddings(run.file("embeddings.npz"), emb, labels, prep.split, scores,
-                    **{k: checks[k] for k in GATE_ITEM_KEYS})
+                    **{k: checks[k] for k in GATE_ITEM_KEYS},
+                    **({"ref_extra": drift["ref_extra"], "ref_extra_rows": drift["ref_extra_rows"]} if drift else {}))
     run.write_metrics(metrics_)
     log.msg("test: " + ", ".join(f"{k} {metrics_[k]:.4f}" for k in
                                   ("pair_accuracy", "good_defect_accuracy", "escape_rate", "overkill_rate", "auroc")))
