@@ -11,6 +11,7 @@
     python -m snw_core bench [--data SOURCE] [--presets seed,default] [--json FILE] [--drift] [--unseen-labels 11,12]
     python -m snw_core inspect RUN_ID IMAGE... [--resize] [--heatmap DIR] [--runs-dir DIR]   # one JSON line per image
     python -m snw_core export RUN_ID --out DIR [--runs-dir DIR]              # the bundle for the line
+    python -m snw_core report RUN_ID --out report.html [--threshold T] [--compare RUN_ID]   # HTML for management
 
 Every command takes -v (show TensorFlow's start-up lines, hidden otherwise).
 Exit codes: 0 ok, 2 bad input (one paragraph on stderr, no traceback), 130 training stopped, 1 other failure.
@@ -125,6 +126,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("run_id")
     p.add_argument("--out", required=True, help="bundle folder: new, empty, or an earlier bundle (replaced)")
     _add_runs_dir(p)
+    from .report import add_cli as add_report_cli
+    add_report_cli(sub)
     add_verbose_flag(ap)
     return ap
 
@@ -191,6 +194,9 @@ def _dispatch(a) -> int:
         return _inspect(a)
     if a.cmd == "export":
         return _export(a)
+    if a.cmd == "report":
+        from .report import cli as report_cli
+        return report_cli(a)
     raise BadInput(f"unknown command {a.cmd}")
 
 
