@@ -32,6 +32,7 @@ __all__ = ["ReportError", "build_report", "write_report", "add_cli", "cli", "MAX
 MAX_THUMBS = 24
 #: content width in CSS px: A4 (210 mm) minus 2 x 12 mm margins is 703 px at 96 px per inch
 PAGE_WIDTH = 700
+CONFUSION_MARGIN = dict(l=105, r=8, t=62, b=8)
 METRIC_LABELS = {
     "good_defect_accuracy": "good/defect accuracy", "escape_rate": "escape rate", "overkill_rate": "overkill rate",
     "auroc": "AUROC", "threshold": "threshold", "pair_accuracy": "pair accuracy (seed study's metric)",
@@ -114,9 +115,11 @@ def _load(run, threshold, dataset):
 
 # ------------------------------------------------------------------ pieces of the page
 
-def _figure_div(fig, width: int, height: int) -> str:
+def _figure_div(fig, width: int, height: int, margin: dict) -> str:
+    # fixed margins: plotly's automargin measures text in the browser, and some headless or print renderings
+    # measure nothing, which clipped the tick labels
     fig.update_layout(width=width, height=height, autosize=False, paper_bgcolor="white", plot_bgcolor="white",
-                      font=dict(family="Helvetica, Arial, sans-serif"))
+                      font=dict(family="Helvetica, Arial, sans-serif"), margin=margin)
     return fig.to_html(full_html=False, include_plotlyjs=False,
                        config={"displayModeBar": False, "responsive": False, "staticPlot": False})
 
@@ -295,19 +298,20 @@ def build_report(run, threshold: float | None = None, dataset=None, compare=(), 
                                  ["same class", "different class"], ["judged same", "judged different"],
                                  x_title="judged: same if distance < 0.5", y_title="true pair")
         parts.append(f"<div><p><b>Pair question</b>: same class? {R.pct(pairs['pair_accuracy'])}</p>"
-                     f"{_figure_div(fig, PAGE_WIDTH // 2 - 6, 250)}</div>")
+                     f"{_figure_div(fig, PAGE_WIDTH // 2 - 6, 250, CONFUSION_MARGIN)}</div>")
     fig = R.confusion_figure([[op["passed"], op["overkills"]], [op["escapes"], op["detected"]]],
                              ["good item", "defective item"], ["judged good", "judged defective"],
                              x_title="judged: defective if score > threshold", y_title="true item")
     parts.append(f"<div><p><b>Item question</b>: good or defective? {R.pct(op['accuracy'])}</p>"
-                 f"{_figure_div(fig, PAGE_WIDTH // 2 - 6, 250)}</div>")
+                 f"{_figure_div(fig, PAGE_WIDTH // 2 - 6, 250, CONFUSION_MARGIN)}</div>")
     parts.append('</div><p class="muted">Pairs: the seed-scheme test pairs (10 same + 10 different per test image), '
                  "built exactly as the trainer built them. Items: top right = overkill, bottom left = escape.</p></section>")
 
     # ---- ROC and per pin
     parts.append('<section class="keep"><h2>Trade-off between escapes and overkill</h2>')
     try:
-        parts.append(_figure_div(R.roc_figure(scores, labels, split, t, good, stored=stored), PAGE_WIDTH, 360))
+        parts.append(_figure_div(R.roc_figure(scores, labels, split, t, good, stored=stored), PAGE_WIDTH, 360,
+                                 dict(l=70, r=10, t=20, b=50)))
         parts.append('<p class="muted">Every threshold is one point on this curve (test split). Up = fewer escapes, '
                      "right = more overkill. Red dot: the threshold of this report; hollow ring: the run's stored "
                      "threshold.</p>")

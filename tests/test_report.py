@@ -143,6 +143,7 @@ def test_report_from_the_accuracy_page_opens_offline_in_chromium_without_failed_
             page.goto(out.as_uri(), wait_until="load")
             page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3",
                                    timeout=30000)
+            page.wait_for_timeout(1000)                                # plotly's automargin settles
             shot(page, "report")
             assert problems == []
             assert requests == [out.as_uri()]                          # the file itself, nothing else
