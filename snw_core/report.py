@@ -124,7 +124,7 @@ def _figure_div(fig, width: int, height: int, margin: dict) -> str:
                        config={"displayModeBar": False, "responsive": False, "staticPlot": False})
 
 
-def _thumbs_html(images, rows, labels, scores, good, colors, digits) -> str:
+def _thumbs_html(images, rows, labels, scores, good, colors, digits, verdicts=None) -> str:
     from .gallery import bordered_thumbnails, png_data_uris
     from .viz import auto_scale, label_name
     if not rows.size:
@@ -132,7 +132,9 @@ def _thumbs_html(images, rows, labels, scores, good, colors, digits) -> str:
     scale = auto_scale(images.shape[1:], 72)
     uris = png_data_uris(bordered_thumbnails(images[rows], scale, [colors.get(lab, "#cccccc") for lab in labels[rows]]))
     cells = [f'<figure class="thumb"><img src="{u}" alt="{_e(label_name(labels[i], good))}">'
-             f"<figcaption>{_e(label_name(labels[i], good))} · {scores[i]:.{digits}f} · row {int(i)}</figcaption></figure>"
+             f"<figcaption>{_e(label_name(labels[i], good))} · "
+             f"{_e(verdicts[i]) if verdicts is not None and verdicts[i] else f'{scores[i]:.{digits}f}'} · row {int(i)}"
+             "</figcaption></figure>"
              for u, i in zip(uris, rows)]
     return '<div class="thumbs">' + "".join(cells) + "</div>"
 
@@ -233,9 +235,27 @@ def build_report(run, threshold: float | None = None, dataset=None, compare=(), 
     from .viz import label_colors
     cfg, metrics, arr, stored, t, images, why = _load(run, threshold, dataset)
     scores, labels, split = arr["scores"], np.asarray(arr["labels"]).astype(str), np.asarray(arr["split"]).astype(str)
+    # items the run's gate rejects whatever the threshold (UNKNOWN: not this part; a local defect) count as
+    # rejected, as in metrics.json: their scores move above every real one (metrics.effective_scores)
+    unknown = np.asarray(arr["unknown"], bool) if "unknown" in arr else None
+    local = np.asarray(arr["local_defect"], bool) if "local_defect" in arr else None
+    gate_verdicts = None
+    if unknown is not None or local is not None:
+        from .metrics import effective_scores
+        rejected = np.zeros(scores.shape, bool)
+        gate_verdicts = np.full(scores.shape, "", dtype=object)
+        if local is not None:
+            rejected |= local
+            gate_verdicts[local] = "local defect"
+        if unknown is not None:
+            rejected |= unknown
+            gate_verdicts[unknown] = "UNKNOWN"
+        twin_scores, scores = scores, effective_scores(scores, rejected)
+    else:
+        twin_scores = scores
     data_cfg, settings, status = cfg.get("data", {}), cfg.get("settings", {}), run.status()
     good = str(data_cfg.get("good_label", "0"))
-    lo, hi, step = R.slider_range(scores)
+    lo, hi, step = R.slider_range(twin_scores)
     digits = max(4, len(f"{step:.10f}".rstrip("0").split(".")[1]) + 1)
     op = R.operating_point(scores, labels, split, t, good)
     if threshold_note is None:
@@ -257,7 +277,7 @@ def build_report(run, threshold: float | None = None, dataset=None, compare=(), 
                  f"</code> · trained {_e(status.get('ended') or status.get('started') or '?')} · report made {_e(now_iso())}</p>")
 
     # ---- headline
-    unknown = metrics.get("unknown_rate")
+    test = split == "test"
     parts.append('<section class="keep"><h2>Headline (test split)</h2>')
     parts.append(f"<p>Every number comes from the <b>{op['n']:,} test items</b>, which took no part in training or in "
                  f"choosing the threshold. An item is judged <b>defective</b> when its score (mean embedding distance "
@@ -277,8 +297,19 @@ def build_report(run, threshold: float | None = None, dataset=None, compare=(), 
     words = [f"Of {op['n_defect']:,} defective test items, <b>{op['escapes']:,} would have been shipped</b> as good "
              f"(escapes, {R.pct(op['escape_rate'])}); of {op['n_good']:,} good items, <b>{op['overkills']:,} would have "
              f"been rejected</b> (overkill, {R.pct(op['overkill_rate'])})."]
-    if isinstance(unknown, (int, float)):
-        words.append(f"{R.pct(float(unknown))} of test items were judged UNKNOWN (not recognised as this part).")
+    if unknown is not None:
+        n_unknown = int((unknown & test).sum())
+        words.append(f"{n_unknown:,} of {op['n']:,} test items ({R.pct(n_unknown / max(1, op['n']))}) were judged "
+                     "UNKNOWN (not recognised as this part) and rejected whatever the threshold.")
+    elif isinstance(metrics.get("unknown_rate"), (int, float)):
+        words.append(f"{R.pct(float(metrics['unknown_rate']))} of test items were judged UNKNOWN (not recognised as "
+                     "this part).")
+    if local is not None:
+        lone = local & test & ~(twin_scores > t)
+        if unknown is not None:
+            lone &= ~unknown
+        n_local = int(lone.sum())
+        words.append(f"{n_local:,} test items below the threshold were rejected for a local defect the gate found.")
     if isinstance(pair_acc, (int, float)):
         words.append(f"Pair accuracy ({R.pct(pair_acc)}) answers another question: are two images of the same class? "
                      "It is the study's metric, shown for comparison; the good/defect accuracy is what the line sees.")
@@ -314,7 +345,9 @@ def build_report(run, threshold: float | None = None, dataset=None, compare=(), 
                                  dict(l=70, r=10, t=20, b=50)))
         parts.append('<p class="muted">Every threshold is one point on this curve (test split). Up = fewer escapes, '
                      "right = more overkill. Red dot: the threshold of this report; hollow ring: the run's stored "
-                     "threshold.</p>")
+                     "threshold." + (" Items the gate rejects whatever the threshold (UNKNOWN, local defect) count as "
+                     "rejected at every point, so this curve's AUROC can differ from the twin score's in metrics.json."
+                     if gate_verdicts is not None else "") + "</p>")
     except ValueError as e:
         parts.append(f'<p class="note">No ROC curve: {_e(e)}</p>')
     parts.append("</section>")
@@ -334,9 +367,10 @@ def build_report(run, threshold: float | None = None, dataset=None, compare=(), 
             shown = rows[:MAX_THUMBS]
             more = f" (the first {shown.size} of {rows.size:,})" if rows.size > shown.size else f" ({rows.size:,})"
             parts.append(f"<h3>{_e(title_)}{_e(more)}</h3>")
-            parts.append(_thumbs_html(images, shown, labels, scores, good, colors, digits)
+            parts.append(_thumbs_html(images, shown, labels, scores, good, colors, digits, gate_verdicts)
                          if rows.size else f"<p>No {kind}s on the test split at this threshold.</p>")
-        parts.append('<p class="muted">Frame colour = label; caption = label · score · row in the data set.</p>')
+        parts.append('<p class="muted">Frame colour = label; caption = label · score (or the gate\'s verdict) · row '
+                     "in the data set.</p>")
     parts.append("</section>")
 
     # ---- comparison

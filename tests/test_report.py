@@ -65,6 +65,26 @@ def test_metrics_keys_it_does_not_know_are_listed_too(env):
     assert "heatmap_hit_rate" in page and "50.00 %" in page
 
 
+def test_items_the_gate_rejects_count_as_rejected_as_in_metrics_json(env):
+    """A run with the gate's per-item verdicts: the report's numbers at the stored threshold are metrics.json's."""
+    from snw_core.embed import save_embeddings
+    from snw_core.metrics import evaluate_embeddings
+    run, labels, split, emb = env["run"], env["labels"], env["split"], env["emb"]
+    rng = np.random.default_rng(3)
+    unknown = rng.random(labels.size) < 0.08
+    local = ~unknown & (rng.random(labels.size) < 0.08)
+    metrics, scores = evaluate_embeddings(emb, labels, split, good_label="0", k=3, unknown=unknown, local_defect=local)
+    run.write_metrics({**run.metrics(), **metrics})
+    save_embeddings(run.file("embeddings.npz"), emb, labels, split, scores, unknown=unknown, local_defect=local)
+    page = text_of(report.build_report(run))
+    n_test = int((split == "test").sum())
+    right = round(metrics["good_defect_accuracy"] * n_test)
+    assert f"{right:,} of {n_test:,} test items judged right" in page
+    n_unknown = int((unknown & (split == "test")).sum())
+    assert f"{n_unknown:,} of {n_test:,} test items" in page and "judged UNKNOWN" in page
+    assert ("UNKNOWN · row" in page) == bool(n_unknown and (unknown & (split == "test") & (labels == "0")).any())
+
+
 def test_images_left_out_with_the_reason_when_the_data_changed(tmp_path, env):
     run, _ = make_run(env["runs"], env["parquet"], "changed", projection=False, content_hash="0" * 64)
     page = text_of(report.build_report(run))
