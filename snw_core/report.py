@@ -341,13 +341,13 @@ def build_report(run, threshold: float | None = None, dataset=None, compare=(), 
     # ---- ROC and per pin
     parts.append('<section class="keep"><h2>Trade-off between escapes and overkill</h2>')
     try:
-        parts.append(_figure_div(R.roc_figure(scores, labels, split, t, good, stored=stored), PAGE_WIDTH, 360,
+        parts.append(_figure_div(R.roc_figure(twin_scores, labels, split, t, good, stored=stored), PAGE_WIDTH, 360,
                                  dict(l=70, r=10, t=20, b=50)))
         parts.append('<p class="muted">Every threshold is one point on this curve (test split). Up = fewer escapes, '
                      "right = more overkill. Red dot: the threshold of this report; hollow ring: the run's stored "
-                     "threshold." + (" Items the gate rejects whatever the threshold (UNKNOWN, local defect) count as "
-                     "rejected at every point, so this curve's AUROC can differ from the twin score's in metrics.json."
-                     if gate_verdicts is not None else "") + "</p>")
+                     "threshold." + (" The curve is the twin's score alone (as AUROC in metrics.json and on the Accuracy "
+                     "page); the items the gate rejects whatever the threshold are counted in the numbers above, not "
+                     "here." if gate_verdicts is not None else "") + "</p>")
     except ValueError as e:
         parts.append(f'<p class="note">No ROC curve: {_e(e)}</p>')
     parts.append("</section>")
