@@ -281,7 +281,9 @@ def build_report(run, threshold: float | None = None, dataset=None, compare=(), 
     parts.append('<section class="keep"><h2>Headline (test split)</h2>')
     parts.append(f"<p>Every number comes from the <b>{op['n']:,} test items</b>, which took no part in training or in "
                  f"choosing the threshold. An item is judged <b>defective</b> when its score (mean embedding distance "
-                 f"to its nearest good training items) is above <b>{t:.{digits}f}</b>: {_e(threshold_note)}.</p>")
+                 f"to its nearest good training items) is above <b>{t:.{digits}f}</b> ({_e(threshold_note)})"
+                 + (", or when the run's gate rejects it whatever the threshold (UNKNOWN: not recognised as this part; "
+                    "a local defect)" if gate_verdicts is not None else "") + ".</p>")
     cards = [
         ("main", R.pct(op["accuracy"]), "good/defect accuracy",
          f"{op['detected'] + op['passed']:,} of {op['n']:,} test items judged right"),
