@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ADDRESS ?= 127.0.0.1
 PORT ?= 8501
 
-.PHONY: run test test-fast bench sample-sheet real-data chromium clean
+.PHONY: run test test-fast bench sample-sheet real-data screenshots chromium clean
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ real-data: $(VENV)/.installed
 	@for k in texture connector; do for d in moderate strong; do \
 	  $(PY) -m snw_core data real --kind $$k --difficulty $$d --n 3000 --seed 0 \
 	    --out data_cache/real/$${k}_$$d.parquet --sheet docs/real_$${k}_$$d.png || exit 1; done; done
+
+## make screenshots: retake the README's pictures (docs/screenshots/) from the real app in headless Chromium
+## (trains one default run on the embedded data first, in a temporary run store: a minute or two)
+screenshots: $(VENV)/.dev-installed chromium
+	$(PY) tools/screenshots.py --out docs/screenshots
 
 clean:
 	rm -rf $(VENV) data_cache/*.parquet data_cache/decoded .pytest_cache

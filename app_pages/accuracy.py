@@ -3,7 +3,7 @@ overkills at a threshold you choose (recomputed instantly from the stored scores
 and the images behind the errors."""
 import streamlit as st
 
-from snw_core import heatmap, ui, viz
+from snw_core import heatmap, report, ui, viz
 from snw_core import review as R
 from snw_core.metrics import effective_scores
 
@@ -92,6 +92,18 @@ if st.session_state.get("accuracy_preset_error"):
 if stored is not None:
     here = " — **this is the threshold shown now**" if abs(threshold - _clamp(stored)) < 1e-12 else ""
     st.caption(f"The run's stored threshold: **{stored:.{digits}f}** (chosen by the trainer: {method}){here}.")
+
+# ------------------------------------------------------------------ the report for management, at this threshold
+_report_ds, _ = ui.run_dataset(cfg, labels.size)
+_note = None if stored is not None and abs(threshold - stored) < 1e-12 else \
+    f"chosen on the Accuracy page ({st.session_state.get('accuracy_preset', R.PRESET_MANUAL)})"
+st.download_button(
+    "Download report", key="accuracy_report_download", on_click="ignore", icon=":material/description:",
+    data=lambda t=threshold, d=_report_ds, n=_note: report.build_report(run, threshold=t, dataset=d, threshold_note=n),
+    file_name=f"snw-report-{run.id}.html", mime="text/html",
+    help="One HTML file at the threshold shown, to forward or print (A4); it opens without network: the numbers "
+         "below, both confusion matrices, the ROC, per pin address, the images of the errors and where the run "
+         "came from. Same as `python -m snw_core report RUN_ID --out report.html --threshold T`.")
 
 # ------------------------------------------------------------------ big numbers
 op = R.operating_point(eff, labels, split, threshold, good)

@@ -18,6 +18,10 @@ VERDICT_STYLE = {"better": "color: #1a7f37; background-color: #e6f4ea; font-weig
                  "worse": "color: #b42318; background-color: #fdecea", "same": "color: #6b7280", "": ""}
 COLUMN_CONFIG = {
     "run_id": st.column_config.TextColumn("run", pinned=True),
+    "epochs": st.column_config.NumberColumn("epochs", help="the setting: epochs counted from take-off"),
+    "epochs_run": st.column_config.NumberColumn(
+        "epochs run", help="epochs actually trained: more than the setting when the model sat on a start-up plateau "
+                           "first, fewer after early stopping or Stop"),
     "learning_rate": st.column_config.NumberColumn("learning rate", format="%g"),
     "batch_size": st.column_config.NumberColumn("batch size"),
     "embedding_dim": st.column_config.NumberColumn("embedding size"),

@@ -11,7 +11,9 @@
     python -m snw_core bench [--data SOURCE] [--presets seed,default] [--json FILE] [--drift] [--unseen-labels 11,12]
     python -m snw_core inspect RUN_ID IMAGE... [--resize] [--heatmap DIR] [--runs-dir DIR]   # one JSON line per image
     python -m snw_core export RUN_ID --out DIR [--runs-dir DIR]              # the bundle for the line
+    python -m snw_core report RUN_ID --out report.html [--threshold T] [--compare RUN_ID]   # HTML for management
 
+Every command takes -v (show TensorFlow's start-up lines, hidden otherwise).
 Exit codes: 0 ok, 2 bad input (one paragraph on stderr, no traceback), 130 training stopped, 1 other failure.
 The last stdout line of ``train`` is the run id.
 """
@@ -23,6 +25,8 @@ import argparse
 import json
 import sys
 import textwrap
+
+from .clilog import add_verbose_flag, quiet_tensorflow
 
 EXIT_BAD_INPUT = 2
 EXIT_STOPPED = 130
@@ -125,11 +129,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("run_id")
     p.add_argument("--out", required=True, help="bundle folder: new, empty, or an earlier bundle (replaced)")
     _add_runs_dir(p)
+    from .report import add_cli as add_report_cli
+    add_report_cli(sub)
+    add_verbose_flag(ap)
     return ap
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    with quiet_tensorflow(verbose=args.verbose):     # TensorFlow's start-up lines only with -v
+        return _main(args)
+
+
+def _main(args) -> int:
     from .data import DataError
     from .presets import SettingsError
     from .runs import RunError
@@ -185,6 +197,9 @@ def _dispatch(a) -> int:
         return _inspect(a)
     if a.cmd == "export":
         return _export(a)
+    if a.cmd == "report":
+        from .report import cli as report_cli
+        return report_cli(a)
     raise BadInput(f"unknown command {a.cmd}")
 
 

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .fsutil import atomic_write_bytes, atomic_write_json
+from .fsutil import atomic_write_bytes, atomic_write_json, default_mode
 from .runs import RunError, now_iso
 
 __all__ = ["export_bundle", "bundle_zip", "bundle_zip_ready", "load_bundle", "to_tflite", "litert_interpreter",
@@ -221,7 +221,7 @@ def export_bundle(run, out, check_tolerance: float = CHECK_TOLERANCE) -> Path:
         "created": now_iso(),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmp = default_mode(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent), folder=True)
     try:
         (tmp / "embedder.tflite").write_bytes(model)
         np.savez_compressed(tmp / "references.npz", **refs)

@@ -1,17 +1,51 @@
-"""Small file-system helpers: atomic writes (temp file + rename) and the project root."""
+"""Small file-system helpers: atomic writes (temp file + rename) and the project root.
+
+A temporary file from ``mkstemp`` (or folder from ``mkdtemp``) is private (mode 0600 / 0700), and renaming keeps
+that mode; :func:`default_mode` gives it the mode any new file gets from the user's umask (0644 / 0755 under
+the usual umask 022) before it is renamed into place, so a dashboard under another account, or a shared run
+store, can read it.
+"""
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_writer", "project_root"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_writer", "project_root",
+           "current_umask", "default_mode"]
+
+_UMASK_LOCK = threading.Lock()
 
 
 def project_root() -> Path:
     """The folder that holds ``snw_core/`` (the repository root)."""
     return Path(__file__).resolve().parent.parent
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system allows (Linux: /proc/self/status)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:          # elsewhere: set and restore (process-wide, so under a lock)
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def default_mode(path, folder: bool | None = None) -> Path:
+    """Give ``path`` the mode a newly created file (0666) or folder (0777) gets under the current umask."""
+    path = Path(path)
+    if folder is None:
+        folder = path.is_dir()
+    os.chmod(path, (0o777 if folder else 0o666) & ~current_umask())
+    return path
 
 
 class atomic_writer:
@@ -35,6 +69,7 @@ class atomic_writer:
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
             try:
+                default_mode(self.tmp, folder=False)
                 os.replace(self.tmp, self.path)
             except BaseException:
                 self.tmp.unlink(missing_ok=True)

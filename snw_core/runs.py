@@ -209,6 +209,8 @@ class Run:
         for k, v in m.items():
             if not isinstance(v, (dict, list)):
                 row[k] = v
+        if row.get("epochs_run") is None:      # still running, stopped early, or an older run: count the epochs
+            row["epochs_run"] = len(self.history()) or None
         return row
 
 

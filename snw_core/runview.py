@@ -192,13 +192,20 @@ def runs_frame(summaries: list[dict], diff_only: bool = False) -> pd.DataFrame:
     """The run table: ``run_id, state, preset, <settings>, <metrics>, started, data``, one row per summary.
 
     Settings: :data:`KEY_SETTINGS`; with ``diff_only``, only those settings (key or other) whose values differ
-    between the rows (with fewer than two rows, none). Lists (the split) are shown as text.
+    between the rows (with fewer than two rows, none). Lists (the split) are shown as text. Beside the
+    ``epochs`` setting, ``epochs_run``: the epochs a run actually trained (more than the setting after a
+    start-up plateau, fewer after early stopping or a stop; from metrics.json, else from history.csv).
     """
     if diff_only:
         settings = differing_columns(summaries, KEY_SETTINGS + OTHER_SETTINGS)
     else:
         settings = list(KEY_SETTINGS)
-    cols = ["run_id", "state", "preset", *settings, *KEY_METRICS, "started", "data"]
+    shown = list(settings)
+    if "epochs" in shown:
+        shown.insert(shown.index("epochs") + 1, "epochs_run")
+    elif differing_columns(summaries, ("epochs_run",)):
+        shown.append("epochs_run")
+    cols = ["run_id", "state", "preset", *shown, *KEY_METRICS, "started", "data"]
     out = []
     for s in summaries:
         row = {c: s.get(c) for c in cols}
@@ -207,6 +214,8 @@ def runs_frame(summaries: list[dict], diff_only: bool = False) -> pd.DataFrame:
                 row[c] = "/".join(f"{x:g}" if isinstance(x, (int, float)) else str(x) for x in row[c])
         out.append(row)
     df = pd.DataFrame(out, columns=cols)
+    if "epochs_run" in df:
+        df["epochs_run"] = pd.to_numeric(df["epochs_run"], errors="coerce").astype("Int64")
     for c in KEY_METRICS:
         df[c] = pd.to_numeric(df[c], errors="coerce")
     return df

@@ -60,6 +60,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .fsutil import default_mode
+
 __all__ = [
     "ConnectorSpec",
     "DEFECT_KINDS",
@@ -498,6 +500,7 @@ def write_images_parquet(path, images: np.ndarray, labels, dirnames, metadata: d
     os.close(fd)
     try:
         pq.write_table(table, tmp)
+        default_mode(tmp, folder=False)          # mkstemp's file is private; give it the umask's mode
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -9,28 +9,26 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import palette
 from .data import sort_labels
 
 __all__ = ["GOOD_COLOR", "label_colors", "upscale", "thumbnail_grid", "label_name"]
 
-GOOD_COLOR = "#8c8c8c"
-# 24 distinct, saturated colours (plotly's Dark24 and Light24 heads), none of them gray
-_PALETTE = ["#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#B68100", "#750D86", "#EB663B", "#511CFB",
-            "#00A08B", "#FB00D1", "#FC0080", "#0D2A63", "#AF0038", "#6C7C32", "#862A16", "#A777F1", "#620042",
-            "#1616A7", "#DA60CA", "#6C4516", "#0D2A63", "#778AAE", "#1F77B4"]
+GOOD_COLOR = palette.GOOD_COLOR
 
 
 def label_colors(labels, good_label: str = "0") -> dict[str, str]:
     """Colour of every label: gray for good, a fixed palette colour per pin address in natural order.
 
     The colour of a pin depends only on its rank among the pin addresses, so every page, and every run on
-    the same data set, shows pin 7 in the same colour.
+    the same data set, shows pin 7 in the same colour. The colours stay tell-apart (CIEDE2000 >= 15) for up to
+    24 pin addresses and stay unique beyond (:mod:`snw_core.palette`).
     """
     ordered = sort_labels(labels, good_label)
     pins = [lab for lab in ordered if lab != good_label]
     out = {good_label: GOOD_COLOR}
-    for i, lab in enumerate(pins):
-        out[lab] = _PALETTE[i % len(_PALETTE)]
+    for lab, color in zip(pins, palette.distinct_colors(len(pins))):
+        out[lab] = color
     return out
 
 

@@ -1,4 +1,4 @@
-"""The dashboard's .streamlit/config.toml: safe defaults (issue 3) and the settings page-switch speed relies on."""
+"""The dashboard's .streamlit/config.toml: safe defaults and the settings page-switch speed relies on."""
 import tomllib
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""Crashes, disk errors, concurrent trainings, and paths from users (issue: reliability and security)."""
+"""Crashes, disk errors, concurrent trainings, and paths from users (reliability and security)."""
 import errno
 import os
 import subprocess

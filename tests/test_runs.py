@@ -87,3 +87,15 @@ def test_stop_request(runs_dir):
     assert not run.stop_requested()
     run.request_stop()
     assert run.stop_requested()
+
+
+def test_summary_epochs_run_from_metrics_else_from_history(runs_dir):
+    run = RunStore(runs_dir).create()
+    run.write_config({"preset": "default", "settings": {"epochs": 10}, "data": {"source": "default"}})
+    assert run.summary()["epochs_run"] is None                   # nothing trained yet
+    row = {"loss": 0.5, "val_loss": 0.6, "pair_accuracy": 0.7, "val_pair_accuracy": 0.6, "seconds": 1.0}
+    run.write_history([{"epoch": e, **row} for e in (1, 2, 3)])
+    assert run.summary()["epochs_run"] == 3                      # still running, or stopped before its metrics
+    run.write_metrics({"epochs_run": 12, "good_defect_accuracy": 0.99})
+    s = run.summary()
+    assert (s["epochs"], s["epochs_run"]) == (10, 12)            # the take-off budget trained past the setting

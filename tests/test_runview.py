@@ -122,15 +122,29 @@ def summary(rid, **kw):
 
 def test_runs_frame_key_settings_and_metrics():
     df = V.runs_frame([summary("a"), summary("b", epochs=3)])
-    assert list(df.columns) == ["run_id", "state", "preset", *V.KEY_SETTINGS, *V.KEY_METRICS, "started", "data"]
+    settings = list(V.KEY_SETTINGS)
+    settings.insert(settings.index("epochs") + 1, "epochs_run")
+    assert list(df.columns) == ["run_id", "state", "preset", *settings, *V.KEY_METRICS, "started", "data"]
     assert df["epochs"].tolist() == [10, 3]
+
+
+def test_runs_frame_shows_the_epochs_run_beside_the_setting():
+    # a run that sat on a start-up plateau for 2 epochs trains 12 of a 10-epoch budget; early stopping fewer
+    df = V.runs_frame([summary("a", epochs_run=12), summary("b", epochs=10, epochs_run=7), summary("c")])
+    cols = list(df.columns)
+    assert cols[cols.index("epochs") + 1] == "epochs_run"
+    assert df["epochs"].tolist() == [10, 10, 10]
+    assert df["epochs_run"].tolist()[:2] == [12, 7] and df["epochs_run"].isna().tolist() == [False, False, True]
+    # differences only: the setting is equal, the epochs run differ -> shown alone
+    diff = V.runs_frame([summary("a", epochs_run=12), summary("b", epochs_run=7)], diff_only=True)
+    assert "epochs" not in diff.columns and diff["epochs_run"].tolist() == [12, 7]
 
 
 def test_runs_frame_differences_only():
     rows = [summary("a"), summary("b", epochs=3, twin="conv", split=[0.7, 0.15, 0.15], learning_rate=1e-3)]
     df = V.runs_frame(rows, diff_only=True)
     settings = [c for c in df.columns if c not in ("run_id", "state", "preset", *V.KEY_METRICS, "started", "data")]
-    assert settings == ["epochs", "twin", "split"]          # learning rate equal (0.001 == 1e-3): hidden
+    assert settings == ["epochs", "epochs_run", "twin", "split"]   # learning rate equal (0.001 == 1e-3): hidden
     assert df["split"].tolist() == ["0.6/0.2/0.2", "0.7/0.15/0.15"]
     # one run: nothing differs
     assert not set(V.KEY_SETTINGS) & set(V.runs_frame([summary("a")], diff_only=True).columns)

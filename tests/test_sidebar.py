@@ -1,4 +1,4 @@
-"""The shared sidebar's data-source form (issue 3): only the chosen kind's input, Load data reloads every page,
+"""The shared sidebar's data-source form: only the chosen kind's input, Load data reloads every page,
 bad input shows the reason and keeps the previous source."""
 import numpy as np
 import pytest

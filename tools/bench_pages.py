@@ -12,7 +12,7 @@ later rounds are the "cached" numbers).
 A page counts as rendered when the app's script has finished AND the page's content has stopped changing for
 0.3 s (plotly draws its charts after the script has ended; the time reported is that of the last change, not the
 end of the 0.3 s wait; see MUTATION_PROBE for what counts as content).
-Targets (issue 3): first page within 5 s of start-up on a warm set-up; switching with cached data under 1 s.
+Targets: first page within 5 s of start-up on a warm set-up; switching with cached data under 1 s.
 """
 import argparse
 import json

@@ -1,0 +1,180 @@
+"""snw_core.report: the management report of a finished run (hand-made runs, no training), its command line,
+the Accuracy page's download button, and the file in headless Chromium with no network."""
+import html
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snw_core import report
+from snw_core import review as R
+from snw_core.__main__ import main
+from snw_core.runs import RunStore
+from test_pages_accuracy_embeddings import APP, make_run, page_path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture()
+def env(tmp_path, monkeypatch):
+    from snw_core import synthetic
+    monkeypatch.setenv("SNW_RUNS_DIR", str(tmp_path / "runs"))
+    parquet = str(synthetic.write_parquet(tmp_path / "tiny.parquet", n=130, seed=0))
+    run, arrays = make_run(tmp_path / "runs", parquet, "r1", projection=False)
+    return {"parquet": parquet, "runs": tmp_path / "runs", "run": run, **arrays}
+
+
+def text_of(page: str) -> str:
+    return html.unescape(page)
+
+
+def test_headline_counts_are_those_of_the_test_split_at_the_stored_threshold(env):
+    page = text_of(report.build_report(env["run"]))
+    t = env["metrics"]["threshold"]
+    op = R.operating_point(env["scores"], env["labels"], env["split"], t)
+    assert R.escape_sentence(op) in page and R.overkill_sentence(op) in page
+    assert f"{op['detected'] + op['passed']:,} of {op['n']:,} test items judged right" in page
+    assert R.pct(op["accuracy"]) in page and "the run's stored threshold" in page
+    pairs = R.pair_review(env["emb"], env["labels"], env["split"], seed=0)
+    assert f"{R.pct(pairs['pair_accuracy'])}" in page
+    assert page.count('class="plotly-graph-div"') == 3           # two confusion matrices and the ROC
+    escapes = R.error_items(env["scores"], env["labels"], env["split"], t, "escape")
+    overkills = R.error_items(env["scores"], env["labels"], env["split"], t, "overkill")
+    assert page.count('<figure class="thumb">') == min(escapes.size, report.MAX_THUMBS) + min(overkills.size,
+                                                                                                report.MAX_THUMBS)
+    assert env["run"].config()["data"]["content_hash"] in page   # provenance
+    assert "<script src=" not in page and "<link" not in page     # nothing fetched
+
+
+def test_another_threshold_changes_the_numbers_and_says_where_it_came_from(env):
+    t = float(np.quantile(env["scores"], 0.9))
+    page = text_of(report.build_report(env["run"], threshold=t))
+    op = R.operating_point(env["scores"], env["labels"], env["split"], t)
+    assert R.escape_sentence(op) in page and "given for this report" in page
+    ref = R.operating_point(env["scores"], env["labels"], env["split"], env["metrics"]["threshold"])
+    assert f"At the run's stored threshold" in page and R.pct(ref["escape_rate"]) in page
+
+
+def test_metrics_keys_it_does_not_know_are_listed_too(env):
+    run = env["run"]
+    run.write_metrics({**run.metrics(), "unknown_rate": 0.0125, "heatmap_hit_rate": 0.5, "extra": {"x": 1}})
+    page = text_of(report.build_report(run))
+    assert "UNKNOWN rate (not recognised as this part)" in page and "1.2 % of test items were judged UNKNOWN" in page
+    assert "heatmap_hit_rate" in page and "50.00 %" in page
+
+
+def test_items_the_gate_rejects_count_as_rejected_as_in_metrics_json(env):
+    """A run with the gate's per-item verdicts: the report's numbers at the stored threshold are metrics.json's."""
+    from snw_core.embed import save_embeddings
+    from snw_core.metrics import evaluate_embeddings
+    run, labels, split, emb = env["run"], env["labels"], env["split"], env["emb"]
+    rng = np.random.default_rng(3)
+    unknown = rng.random(labels.size) < 0.08
+    local = ~unknown & (rng.random(labels.size) < 0.08)
+    metrics, scores = evaluate_embeddings(emb, labels, split, good_label="0", k=3, unknown=unknown, local_defect=local)
+    run.write_metrics({**run.metrics(), **metrics})
+    save_embeddings(run.file("embeddings.npz"), emb, labels, split, scores, unknown=unknown, local_defect=local)
+    page = text_of(report.build_report(run))
+    n_test = int((split == "test").sum())
+    right = round(metrics["good_defect_accuracy"] * n_test)
+    assert f"{right:,} of {n_test:,} test items judged right" in page
+    n_unknown = int((unknown & (split == "test")).sum())
+    assert f"{n_unknown:,} of {n_test:,} test items" in page and "judged UNKNOWN" in page
+    assert ("UNKNOWN · row" in page) == bool(n_unknown and (unknown & (split == "test") & (labels == "0")).any())
+
+
+def test_images_left_out_with_the_reason_when_the_data_changed(tmp_path, env):
+    run, _ = make_run(env["runs"], env["parquet"], "changed", projection=False, content_hash="0" * 64)
+    page = text_of(report.build_report(run))
+    assert "Images unavailable" in page and "has changed since training" in page
+    assert '<figure class="thumb">' not in page
+
+
+def test_comparison_with_another_run(env):
+    other, _ = make_run(env["runs"], env["parquet"], "r2", projection=False)
+    m = other.metrics()
+    other.write_metrics({**m, "good_defect_accuracy": m["good_defect_accuracy"] - 0.1})
+    page = text_of(report.build_report(env["run"], compare=[other]))
+    assert "Compared with other runs" in page and "r2" in page and "-10.0 pp" in page
+
+
+def test_cli_writes_the_report_and_refuses_bad_input_with_exit_2(env, tmp_path, capsys):
+    out = tmp_path / "out" / "report.html"
+    assert main(["report", "r1", "--out", str(out), "--threshold", "0.3"]) == 0
+    assert out.read_text().startswith("<!DOCTYPE html>") and capsys.readouterr().out.strip() == str(out)
+    assert main(["report", "r1", "--out", str(tmp_path / "x.html"), "--threshold", "nan"]) == 2
+    assert main(["report", "r1", "--out", str(tmp_path)]) == 2                       # a folder
+    assert main(["report", "nope", "--out", str(tmp_path / "y.html")]) == 2
+    assert main(["report", "../r1", "--out", str(tmp_path / "y.html")]) == 2
+    empty = RunStore(env["runs"]).create(run_id="empty")
+    empty.write_status("running", pid=os.getpid())
+    assert main(["report", "empty", "--out", str(tmp_path / "z.html")]) == 2
+    assert main(["report", "r1", "--compare", "empty", "--out", str(tmp_path / "z.html")]) == 2
+    err = capsys.readouterr().err
+    assert "finite number" in err and "is a folder" in err and "no results yet" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".html") == []   # nothing written
+
+
+def test_accuracy_page_offers_the_report_at_the_threshold_shown(env):
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["run_id"] = "r1"
+    at.switch_page(page_path("accuracy.py"))
+    at.run()
+    assert not at.exception
+    buttons = [e for e in at.get("download_button") if getattr(e, "proto", None) is not None
+               and "Download report" in str(e.proto)]
+    assert buttons, "no 'Download report' button on the Accuracy page"
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_report_from_the_accuracy_page_opens_offline_in_chromium_without_failed_requests_or_errors(env, tmp_path):
+    """The dashboard's button gives the file (at the threshold shown); the file opened with the network off
+    requests nothing but itself, logs no console error, draws its three charts and its images, and fits A4."""
+    from playwright.sync_api import sync_playwright
+    from browser import CHROMIUM, CHROMIUM_ARGS, AppServer, shot, wait_idle
+    server = AppServer({"SNW_RUNS_DIR": str(env["runs"]), "SNW_DATA_SOURCE": env["parquet"],
+                        "SNW_DATA_ROOTS": str(tmp_path)}, tmp_path / "streamlit.log")
+    try:
+        server.wait_healthy()
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+            page.goto(f"{server.url}/accuracy")
+            wait_idle(page, timeout=120)
+            assert page.locator("[data-testid='stException']").count() == 0
+            with page.expect_download(timeout=60000) as dl:
+                page.locator(".st-key-accuracy_report_download").get_by_role("button", name="Download report").click()
+            out = tmp_path / "downloaded.html"
+            dl.value.save_as(out)
+            assert dl.value.suggested_filename == "snw-report-r1.html"
+            assert "the run's stored threshold" in text_of(out.read_text())     # the threshold the page shows
+
+            ctx = browser.new_context(offline=True, viewport={"width": 1000, "height": 900})
+            page = ctx.new_page()
+            problems, requests = [], []
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on("requestfailed", lambda q: problems.append(f"failed request: {q.url}"))
+            page.on("request", lambda q: requests.append(q.url))
+            page.goto(out.as_uri(), wait_until="load")
+            page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3",
+                                   timeout=30000)
+            page.wait_for_timeout(1000)                                # plotly's automargin settles
+            shot(page, "report")
+            assert problems == []
+            assert requests == [out.as_uri()]                          # the file itself, nothing else
+            assert page.locator(".thumb img").count() > 0
+            assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+            # print: A4 with 12 mm margins leaves 703 CSS px; nothing may stick out to the right
+            page.emulate_media(media="print")
+            page.set_viewport_size({"width": 703, "height": 1000})
+            assert page.evaluate("document.documentElement.scrollWidth") <= 703
+            pdf = page.pdf(format="A4")
+            assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page[^s]", pdf)) >= 2
+            browser.close()
+    finally:
+        server.stop()
