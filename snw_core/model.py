@@ -164,6 +164,10 @@ def build_embedder(settings: dict, image_shape: tuple[int, int]) -> keras.Model:
         # train/inference gap hurt the k-NN distances, and with per-image standardised input it is not
         # needed. Flatten keeps the spatial layout: where a defect is (its pin address) matters.
         x = layers.Reshape((h, w, 1))(x)
+        if float(settings.get("presmooth", 0.0)) > 0:
+            # a fixed Gaussian blur before the first convolution: sensor noise and JPEG blocks are finer than
+            # any defect, so the twin need not learn to ignore them pixel by pixel
+            x = gaussian_layer(float(settings["presmooth"]))(x)
         if settings.get("augment_shift"):
             # training-only: the whole part moves by up to augment_shift px; pins never move relative to
             # each other, so a defect stays a defect
@@ -195,6 +199,25 @@ def build_classifier(settings: dict, image_shape: tuple[int, int], n_classes: in
     x = layers.Activation("relu", name="projection_relu")(x)
     out = layers.Dense(int(n_classes), activation="softmax", name="probabilities")(x)
     return keras.Model(twin.input, out, name="embedder")
+
+
+def gaussian_kernel(sigma: float):
+    """A normalised 2-D Gaussian kernel (numpy, (2r+1, 2r+1)), r = ceil(2 sigma)."""
+    import numpy as np
+    r = max(1, int(np.ceil(2 * sigma)))
+    t = np.arange(-r, r + 1)
+    g = np.exp(-0.5 * (t / sigma) ** 2)
+    k = np.outer(g, g)
+    return (k / k.sum()).astype("float32")
+
+
+def gaussian_layer(sigma: float, name: str = "presmooth") -> layers.Conv2D:
+    """A non-trainable 3x3/5x5 convolution holding a Gaussian blur of ``sigma`` px (one channel in and out).
+
+    A plain Conv2D (not a custom layer), so it saves, loads with safe_mode and converts to LiteRT as is."""
+    k = gaussian_kernel(sigma)
+    return layers.Conv2D(1, k.shape[0], padding="same", use_bias=False, trainable=False, name=name,
+                         kernel_initializer=keras.initializers.Constant(k[:, :, None, None]))
 
 
 def build_siamese(embedder: keras.Model) -> keras.Model:

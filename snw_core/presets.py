@@ -31,6 +31,7 @@ _SEED = {
     "plateau_epochs": 0,            # 0 = the epoch budget starts with the first batch
     "augment_shift": 0,
     "augment": "none",          # training augmentation (snw_core.augment): none, or "line" (a camera's drift)
+    "presmooth": 0.0,           # conv twin: a fixed Gaussian blur (sigma, px) before the first convolution; 0 = off
     "split": [0.6, 0.2, 0.2],
     "seed": 0,
     "k": 3,                     # k nearest good references for the good/defect score
@@ -109,6 +110,7 @@ _RANGES = {
     "early_stopping_patience": (int, 0, 1000),
     "plateau_epochs": (int, 0, 1000),
     "augment_shift": (int, 0, 4),
+    "presmooth": (float, 0.0, 3.0),
     "seed": (int, 0, 2**31 - 1),
     "k": (int, 1, 100),
     "max_escape": (float, 0.0, 1.0),
