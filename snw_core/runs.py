@@ -18,7 +18,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -255,8 +254,7 @@ class RunStore:
         runs = [Run(self.root, p.name) for p in self.root.iterdir() if p.is_dir() and RUN_ID_RE.match(p.name)]
         return sorted(runs, key=lambda r: (r.status().get("started", ""), r.id), reverse=True)
 
-    def delete(self, run_id: str) -> None:
-        run = self.get(run_id)
-        if run.state() == "running":
-            raise RunError(f"Run '{run_id}' is still running; stop it before deleting it.")
-        shutil.rmtree(run.path)
+    def delete(self, run_id: str, by: str = "local") -> Path:
+        """Move a run to the trash (``.trash/``, see snw_core.trash); a running run is refused."""
+        from .trash import move_to_trash
+        return move_to_trash(self, run_id, by=by)

@@ -7,7 +7,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 UI_MODULES = {"ui.py"}
 LIGHT = ["data", "synthetic", "splits", "pairs", "presets", "metrics", "runs", "viz", "launch", "fsutil", "gallery",
-         "review", "runview", "export", "inspect_view", "judge"]
+         "review", "runview", "export", "inspect_view", "judge", "roles", "trash", "actions"]
 
 
 def _imports(path: Path) -> set[str]:
