@@ -240,8 +240,10 @@ def _sign_in(name: str, password: str, encoded: str) -> None:
     log_action(store(), f"{name} (password)", "sign-in" if ok else "sign-in-refused")
     if ok:
         st.session_state["_roles_password"] = {"name": name, "fingerprint": R.hash_fingerprint(encoded)}
-        st.rerun()
-    st.error(f"Wrong password (answered after {waited:.0f} s; every further wrong try waits longer).")
+    else:
+        st.session_state["_roles_signin_error"] = (f"Wrong password (answered after {waited:.0f} s; every further "
+                                                   "wrong try waits longer).")
+    st.rerun()
 
 
 def _sign_out() -> None:
@@ -285,11 +287,15 @@ def access_box() -> None:
         st.error(str(e))
         encoded = None
     if encoded:
-        with st.form("sidebar_signin_form", clear_on_submit=True, border=False):
+        if msg := st.session_state.pop("_roles_signin_error", None):
+            st.error(msg)
+        gen = st.session_state.get("_roles_signin_gen", 0)         # a fresh password field after every try
+        with st.form("sidebar_signin_form", border=False):
             name = st.text_input("Your name (for the action log)", key="sidebar_signin_name", max_chars=40)
-            pw = st.text_input("Engineer password", type="password", key="sidebar_signin_password")
+            pw = st.text_input("Engineer password", type="password", key=f"sidebar_signin_password-{gen}")
             submitted = st.form_submit_button("Sign in as engineer", key="sidebar_signin")
         if submitted:
+            st.session_state["_roles_signin_gen"] = gen + 1
             _sign_in(name, pw, encoded)
     elif not R.oidc_providers(secrets):
         st.caption("No engineer sign-in is configured on this server (README: *Opening the dashboard to the plant "
