@@ -71,7 +71,8 @@ def test_asking_to_view_as_a_viewer_only_lowers():
 
 def test_oidc_providers_need_the_shared_settings():
     base = {"redirect_uri": "http://h:8501/oauth2callback", "cookie_secret": "x" * 32}
-    prov = {"client_id": "id", "client_secret": "s", "server_metadata_url": "https://idp/.well-known/openid-configuration"}
+    prov = {"client_id": "id", "client_secret": "s",
+            "server_metadata_url": "https://idp/.well-known/openid-configuration"}
     assert R.oidc_providers({}) == []
     assert R.oidc_providers({"auth": dict(base, **prov)}) == [None]
     assert R.oidc_providers({"auth": dict(base, microsoft=prov)}) == ["microsoft"]
