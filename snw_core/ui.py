@@ -1,7 +1,8 @@
 """The one Streamlit module of snw_core: UI caches and the shared sidebar (data source, run picker).
 
 Pages import this; everything else in snw_core stays free of streamlit (a test guards it).
-Session keys: ``data_source``, ``good_label``, ``run_id``, ``data_error``.
+Session keys: ``data_source``, ``good_label``, ``run_id``, ``data_error``; ``_roles_password`` (a password
+sign-in: name and hash fingerprint), ``_roles_as_viewer`` (opened with ``?view=viewer``). Roles: ``actor()``.
 """
 from __future__ import annotations
 

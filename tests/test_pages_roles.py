@@ -5,6 +5,7 @@ import re
 import pytest
 from streamlit import config
 from streamlit.testing.v1 import AppTest
+from test_pages_accuracy_embeddings import make_run as make_embedded_run
 from test_pages_train_runs import APP, finished, running, select, store, texts  # noqa: F401  (fixture)
 
 from snw_core import actions, trash
@@ -63,9 +64,11 @@ def test_viewer_only_has_no_action_control_on_any_page(store, monkeypatch, tiny_
     running(store)
     RunStore().delete("r1-done")                      # something in the trash too
     finished(store, "r2-done", started="2026-01-01T11:00:00+00:00")
+    # a finished run with embeddings but no stored UMAP: the Embeddings page would offer to compute it
+    make_embedded_run(RunStore().root, str(tiny_parquet), "r3-noproj", projection=False)
     monkeypatch.setenv(R.VIEWER_ONLY_ENV, "1")
     for path in PAGES:
-        at = open_page(path, data_source=str(tiny_parquet))
+        at = open_page(path, data_source=str(tiny_parquet), run_id="r3-noproj")
         found = buttons(at)
         assert not ACTION_KEYS & {k for k, _ in found}, (path, found)
         assert not [lab for _, lab in found if ACTION_LABEL.search(lab)], (path, found)
@@ -76,6 +79,8 @@ def test_viewer_only_has_no_action_control_on_any_page(store, monkeypatch, tiny_
     assert "Stopping a run is for engineers" in texts(at.caption)
     at = open_page("app_pages/runs.py")
     assert "Deleting runs is for engineers" in texts(at.caption)
+    at = open_page("app_pages/embeddings.py", data_source=str(tiny_parquet), run_id="r3-noproj")
+    assert "Computing and storing a projection is for engineers" in texts(at.caption)
 
 
 def test_the_same_pages_have_the_controls_for_the_local_engineer(store, tiny_parquet):
@@ -87,6 +92,9 @@ def test_the_same_pages_have_the_controls_for_the_local_engineer(store, tiny_par
     assert "Engineer: the dashboard listens on this computer only." in texts(at.sidebar.caption)
     at = open_page("app_pages/runs.py")
     assert "runs_delete" in {k for k, _ in buttons(at)}
+    make_embedded_run(RunStore().root, str(tiny_parquet), "r3-noproj", projection=False)
+    at = open_page("app_pages/embeddings.py", data_source=str(tiny_parquet), run_id="r3-noproj")
+    assert "embeddings_compute_umap" in {k for k, _ in buttons(at)}
 
 
 def test_a_stale_confirm_click_is_refused_by_the_handler(store, monkeypatch):
