@@ -18,7 +18,7 @@ import sys
 
 from . import launch, trash
 from .roles import Actor
-from .runs import RunError, RunStore, now_iso
+from .runs import RunError, RunStore, now_iso, read_jsonl
 
 __all__ = ["LOG_NAME", "log_action", "read_log", "log_rows", "start_training", "stop_run", "delete_runs",
            "restore_runs", "empty_trash", "ACTIONS"]
@@ -43,17 +43,7 @@ def log_action(store: RunStore, actor: Actor | str, action: str, run_id: str = "
 
 def read_log(store: RunStore, limit: int | None = None) -> list[dict]:
     """The action log, oldest first (an incomplete last line is skipped); the last ``limit`` entries."""
-    try:
-        text = (store.root / LOG_NAME).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    out = []
-    for line in text.split("\n"):
-        if line:
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                pass
+    out = read_jsonl(store.root / LOG_NAME)
     return out[-limit:] if limit else out
 
 
@@ -89,29 +79,27 @@ def stop_run(run, actor: Actor, store: RunStore | None = None) -> None:
 def delete_runs(store: RunStore, run_ids, actor: Actor) -> list[tuple[str, str]]:
     """Move runs to the trash; one ``(kind, message)`` per run, kind ``ok`` or ``error``."""
     actor.require("delete runs")
-    out = []
-    for rid in run_ids:
-        try:
-            trash.move_to_trash(store, rid, by=actor.name)
-        except RunError as e:
-            out.append(("error", str(e)))
-            continue
-        log_action(store, actor, "delete", rid)
-        out.append(("ok", f"Moved run `{rid}` to the trash."))
-    return out
+    return _each(store, run_ids, actor, "delete", lambda rid: trash.move_to_trash(store, rid, by=actor.name),
+                 "Moved run `{}` to the trash.")
 
 
 def restore_runs(store: RunStore, run_ids, actor: Actor) -> list[tuple[str, str]]:
+    """Move runs back from the trash; one ``(kind, message)`` per run."""
     actor.require("restore runs")
+    return _each(store, run_ids, actor, "restore", lambda rid: trash.restore(store, rid), "Restored run `{}`.")
+
+
+def _each(store, run_ids, actor, action, do, done) -> list[tuple[str, str]]:
+    """``do(run_id)`` for each run; log the ones done; a refused one (RunError) does not stop the others."""
     out = []
     for rid in run_ids:
         try:
-            trash.restore(store, rid)
+            do(rid)
         except RunError as e:
             out.append(("error", str(e)))
             continue
-        log_action(store, actor, "restore", rid)
-        out.append(("ok", f"Restored run `{rid}`."))
+        log_action(store, actor, action, rid)
+        out.append(("ok", done.format(rid)))
     return out
 
 

@@ -50,6 +50,23 @@ def runs_dir(path=None) -> Path:
     return Path(path or os.environ.get("SNW_RUNS_DIR") or project_root() / "runs")
 
 
+def read_jsonl(path) -> list[dict]:
+    """Every complete line of an append-only JSON-lines file (a writer's incomplete last line is skipped);
+    [] when the file does not exist."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    out = []
+    for line in text.split("\n"):
+        if line:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+    return out
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -160,19 +177,7 @@ class Run:
 
     def progress(self) -> list[dict]:
         """All complete progress events (an incomplete last line is skipped)."""
-        p = self.file("progress.jsonl")
-        try:
-            text = p.read_text()
-        except OSError:
-            return []
-        out = []
-        for line in text.split("\n"):
-            if line:
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    pass
-        return out
+        return read_jsonl(self.file("progress.jsonl"))
 
     def write_history(self, rows: list[dict]) -> None:
         buf = io.StringIO()

@@ -13,9 +13,10 @@ import time
 
 import pytest
 
-from browser import CHROMIUM, CHROMIUM_ARGS, AppServer, shot, wait_for, wait_idle
+from browser import CHROMIUM, AppServer, shot, wait_for, wait_idle
 from snw_core import roles as R
 from snw_core.runs import RunStore
+from test_e2e import browser  # noqa: F401  (fixture: one headless Chromium per module)
 from test_pages_train_runs import finished, running
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -42,15 +43,6 @@ def env(tmp_path_factory, tiny_parquet):
     finished(store, "r1-done")
     running(store, "r9-running")
     return {"SNW_RUNS_DIR": str(store.root), "SNW_DATA_SOURCE": str(data), "SNW_DATA_ROOTS": str(root)}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def serve(env, tmp_path_factory, address="127.0.0.1", **extra):
