@@ -24,10 +24,18 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PAGES = ["", "pairs", "train", "accuracy", "embeddings", "runs", "inspect"]
 ACTION = re.compile(r"\b(start|stop|delete|sweep|restore|empty)\b", re.I)
 PASSWORD = "plant-engineer-2026"
-# keeps a reference to every websocket the page opens, so a test can send bytes on the app's own connection,
-# as someone with the browser's developer tools could
-TRACK_SOCKETS = """(() => { const Orig = window.WebSocket; window.__snwSockets = [];
-  window.WebSocket = class extends Orig { constructor(...a) { super(...a); window.__snwSockets.push(this); } }; })();"""
+# keeps every websocket the page opens and a copy of every binary message it sends, so a test can send bytes on
+# the app's own connection, as someone with the browser's developer tools could
+TRACK_SOCKETS = """(() => { const Orig = window.WebSocket; window.__snwSockets = []; window.__snwSent = [];
+  window.WebSocket = class extends Orig {
+    constructor(...a) { super(...a); window.__snwSockets.push(this); }
+    send(data) {
+      if (ArrayBuffer.isView(data)) window.__snwSent.push(Array.from(new Uint8Array(data.buffer, data.byteOffset,
+                                                                                    data.byteLength)));
+      else if (data instanceof ArrayBuffer) window.__snwSent.push(Array.from(new Uint8Array(data)));
+      super.send(data);
+    } }; })();"""
+SEND = "b => window.__snwSockets.filter(s => s.readyState === 1).at(-1).send(new Uint8Array(b))"
 
 
 @pytest.fixture(scope="module")
@@ -96,12 +104,15 @@ def sign_in(page, password, name="Ann"):
     return t0
 
 
+def sent_frames(page, marker: bytes) -> list[bytes]:
+    """The binary messages the page has sent on its websockets that contain ``marker``."""
+    return [f for f in map(bytes, page.evaluate("() => window.__snwSent")) if marker in f]
+
+
 def test_plant_network_server_viewer_password_and_forged_stop(env, browser, tmp_path_factory):
     server = serve(env, tmp_path_factory, address="0.0.0.0", **{R.PASSWORD_HASH_ENV: R.hash_password(PASSWORD)})
     stop_file = RunStore(env["SNW_RUNS_DIR"]).get("r9-running").file("stop_request")
     viewer, engineer = new_page(browser, track=True), new_page(browser, track=True)
-    sent = []
-    engineer.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
     try:
         # not signed in: a viewer, with the sign-in form
         for page in (viewer, engineer):
@@ -124,23 +135,21 @@ def test_plant_network_server_viewer_password_and_forged_stop(env, browser, tmp_
         assert action_buttons(viewer) == []
         shot(engineer, "roles_engineer_signed_in")
         # the engineer's Stop click, as bytes on the wire
-        sent.clear()
+        engineer.evaluate("() => { window.__snwSent = []; }")
         stop.click()
         wait_for(stop_file.exists, timeout=30, what="the engineer's stop request")
-        forged = [f for f in sent if isinstance(f, bytes) and b"train_stop" in f]
-        assert forged, "the Stop click was not seen on the websocket"
+        forged = sent_frames(engineer, b"train_stop")
+        assert forged, "the Stop click was not among the messages the page sent"
         stop_file.unlink()
         stop.wait_for(timeout=30_000)                          # the live view offers Stop again
         # the same bytes sent over the viewer's own connection change nothing
-        viewer.evaluate("b => window.__snwSockets.filter(s => s.readyState === 1).at(-1).send(new Uint8Array(b))",
-                        list(forged[-1]))
+        viewer.evaluate(SEND, list(forged[-1]))
         time.sleep(2)
         wait_idle(viewer)
         assert not stop_file.exists()
         assert viewer.locator("[data-testid='stException']").count() == 0
         # ... while from a session where the control exists they do stop the run (the forgery is a real click)
-        engineer.evaluate("b => window.__snwSockets.filter(s => s.readyState === 1).at(-1).send(new Uint8Array(b))",
-                          list(forged[-1]))
+        engineer.evaluate(SEND, list(forged[-1]))
         wait_for(stop_file.exists, timeout=30, what="the replayed stop request")
         # the Runs page: Delete for the engineer (still signed in after switching pages), not for the viewer
         engineer.locator("[data-testid='stSidebarNav'] a", has_text="Runs").click()
@@ -150,6 +159,11 @@ def test_plant_network_server_viewer_password_and_forged_stop(env, browser, tmp_
         assert "Action log" in viewer.locator("[data-testid='stMain']").inner_text()
         shot(viewer, "roles_viewer_runs")
     finally:
+        for name, page in (("viewer", viewer), ("engineer", engineer)):   # the last state, for the artifacts
+            try:
+                shot(page, f"last_roles_{name}")
+            except Exception:
+                pass
         stop_file.unlink(missing_ok=True)
         viewer.context.close()
         engineer.context.close()
