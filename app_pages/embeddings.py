@@ -43,6 +43,8 @@ def _umap_jobs() -> dict:
 
 
 def _start_umap(run, seed: int) -> None:
+    if not ui.is_engineer():                                # checked here too, not only by hiding the button
+        return
     jobs = _umap_jobs()
     key = str(run.path)
     job = jobs.get(key)
@@ -117,8 +119,9 @@ if method == "UMAP" and not has_umap:
                 st.error(f"The UMAP projection failed: {_job_error(job)}")
             st.info("This run has no stored UMAP projection (trained with `--projection none` or `pca`). "
                     "Showing PCA; compute UMAP once and it is stored with the run.")
-            if st.button("Compute UMAP projection", key="embeddings_compute_umap", type="primary",
-                         help="Runs in a separate low-priority process (about 5-30 s); you can keep working."):
+            if ui.engineer_only("Computing and storing a projection") and st.button(
+                    "Compute UMAP projection", key="embeddings_compute_umap", type="primary",
+                    help="Runs in a separate low-priority process (about 5-30 s); you can keep working."):
                 _start_umap(run, seed)
                 st.rerun()
     method_shown = "PCA"

@@ -1,4 +1,5 @@
-"""Runs: every run in the run store (whoever wrote it), compared side by side; delete old ones.
+"""Runs: every run in the run store (whoever wrote it), compared side by side; delete old ones (to the trash,
+restorable), and the action log. Changing actions are for engineers and go through ``snw_core.actions``.
 
 The run store folder is the interface: runs trained from the command line, another tab or another worker
 show up here like the dashboard's own.
@@ -9,8 +10,9 @@ import plotly.graph_objects as go
 import plotly.colors
 import streamlit as st
 
+from snw_core import actions, trash, ui
 from snw_core import runview as V
-from snw_core import ui
+from snw_core.roles import AccessError
 from snw_core.runs import RunError
 
 PALETTE = plotly.colors.qualitative.Plotly
@@ -41,13 +43,10 @@ COLUMN_CONFIG = {
 
 def _delete(ids: list[str]) -> None:
     """Callback of the confirm button: delete, remember the outcome, clear the selection (row numbers shift)."""
-    msgs = []
-    for rid in ids:
-        try:
-            ui.store().delete(rid)
-            msgs.append(("ok", f"Deleted run `{rid}`."))
-        except RunError as e:
-            msgs.append(("error", str(e)))
+    try:
+        msgs = actions.delete_runs(ui.store(), ids, ui.actor())
+    except AccessError as e:
+        msgs = [("error", str(e))]
     st.session_state["runs_delete_msgs"] = msgs
     st.session_state.pop("runs_delete_pending", None)
     # The browser keeps a table selection by row number, and rows below a deleted one move up: a new key
@@ -100,15 +99,18 @@ def compare(runs_by_id: dict, summaries: list[dict]) -> None:
 
 
 def delete_section(selected: list[str], states: dict[str, str]) -> None:
-    pending = st.session_state.get("runs_delete_pending")
     for kind, msg in st.session_state.pop("runs_delete_msgs", []):
         (st.success if kind == "ok" else st.error)(msg)
+    if not ui.engineer_only("Deleting runs"):
+        st.session_state.pop("runs_delete_pending", None)
+        return
+    pending = st.session_state.get("runs_delete_pending")
     if pending:
-        st.warning(f"Delete {len(pending)} run folder(s) for good: {', '.join(f'`{r}`' for r in pending)}? "
-                   "Its model, embeddings and metrics are removed; this cannot be undone.")
+        st.warning(f"Delete {len(pending)} run folder(s): {', '.join(f'`{r}`' for r in pending)}? They move to "
+                   "the trash (below), where an engineer can restore them until the trash is emptied.")
         c1, c2, _ = st.columns([1, 1, 4])
         c1.button("Yes, delete", key="runs_delete_confirm", type="primary", on_click=_delete, args=(pending,),
-                  icon=":material/delete_forever:")
+                  icon=":material/delete:")
         c2.button("Cancel", key="runs_delete_cancel", on_click=_cancel_delete)
         return
     running = [r for r in selected if states.get(r) == "running"]
@@ -116,14 +118,78 @@ def delete_section(selected: list[str], states: dict[str, str]) -> None:
                  disabled=not selected, icon=":material/delete:"):
         if running:
             # the run store refuses too (RunError); say so before asking for confirmation
-            for rid in running:
-                try:
-                    ui.store().delete(rid)
-                except RunError as e:
-                    st.error(str(e))
+            for kind, msg in actions.delete_runs(ui.store(), running, ui.actor()):
+                (st.success if kind == "ok" else st.error)(msg)
         else:
             st.session_state["runs_delete_pending"] = list(selected)
             st.rerun()
+
+
+def _restore(ids: list[str]) -> None:
+    try:
+        st.session_state["runs_trash_msgs"] = actions.restore_runs(ui.store(), ids, ui.actor())
+    except AccessError as e:
+        st.session_state["runs_trash_msgs"] = [("error", str(e))]
+    _new_tables()
+
+
+def _empty(ids: list[str]) -> None:
+    try:
+        gone = actions.empty_trash(ui.store(), ui.actor(), ids)
+        st.session_state["runs_trash_msgs"] = [("ok", f"Deleted {len(gone)} run(s) for good.")]
+    except (AccessError, RunError) as e:
+        st.session_state["runs_trash_msgs"] = [("error", str(e))]
+    st.session_state.pop("runs_trash_empty_pending", None)
+    _new_tables()
+
+
+def _new_tables() -> None:
+    """Fresh keys for both tables: their selections are row numbers, and rows moved."""
+    st.session_state["runs_table_gen"] = st.session_state.get("runs_table_gen", 0) + 1
+
+
+def trash_section() -> None:
+    rows = trash.list_trash(store)
+    with st.expander(f"Trash: {len(rows)} run{'s' if len(rows) != 1 else ''}", icon=":material/delete:",
+                     expanded=bool(rows) and "runs_trash_msgs" in st.session_state):
+        for kind, msg in st.session_state.pop("runs_trash_msgs", []):
+            (st.success if kind == "ok" else st.error)(msg)
+        if not rows:
+            st.caption("Empty. Deleted runs land here, unchanged, and can be restored.")
+            return
+        gen = st.session_state.get("runs_table_gen", 0)
+        event = st.dataframe(rows, key=f"runs_trash_table-{gen}", on_select="rerun", selection_mode="multi-row",
+                             hide_index=True)
+        chosen = [rows[i]["run_id"] for i in event.selection.rows if i < len(rows)]
+        if not ui.engineer_only("Restoring runs and emptying the trash"):
+            return
+        pending = st.session_state.get("runs_trash_empty_pending")
+        if pending:
+            st.warning(f"Delete {len(pending)} trashed run(s) for good? This cannot be undone.")
+            c1, c2, _ = st.columns([1, 1, 3])
+            c1.button("Yes, delete for good", key="runs_trash_empty_confirm", type="primary", on_click=_empty,
+                      args=(pending,), icon=":material/delete_forever:")
+            c2.button("Cancel", key="runs_trash_empty_cancel",
+                      on_click=lambda: st.session_state.pop("runs_trash_empty_pending", None))
+            return
+        c1, c2, _ = st.columns([1, 1, 3])
+        c1.button("Restore selected", key="runs_trash_restore", disabled=not chosen, on_click=_restore,
+                  args=(chosen,), icon=":material/restore_from_trash:")
+        if c2.button("Empty trash" if not chosen else "Delete selected for good", key="runs_trash_empty",
+                     icon=":material/delete_forever:"):
+            st.session_state["runs_trash_empty_pending"] = chosen or [r["run_id"] for r in rows]
+            st.rerun()
+
+
+def log_section() -> None:
+    rows = actions.log_rows(store, limit=200)
+    with st.expander(f"Action log: {len(rows)} latest", icon=":material/history:"):
+        if not rows:
+            st.caption("No actions yet. Starts, stops, deletions and restores from the dashboard and the command "
+                       "line are recorded here, with who did them.")
+            return
+        st.dataframe(rows, key="runs_action_log", hide_index=True)
+        st.caption(f"Newest first; the whole log is `{store.root / actions.LOG_NAME}` (`python -m snw_core runs log`).")
 
 
 # ------------------------------------------------------------------ page
@@ -136,6 +202,10 @@ st.caption(f"Every run folder in `{store.root}`, oldest first (click a column he
            "the command line or by other workers show up too.")
 if not runs:
     st.info("No runs yet. Train one on the **Train** page or with `python -m snw_core train`.")
+    for kind, msg in st.session_state.pop("runs_delete_msgs", []):
+        (st.success if kind == "ok" else st.error)(msg)
+    trash_section()
+    log_section()
     st.stop()
 
 summaries = [r.summary() for r in runs]
@@ -167,3 +237,6 @@ elif len(selected) == 1:
                  "a numpy-only script: see the Inspect page for how to run it at the line.")
 else:
     st.info("Select two or more rows (tick boxes on the left) to overlay their loss curves and compare their metrics.")
+
+trash_section()
+log_section()

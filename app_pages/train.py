@@ -13,10 +13,11 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from snw_core import launch, ui
+from snw_core import actions, ui
 from snw_core import runview as V
 from snw_core.data import DataError
 from snw_core.presets import PRESET_HELP, PRESETS, SETTING_HELP, SettingsError
+from snw_core.roles import AccessError
 from snw_core.runs import RunError
 
 FIELDS = ("epochs", "batch_size", "pairs_per_image", "margin", "learning_rate", "embedding_dim", "seed",
@@ -61,6 +62,8 @@ def _init_form_state() -> None:
 
 def start_form() -> None:
     st.subheader("New run")
+    if not ui.engineer_only("Starting a training"):
+        return
     presets = list(PRESETS)
     st.selectbox("Preset", presets, index=presets.index("default"), key="train_preset", on_change=_apply_preset,
                  help="Changing the preset resets the settings below to its defaults.")
@@ -112,10 +115,10 @@ def _start(preset: str) -> None:
     overrides["split"] = [ss[k] for k in SPLIT_KEYS]
     try:
         with st.spinner("Checking the data and settings, starting the trainer …"):
-            rid = launch.start_training(ss["data_source"], preset, overrides, good_label=ss["good_label"],
-                                        name=(ss.get("train_name") or "").strip() or None,
-                                        projection=ss.get("train_projection", "umap"))
-    except (SettingsError, DataError, RunError) as e:
+            rid = actions.start_training(ui.actor(), ss["data_source"], preset, overrides, good_label=ss["good_label"],
+                                         name=(ss.get("train_name") or "").strip() or None,
+                                         projection=ss.get("train_projection", "umap"))
+    except (SettingsError, DataError, RunError, AccessError) as e:
         st.error(str(e))
         return
     ss["train_watch_run"] = rid
@@ -216,9 +219,14 @@ def _progress_block(run, prog: V.Progress) -> None:
     if run.stop_requested():
         st.info("Stop requested: the run ends within one batch, then its model so far is evaluated.",
                 icon=":material/hourglass_top:")
-    elif st.button("Stop", key="train_stop", icon=":material/stop_circle:",
-                   help="Ask the trainer to stop; the run ends `stopped` with the model so far."):
-        run.request_stop()
+    elif ui.engineer_only("Stopping a run") and st.button(
+            "Stop", key="train_stop", icon=":material/stop_circle:",
+            help="Ask the trainer to stop; the run ends `stopped` with the model so far."):
+        try:
+            actions.stop_run(run, ui.actor())
+        except AccessError as e:
+            st.error(str(e))
+            return
         st.info("Stop requested: the run ends within one batch.", icon=":material/hourglass_top:")
 
 

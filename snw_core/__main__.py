@@ -6,7 +6,8 @@
     python -m snw_core data import hub:OWNER/NAME --out FILE
     python -m snw_core train --data SOURCE [--preset seed|default] [--epochs N] [--seed S] [--name NAME] ...
     python -m snw_core evaluate RUN_ID [--runs-dir DIR] [--data SOURCE]
-    python -m snw_core runs [--runs-dir DIR]
+    python -m snw_core runs [--runs-dir DIR] [--trash] [delete|restore|empty-trash|log] [ID ...]
+    python -m snw_core password-hash [--stdin]                               # the engineer password's hash
     python -m snw_core stop RUN_ID [--runs-dir DIR]
     python -m snw_core bench [--data SOURCE] [--presets seed,default] [--json FILE] [--drift] [--unseen-labels 11,12]
     python -m snw_core inspect RUN_ID IMAGE... [--resize] [--heatmap DIR] [--runs-dir DIR]   # one JSON line per image
@@ -100,8 +101,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="another data set: judged whole with the run's references and threshold")
     _add_runs_dir(p)
 
-    p = sub.add_parser("runs", help="list runs, one line each")
+    p = sub.add_parser("runs", help="list runs, one line each; delete, restore, the trash, the action log")
     _add_runs_dir(p)
+    from . import actions, roles
+    actions.add_cli(p)
+    roles.add_cli(sub)
     p = sub.add_parser("stop", help="ask a running training to stop (within one batch)")
     p.add_argument("run_id")
     _add_runs_dir(p)
@@ -145,10 +149,11 @@ def main(argv=None) -> int:
 def _main(args) -> int:
     from .data import DataError
     from .presets import SettingsError
+    from .roles import AccessError
     from .runs import RunError
     try:
         return _dispatch(args)
-    except (DataError, SettingsError, RunError, BadInput) as e:
+    except (DataError, SettingsError, RunError, BadInput, AccessError) as e:
         return _fail(e)
     except KeyboardInterrupt:
         return EXIT_STOPPED
@@ -169,7 +174,13 @@ def _dispatch(a) -> int:
         from .runs import RunStore
         print(json.dumps(evaluate_run(RunStore(a.runs_dir).get(a.run_id), a.data), indent=2, allow_nan=True))
         return 0
+    if a.cmd == "password-hash":
+        from .roles import run_cli
+        return run_cli(a)
     if a.cmd == "runs":
+        from .actions import run_cli
+        if (rc := run_cli(a)) is not None:
+            return rc
         from .runs import RunStore
         for r in RunStore(a.runs_dir).list():
             s = r.summary()
@@ -184,7 +195,9 @@ def _dispatch(a) -> int:
         state = run.state()
         if state != "running":
             raise BadInput(f"Run '{a.run_id}' is not running (state: {state}); nothing to stop.")
-        run.request_stop()
+        from .actions import stop_run
+        from .roles import LOCAL
+        stop_run(run, LOCAL, RunStore(a.runs_dir))
         print(f"stop requested for {a.run_id}")
         return 0
     if a.cmd == "bench":

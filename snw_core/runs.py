@@ -18,7 +18,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,6 +48,23 @@ def validate_run_id(run_id) -> str:
 def runs_dir(path=None) -> Path:
     """The run store folder: ``path``, else ``$SNW_RUNS_DIR``, else ``runs/`` in the project."""
     return Path(path or os.environ.get("SNW_RUNS_DIR") or project_root() / "runs")
+
+
+def read_jsonl(path) -> list[dict]:
+    """Every complete line of an append-only JSON-lines file (a writer's incomplete last line is skipped);
+    [] when the file does not exist."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    out = []
+    for line in text.split("\n"):
+        if line:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+    return out
 
 
 def now_iso() -> str:
@@ -161,19 +177,7 @@ class Run:
 
     def progress(self) -> list[dict]:
         """All complete progress events (an incomplete last line is skipped)."""
-        p = self.file("progress.jsonl")
-        try:
-            text = p.read_text()
-        except OSError:
-            return []
-        out = []
-        for line in text.split("\n"):
-            if line:
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    pass
-        return out
+        return read_jsonl(self.file("progress.jsonl"))
 
     def write_history(self, rows: list[dict]) -> None:
         buf = io.StringIO()
@@ -257,8 +261,7 @@ class RunStore:
         runs = [Run(self.root, p.name) for p in self.root.iterdir() if p.is_dir() and RUN_ID_RE.match(p.name)]
         return sorted(runs, key=lambda r: (r.status().get("started", ""), r.id), reverse=True)
 
-    def delete(self, run_id: str) -> None:
-        run = self.get(run_id)
-        if run.state() == "running":
-            raise RunError(f"Run '{run_id}' is still running; stop it before deleting it.")
-        shutil.rmtree(run.path)
+    def delete(self, run_id: str, by: str = "local") -> Path:
+        """Move a run to the trash (``.trash/``, see snw_core.trash); a running run is refused."""
+        from .trash import move_to_trash
+        return move_to_trash(self, run_id, by=by)

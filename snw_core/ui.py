@@ -1,7 +1,8 @@
 """The one Streamlit module of snw_core: UI caches and the shared sidebar (data source, run picker).
 
 Pages import this; everything else in snw_core stays free of streamlit (a test guards it).
-Session keys: ``data_source``, ``good_label``, ``run_id``, ``data_error``.
+Session keys: ``data_source``, ``good_label``, ``run_id``, ``data_error``; ``_roles_password`` (a password
+sign-in: name and hash fingerprint), ``_roles_as_viewer`` (opened with ``?view=viewer``). Roles: ``actor()``.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 import streamlit as st
 
 from . import data as D
+from . import roles as R
 from .runs import RunError, RunStore
 
 DEFAULT_HUB_ID = "YxBxRyXJx/SNWimages_train_1110"
@@ -184,6 +186,123 @@ def run_label(run) -> str:
     return f"{run.id} · {run.state()} · {cfg.get('preset', '?')}{acc_s}"
 
 
+# ------------------------------------------------------------------ roles (logic: snw_core.roles and .actions)
+
+def _secrets() -> dict:
+    try:
+        return st.secrets.to_dict()
+    except Exception:            # no secrets file (StreamlitSecretNotFoundError), or one that does not parse
+        return {}
+
+
+def _oidc_user() -> dict | None:
+    try:
+        user = st.user.to_dict()
+    except Exception:
+        return None
+    return user if user.get("is_logged_in") else None
+
+
+def actor() -> R.Actor:
+    """Who this browser session is; decided on every call from the server address, SNW_VIEWER_ONLY, the
+    secrets and the session's sign-in, so a changed setting applies at the next click. ``?view=viewer`` in
+    the first URL makes a session a viewer for its lifetime (it can only lower a role)."""
+    ss = st.session_state
+    if st.query_params.get("view") == "viewer":
+        ss["_roles_as_viewer"] = True
+    return R.resolve_actor(st.get_option("server.address"), _secrets(), os.environ,
+                           password_signin=ss.get("_roles_password"), oidc_user=_oidc_user(),
+                           as_viewer=bool(ss.get("_roles_as_viewer")))
+
+
+def is_engineer() -> bool:
+    return actor().is_engineer
+
+
+def engineer_only(what: str) -> bool:
+    """True for an engineer; for a viewer a caption saying that ``what`` is for engineers, and False."""
+    a = actor()
+    if a.is_engineer:
+        return True
+    how = ("this dashboard runs in viewer-only mode" if a.how == "viewer-only"
+           else "sign in as an engineer in the sidebar" if a.how != "asked" else "this session views as a viewer")
+    st.caption(f":material/lock: {what} is for engineers ({how}).")
+    return False
+
+
+def _sign_in(name: str, password: str, encoded: str) -> None:
+    from .actions import log_action
+    name = " ".join((name or "").split())[:40] or "engineer"
+    try:
+        ok, waited = R.THROTTLE.attempt(password or "", encoded)
+    except R.AccessError as e:
+        st.error(str(e))
+        return
+    log_action(store(), f"{name} (password)", "sign-in" if ok else "sign-in-refused")
+    if ok:
+        st.session_state["_roles_password"] = {"name": name, "fingerprint": R.hash_fingerprint(encoded)}
+    else:
+        st.session_state["_roles_signin_error"] = (f"Wrong password (answered after {waited:.0f} s; every further "
+                                                   "wrong try waits longer).")
+    st.rerun()
+
+
+def _sign_out() -> None:
+    st.session_state.pop("_roles_password", None)
+
+
+def access_box() -> None:
+    """The sidebar's Access section: the session's role and, for a viewer, how to sign in as an engineer."""
+    a = actor()
+    st.markdown("### Access")
+    if a.how == "loopback":
+        st.caption("Engineer: the dashboard listens on this computer only.")
+        return
+    if a.how in ("viewer-only", "asked"):
+        st.caption("Viewer: " + ("this dashboard runs in viewer-only mode." if a.how == "viewer-only" else
+                                 "this session was opened with `?view=viewer`."))
+        return
+    if a.is_engineer:
+        st.caption(f"Engineer: **{a.name}**")
+        if a.how == "password":
+            st.button("Sign out", key="sidebar_signout", on_click=_sign_out)
+        else:
+            st.button("Log out", key="sidebar_logout", on_click=st.logout)
+        return
+    st.caption("Viewer: every page, reviews and downloads. Starting, stopping and deleting runs is for engineers.")
+    secrets = _secrets()
+    user = _oidc_user()
+    if user:
+        st.caption(f"Signed in as {user.get('email') or user.get('name') or '?'}, who is not on this dashboard's "
+                   "engineer list.")
+        st.button("Log out", key="sidebar_logout", on_click=st.logout)
+    else:
+        for p in R.oidc_providers(secrets):
+            st.button(f"Sign in with {p or 'single sign-on'}", key=f"sidebar_login_{p or 'sso'}", on_click=st.login,
+                      args=(p,) if p else ())
+    try:
+        encoded = R.password_hash(secrets)
+        if encoded:
+            R.check_hash(encoded)
+    except R.AccessError as e:
+        st.error(str(e))
+        encoded = None
+    if encoded:
+        if msg := st.session_state.pop("_roles_signin_error", None):
+            st.error(msg)
+        gen = st.session_state.get("_roles_signin_gen", 0)         # a fresh password field after every try
+        with st.form("sidebar_signin_form", border=False):
+            name = st.text_input("Your name (for the action log)", key="sidebar_signin_name", max_chars=40)
+            pw = st.text_input("Engineer password", type="password", key=f"sidebar_signin_password-{gen}")
+            submitted = st.form_submit_button("Sign in as engineer", key="sidebar_signin")
+        if submitted:
+            st.session_state["_roles_signin_gen"] = gen + 1
+            _sign_in(name, pw, encoded)
+    elif not R.oidc_providers(secrets):
+        st.caption("No engineer sign-in is configured on this server (README: *Opening the dashboard to the plant "
+                   "network*).")
+
+
 # ------------------------------------------------------------------ sidebar
 
 def _save_upload(uploaded) -> str:
@@ -204,8 +323,11 @@ def sidebar() -> None:
         st.markdown("### Data")
         cur = st.session_state["data_source"]
         kind_default = 0 if cur == "default" else 1 if cur.startswith("hub:") else 3
+        # viewers read what is here: downloading from the Hub and uploading write files, so they are for engineers
+        kinds = SOURCE_KINDS if is_engineer() else (SOURCE_KINDS[0], SOURCE_KINDS[3])
+        kind_index = kinds.index(SOURCE_KINDS[kind_default]) if SOURCE_KINDS[kind_default] in kinds else 0
         # the kind sits outside the form so that only its own input is shown (fewer widgets to read and to draw)
-        kind = st.selectbox("Source", SOURCE_KINDS, index=kind_default, key="sidebar_source_kind")
+        kind = st.selectbox("Source", kinds, index=kind_index, key="sidebar_source_kind")
         with st.form("sidebar_source_form", border=False):
             hub_id = upload = path = None
             if kind == SOURCE_KINDS[1]:
@@ -239,9 +361,15 @@ def sidebar() -> None:
                 st.session_state["run_id"] = (done or ids)[0]
             labels = {r.id: run_label(r) for r in runs}
             st.selectbox("Run", ids, key="run_id", format_func=lambda i: labels.get(i, i))
+        access_box()
 
 
 def _apply_source(kind, hub_id, upload, path, good) -> None:
+    if kind in (SOURCE_KINDS[1], SOURCE_KINDS[2]) and not is_engineer():
+        st.session_state["data_error"] = ("Downloading from the Hub and uploading files is for engineers; viewers "
+                                          "choose the embedded default or a path. The previous data source stays "
+                                          "selected.")
+        return
     if kind == SOURCE_KINDS[0]:
         source = "default"
     elif kind == SOURCE_KINDS[1]:

@@ -28,15 +28,17 @@ def free_port() -> int:
 
 
 class AppServer:
-    """`streamlit run app.py` on a free loopback port with its own run store and data source."""
+    """`streamlit run app.py` on a free port with its own run store and data source. It listens on loopback
+    unless ``address`` says otherwise (roles tests bind 0.0.0.0 to be a plant-network server); the tests always
+    connect through 127.0.0.1."""
 
-    def __init__(self, env: dict, log_path: Path):
+    def __init__(self, env: dict, log_path: Path, address: str = "127.0.0.1"):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-             str(self.port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+             str(self.port), "--server.address", address, "--browser.gatherUsageStats", "false"],
             cwd=ROOT, env=dict(os.environ, **env), stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_healthy(self, timeout: float = 120) -> float:

@@ -279,13 +279,13 @@ def test_runs_delete_after_confirmation(store):
     select(at, [0])
     at.button(key="runs_delete").click().run()
     assert not at.exception
-    assert "cannot be undone" in texts(at.warning)
+    assert "trash" in texts(at.warning)
     assert a.path.exists()
     select(at, [0])
     at.button(key="runs_delete_confirm").click().run()
     assert not at.exception
     assert not a.path.exists() and b.path.exists()
-    assert "Deleted run" in texts(at.success)
+    assert "to the trash" in texts(at.success)
     # the table has a fresh (empty) selection: row numbers moved up
     assert [d.value["run_id"].tolist() for d in at.dataframe if d.key and d.key.startswith("runs_table")] == [["r2-b"]]
 

@@ -1,16 +1,20 @@
 """Bounded load test on localhost: N browser sessions open the dashboard's pages while a training runs.
 
 Usage (from the project root, with the project's python):
-    .venv/bin/python tools/load_test.py [--sessions 20] [--concurrency 5] [--train-epochs 3] [--json FILE]
+    .venv/bin/python tools/load_test.py [--sessions 20] [--concurrency 5] [--train-epochs 3] [--viewers 0.5]
+                                        [--json FILE]
 
 Starts its own `streamlit run` on a free loopback port with a temporary run store, starts a seed-preset training
 on a small synthetic set through the command line, then opens --sessions browser pages (Chromium, headless),
 --concurrency at a time, cycling through every page, and reports page latency (time until the app is idle with
-no exception) and errors. Only 127.0.0.1 is contacted; every loop is bounded in count and time.
+no exception) and errors. With --viewers F, that share of the sessions opens its page with ``?view=viewer`` (a
+viewer session of the same server) and must show no Start/Stop/Delete control; the others are the local engineer.
+Only 127.0.0.1 is contacted; every loop is bounded in count and time.
 """
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -32,6 +36,7 @@ def main():
     ap.add_argument("--sessions", type=int, default=20)
     ap.add_argument("--concurrency", type=int, default=5)
     ap.add_argument("--train-epochs", type=int, default=3)
+    ap.add_argument("--viewers", type=float, default=0.0, help="share of the sessions that are viewers (0..1)")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
     from playwright.sync_api import sync_playwright
@@ -61,20 +66,29 @@ def main():
                             break
                         i = todo.pop(0)
                     path = PATHS[i % len(PATHS)]
+                    k = i + i // len(PATHS)            # spread evenly over sessions and pages (every 2nd at 0.5)
+                    as_viewer = (k + 1) * a.viewers >= int(k * a.viewers) + 1
                     ctx = browser.new_context(viewport={"width": 1200, "height": 900})
                     page = ctx.new_page()
                     t0 = time.time()
                     err = None
                     try:
-                        page.goto(f"{server.url}/{path}", timeout=120_000)
+                        page.goto(f"{server.url}/{path}" + ("?view=viewer" if as_viewer else ""), timeout=120_000)
                         wait_idle(page, timeout=120)
                         if page.locator("[data-testid='stException']").count():
                             err = "exception: " + page.locator("[data-testid='stException']").first.inner_text()[:400]
+                        elif as_viewer:
+                            side = page.locator("[data-testid='stSidebar']").inner_text()
+                            actions = [t for t in page.locator("button").all_inner_texts()
+                                       if re.search(r"\b(start|stop|delete|sweep|restore|empty)\b", t, re.I)]
+                            if "Viewer:" not in side or actions:
+                                err = f"viewer session is not a plain viewer: controls {actions}"
                     except Exception as e:  # report, never hide
                         err = f"{type(e).__name__}: {e}"[:200]
                     dt = time.time() - t0
                     with lock:
                         results.append({"session": i, "page": path or "gallery", "seconds": round(dt, 3), "error": err,
+                                        "role": "viewer" if as_viewer else "engineer",
                                         "training_running": trainer.poll() is None})
                     ctx.close()
                 browser.close()
@@ -94,12 +108,13 @@ def main():
     lat = sorted(r["seconds"] for r in results)
     summary = {"sessions": len(results), "concurrency": a.concurrency, "errors": sum(1 for r in results if r["error"]),
                "during_training": sum(1 for r in results if r["training_running"]),
+               "viewers": sum(1 for r in results if r["role"] == "viewer"),
                "p50_s": round(statistics.median(lat), 3) if lat else None,
                "p95_s": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 3) if lat else None,
                "max_s": round(max(lat), 3) if lat else None, "wall_s": round(wall, 1), "health_s": round(health_s, 2),
                "training_exit_code": trainer.returncode, "cores": os.cpu_count()}
     for r in sorted(results, key=lambda r: r["session"]):
-        print(f"session {r['session']:3d}  {r['page']:<11} {r['seconds']:7.2f} s  "
+        print(f"session {r['session']:3d}  {r['page']:<11} {r['role']:<8} {r['seconds']:7.2f} s  "
               f"{'training' if r['training_running'] else '        '}  {r['error'] or 'ok'}")
     print(json.dumps(summary))
     if a.json:
