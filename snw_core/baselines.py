@@ -110,9 +110,17 @@ def open_set(run, unseen) -> dict:
     n_def = sum(counts.values())
     caught = sum(per_label[u] * counts[u] for u in unseen if counts[u])
     n_good = int((test_labels == good_label).sum())
-    return {"labels": unseen, "n_defect": n_def, "defects_caught": caught / n_def if n_def else float("nan"),
-            "n_good": n_good, "goods_passed": float(per_label[good_label]) if n_good else float("nan"),
-            "per_label": {u: float(per_label[u]) for u in unseen if counts[u]}}
+    out = {"labels": unseen, "n_defect": n_def, "defects_caught": caught / n_def if n_def else float("nan"),
+           "n_good": n_good, "goods_passed": float(per_label[good_label]) if n_good else float("nan"),
+           "per_label": {u: float(per_label[u]) for u in unseen if counts[u]}}
+    p_good = run.metrics().get("p_good")
+    if p_good and n_def and n_good:     # the classifier's own score, 1 - p(good), at its own val threshold
+        good_col = sorted(str(c) for c in run.config()["data"]["labels"]).index(good_label)
+        test = e["split"] == "test"
+        judged_defect = (1.0 - e["embeddings"][test][:, good_col]) > p_good["threshold"]
+        out["p_good_defects_caught"] = float(judged_defect[np.isin(test_labels, unseen)].mean())
+        out["p_good_goods_passed"] = float((~judged_defect[test_labels == good_label]).mean())
+    return out
 
 
 def format_open_set(rows: list[dict]) -> str:
@@ -123,6 +131,10 @@ def format_open_set(rows: list[dict]) -> str:
         table.append([r["preset"], ",".join(o["labels"]),
                       f"{round(o['defects_caught'] * o['n_defect'])}/{o['n_defect']} ({o['defects_caught']:.1%})",
                       f"{round(o['goods_passed'] * o['n_good'])}/{o['n_good']} ({o['goods_passed']:.1%})"])
+        if "p_good_defects_caught" in o:
+            c, g = o["p_good_defects_caught"], o["p_good_goods_passed"]
+            table.append([f"  {r['preset']}, 1 - p(good)", "", f"{round(c * o['n_defect'])}/{o['n_defect']} ({c:.1%})",
+                          f"{round(g * o['n_good'])}/{o['n_good']} ({g:.1%})"])
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     lines = []
     for j, row in enumerate(table):

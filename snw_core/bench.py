@@ -336,7 +336,7 @@ def run_bench(data: str = "default", presets=("seed", "default"), json_path=None
         run, state = train(prepared=preps[p], name=f"bench-{p}", runs_dir=runs_dir, projection=projection,
                            quiet=quiet)
         runs[p] = run
-        row = bench_row(run, p, ds.images)
+        row = bench_row(run, p, preps[p].ds.images)     # the run's own items (fewer with --unseen-labels)
         histories[p] = (run.history(), _epoch_elapsed(run))
         rows.append(row)
 

@@ -18,8 +18,10 @@ Two kinds, same schema as every other set (``dirname``, ``label``, ``image``; la
     row-major from the top left (:func:`cell_box`). Defect kinds (:data:`TEXTURE_DEFECTS`): ``scratch``
     (a thin straight line, dark or bright), ``stain`` (a soft-edged blot that covers the texture with a
     dark tint), ``chip`` (a small piece broken out: a dark hole with a lit rim) and ``dent`` (a bump
-    shaded by light from one side). Difficulty: ``moderate`` = ``brick.png`` (a regular texture),
-    ``strong`` = ``gravel.png`` (a random texture of high contrast at the defects' own scale).
+    shaded by light from one side), each from subtle to obvious. Difficulty: ``moderate`` =
+    ``brick.png`` (a regular texture), the whole range; ``strong`` = ``gravel.png`` (a random texture of
+    high contrast at the defects' own scale), the upper 40 % of each range (below it a person no longer
+    finds the defect in the gravel).
 ``connector``
     The connector of :mod:`snw_core.synthetic` (its geometry, pins, defects and labels: pin addresses
     ``1 .. 12``), 26 x 36 px, with the housing's surface grain cut from a real photograph (``gravel.png``
@@ -46,7 +48,6 @@ from __future__ import annotations
 import importlib.util
 import io
 import pathlib
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -196,18 +197,6 @@ def _boxes(diff: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # The texture kind
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Draw:
-    """Defect placement of the defective items of one kind: centre (y, x), size, angle, strength, sign."""
-
-    cy: np.ndarray
-    cx: np.ndarray
-    size: np.ndarray
-    angle: np.ndarray
-    strength: np.ndarray
-    sign: np.ndarray
-
-
 def _texture_defects(clean: np.ndarray, label: np.ndarray, kind: np.ndarray, rng, grid, floor: float = 0.0) -> np.ndarray:
     """Paint each defective item's defect into its cell; returns the new float images (n, h, w).
 

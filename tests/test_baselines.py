@@ -89,9 +89,11 @@ def test_bench_classifier_with_unseen_labels(tiny_parquet, tmp_path):
         assert 0 <= o["goods_passed"] <= 1
         run = RunStore(tmp_path / "runs").get(r["run_id"])
         assert run.config()["settings"]["unseen_labels"] == ["11", "12"]
+    assert 0 <= rows[0]["open_set"]["p_good_defects_caught"] <= 1 and "p_good_goods_passed" in rows[0]["open_set"]
+    assert "p_good_defects_caught" not in rows[1]["open_set"]           # the twin has no softmax
     p_good = RunStore(tmp_path / "runs").get(rows[0]["run_id"]).metrics()["p_good"]
     assert 0 <= p_good["good_defect_accuracy"] <= 1 and "auroc" in p_good
-    assert "open set" in out.getvalue() and "their defects caught" in out.getvalue()
+    assert "open set" in out.getvalue() and "classifier, 1 - p(good)" in out.getvalue()
 
 
 def test_pairs_page_explains_the_classifier_preset(tmp_path, monkeypatch):
