@@ -35,3 +35,31 @@ def test_augment_setting_is_validated_and_the_seed_preset_stays_the_study():
         augment.augment("fog", np.zeros((1, 4, 4), np.uint8), np.random.default_rng(0))
     x = np.ones((2, 4, 4), np.uint8)
     assert augment.augment("none", x, np.random.default_rng(0)) is x
+
+
+def test_extra_references_and_val_items_enter_scores_and_threshold_by_hand():
+    from snw_core.metrics import evaluate_embeddings
+    emb = np.array([[0.0], [0.1], [0.2], [5.0], [0.05], [2.0], [0.15], [0.9], [6.0]])
+    lab = np.array(["0", "0", "0", "3", "0", "3", "0", "0", "3"])
+    spl = np.array(["train"] * 4 + ["val"] * 2 + ["test"] * 3)
+    plain, s0 = evaluate_embeddings(emb, lab, spl, k=1, pin_k=1)
+    # a drifted copy of a train good at 0.85 joins the references: the test good at 0.9 is now near one
+    m, s = evaluate_embeddings(emb, lab, spl, k=1, pin_k=1, ref_extra=np.array([[0.85]]))
+    assert s0[7] == pytest.approx(0.7) and s[7] == pytest.approx(0.05) and s[5] == pytest.approx(1.15)
+    # a drifted val good far from everything (score 1.0) joins the val split: the threshold moves above it
+    m2, _ = evaluate_embeddings(emb, lab, spl, k=1, pin_k=1, ref_extra=np.array([[0.85]]),
+                                val_extra={"emb": np.array([[-1.0]]),
+                                           "is_defect": np.array([False]), "forced": np.array([False])})
+    assert m["threshold"] < 1.0 <= m2["threshold"] < 1.15
+
+
+def test_judge_takes_the_drifted_references_of_a_run():
+    from snw_core.judge import Judge
+    e = {"embeddings": np.array([[0.0], [0.1], [5.0], [0.2]], np.float32), "labels": np.array(["0", "0", "3", "0"]),
+         "split": np.array(["train", "train", "train", "test"]), "ref_extra": np.array([[0.7]], np.float32),
+         "ref_extra_rows": np.array([1])}
+    cfg = {"data": {"good_label": "0", "image_shape": [1, 1]}, "settings": {"k": 1}}
+    j = Judge.from_parts(cfg, {"threshold": 0.3}, e)
+    assert j.ref_good.ravel().tolist() == pytest.approx([0.0, 0.1, 0.7]) and j.ref_good_idx.tolist() == [0, 1, 1]
+    out = j.judge_embeddings(np.array([[0.75]], np.float32))
+    assert out["verdict"][0] == "GOOD" and out["nearest_good"][0] == 1
