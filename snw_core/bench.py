@@ -155,8 +155,11 @@ def _time_litert(judge, images: np.ndarray, picks) -> dict:
     from .export import litert_interpreter, to_tflite
     from .metrics import knn_scores
 
+    from .export import with_patch_features
+    model = with_patch_features(judge.embedder) if judge.patches is not None else judge.embedder
+    dim = int(judge.embedder.output_shape[-1])
     try:
-        it = litert_interpreter(to_tflite(judge.embedder), (1,) + images.shape[1:])
+        it = litert_interpreter(to_tflite(model), (1,) + images.shape[1:])
     except Exception as e:      # noqa: BLE001 - reported in the row, the Keras numbers still stand
         return {"litert_ms_single": None, "litert_error": f"{type(e).__name__}: {e}"[:300]}
     inp, out = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
@@ -164,11 +167,19 @@ def _time_litert(judge, images: np.ndarray, picks) -> dict:
     def one(i):
         it.set_tensor(inp, images[i:i + 1].astype(np.float32))
         it.invoke()
-        return knn_scores(judge.ref_good, it.get_tensor(out), k=judge.k) > judge.threshold
+        return knn_scores(judge.ref_good, it.get_tensor(out)[:, :dim], k=judge.k) > judge.threshold
 
     def with_gate(i):
-        one(i)
-        return judge.gate.check(images[i:i + 1]) if judge.gate is not None else None
+        it.set_tensor(inp, images[i:i + 1].astype(np.float32))
+        it.invoke()
+        out_ = it.get_tensor(out)
+        knn_scores(judge.ref_good, out_[:, :dim], k=judge.k)
+        if judge.gate is None:
+            return None
+        c = judge.gate.check(images[i:i + 1])
+        if judge.patches is not None:
+            judge.patches.score(out_[:, dim:].reshape(1, *judge.patches.grid, -1))
+        return c
 
     for i in picks[:_WARMUP_CALLS]:
         with_gate(i)

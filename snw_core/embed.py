@@ -33,6 +33,15 @@ def embed_images(embedder, images: np.ndarray, batch_size: int = 512) -> np.ndar
     return np.concatenate(out).astype(np.float32)
 
 
+def feature_maps(embedder, images: np.ndarray, layer: str, batch_size: int = 512) -> np.ndarray:
+    """The output of the embedder's layer ``layer`` for uint8 images (n, h, w) -> float32 (n, fh, fw, c)."""
+    import keras
+    model = keras.Model(embedder.input, embedder.get_layer(layer).output)
+    out = [np.asarray(model(np.asarray(images[i:i + batch_size], np.float32), training=False))
+           for i in range(0, len(images), batch_size)]
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0,), np.float32)
+
+
 def project_pca(emb: np.ndarray) -> np.ndarray:
     """First two principal components of ``emb`` (n, d) -> float32 (n, 2). Deterministic (sign fixed)."""
     x = np.asarray(emb, np.float64)

@@ -57,6 +57,8 @@ TEMPLATE = Path(__file__).resolve().parent / "bundle_template" / "inspect_bundle
 RUNTIME_REQUIREMENT = "ai-edge-litert==2.3.0"
 #: largest relative difference (max |a - b| / max |b|) between TensorFlow's and LiteRT's embeddings accepted
 CHECK_TOLERANCE = 1e-4
+#: the same for the patch features a conv twin's bundle carries (relative to their largest value)
+PATCH_CHECK_TOLERANCE = 1e-3
 ZIP_NAME = "bundle.zip"
 _ZIP_LOCK = threading.Lock()
 _VERSIONED = ("numpy", "keras", "tensorflow-cpu", "tensorflow", "ai-edge-litert", "pillow")
@@ -101,12 +103,29 @@ def to_tflite(embedder) -> bytes:
         return Path(path).read_bytes()
 
 
-def _check_images(image_shape, n_random: int = 8) -> np.ndarray:
-    """Seeded check images: black, mid-gray, white and random noise, uint8 (n_random + 3, h, w)."""
+def with_patch_features(embedder):
+    """The embedder with its patch features (:data:`snw_core.patches.PATCH_LAYER`, flattened) appended to its
+    output: one LiteRT model gives the line bundle both, (n, d + fh * fw * c)."""
+    import keras
+
+    from .patches import PATCH_LAYER
+    feat = keras.layers.Flatten(name="patch_features")(embedder.get_layer(PATCH_LAYER).output)
+    out = keras.layers.Concatenate(axis=1, name="embedding_and_patches")([embedder.output, feat])
+    return keras.Model(embedder.input, out, name="embedder_with_patches")
+
+
+def _check_images(image_shape, goods=None, n_random: int = 8) -> np.ndarray:
+    """Seeded check images: random noise and, when given, the first 8 good train images (real parts), uint8.
+
+    No flat frames: a flat image standardises to 0 / (0 + 1) everywhere, so its embedding is decided by float
+    rounding of the mean (TensorFlow and LiteRT differ there by far more than on any real image), and the
+    gate judges such a frame UNKNOWN whatever its embedding."""
     h, w = image_shape
     rng = np.random.default_rng(0)
-    flat = [np.full((h, w), v, np.uint8) for v in (0, 128, 255)]
-    return np.concatenate([np.stack(flat), rng.integers(0, 256, (n_random, h, w), dtype=np.uint8)])
+    parts = [rng.integers(0, 256, (n_random, h, w), dtype=np.uint8)]
+    if goods is not None and len(goods):
+        parts.append(np.asarray(goods[:8], np.uint8))
+    return np.concatenate(parts)
 
 
 def litert_interpreter(model: bytes, input_shape, num_threads: int = 1):
@@ -171,22 +190,37 @@ def export_bundle(run, out, check_tolerance: float = CHECK_TOLERANCE) -> Path:
     embedder = load_embedder(run.embedder_path)
     from .gate import GATE_FILE
     from .judge import load_gate
+    from .judge import load_patches
+    from .patches import PATCH_FILE
     gate = load_gate(run)
-    judge = Judge.from_parts(cfg, m, load_embeddings(run.file("embeddings.npz")), embedder=embedder, gate=gate)
+    patches = load_patches(run)
+    judge = Judge.from_parts(cfg, m, load_embeddings(run.file("embeddings.npz")), embedder=embedder, gate=gate,
+                             patches=patches)
+    exported = with_patch_features(embedder) if patches is not None else embedder
     image_shape = [int(x) for x in cfg["data"]["image_shape"]]
     try:
-        model = to_tflite(embedder)
+        model = to_tflite(exported)
     except Exception as e:
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
         raise ExportError(f"The embedder of run '{run.id}' could not be converted to LiteRT with builtin ops "
                           f"({type(e).__name__}: {first}).") from None
-    check = _check_images(image_shape)
-    expected = embed_images(embedder, check)
+    check = _check_images(image_shape, gate.good_images if gate is not None else None)
+    expected = embed_images(exported, check)
     got = _run_tflite(model, check)
-    rel = float(np.max(np.abs(got - expected)) / max(float(np.max(np.abs(expected))), 1e-12))
+    dim = int(embedder.output_shape[-1])
+
+    def _rel(a, b):
+        return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-12))
+
+    rel = _rel(got[:, :dim], expected[:, :dim])
     if not rel <= check_tolerance:
         raise ExportError(f"The converted model differs from the Keras one by {rel:.2e} (relative), more than "
                           f"{check_tolerance:.0e}; not exported.")
+    if patches is not None:     # patch features: ReLU maps of a larger range, float32 rounding shows more
+        rel_f = _rel(got[:, dim:], expected[:, dim:])
+        if not rel_f <= PATCH_CHECK_TOLERANCE:
+            raise ExportError(f"The converted model's patch features differ from the Keras ones by {rel_f:.2e} "
+                              f"(relative), more than {PATCH_CHECK_TOLERANCE:.0e}; not exported.")
     refs = judge.references()
     meta = {
         "format": BUNDLE_FORMAT,
@@ -197,7 +231,11 @@ def export_bundle(run, out, check_tolerance: float = CHECK_TOLERANCE) -> Path:
         "model_sha256": hashlib.sha256(model).hexdigest(),
         "input": {"shape": [None, *image_shape], "dtype": "float32",
                   "meaning": "raw grayscale pixels 0..255, rows x columns; the model normalises them"},
-        "embedding_dim": int(expected.shape[1]),
+        "embedding_dim": int(embedder.output_shape[-1]),
+        "patch": None if patches is None else {
+            "layer": "the twin's last convolution, flattened after the embedding in the model's output",
+            "grid": list(patches.grid), "channels": int(patches.bank.shape[1]),
+            "threshold": patches.threshold if np.isfinite(patches.threshold) else None},
         "image_shape": image_shape,
         "threshold": judge.threshold,
         "threshold_method": cfg["settings"].get("threshold_method"),
@@ -228,6 +266,8 @@ def export_bundle(run, out, check_tolerance: float = CHECK_TOLERANCE) -> Path:
         np.savez_compressed(tmp / "check.npz", images=check, embeddings=expected.astype(np.float32))
         if gate is not None:
             np.savez_compressed(tmp / GATE_FILE, **gate.arrays())
+        if patches is not None:
+            np.savez_compressed(tmp / PATCH_FILE, **patches.arrays())
         atomic_write_json(tmp / "bundle.json", meta)
         shutil.copyfile(TEMPLATE, tmp / "inspect_bundle.py")
         (tmp / "requirements.txt").write_text(f"numpy\n{RUNTIME_REQUIREMENT}\npillow\n")
@@ -248,7 +288,7 @@ def export_bundle(run, out, check_tolerance: float = CHECK_TOLERANCE) -> Path:
 def _zip_stamp(run) -> str:
     """Changes when anything the bundle is made from changes (run files, template, format)."""
     h = hashlib.sha256(f"format={BUNDLE_FORMAT}\n".encode())
-    for name in ("config.json", "metrics.json", "embeddings.npz", "embedder.keras", "gate.npz"):
+    for name in ("config.json", "metrics.json", "embeddings.npz", "embedder.keras", "gate.npz", "patches.npz"):
         if not run.file(name).exists():
             continue
         st = run.file(name).stat()

@@ -25,7 +25,7 @@ __all__ = ["Judge", "evaluate_run", "records", "RECORD_FIELDS", "VERDICTS", "com
 #: the fields of one judged item, in this order, as printed by ``inspect`` and by the line bundle's script
 RECORD_FIELDS = ("file", "verdict", "reason", "defect", "score", "threshold", "pin", "pin_confidence", "nearest_good",
                  "nearest_good_distance", "nearest_defect", "nearest_defect_label", "nearest_defect_distance",
-                 "defect_y", "defect_x", "appearance", "local")
+                 "defect_y", "defect_x", "appearance", "local", "patch")
 #: the verdicts: GOOD and DEFECT from the twin (and the local evidence), UNKNOWN = not recognised as the part
 VERDICTS = ("GOOD", "DEFECT", "UNKNOWN")
 #: largest relative difference of aspect ratio (width / height) for which a resize is offered
@@ -48,8 +48,9 @@ class Judge:
     """
 
     def __init__(self, embedder, ref_good, ref_good_idx, ref_defect, ref_defect_labels, ref_defect_idx,
-                 threshold, k=3, pin_k=5, good_label="0", image_shape=None, gate=None):
+                 threshold, k=3, pin_k=5, good_label="0", image_shape=None, gate=None, patches=None):
         self.gate = gate
+        self.patches = patches            # the run's PatchBank (snw_core.patches) or None
         self.embedder = embedder
         self.ref_good, self.ref_good_idx = ref_good, ref_good_idx
         self.ref_defect, self.ref_defect_labels, self.ref_defect_idx = ref_defect, ref_defect_labels, ref_defect_idx
@@ -67,10 +68,10 @@ class Judge:
             from .model import load_embedder
             embedder = load_embedder(run.embedder_path)
         return cls.from_parts(cfg, m, load_embeddings(run.file("embeddings.npz")), embedder=embedder,
-                              gate=load_gate(run))
+                              gate=load_gate(run), patches=load_patches(run))
 
     @classmethod
-    def from_parts(cls, config: dict, metrics: dict, embeddings: dict, embedder=None, gate=None):
+    def from_parts(cls, config: dict, metrics: dict, embeddings: dict, embedder=None, gate=None, patches=None):
         """A Judge from a run's config.json, metrics.json and embeddings.npz contents (already loaded).
 
         ``embedder`` may be None when only :meth:`judge_embeddings` is used (e.g. the dashboard embeds
@@ -89,7 +90,7 @@ class Judge:
             ref_idx = np.concatenate([ref_idx, np.asarray(e["ref_extra_rows"], ref_idx.dtype)])
         return cls(embedder, ref_good, ref_idx, e["embeddings"][d], e["labels"][d], d, metrics["threshold"],
                    k=config["settings"].get("k", 3), pin_k=config["settings"].get("pin_k", 5),
-                   good_label=good_label, image_shape=config["data"]["image_shape"], gate=gate)
+                   good_label=good_label, image_shape=config["data"]["image_shape"], gate=gate, patches=patches)
 
     def check_images(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images)
@@ -104,14 +105,19 @@ class Judge:
         from .embed import embed_images
         return embed_images(self.embedder, self.check_images(images))
 
-    def judge_embeddings(self, emb: np.ndarray, images=None) -> dict:
+    def judge_embeddings(self, emb: np.ndarray, images=None, patch=None, patch_maps=None) -> dict:
         """Verdicts for embeddings (n, d): score, verdict, pin guess + confidence, nearest good/defect refs.
 
         With the items' ``images`` (uint8 (n, h, w)) and a gate, the appearance check (UNKNOWN), the local
         evidence and the heat map (``heatmap``, ``defect_y``, ``defect_x``) come too; without, GOOD/DEFECT only.
+        ``patch`` (n,) are the items' patch scores (:mod:`snw_core.patches`; :meth:`judge` computes them, the
+        pages pass the stored ones) and ``patch_maps`` (n, fh, fw) their maps, which then place the heat map
+        where the patch evidence is the stronger.
         """
         scores = knn_scores(self.ref_good, emb, k=self.k)
         checks = self.gate.check(self.check_images(images)) if (self.gate is not None and images is not None) else None
+        if checks is not None and patch is not None and self.patches is not None:
+            checks = add_patch_evidence(checks, np.asarray(patch, np.float64), self.patches, patch_maps)
         verdict, reason = combine(scores, self.threshold, checks)
         defect = verdict != "GOOD"
         pins, conf = (guess_labels(self.ref_defect, self.ref_defect_labels, emb, k=self.pin_k)
@@ -127,11 +133,22 @@ class Judge:
             out["nearest_defect_label"] = self.ref_defect_labels[dd.argmin(1)]
         if checks is not None:
             out.update({k: checks[k] for k in ("defect_y", "defect_x", "heatmap", "appearance", "local")})
+            if "patch" in checks:
+                out["patch"] = checks["patch"]
         return out
+
+    def patch_scores(self, images):
+        """Patch scores (n,) and maps (n, fh, fw) of images, or (None, None) without a bank or an embedder."""
+        if self.patches is None or self.embedder is None:
+            return None, None
+        from .embed import feature_maps
+        from .patches import PATCH_LAYER
+        return self.patches.score(feature_maps(self.embedder, self.check_images(images), PATCH_LAYER))
 
     def judge(self, images) -> dict:
         images = self.check_images(images)
-        return self.judge_embeddings(self.embed(images), images=images)
+        patch, maps = self.patch_scores(images)
+        return self.judge_embeddings(self.embed(images), images=images, patch=patch, patch_maps=maps)
 
     def references(self) -> dict:
         """The reference arrays as a dict for ``np.savez`` (no object arrays, so no pickles)."""
@@ -148,6 +165,39 @@ def load_gate(run):
     return Gate.load(path) if path.exists() else None
 
 
+def load_patches(run):
+    """The run's :class:`~snw_core.patches.PatchBank`, or None when it has none."""
+    from .patches import PATCH_FILE, PatchBank
+    path = run.file(PATCH_FILE)
+    return PatchBank.load(path) if path.exists() else None
+
+
+def add_patch_evidence(checks: dict, patch, bank, maps=None) -> dict:
+    """The gate's checks with the patch evidence added: ``patch`` (score / threshold), ``patch_defect``, and,
+    where the patch map's peak (relative to its threshold) beats the pixel local evidence, the heat map and
+    location taken from the patch map (scaled up to the image)."""
+    from .patches import upsample
+    out = dict(checks)
+    t = bank.threshold
+    rel = patch / t if np.isfinite(t) and t > 0 else np.zeros_like(patch)
+    out["patch"] = rel
+    out["patch_defect"] = patch > t
+    if maps is not None and np.isfinite(t) and t > 0:
+        shape = out["heatmap"].shape[1:]
+        use = rel > out["local"]
+        if use.any():
+            up = upsample(np.asarray(maps)[use] / t, shape)
+            heat = out["heatmap"].copy()
+            heat[use] = up.astype(heat.dtype)
+            out["heatmap"] = heat
+            arg = up.reshape(len(up), -1).argmax(1)
+            y, x = np.unravel_index(arg, shape)
+            dy, dx = out["defect_y"].copy(), out["defect_x"].copy()
+            dy[use], dx[use] = y, x
+            out["defect_y"], out["defect_x"] = dy, dx
+    return out
+
+
 def combine(scores, threshold: float, checks: dict | None = None):
     """The verdict of each item from the twin's score and the gate's checks -> (verdict, reason) str arrays.
 
@@ -156,11 +206,16 @@ def combine(scores, threshold: float, checks: dict | None = None):
     from the most similar good parts the twin did not weigh); GOOD otherwise.
     """
     from .gate import FLAT_REASON, LOCAL_REASON, UNKNOWN_REASON
+    from .patches import PATCH_REASON
     scores = np.asarray(scores, np.float64)
     twin = scores > threshold
     verdict = np.where(twin, "DEFECT", "GOOD").astype("<U7")
     reason = np.where(twin, "score above the threshold", "score within the threshold").astype(object)
     if checks is not None:
+        if "patch_defect" in checks:
+            patch = checks["patch_defect"] & ~twin
+            verdict[patch] = "DEFECT"
+            reason[patch] = PATCH_REASON
         local = checks["local_defect"] & ~twin
         verdict[local] = "DEFECT"
         reason[local] = LOCAL_REASON
@@ -199,6 +254,7 @@ def records(out: dict, names=None) -> list[dict]:
             "defect_x": int(out["defect_x"][i]) if has_map else None,
             "appearance": float(out["appearance"][i]) if has_map else None,
             "local": float(out["local"][i]) if has_map else None,
+            "patch": float(out["patch"][i]) if "patch" in out else None,
         })
     return rows
 

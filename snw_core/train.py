@@ -283,6 +283,31 @@ def drift_copies(embedder, gate, images, labels, split, good_label, augment: str
     return out
 
 
+def fit_patches(embedder, images, labels, split, good_label, emb, checks, settings, ref_extra=None) -> dict:
+    """The run's patch memory bank (:mod:`snw_core.patches`) and every item's patch score, with the patch
+    threshold chosen together with the twin's on val. Empty dict for a twin without conv features."""
+    from .embed import feature_maps
+    from .metrics import knn_scores
+    from .patches import PatchBank, choose_patch_threshold, feature_layer
+
+    layer = feature_layer(embedder)
+    if layer is None:
+        return {}
+    feats = feature_maps(embedder, images, layer)
+    tr_good = (split == "train") & (labels == good_label)
+    bank = PatchBank.fit(feats[tr_good], seed=settings["seed"])
+    pscore, _ = bank.score(feats)
+    val = split == "val"
+    if not val.any() or tr_good.sum() < 1:
+        return {"bank": bank, "scores": pscore, "defect": np.zeros(len(pscore), bool)}
+    refs = emb[tr_good] if ref_extra is None else np.concatenate([emb[tr_good], ref_extra])
+    twin_val = knn_scores(refs, emb[val], k=settings["k"])
+    forced = checks["unknown"][val] | checks["local_defect"][val]
+    bank.threshold, _, _ = choose_patch_threshold(pscore[val], twin_val, labels[val] != good_label, forced,
+                                                  settings["threshold_method"], settings["max_escape"])
+    return {"bank": bank, "scores": pscore, "defect": pscore > bank.threshold}
+
+
 def scheduled_lr(base: float, schedule: str, step: int | None, total_steps: int) -> float:
     """The learning rate of one batch: ``base`` before the budget starts (``step`` None) or with a constant
     schedule; cosine from ``base`` down to ``COSINE_FLOOR * base`` over ``total_steps`` batches otherwise.
@@ -385,6 +410,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     from .embed import embed_images, project_pca, project_umap, save_embeddings, save_projection
     from .gate import GATE_FILE
     from .metrics import evaluate_embeddings, pair_accuracy
+    from .patches import PATCH_FILE
     log.msg(f"keras {keras.__version__} ready in {time.time() - t_import:.1f} s")
     keras.utils.set_random_seed(settings["seed"])
 
@@ -446,10 +472,15 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     gate.save(run.file(GATE_FILE))
     drift = drift_copies(embedder, gate, ds.images, labels, prep.split, ds.good_label, settings.get("augment", "none"),
                          seed)
+    patch = fit_patches(embedder, ds.images, labels, prep.split, ds.good_label, emb, checks, settings,
+                        drift.get("ref_extra"))
+    if patch:
+        patch["bank"].save(run.file(PATCH_FILE))
     metrics_, scores = evaluate_embeddings(emb, labels, prep.split, good_label=ds.good_label, k=settings["k"],
                                            threshold_method=settings["threshold_method"],
                                            max_escape=settings["max_escape"], unknown=checks["unknown"],
-                                           local_defect=checks["local_defect"],
+                                           local_defect=checks["local_defect"] | patch["defect"] if patch
+                                           else checks["local_defect"],
                                            ref_extra=drift.get("ref_extra"), val_extra=drift.get("val_extra"))
     te = prep.idx["test"]
     ia, ib, y = eval_pairs["test"]
@@ -463,9 +494,15 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         from .baselines import probability_metrics
         metrics_["p_good"] = probability_metrics(emb, labels, prep.split, prep.classes, ds.good_label)
     metrics_["gate"] = gate.thresholds()
+    if patch:
+        te_ = prep.split == "test"
+        metrics_["patch_threshold"] = patch["bank"].threshold if np.isfinite(patch["bank"].threshold) else None
+        metrics_["patch_defect_rate"] = float(np.mean(patch["defect"][te_] & ~checks["unknown"][te_]
+                                                      & ~(scores[te_] > metrics_["threshold"])))
     save_embeddings(run.file("embeddings.npz"), emb, labels, prep.split, scores,
                     **{k: checks[k] for k in GATE_ITEM_KEYS},
-                    **({"ref_extra": drift["ref_extra"], "ref_extra_rows": drift["ref_extra_rows"]} if drift else {}))
+                    **({"ref_extra": drift["ref_extra"], "ref_extra_rows": drift["ref_extra_rows"]} if drift else {}),
+                    **({"patch": patch["scores"], "patch_defect": patch["defect"]} if patch else {}))
     run.write_metrics(metrics_)
     log.msg("test: " + ", ".join(f"{k} {metrics_[k]:.4f}" for k in
                                   ("pair_accuracy", "good_defect_accuracy", "escape_rate", "overkill_rate", "auroc")))

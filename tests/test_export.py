@@ -261,3 +261,38 @@ def test_export_refuses_a_run_without_results(runs_dir, tmp_path, capsys):
     assert main(["export", "unfinished", "--out", str(tmp_path / "b")]) == 2
     assert "no results yet" in capsys.readouterr().err.replace("\n", " ")
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.slow
+def test_a_conv_twin_bundle_carries_the_patch_bank_and_judges_like_the_dashboard(tiny_parquet, tiny_dataset, tmp_path):
+    """The default preset (conv twin): the bundle's model also outputs the patch features, patches.npz rides
+    along, and the script's verdicts, reasons, locations and patch scores equal the dashboard's."""
+    from snw_core.judge import Judge, read_images, records
+    from snw_core.runs import RunStore
+    runs, rid = trained_run(tiny_parquet, preset="default")
+    run = RunStore(runs).get(rid)
+    assert run.file("patches.npz").exists()
+    out = tmp_path / "bundle"
+    r = subprocess.run([sys.executable, "-m", "snw_core", "export", rid, "--out", str(out), "--runs-dir", str(runs)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert {p.name for p in out.iterdir()} == BUNDLE_FILES | {"patches.npz"}
+    meta = json.loads((out / "bundle.json").read_text())
+    assert meta["patch"]["grid"] and meta["patch"]["channels"] == 32
+    spoiled = tiny_dataset.images[:6].copy()
+    spoiled[3, 10:14, 16:20] = 255                                      # a bright blot: local evidence
+    paths = write_pngs(np.concatenate([tiny_dataset.images[:6], spoiled[3:4]]), tmp_path / "png",
+                       [f"i{i}.png" for i in range(7)])
+    r = run_bundle(out, *paths, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    got = [json.loads(line) for line in r.stdout.splitlines()]
+    want = records(Judge.from_run(run).judge(read_images(paths, (26, 36)).images), paths)
+    for g, w in zip(got, want):
+        assert list(g) == list(w)
+        assert g["patch"] == pytest.approx(w["patch"], rel=1e-3)
+        if abs(w["score"] - w["threshold"]) <= SCORE_RTOL * w["threshold"] or abs(w["patch"] - 1) < 1e-3:
+            continue
+        for key in ("verdict", "reason", "defect_y", "defect_x", "nearest_good"):
+            assert g[key] == w[key], (g["file"], key)
+    r = run_bundle(out, "--self-test", cwd=tmp_path)
+    assert r.returncode == 0 and json.loads(r.stdout)["ok"], r.stdout + r.stderr

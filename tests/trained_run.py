@@ -17,16 +17,18 @@ ROOT = Path(__file__).resolve().parent.parent
 _CACHE: dict = {}
 
 
-def trained_run(tiny_parquet) -> tuple[Path, str]:
-    if "run" not in _CACHE:
+def trained_run(tiny_parquet, preset: str = "seed") -> tuple[Path, str]:
+    """A run of ``preset`` (seed: the dense twin; default: the conv twin, with a patch memory bank)."""
+    key = f"run-{preset}"
+    if key not in _CACHE:
         runs = Path(tempfile.mkdtemp(prefix="snw-inspect-runs-"))
         env = dict(os.environ, SNW_RUNS_DIR=str(runs))
-        r = subprocess.run([sys.executable, "-m", "snw_core", "train", "--data", str(tiny_parquet), "--preset", "seed",
+        r = subprocess.run([sys.executable, "-m", "snw_core", "train", "--data", str(tiny_parquet), "--preset", preset,
                             "--epochs", "1", "--projection", "none", "--quiet"],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
         assert r.returncode == 0, r.stderr[-3000:]
-        _CACHE["run"] = (runs, r.stdout.strip().splitlines()[-1])
-    return _CACHE["run"]
+        _CACHE[key] = (runs, r.stdout.strip().splitlines()[-1])
+    return _CACHE[key]
 
 
 def write_pngs(images, folder: Path, names) -> list[str]:

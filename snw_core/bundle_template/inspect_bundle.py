@@ -51,10 +51,11 @@ ASPECT_TOLERANCE = 0.01
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIELDS = ("file", "verdict", "reason", "defect", "score", "threshold", "pin", "pin_confidence", "nearest_good",
           "nearest_good_distance", "nearest_defect", "nearest_defect_label", "nearest_defect_distance",
-          "defect_y", "defect_x", "appearance", "local")
+          "defect_y", "defect_x", "appearance", "local", "patch")
 UNKNOWN_REASON = "not recognised as this part: check camera, fixture, part type"
 FLAT_REASON = "almost no contrast (flat frame): check lamp, lens cap, exposure"
 LOCAL_REASON = "local difference from the most similar good parts"
+PATCH_REASON = "a neighbourhood unlike any on the good parts (patch evidence)"
 LOCAL_K = 3
 _HIGH_BIT_MODES = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N", "I;32", "I;32L", "I;32B")
 
@@ -127,6 +128,49 @@ class Gate:
                 "local_defect": local > 1.0, "defect_y": y, "defect_x": x, "heatmap": heat.reshape(-1, h, w)}
 
 
+class Patches:
+    """The patch memory bank (snw_core.patches): patch score = the largest, over the feature map's positions,
+    distance to the nearest bank vector; DEFECT above the threshold."""
+
+    def __init__(self, path: str):
+        with np.load(os.path.join(path, "patches.npz"), allow_pickle=False) as z:
+            self.bank = np.asarray(z["bank"], np.float32)
+            self.threshold = float(z["threshold"][0])
+            self.grid = tuple(int(v) for v in z["grid"])
+        self.bsq = np.sum(self.bank.astype(np.float64) ** 2, axis=1)
+
+    def score(self, features):
+        f = np.asarray(features, np.float32)
+        q = f.reshape(-1, f.shape[-1]).astype(np.float64)
+        d2 = np.sum(q * q, 1)[:, None] + self.bsq[None] - 2.0 * (q @ self.bank.T.astype(np.float64))
+        maps = np.sqrt(np.maximum(d2.min(1), 0.0)).reshape(len(f), *self.grid)
+        return maps.reshape(len(f), -1).max(1), maps
+
+    def add_evidence(self, checks, patch, maps):
+        """The dashboard's add_patch_evidence: patch / threshold, patch_defect, and the heat map and location
+        from the patch map where its peak (relative to the threshold) beats the pixel local evidence."""
+        out = dict(checks)
+        t = self.threshold
+        ok = np.isfinite(t) and t > 0
+        rel = patch / t if ok else np.zeros_like(patch)
+        out["patch"], out["patch_defect"] = rel, patch > t
+        if ok:
+            h, w = out["heatmap"].shape[1:]
+            use = rel > out["local"]
+            if use.any():
+                m = maps[use] / t
+                ry, rx = -(-h // m.shape[1]), -(-w // m.shape[2])
+                up = np.repeat(np.repeat(m, ry, axis=1), rx, axis=2)[:, :h, :w]
+                heat = out["heatmap"].copy()
+                heat[use] = up
+                out["heatmap"] = heat
+                y, x = np.unravel_index(up.reshape(len(up), -1).argmax(1), (h, w))
+                dy, dx = np.array(out["defect_y"]).copy(), np.array(out["defect_x"]).copy()
+                dy[use], dx[use] = y, x
+                out["defect_y"], out["defect_x"] = dy, dx
+        return out
+
+
 class References:
     """The judgement from embeddings alone (numpy only): references, threshold, k and pin_k.
 
@@ -186,6 +230,8 @@ class References:
             verdict = "DEFECT" if twin else "GOOD"
             reason = "score above the threshold" if twin else "score within the threshold"
             if checks is not None:
+                if "patch_defect" in checks and checks["patch_defect"][i] and not twin:
+                    verdict, reason = "DEFECT", PATCH_REASON
                 if checks["local_defect"][i] and not twin:
                     verdict, reason = "DEFECT", LOCAL_REASON
                 if checks["unknown"][i]:
@@ -199,7 +245,8 @@ class References:
                          "defect_y": int(checks["defect_y"][i]) if has else None,
                          "defect_x": int(checks["defect_x"][i]) if has else None,
                          "appearance": float(checks["appearance"][i]) if has else None,
-                         "local": float(checks["local"][i]) if has else None})
+                         "local": float(checks["local"][i]) if has else None,
+                         "patch": float(checks["patch"][i]) if has and "patch" in checks else None})
         if len(self.defect):
             di, dd = self._nearest(q, self.defect, self._defect_t32, self._defect_sq32,
                                    min(self.pin_k, len(self.defect)))
@@ -246,6 +293,8 @@ class Bundle:
         self.refs = References.load(path, self.meta)
         self.threshold = self.refs.threshold
         self.gate = Gate(path) if os.path.exists(os.path.join(path, "gate.npz")) else None
+        self.patches = Patches(path) if os.path.exists(os.path.join(path, "patches.npz")) else None
+        self.dim = int(self.meta.get("embedding_dim") or 0)
         interpreter_cls, self.runtime = load_interpreter_class()
         self.interpreter = interpreter_cls(model_path=os.path.join(path, self.meta["model"]),
                                            num_threads=num_threads)
@@ -255,6 +304,11 @@ class Bundle:
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """uint8 (n, h, w) -> float32 embeddings (n, d). The model normalises the raw 0..255 pixels itself."""
+        out = self._run(images)
+        return out[:, :self.dim] if self.patches is not None else out
+
+    def _run(self, images: np.ndarray) -> np.ndarray:
+        """The model's whole output: embeddings, then (with a patch bank) the flattened patch features."""
         x = np.asarray(images)
         if x.ndim == 2:
             x = x[None]
@@ -278,18 +332,34 @@ class Bundle:
         images = np.asarray(images)
         if images.ndim == 2:
             images = images[None]
-        emb = self.embed(images)
+        out = self._run(images)
+        emb = out[:, :self.dim] if self.patches is not None else out
         checks = self.gate.check(images) if self.gate is not None else None
+        if checks is not None and self.patches is not None:
+            grid = self.patches.grid
+            feats = out[:, self.dim:].reshape(len(out), grid[0], grid[1], -1)
+            patch, maps = self.patches.score(feats)
+            checks = self.patches.add_evidence(checks, patch, maps)
         return self.refs.judge_embeddings(emb, names, checks)
 
     def self_test(self, tolerance: float = 1e-4) -> dict:
         """Embed the check images stored at export and compare with the embeddings TensorFlow gave them."""
         with np.load(os.path.join(self.path, "check.npz"), allow_pickle=False) as z:
             images, expected = z["images"], z["embeddings"]
-        got = self.embed(images)
-        err = float(np.max(np.abs(got - expected)) / max(float(np.max(np.abs(expected))), 1e-12))
-        return {"ok": err <= tolerance, "max_relative_difference": err, "tolerance": tolerance,
-                "n": int(len(images)), "runtime": self.runtime}
+        got = self._run(images)
+        d = self.dim if self.patches is not None else got.shape[1]
+
+        def rel(a, b):
+            return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-12))
+
+        err = rel(got[:, :d], expected[:, :d])
+        ok = err <= tolerance
+        out = {"ok": ok, "max_relative_difference": err, "tolerance": tolerance, "n": int(len(images)),
+               "runtime": self.runtime}
+        if self.patches is not None:       # patch features: a larger range, float rounding shows more
+            err_f = rel(got[:, d:], expected[:, d:])
+            out.update(ok=ok and err_f <= 10 * tolerance, patch_features_relative_difference=err_f)
+        return out
 
 
 # ---------------------------------------------------------------- reading images

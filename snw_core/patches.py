@@ -1,0 +1,132 @@
+"""Local scoring on the twin's own features: a memory bank of good patches (PatchCore-style).
+
+The twin's embedding is one vector per image, trained to tell labels apart; on a random texture (gravel,
+grain) it overfits to its train images and separates goods from defects poorly (AUROC 0.74 on the strong
+real-photo texture). Its last convolution already describes every 4 x 4 px neighbourhood: a defect is a
+neighbourhood unlike any seen on a good part. So every position's feature vector of the train goods goes into a
+memory bank (a seeded random subset of at most ``BANK_SIZE``), and an image's **patch score** is the largest,
+over its positions, of the distance to the nearest bank vector (Roth et al., "Towards Total Recall in Industrial
+Anomaly Detection", 2022, without the pretrained backbone: the twin is the feature extractor). The patch map,
+scaled up to the image, shows where.
+
+An item is DEFECT when its patch score is above ``threshold`` as well as when its twin score is. The
+threshold is chosen together with the twin's on the val split (:func:`choose_patch_threshold`): the one that
+gives the best val accuracy, and none at all (infinity) where the patch score does not help, so on data where
+the twin alone is right nothing changes. Numpy only at judging time; the line bundle repeats it.
+
+>>> bank = PatchBank.fit(features[train_goods], seed=0)     # doctest: +SKIP   features (n, fh, fw, c)
+>>> s, maps = bank.score(features)                           # doctest: +SKIP   (n,), (n, fh, fw)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["PatchBank", "PATCH_FILE", "PATCH_LAYER", "BANK_SIZE", "PATCH_REASON", "choose_patch_threshold",
+           "feature_layer", "upsample"]
+
+PATCH_FILE = "patches.npz"
+#: the conv twin's layer whose output is the patch feature (its last convolution, at 1/4 resolution)
+PATCH_LAYER = "conv3_1"
+PATCH_REASON = "a neighbourhood unlike any on the good parts (patch evidence)"
+#: most bank vectors kept (a seeded random subset): bounds memory and the time of one judgement
+BANK_SIZE = 6000
+
+
+def feature_layer(embedder) -> str | None:
+    """The name of the embedder's patch-feature layer, or None (the dense twin has none)."""
+    names = {layer.name for layer in embedder.layers}
+    return PATCH_LAYER if PATCH_LAYER in names else None
+
+
+class PatchBank:
+    """bank : float32 (m, c), good train patches; threshold : patch score above which an item is DEFECT
+    (inf = never); grid : (fh, fw) of the feature map."""
+
+    def __init__(self, bank, threshold: float, grid):
+        self.bank = np.asarray(bank, np.float32)
+        self.threshold = float(threshold)
+        self.grid = tuple(int(v) for v in grid)
+        self._bsq = np.sum(self.bank.astype(np.float64) ** 2, axis=1)
+
+    @classmethod
+    def fit(cls, good_features, seed: int = 0, size: int = BANK_SIZE):
+        """good_features : float (n, fh, fw, c) of the train goods."""
+        f = np.asarray(good_features, np.float32)
+        flat = f.reshape(-1, f.shape[-1])
+        rng = np.random.default_rng([seed, 31337])
+        keep = np.sort(rng.choice(len(flat), size=min(size, len(flat)), replace=False))
+        return cls(flat[keep], np.inf, f.shape[1:3])
+
+    def score(self, features, batch: int = 64):
+        """Patch scores (n,) and patch maps (n, fh, fw) of features (n, fh, fw, c)."""
+        f = np.asarray(features, np.float32)
+        n = len(f)
+        maps = np.empty((n,) + self.grid, np.float64)
+        for i in range(0, n, batch):
+            q = f[i:i + batch].reshape(-1, f.shape[-1]).astype(np.float64)
+            d2 = np.sum(q * q, 1)[:, None] + self._bsq[None] - 2.0 * (q @ self.bank.T.astype(np.float64))
+            maps[i:i + batch] = np.sqrt(np.maximum(d2.min(1), 0.0)).reshape(-1, *self.grid)
+        return maps.reshape(n, -1).max(1), maps
+
+    def arrays(self) -> dict:
+        return {"bank": self.bank, "threshold": np.array([self.threshold]), "grid": np.array(self.grid, np.int64)}
+
+    @classmethod
+    def from_arrays(cls, a: dict):
+        return cls(a["bank"], float(a["threshold"][0]), a["grid"])
+
+    def save(self, path) -> None:
+        import io
+
+        from .fsutil import atomic_write_bytes
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **self.arrays())
+        atomic_write_bytes(path, buf.getvalue())
+
+    @classmethod
+    def load(cls, path):
+        with np.load(path, allow_pickle=False) as z:
+            return cls.from_arrays({k: z[k] for k in z.files})
+
+
+def upsample(maps, image_shape) -> np.ndarray:
+    """Patch maps (n, fh, fw) -> (n, h, w) by repeating each cell (nearest), cropped to the image."""
+    maps = np.asarray(maps)
+    h, w = image_shape
+    ry, rx = -(-h // maps.shape[1]), -(-w // maps.shape[2])
+    return np.repeat(np.repeat(maps, ry, axis=1), rx, axis=2)[:, :h, :w]
+
+
+def choose_patch_threshold(patch_val, twin_val, is_defect_val, forced_val, threshold_method: str = "best_accuracy",
+                           max_escape: float = 0.0):
+    """The patch threshold (or inf) that, with the twin's threshold chosen by the same rule given it, gives
+    the best val accuracy; returns ``(patch_threshold, twin_threshold, val_accuracy)``.
+
+X A candidate
+    must beat infinity's val accuracy by at least one val item to be taken.
+    """
+    from .metrics import choose_threshold, effective_scores, rates
+
+    patch_val = np.asarray(patch_val, np.float64)
+    d = np.asarray(is_defect_val, bool)
+    forced = np.asarray(forced_val, bool)
+
+    def evaluate(tp):
+        f = forced | (patch_val > tp)
+        eff = effective_scores(twin_val, f)
+        t = choose_threshold(eff, d, threshold_method, max_escape)
+        t = min(t, float(np.max(twin_val)))
+        return rates(eff, d, t)["good_defect_accuracy"], t
+
+    best_acc, best_t = evaluate(np.inf)
+    best = (np.inf, best_t, best_acc)
+    goods = patch_val[~d]
+    if goods.size == 0:
+        return best
+    one = 1.0 / len(d)
+    for q in (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 1.0):
+        tp = float(np.quantile(goods, q))
+        acc, t = evaluate(tp)
+        if acc >= best[2] + one - 1e-12:
+            best = (tp, t, acc)
+    return best
