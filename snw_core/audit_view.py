@@ -1,0 +1,73 @@
+"""What the Audit page shows and saves, without Streamlit: decision options, filtering, paging, and turning the
+page's decisions into corrections-file entries (and back).
+
+>>> opts = decision_options(["0", "3", "10"])
+>>> opts
+['undecided', 'keep', 'exclude', 'relabel to 0', 'relabel to 3', 'relabel to 10']
+>>> entry_for(17, "0", "relabel to 10", "")["new_label"], decision_of({"given_label": "0", "new_label": "0"})
+('10', 'keep')
+"""
+from __future__ import annotations
+
+from .corrections import EXCLUDE
+
+__all__ = ["UNDECIDED", "KEEP", "decision_options", "default_decision", "entry_for", "decision_of",
+           "filter_flags", "flagged_rows", "KIND_NAMES"]
+
+UNDECIDED = "undecided"
+KEEP = "keep"
+RELABEL = "relabel to "
+KIND_NAMES = {"label": "wrong label?", "duplicate": "duplicate", "leak": "leak (val/test copy of a train item)",
+              "outlier": "outlier"}
+
+
+def decision_options(label_names) -> list[str]:
+    """Every decision the page offers for one item, in order."""
+    return [UNDECIDED, KEEP, EXCLUDE] + [RELABEL + str(lab) for lab in label_names]
+
+
+def default_decision(flag: dict) -> str:
+    """What the page pre-selects for a flag without a saved decision: nothing (the user decides)."""
+    return UNDECIDED
+
+
+def entry_for(row: int, given_label: str, decision: str, note: str) -> dict | None:
+    """The corrections-file entry of one decision (None for ``undecided``)."""
+    if decision == UNDECIDED:
+        return None
+    if decision == KEEP:
+        new = given_label
+    elif decision == EXCLUDE:
+        new = EXCLUDE
+    elif decision.startswith(RELABEL):
+        new = decision[len(RELABEL):]
+    else:
+        raise ValueError(f"unknown decision {decision!r}")
+    return {"row": int(row), "given_label": str(given_label), "new_label": new, "note": note}
+
+
+def decision_of(entry: dict) -> str:
+    """The page's decision for a saved corrections-file entry."""
+    if entry["new_label"] == EXCLUDE:
+        return EXCLUDE
+    if entry["new_label"] == entry["given_label"]:
+        return KEEP
+    return RELABEL + entry["new_label"]
+
+
+def filter_flags(flags, kinds=None, decided_rows=None, show_decided: bool = True) -> list[dict]:
+    """Flags of the chosen kinds (all when None), optionally without the rows that already have a decision;
+    the audit's order (highest score first) is kept."""
+    out = [f for f in flags if kinds is None or f["kind"] in kinds]
+    if not show_decided and decided_rows:
+        out = [f for f in out if f["row"] not in decided_rows]
+    return out
+
+
+def flagged_rows(flags, kinds=None) -> dict[int, list[str]]:
+    """Source row -> the kinds it was flagged for (for the Gallery filter and the Embeddings highlight)."""
+    out: dict[int, list[str]] = {}
+    for f in flags:
+        if kinds is None or f["kind"] in kinds:
+            out.setdefault(int(f["row"]), []).append(f["kind"])
+    return out
