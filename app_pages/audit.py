@@ -12,6 +12,7 @@ from snw_core.data import DataError
 
 PAGE_SIZE = 10
 SCALE = 3
+NB_SCALE = 2
 
 st.title("Audit")
 st.caption("Flags from the run's embeddings (wrong labels: the labels of the nearest other items vote, the item's "
@@ -55,7 +56,7 @@ saved = {int(e["row"]): V.decision_of(e) for e in entries}
 # ------------------------------------------------------------------ counts
 cols = st.columns(4)
 for col, kind in zip(cols, A.KINDS):
-    col.metric(V.KIND_NAMES[kind].split(" (")[0].capitalize(), f"{summary['counts'][kind]:,}",
+    col.metric(V.SHORT_NAMES[kind].capitalize(), f"{summary['counts'][kind]:,}",
                help={"label": "its nearest other items mostly carry another label",
                      "duplicate": "the same picture as another item (pixel RMS difference far below the usual)",
                      "leak": "a val/test item whose duplicate is in train: its test result is not independent",
@@ -77,7 +78,7 @@ if not flags:
 # ------------------------------------------------------------------ filters
 present = [k for k in A.KINDS if summary["counts"][k]]
 fc = st.columns([3, 1.2, 1])
-kinds = fc[0].multiselect("Kinds", present, default=present, key="audit_kinds", format_func=lambda k: V.KIND_NAMES[k])
+kinds = fc[0].multiselect("Kinds", present, default=present, key="audit_kinds", format_func=V.SHORT_NAMES.get)
 hide = fc[1].toggle("Hide decided items", value=False, key="audit_hide_decided")
 shown = V.filter_flags(flags, set(kinds), set(saved), show_decided=not hide)
 by_row: dict = {}
@@ -101,7 +102,7 @@ with st.form("audit_form", border=False):
         fl = by_row[row]
         f0 = fl[0]
         with st.container(border=True):
-            c = st.columns([0.9, 2.2, 3.2, 1.5])
+            c = st.columns([0.8, 2.1, 3.6, 1.4])
             c[0].image(ui.thumbnails(src, [row], SCALE, [colors[src.labels[row]]], border=3),
                        caption=[f"#{row} · {label_name(f0['label'])}"])
             kinds_text = ", ".join(V.KIND_NAMES[f["kind"]] for f in fl)
@@ -112,7 +113,8 @@ with st.form("audit_form", border=False):
             for f in fl:
                 c[1].caption(f["reason"])
             nb = f0["neighbours"]
-            c[2].image(ui.thumbnails(src, [n["row"] for n in nb], SCALE, [colors[src.labels[n["row"]]] for n in nb], border=3),
+            c[2].image(ui.thumbnails(src, [n["row"] for n in nb], NB_SCALE, [colors[src.labels[n["row"]]] for n in nb],
+                                     border=2),
                        caption=[f"#{n['row']} · {label_name(n['label'])} · {n['distance']:.3f}" for n in nb])
             current = saved.get(row, V.UNDECIDED)
             c[3].selectbox("Decision", options, index=options.index(current) if current in options else 0,

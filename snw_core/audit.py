@@ -38,7 +38,7 @@ __all__ = ["KINDS", "AuditError", "AuditSettings", "audit_arrays", "audit_run", 
 
 KINDS = ("label", "duplicate", "leak", "outlier")
 AUDIT_FILE = "audit.json"
-AUDIT_VERSION = 1
+AUDIT_VERSION = 2
 
 
 class AuditError(DataError):
@@ -143,7 +143,8 @@ def audit_arrays(emb, labels, split, images, good_label: str = "0", rows=None, s
     rows : int (n,) the source row of each item (default 0..n-1).
 
     Returns ``{"summary": {...}, "flags": [flag, ...]}``, flags sorted by score (highest first), each with
-    ``row, label, kind, suggested_label, score, split, reason, neighbours`` and per kind ``members`` (duplicate),
+    ``row, label, kind, suggested_label, score, split, reason, neighbours, index`` (the item's position in
+    ``emb``) and per kind ``members`` (duplicate),
     ``train_rows`` (leak) or ``z_pixels`` (outlier). ``neighbours``: the nearest items in embedding
     space, ``{"row", "label", "split", "distance"}``.
     """
@@ -209,14 +210,15 @@ def audit_arrays(emb, labels, split, images, good_label: str = "0", rows=None, s
 
     def base(i, kind, suggested, score, reason):
         return {"row": int(rows[i]), "label": str(labels[i]), "kind": kind, "suggested_label": suggested,
-                "score": round(float(score), 4), "split": str(split[i]), "reason": reason, "neighbours": neighbours(i)}
+                "score": round(float(score), 4), "split": str(split[i]), "reason": reason, "neighbours": neighbours(i),
+                "index": int(i)}
 
     flags = []
     for i in np.flatnonzero(label_flag):
         c = int(counts[i, winner[i]])
         flags.append(base(i, "label", label_names[winner[i]], share[i],
-                          f"{c} of its {int(n_votes[i])} nearest neighbours are labelled {str(label_names[winner[i]])!r}, "
-                          f"{int(counts[i, lab_id[i]])} {str(labels[i])!r}"))
+                          f"{c} of its {int(n_votes[i])} nearest other items are labelled {str(label_names[winner[i]])!r}; "
+                          f"{int(counts[i, lab_id[i]])} share its label {str(labels[i])!r}"))
     nearest_dup = {}
     for a, b in pairs:
         d = float(np.sqrt(((images[a].astype(np.float32) - images[b]) ** 2).mean()))

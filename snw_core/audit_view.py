@@ -12,13 +12,15 @@ from __future__ import annotations
 from .corrections import EXCLUDE
 
 __all__ = ["UNDECIDED", "KEEP", "decision_options", "default_decision", "entry_for", "decision_of",
-           "filter_flags", "flagged_rows", "KIND_NAMES"]
+           "filter_flags", "flagged_rows", "KIND_NAMES", "SHORT_NAMES",
+           "cached_flags_for", "only_flagged", "add_highlight"]
 
 UNDECIDED = "undecided"
 KEEP = "keep"
 RELABEL = "relabel to "
 KIND_NAMES = {"label": "wrong label?", "duplicate": "duplicate", "leak": "leak (val/test copy of a train item)",
               "outlier": "outlier"}
+SHORT_NAMES = {"label": "wrong label?", "duplicate": "duplicate", "leak": "leak", "outlier": "outlier"}
 
 
 def decision_options(label_names) -> list[str]:
@@ -71,3 +73,50 @@ def flagged_rows(flags, kinds=None) -> dict[int, list[str]]:
         if kinds is None or f["kind"] in kinds:
             out.setdefault(int(f["row"]), []).append(f["kind"])
     return out
+
+
+def cached_flags_for(run, content_hash: str | None = None) -> list[dict] | None:
+    """The flags of the run's stored audit (None when the run was not audited yet, or, with ``content_hash``,
+    when the audit was of another data set). Never computes an audit: that is the Audit page's job."""
+    if run is None:
+        return None
+    from .audit import cached_audit
+    try:
+        res = cached_audit(run)
+    except OSError:
+        return None
+    if res is None or (content_hash is not None and res["summary"].get("content_hash") != content_hash):
+        return None
+    return res["flags"]
+
+
+def only_flagged(items, flags):
+    """The source rows in ``items`` (int array) that have a flag, in their order."""
+    import numpy as np
+    rows = np.fromiter(flagged_rows(flags), dtype=np.int64)
+    items = np.asarray(items, dtype=np.int64)
+    return items[np.isin(items, rows)]
+
+
+def add_highlight(fig, trace_rows, xy, flags) -> int:
+    """Ring the flagged items of an embedding scatter (one more trace, hover = kinds); ``trace_rows`` gets the
+    trace's rows so that a selection still maps back. Only items already shown (in ``trace_rows``) are ringed.
+    Returns how many were ringed."""
+    import numpy as np
+    import plotly.graph_objects as go
+    shown = set(int(r) for tr in trace_rows for r in tr)
+    kinds: dict = {}
+    for f in flags:
+        i = int(f.get("index", f["row"]))
+        if i in shown:
+            kinds.setdefault(i, []).append(SHORT_NAMES[f["kind"]])
+    idx = np.array(sorted(kinds), dtype=np.int64)
+    if idx.size == 0:
+        return 0
+    xy = np.asarray(xy)
+    fig.add_trace(go.Scattergl(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name="flagged by the audit",
+                               marker=dict(size=11, color="rgba(0,0,0,0)", line=dict(color="black", width=1.5)),
+                               text=[f"row index {i}: {', '.join(kinds[i])}" for i in idx.tolist()],
+                               hovertemplate="%{text}<extra>audit</extra>"))
+    trace_rows.append(idx)
+    return int(idx.size)

@@ -36,7 +36,7 @@ from .fsutil import atomic_write_text
 
 __all__ = ["COLUMNS", "EXCLUDE", "CorrectionsError", "read_corrections", "write_corrections", "apply_corrections",
            "dataset_for_run", "run_rows", "corrections_dir", "default_corrections_path", "from_flags",
-           "merge_decisions"]
+           "merge_decisions", "files_for", "prepare_corrected"]
 
 COLUMNS = ["row", "given_label", "new_label", "note"]
 EXCLUDE = "exclude"
@@ -231,3 +231,21 @@ def prepare_corrected(prep, path):
     new = Prepared(ds, prep.settings)
     new.extra_config = {"corrections": record}
     return new
+
+
+def files_for(ds: Dataset, runs_dir=None) -> list[Path]:
+    """Corrections files in :func:`corrections_dir` whose comment line names ``ds``'s content hash, newest first."""
+    d = corrections_dir(runs_dir)
+    if not d.is_dir():
+        return []
+    out = []
+    for p in d.glob("*.csv"):
+        try:
+            with open(p, encoding="utf-8-sig") as f:
+                first = f.readline()
+        except OSError:
+            continue
+        m = _META_RE.match(first.strip())
+        if m and f"content_hash={ds.content_hash}" in m.group(1).replace(" ", ""):
+            out.append(p)
+    return sorted(out, key=lambda p: p.stat().st_mtime, reverse=True)

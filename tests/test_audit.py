@@ -259,3 +259,20 @@ def test_train_with_corrections_records_them_and_the_audit_keeps_source_rows(pla
     fixed = {t["row"]: t["true_label"] for t in wrong}
     for f in res["flags"]:                      # labels are the corrected ones, rows the source's
         assert f["label"] == fixed.get(f["row"], ds.labels[f["row"]])
+
+
+def test_the_dashboard_trainer_gets_the_file_and_checks_it_before_starting(tiny_parquet, tmp_path):
+    from snw_core import launch
+    from snw_core.corrections import files_for
+    cmd = launch.train_command(str(tiny_parquet), "seed", {"epochs": 1}, corrections="c.csv")
+    assert cmd[cmd.index("--corrections") + 1] == "c.csv"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("row,given_label,new_label\n99999,0,3\n")
+    runs = tmp_path / "runs"
+    with pytest.raises(CorrectionsError):
+        launch.start_training(str(tiny_parquet), "seed", {"epochs": 1}, runs_dir=runs, corrections=str(bad))
+    assert not runs.exists() or not any(p for p in runs.iterdir() if not p.name.startswith("."))
+    ds = data.load(str(tiny_parquet))
+    mine = write_corrections(runs / ".corrections" / "mine.csv", [], ds.source, ds.content_hash)
+    write_corrections(runs / ".corrections" / "other.csv", [], "other", "0" * 64)
+    assert files_for(ds, runs) == [mine]

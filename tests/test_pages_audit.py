@@ -1,4 +1,5 @@
 """AppTest smoke tests of the Audit page on a hand-made finished run of a data set with planted faults."""
+import json
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +82,27 @@ def test_audit_page_without_a_run_says_so(env):
     shutil.rmtree(env["run"].path)
     at = open_audit(env, None)
     assert "No run selected" in texts(at)
+
+
+def test_gallery_filters_flagged_and_embeddings_rings_them(env):
+    from snw_core.audit import audit_run
+    flags = audit_run(env["run"])["flags"]
+    flagged = sorted({f["row"] for f in flags})
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["data_source"] = env["parquet"]
+    at.session_state["run_id"] = env["run"].id
+    at.run()
+    assert not at.exception
+    at.session_state["gallery_page_size"] = 60
+    at.toggle(key="gallery_flagged").set_value(True).run()
+    assert not at.exception
+    assert f"Items 1-{len(flagged)} of {len(flagged)} " in "\n".join(c.value for c in at.caption)
+    captions = [i.caption for i in at.get("image")[0].proto.imgs]
+    assert sorted(int(c.split(" ")[0][1:]) for c in captions) == flagged
+    at.switch_page(page_path("embeddings.py")).run()
+    assert not at.exception
+    at.toggle(key="embeddings_flagged").set_value(True).run()
+    assert not at.exception
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    ring = [t for t in fig["data"] if t.get("name") == "flagged by the audit"]
+    assert len(ring) == 1 and len(ring[0]["text"]) == len(flagged)
