@@ -54,7 +54,7 @@ class AuditSettings:
     n_components : dimensions of the random projection that finds pixel candidates; seed : its seed.
     """
 
-    def __init__(self, k: int = 10, min_share: float = 0.6, dup_ratio: float = 0.25, outlier_z: float = 5.0,
+    def __init__(self, k: int = 10, min_share: float = 0.8, dup_ratio: float = 0.25, outlier_z: float = 5.0,
                  n_components: int = 64, seed: int = 0):
         self.k, self.min_share, self.dup_ratio, self.outlier_z = int(k), float(min_share), float(dup_ratio), float(outlier_z)
         self.n_components, self.seed = int(n_components), int(seed)

@@ -59,7 +59,26 @@ def score_audit(flags, truth, split):
     sugg = {f["row"]: f["suggested_label"] for f in flags if f["kind"] == "label"}
     right = [sugg[r] == wrong[r] for r in set(sugg) & set(wrong)]
     out["label"]["suggestion_right"] = float(np.mean(right)) if right else None
+    # train items were seen with their wrong label by the twin, val/test items were not: recall of each
+    out["label"]["recall_by_split"] = {
+        part: (len([r for r in wrong if split[r] == part and r in by_kind["label"]]), len([r for r in wrong if split[r] == part]))
+        for part in ("train", "val", "test")}
     return out
+
+
+def embedding_isolation(run, outlier_rows):
+    """Why outliers are judged in pixels: in the run's embedding, the mean distance of an item to its 5 nearest
+    items over the median of the same for those neighbours (about 1 inside a cluster, large when isolated), for
+    the planted outliers and for the most isolated other items."""
+    from sklearn.neighbors import NearestNeighbors
+    e = load_embeddings(run.file("embeddings.npz"))["embeddings"]
+    d, idx = NearestNeighbors(n_neighbors=6).fit(e).kneighbors(e)
+    m = d[:, 1:].mean(axis=1)
+    ratio = m / np.median(m[idx[:, 1:]], axis=1)
+    others = np.delete(ratio, outlier_rows)
+    return {"planted_outliers": [round(float(x), 2) for x in ratio[outlier_rows]],
+            "others_top5": [round(float(x), 2) for x in np.sort(others)[-5:]],
+            "others_median": round(float(np.median(others)), 2)}
 
 
 def one_seed(seed, a, work: Path, runs: Path) -> dict:
@@ -92,6 +111,7 @@ def one_seed(seed, a, work: Path, runs: Path) -> dict:
     row["audit_seconds"] = round(time.perf_counter() - t0, 3)
     split = load_embeddings(r_faulty.file("embeddings.npz"))["split"]
     row["audit"] = score_audit(res["flags"], truth, split)
+    row["embedding_isolation"] = embedding_isolation(r_faulty, [t["row"] for t in truth if t["kind"] == "outlier"])
     ds_faulty = data.load(str(faulty))
     corr = write_corrections(work / f"corrections_seed{seed}.csv", from_flags(res["flags"], ds_faulty.labels),
                              ds_faulty.source, ds_faulty.content_hash)
@@ -102,6 +122,29 @@ def one_seed(seed, a, work: Path, runs: Path) -> dict:
                      "escape_rate": m["escape_rate"], "overkill_rate": m["overkill_rate"],
                      "true_label_accuracy": true_accuracy(run, truth_labels)}
     return row
+
+
+def pixel_stats(seed, a):
+    """The pixel-space numbers behind the duplicate and outlier cuts, on the faulty set of ``seed`` and the clean set:
+    nearest-neighbour RMS (median, smallest between distinct items, largest of planted copies) and the robust
+    z-scores of the planted outliers and of the most isolated other item."""
+    from snw_core.audit import _pixel_neighbours, _robust_z
+    images, labels, dirnames = synthetic.generate(a.n, seed=0)
+    got = plant(images, labels, dirnames, label_noise=a.label_noise, duplicates=a.duplicates, outliers=a.outliers,
+                seed=seed)
+    out = {}
+    for name, imgs, truth in (("faulty", got.images, got.truth), ("clean", images, [])):
+        _, rms = _pixel_neighbours(imgs, 8, 64, 0)
+        z = _robust_z(rms[:, :5].mean(axis=1))
+        outl = [t["row"] for t in truth if t["kind"] == "outlier"]
+        dup = sorted({r for t in truth if t["kind"] == "duplicate" for r in (t["row"], t["of_row"])})
+        plain = np.setdiff1d(np.arange(imgs.shape[0]), dup + outl)
+        out[name] = {"median_nn_rms": round(float(np.median(rms[:, 0])), 2),
+                     "min_nn_rms_distinct": round(float(rms[plain, 0].min()), 2),
+                     "max_nn_rms_planted_copies": round(float(rms[dup, 0].max()), 2) if dup else None,
+                     "outlier_z": sorted(round(float(x), 1) for x in z[outl]),
+                     "max_z_others": round(float(z[plain].max()), 2)}
+    return out
 
 
 def big_timing(n, seed=0):
@@ -128,7 +171,11 @@ def main():
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--big", type=int, default=36000, help="items of the timing-only audit (0: skip)")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--pixels-only", action="store_true", help="only the pixel-space statistics (no training)")
     a = ap.parse_args()
+    if a.pixels_only:
+        print(json.dumps({s: pixel_stats(int(s), a) for s in a.seeds.split(",") if s.strip()}, indent=1))
+        return
     work = Path(tempfile.mkdtemp(prefix="snw-bench-audit-"))
     rows = []
     for seed in [int(s) for s in a.seeds.split(",") if s.strip()]:
