@@ -38,7 +38,7 @@ __all__ = ["KINDS", "AuditError", "AuditSettings", "audit_arrays", "audit_run", 
 
 KINDS = ("label", "duplicate", "leak", "outlier")
 AUDIT_FILE = "audit.json"
-AUDIT_VERSION = 2
+AUDIT_VERSION = 3
 
 
 class AuditError(DataError):
@@ -48,7 +48,7 @@ class AuditError(DataError):
 class AuditSettings:
     """The audit's knobs (defaults measured in docs/audit.md).
 
-    k : neighbours that vote on a label; min_share : share of the votes the suggested label needs;
+    k : neighbours that vote on a label (at most the smallest label's count - 1); min_share : share of the votes the suggested label needs;
     dup_ratio : near-duplicate when the pixel RMS difference is at most this times the median nearest-neighbour
     RMS of the data set; outlier_z : robust z-score of the neighbour distance from which an item is an outlier;
     n_components : dimensions of the random projection that finds pixel candidates; seed : its seed.
@@ -174,16 +174,18 @@ def audit_arrays(emb, labels, split, images, good_label: str = "0", rows=None, s
     group = _groups(pairs, n)
     t_pixels = time.perf_counter() - t0
 
-    # embedding space: neighbours (extra ones to replace near-duplicates, which must not vote)
-    kk = min(s.k + 4, n - 1)
+    # embedding space: neighbours (extra ones to replace near-duplicates, which must not vote). k is capped at the
+    # smallest label's count - 1: otherwise a label with few items could never win min_share of the votes
+    label_names = sorted(set(labels.tolist()))
+    lab_id = np.searchsorted(label_names, labels)
+    k_vote = max(1, min(s.k, int(np.bincount(lab_id).min()) - 1))
+    kk = min(k_vote + 4, n - 1)
     e_dist, e_idx = NearestNeighbors(n_neighbors=kk + 1).fit(emb).kneighbors(emb)
     not_self = e_idx != np.arange(n)[:, None]
     not_dup = ~((group[e_idx] == group[:, None]) & (group[:, None] >= 0))
     usable = not_self & not_dup
     rank = np.cumsum(usable, axis=1)
-    vote_mask = usable & (rank <= s.k)
-    label_names = sorted(set(labels.tolist()))
-    lab_id = np.searchsorted(label_names, labels)
+    vote_mask = usable & (rank <= k_vote)
     nb_lab = lab_id[e_idx]
     counts = np.stack([((nb_lab == c) & vote_mask).sum(axis=1) for c in range(len(label_names))], axis=1)
     n_votes = np.maximum(vote_mask.sum(axis=1), 1)
@@ -259,7 +261,7 @@ def audit_arrays(emb, labels, split, images, good_label: str = "0", rows=None, s
         "n": int(n), "counts": {k: sum(f["kind"] == k for f in flags) for k in KINDS},
         "label_disagreement": {"train": float(disagree[tr].mean()) if tr.any() else None,
                                "held_out": float(disagree[held].mean()) if held.any() else None},
-        "median_nn_rms": round(median_nn, 3), "duplicate_rms_threshold": round(dup_thr, 3),
+        "k_vote": int(k_vote), "median_nn_rms": round(median_nn, 3), "duplicate_rms_threshold": round(dup_thr, 3),
         "settings": s.as_dict(), "seconds": {"pixels": round(t_pixels, 3), "total": round(time.perf_counter() - t0, 3)},
     }
     summary["note"] = _memorisation_note(summary["label_disagreement"], int(tr.sum()), int(held.sum()))
