@@ -38,7 +38,7 @@ __all__ = ["KINDS", "AuditError", "AuditSettings", "audit_arrays", "audit_run", 
 
 KINDS = ("label", "duplicate", "leak", "outlier")
 AUDIT_FILE = "audit.json"
-AUDIT_VERSION = 3
+AUDIT_VERSION = 4
 
 
 class AuditError(DataError):
@@ -82,10 +82,39 @@ def _robust_z(x: np.ndarray) -> np.ndarray:
     return (x - med) / mad
 
 
-def _pixel_neighbours(images: np.ndarray, n_candidates: int, n_components: int, seed: int):
+#: the pixel search compares every item with at most this many reference items (a seeded sample beyond it)
+MAX_PIXEL_REFS = 4000
+
+
+def _rms(x: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    """RMS difference (grey levels) of every row of ``x`` (float32 (n, pixels)) with its candidates (int (n, m))."""
+    out = np.empty(cand.shape, np.float32)
+    for i in range(0, x.shape[0], 2048):            # chunks: (2048, m, pixels) floats at most
+        d = x[i:i + 2048, None, :] - x[cand[i:i + 2048]]
+        out[i:i + 2048] = np.sqrt((d * d).mean(axis=-1))
+    return out
+
+
+def _drop_self(idx: np.ndarray, m: int) -> np.ndarray:
+    """The first ``m`` columns of a neighbour table other than the row's own index (wherever ties put it)."""
+    n = idx.shape[0]
+    keep = idx != np.arange(n)[:, None]
+    extra = keep.sum(axis=1) - m
+    for j in range(idx.shape[1] - 1, -1, -1):       # drop surplus columns from the right
+        drop = keep[:, j] & (extra > 0)
+        keep[drop, j] = False
+        extra -= drop
+    return idx[keep].reshape(n, m)
+
+
+def _pixel_neighbours(images: np.ndarray, n_candidates: int, n_components: int, seed: int,
+                      max_refs: int = MAX_PIXEL_REFS):
     """Approximate pixel-space nearest neighbours: candidates from a random projection, then exact RMS (grey levels).
 
-    Returns ``(idx int64 (n, m), rms float32 (n, m))`` sorted by RMS, the item itself left out.
+    Up to ``max_refs`` items every item is compared with all others; beyond, with a seeded sample of ``max_refs``
+    items (then the distances are to the nearest sampled items: a little larger than to the nearest items; they
+    serve as the data set's scale and as the outlier statistic, a relative one). Returns ``(idx int64 (n, m),
+    rms float32 (n, m), x float32 (n, pixels))``, sorted by RMS, the item itself left out.
     """
     from sklearn.neighbors import NearestNeighbors
 
@@ -96,19 +125,13 @@ def _pixel_neighbours(images: np.ndarray, n_candidates: int, n_components: int, 
     rng = np.random.default_rng(seed)
     proj = rng.standard_normal((x.shape[1], n_components)).astype(np.float32) / np.sqrt(n_components)
     z = (x - x.mean(axis=0)) @ proj
-    m = min(n_candidates, n - 1)
-    _, idx = NearestNeighbors(n_neighbors=m + 1).fit(z).kneighbors(z)
-    # the item itself is usually first but not always (ties): drop it wherever it is
-    self_mask = idx == np.arange(n)[:, None]
-    keep = ~self_mask
-    keep[keep.sum(axis=1) > m, -1] = False
-    idx = idx[keep].reshape(n, m)
-    rms = np.empty((n, m), np.float32)
-    for i in range(0, n, 2048):                     # chunks: (2048, m, pixels) floats at most
-        d = x[i:i + 2048, None, :] - x[idx[i:i + 2048]]
-        rms[i:i + 2048] = np.sqrt((d * d).mean(axis=-1))
+    ref = np.arange(n) if n <= max_refs else np.sort(rng.choice(n, size=max_refs, replace=False))
+    m = min(n_candidates, ref.size - 1)
+    _, j = NearestNeighbors(n_neighbors=m + 1).fit(z[ref]).kneighbors(z)
+    idx = _drop_self(ref[j], m)
+    rms = _rms(x, idx)
     order = np.argsort(rms, axis=1, kind="stable")
-    return np.take_along_axis(idx, order, 1), np.take_along_axis(rms, order, 1)
+    return np.take_along_axis(idx, order, 1), np.take_along_axis(rms, order, 1), x
 
 
 def _groups(pairs: list[tuple[int, int]], n: int) -> np.ndarray:
@@ -164,16 +187,6 @@ def audit_arrays(emb, labels, split, images, good_label: str = "0", rows=None, s
         raise AuditError(f"an audit needs at least 3 items; the run has {n}")
     rows = np.arange(n) if rows is None else np.asarray(rows, np.int64)
 
-    # pixel space: near-duplicates and pixel outliers
-    n_cand = min(8, n - 1)
-    p_idx, p_rms = _pixel_neighbours(images, n_cand, s.n_components, s.seed)
-    median_nn = float(np.median(p_rms[:, 0]))
-    dup_thr = s.dup_ratio * median_nn
-    ii, jj = np.nonzero(p_rms <= dup_thr)
-    pairs = sorted({(int(min(a, b)), int(max(a, b))) for a, b in zip(ii, p_idx[ii, jj])})
-    group = _groups(pairs, n)
-    t_pixels = time.perf_counter() - t0
-
     # embedding space: neighbours (extra ones to replace near-duplicates, which must not vote). k is capped at the
     # smallest label's count - 1: otherwise a label with few items could never win min_share of the votes
     label_names = sorted(set(labels.tolist()))
@@ -181,6 +194,23 @@ def audit_arrays(emb, labels, split, images, good_label: str = "0", rows=None, s
     k_vote = max(1, min(s.k, int(np.bincount(lab_id).min()) - 1))
     kk = min(k_vote + 4, n - 1)
     e_dist, e_idx = NearestNeighbors(n_neighbors=kk + 1).fit(emb).kneighbors(emb)
+    t_emb = time.perf_counter() - t0
+
+    # pixel space: near-duplicates and pixel outliers. Duplicate candidates: the pixel search's and the embedding's
+    # nearest items (the same picture embeds to the same point), each pair checked by its exact pixel RMS
+    n_cand = min(8, n - 1)
+    p_idx, p_rms, x = _pixel_neighbours(images, n_cand, s.n_components, s.seed, max_refs=MAX_PIXEL_REFS)
+    median_nn = float(np.median(p_rms[:, 0]))
+    dup_thr = s.dup_ratio * median_nn
+    e_cand = _drop_self(e_idx, kk)
+    e_rms = _rms(x, e_cand)
+    pairs = set()
+    for cand, rms_ in ((p_idx, p_rms), (e_cand, e_rms)):
+        ii, jj = np.nonzero(rms_ <= dup_thr)
+        pairs |= {(int(min(a, b)), int(max(a, b))) for a, b in zip(ii, cand[ii, jj])}
+    pairs = sorted(pairs)
+    group = _groups(pairs, n)
+    t_pixels = time.perf_counter() - t0 - t_emb
     not_self = e_idx != np.arange(n)[:, None]
     not_dup = ~((group[e_idx] == group[:, None]) & (group[:, None] >= 0))
     usable = not_self & not_dup
@@ -262,7 +292,8 @@ def audit_arrays(emb, labels, split, images, good_label: str = "0", rows=None, s
         "label_disagreement": {"train": float(disagree[tr].mean()) if tr.any() else None,
                                "held_out": float(disagree[held].mean()) if held.any() else None},
         "k_vote": int(k_vote), "median_nn_rms": round(median_nn, 3), "duplicate_rms_threshold": round(dup_thr, 3),
-        "settings": s.as_dict(), "seconds": {"pixels": round(t_pixels, 3), "total": round(time.perf_counter() - t0, 3)},
+        "settings": s.as_dict(),
+        "seconds": {"embedding": round(t_emb, 3), "pixels": round(t_pixels, 3), "total": round(time.perf_counter() - t0, 3)},
     }
     summary["note"] = _memorisation_note(summary["label_disagreement"], int(tr.sum()), int(held.sum()))
     return {"summary": summary, "flags": flags}

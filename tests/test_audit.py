@@ -115,6 +115,22 @@ def test_each_kind_is_found_on_planted_faults(planted_parquet):
     assert [f["score"] for f in flags] == sorted((f["score"] for f in flags), reverse=True)
 
 
+def test_large_sets_compare_pixels_with_a_sample_and_still_find_every_planted_fault(planted_parquet, monkeypatch):
+    import snw_core.audit as A
+    ds = data.load(str(planted_parquet))
+    truth = _truth(planted_parquet)
+    true = ds.labels.copy()
+    for t in truth:
+        true[t["row"]] = t["true_label"]
+    split = stratified_split(ds.labels, (0.6, 0.2, 0.2), seed=0)
+    full = audit_arrays(cluster_embeddings(true), ds.labels, split, ds.images)
+    monkeypatch.setattr(A, "MAX_PIXEL_REFS", 90)            # 130 items against a sample of 90
+    sampled = audit_arrays(cluster_embeddings(true), ds.labels, split, ds.images)
+    kinds = lambda r: {(f["row"], f["kind"]) for f in r["flags"]}      # noqa: E731
+    assert kinds(sampled) == kinds(full)
+    assert sampled["summary"]["median_nn_rms"] >= full["summary"]["median_nn_rms"]
+
+
 def test_clean_data_gets_no_duplicates_leaks_or_outliers(tiny_dataset):
     ds = tiny_dataset
     split = stratified_split(ds.labels, (0.6, 0.2, 0.2), seed=0)
@@ -276,3 +292,11 @@ def test_the_dashboard_trainer_gets_the_file_and_checks_it_before_starting(tiny_
     mine = write_corrections(runs / ".corrections" / "mine.csv", [], ds.source, ds.content_hash)
     write_corrections(runs / ".corrections" / "other.csv", [], "other", "0" * 64)
     assert files_for(ds, runs) == [mine]
+
+
+def test_the_memorisation_note_appears_only_when_train_agrees_much_more_than_held_out():
+    from snw_core.audit import _memorisation_note
+    assert _memorisation_note({"train": 0.0, "held_out": 0.03}, 2160, 1440) is not None     # 43 held-out disagree
+    assert _memorisation_note({"train": 0.03, "held_out": 0.03}, 2160, 1440) is None
+    assert _memorisation_note({"train": 0.0, "held_out": 0.004}, 2160, 1440) is None        # 5.8: too few to tell
+    assert _memorisation_note({"train": None, "held_out": 0.03}, 0, 1440) is None

@@ -134,7 +134,7 @@ def pixel_stats(seed, a):
                 seed=seed)
     out = {}
     for name, imgs, truth in (("faulty", got.images, got.truth), ("clean", images, [])):
-        _, rms = _pixel_neighbours(imgs, 8, 64, 0)
+        _, rms, _ = _pixel_neighbours(imgs, 8, 64, 0)
         z = _robust_z(rms[:, :5].mean(axis=1))
         outl = [t["row"] for t in truth if t["kind"] == "outlier"]
         dup = sorted({r for t in truth if t["kind"] == "duplicate" for r in (t["row"], t["of_row"])})
@@ -161,6 +161,33 @@ def big_timing(n, seed=0):
     return {"n": n, "seconds": round(time.perf_counter() - t0, 3), "counts": res["summary"]["counts"]}
 
 
+def format_table(out) -> str:
+    """The benchmark as markdown (docs/audit.md)."""
+    def pct(x):
+        return "-" if x is None else f"{100 * x:.1f} %"
+    lines = ["| seed | kind | planted | flagged | found | recall | precision |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in out["rows"]:
+        for k in KINDS:
+            a = r["audit"][k]
+            lines.append(f"| {r['seed']} | {k} | {a['planted']} | {a['flagged']} | {a['found']} | {pct(a['recall'])} | "
+                         f"{pct(a['precision'])} |")
+    lines += ["", "| seed | wrong labels found in train / val / test | suggestion right | audit (3,600 items) | "
+                  "clean | faulty | corrected | corrected - clean |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in out["rows"]:
+        by = r["audit"]["label"]["recall_by_split"]
+        acc = {k: r[k]["true_label_accuracy"] for k in ("clean", "faulty", "corrected")}
+        own = {k: r[k]["good_defect_accuracy"] for k in ("clean", "faulty", "corrected")}
+        lines.append(f"| {r['seed']} | " + " / ".join(f"{a}/{b}" for a, b in (by[p] for p in ("train", "val", "test")))
+                     + f" | {pct(r['audit']['label']['suggestion_right'])} | {r['audit_seconds']:.2f} s | "
+                     + " | ".join(f"{pct(acc[k])} ({pct(own[k])})" for k in ("clean", "faulty", "corrected"))
+                     + f" | {100 * (acc['corrected'] - acc['clean']):+.2f} points |")
+    if out.get("big"):
+        lines += ["", f"Audit of {out['big']['n']:,} items: {out['big']['seconds']:.2f} s."]
+    lines += ["", f"Accuracy: good/defect accuracy on the run's test split against the true labels (in brackets: "
+                  f"against the run's own test labels, as its metrics.json reports it). {out['cores']} cores."]
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--label-noise", type=float, default=0.03)
@@ -172,7 +199,11 @@ def main():
     ap.add_argument("--big", type=int, default=36000, help="items of the timing-only audit (0: skip)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--pixels-only", action="store_true", help="only the pixel-space statistics (no training)")
+    ap.add_argument("--table", default=None, help="print the markdown table of an earlier --json file and stop")
     a = ap.parse_args()
+    if a.table:
+        print(format_table(json.loads(Path(a.table).read_text())))
+        return
     if a.pixels_only:
         print(json.dumps({s: pixel_stats(int(s), a) for s in a.seeds.split(",") if s.strip()}, indent=1))
         return
@@ -196,6 +227,7 @@ def main():
     if a.json:
         from snw_core.fsutil import atomic_write_json
         atomic_write_json(a.json, out)
+    print(format_table(out))
     print(f"work folder: {work}")
 
 
