@@ -85,7 +85,7 @@ def one_seed(seed, a, work: Path, runs: Path) -> dict:
     images, labels, dirnames = synthetic.generate(a.n, seed=0)
     got = plant(images, labels, dirnames, label_noise=a.label_noise, duplicates=a.duplicates, outliers=a.outliers,
                 seed=seed)
-    clean = synthetic.write_arrays(work / "clean.parquet", images, labels, dirnames)
+    clean = synthetic.write_images_parquet(work / "clean.parquet", images, labels, dirnames)
     faulty, truth_csv = write_planted(work / f"faulty_seed{seed}.parquet", got)
     truth = read_truth(truth_csv)
     true = got.labels.copy()
