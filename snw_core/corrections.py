@@ -1,18 +1,18 @@
 """Corrections files: decisions about single items (relabel, exclude, keep), applied when a data set is loaded
 for training; the source data is never changed.
 
-A corrections file is CSV, one row per decision, after one comment line that names the data set::
+A corrections file is plain CSV, one row per decision::
 
-    # snw corrections; source=default; content_hash=3f2a...
-    row,given_label,new_label,note
-    17,0,7,"audit: 9 of 10 neighbours are labelled '7'"
-    230,3,exclude,empty fixture
-    512,5,5,kept after review
+    row,given_label,new_label,note,content_hash
+    17,0,7,"audit: 9 of its 10 nearest other items are labelled '7'",3f2a...
+    230,3,exclude,empty fixture,3f2a...
+    512,5,5,kept after review,3f2a...
 
 ``row`` is the 0-based index in the order :func:`snw_core.data.load` returns the source; ``given_label`` is the
 source's label of that row (a check that the file belongs to this data set); ``new_label`` is a label of the
 data set, ``exclude`` (left out of training and evaluation) or the given label again (reviewed and kept, no
-change). Files without the comment line are accepted; the ``given_label`` of every row is checked either way.
+change); ``content_hash`` names the data set the file was made for (optional: a hand-written file may leave it
+out; the ``given_label`` of every row is checked either way). Leading ``#`` comment lines are ignored.
 
 >>> from snw_core import data                                             # doctest: +SKIP
 >>> ds, record = apply_corrections(data.load("default"), "runs/.corrections/fix.csv")   # doctest: +SKIP
@@ -38,7 +38,9 @@ __all__ = ["COLUMNS", "EXCLUDE", "CorrectionsError", "read_corrections", "write_
            "dataset_for_run", "run_rows", "corrections_dir", "default_corrections_path", "from_flags",
            "merge_decisions", "files_for", "prepare_corrected"]
 
-COLUMNS = ["row", "given_label", "new_label", "note"]
+COLUMNS = ["row", "given_label", "new_label", "note", "content_hash"]
+#: other names accepted for a column when reading a file written by hand
+_ALIASES = {"given_label": ("label", "given", "old_label"), "new_label": ("new", "corrected_label", "decision")}
 EXCLUDE = "exclude"
 _META_RE = re.compile(r"^#\s*snw corrections;(.*)$")
 
@@ -85,14 +87,22 @@ def read_corrections(path) -> tuple[dict, list[dict]]:
                     k, v = part.split("=", 1)
                     meta[k.strip()] = v.strip()
     reader = csv.DictReader(io.StringIO("\n".join(lines)))
+    if reader.fieldnames:
+        names = [f.strip() for f in reader.fieldnames]
+        for col, alts in _ALIASES.items():
+            if col not in names:
+                names = [col if f in alts else f for f in names]
+        reader.fieldnames = names
     missing = [c for c in ("row", "given_label", "new_label") if c not in (reader.fieldnames or [])]
     if missing:
         raise CorrectionsError(f"The corrections file '{path}' lacks the column(s) {', '.join(missing)} (it has "
                                f"{', '.join(reader.fieldnames or []) or 'no header'}). Expected CSV with the columns "
                                f"{', '.join(COLUMNS)}: the row number in the data set, its label there, the new label "
                                f"or '{EXCLUDE}', and an optional note.")
-    entries, bad = [], []
+    entries, bad, hashes = [], [], set()
     for line_no, rec in enumerate(reader, start=2):
+        if (rec.get("content_hash") or "").strip():
+            hashes.add(rec["content_hash"].strip())
         raw = (rec.get("row") or "").strip()
         try:
             row = int(raw)
@@ -104,18 +114,23 @@ def read_corrections(path) -> tuple[dict, list[dict]]:
     if bad:
         raise CorrectionsError(f"The corrections file '{path}' has row numbers that are not whole numbers: "
                                f"{_rows_text(bad)}.")
+    if len(hashes) > 1:
+        raise CorrectionsError(f"The corrections file '{path}' mixes rows of {len(hashes)} data sets (content_hash "
+                               "column); keep one file per data set.")
+    if hashes:
+        meta["content_hash"] = hashes.pop()
     return meta, entries
 
 
 def write_corrections(path, entries, source: str, data_hash: str) -> Path:
-    """Write ``entries`` (dicts with the :data:`COLUMNS`) sorted by row, atomically; returns the path."""
+    """Write ``entries`` (dicts with ``row, given_label, new_label, note``) sorted by row, each with the data set's
+    ``data_hash``, atomically; returns the path. ``source`` is accepted for the caller's record only."""
     buf = io.StringIO()
-    buf.write(f"# snw corrections; source={source}; content_hash={data_hash}\n")
     w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n", extrasaction="ignore")
     w.writeheader()
     for e in sorted(entries, key=lambda e: int(e["row"])):
         w.writerow({"row": int(e["row"]), "given_label": e["given_label"], "new_label": e["new_label"],
-                    "note": e.get("note", "")})
+                    "note": e.get("note", ""), "content_hash": data_hash})
     return atomic_write_text(path, buf.getvalue())
 
 
@@ -234,18 +249,16 @@ def prepare_corrected(prep, path):
 
 
 def files_for(ds: Dataset, runs_dir=None) -> list[Path]:
-    """Corrections files in :func:`corrections_dir` whose comment line names ``ds``'s content hash, newest first."""
+    """Corrections files in :func:`corrections_dir` made for ``ds`` (their content_hash column), newest first."""
     d = corrections_dir(runs_dir)
     if not d.is_dir():
         return []
     out = []
     for p in d.glob("*.csv"):
         try:
-            with open(p, encoding="utf-8-sig") as f:
-                first = f.readline()
-        except OSError:
+            meta, _ = read_corrections(p)
+        except CorrectionsError:
             continue
-        m = _META_RE.match(first.strip())
-        if m and f"content_hash={ds.content_hash}" in m.group(1).replace(" ", ""):
+        if meta.get("content_hash") == ds.content_hash:
             out.append(p)
     return sorted(out, key=lambda p: p.stat().st_mtime, reverse=True)

@@ -207,7 +207,11 @@ def test_corrections_round_trip(tiny_dataset, tmp_path):
         {"row": good, "given_label": "0", "new_label": "7", "note": "a note, with a comma"},
         {"row": 5, "given_label": ds.labels[5], "new_label": ds.labels[5], "note": "kept"}], ds.source, ds.content_hash)
     meta, entries = read_corrections(path)
-    assert meta == {"source": ds.source, "content_hash": ds.content_hash}
+    assert meta == {"content_hash": ds.content_hash}
+    import csv
+    with open(path, newline="") as f:                  # plain CSV: any reader gets the header and the rows
+        plain = list(csv.DictReader(f))
+    assert [r["row"] for r in plain] == [str(r) for r in sorted([pin, good, 5])] and plain[0]["content_hash"] == ds.content_hash
     assert [e["row"] for e in entries] == sorted([pin, good, 5]) and entries[[e["row"] for e in entries].index(good)]["note"] == "a note, with a comma"
     new, rec = apply_corrections(ds, path)
     assert new.n == ds.n - 1 and rec["excluded_rows"] == [pin] and rec["relabels"] == {str(good): "7"}
@@ -227,6 +231,7 @@ def test_corrections_round_trip(tiny_dataset, tmp_path):
     ("row,given_label,new_label\nx,0,3\n", "not whole numbers"),
     ("# snw corrections; source=other.parquet; content_hash=abc123\nrow,given_label,new_label\n{r0},0,3\n",
      "another data set"),
+    ("row,given_label,new_label,note,content_hash\n{r0},0,3,,abc123\n", "another data set"),
 ])
 def test_bad_corrections_files_are_refused(tiny_dataset, tmp_path, body, match):
     r0 = int(np.flatnonzero(tiny_dataset.labels == "0")[0])
@@ -234,6 +239,14 @@ def test_bad_corrections_files_are_refused(tiny_dataset, tmp_path, body, match):
     p.write_text(body.format(r0=r0))
     with pytest.raises(CorrectionsError, match=match):
         apply_corrections(tiny_dataset, p)
+
+
+def test_a_hand_written_file_with_other_column_names_is_read(tiny_dataset, tmp_path):
+    r0 = int(np.flatnonzero(tiny_dataset.labels == "0")[0])
+    p = tmp_path / "by_hand.csv"
+    p.write_text(f"row,label,new\n{r0},0,4\n")
+    new, rec = apply_corrections(tiny_dataset, p)
+    assert rec["relabels"] == {str(r0): "4"} and new.labels[r0] == "4"
 
 
 def test_train_with_a_bad_corrections_file_exits_2_and_writes_nothing(tiny_parquet, tmp_path, capsys):
@@ -289,8 +302,9 @@ def test_the_dashboard_trainer_gets_the_file_and_checks_it_before_starting(tiny_
         launch.start_training(str(tiny_parquet), "seed", {"epochs": 1}, runs_dir=runs, corrections=str(bad))
     assert not runs.exists() or not any(p for p in runs.iterdir() if not p.name.startswith("."))
     ds = data.load(str(tiny_parquet))
-    mine = write_corrections(runs / ".corrections" / "mine.csv", [], ds.source, ds.content_hash)
-    write_corrections(runs / ".corrections" / "other.csv", [], "other", "0" * 64)
+    entry = [{"row": 0, "given_label": ds.labels[0], "new_label": "exclude", "note": ""}]
+    mine = write_corrections(runs / ".corrections" / "mine.csv", entry, ds.source, ds.content_hash)
+    write_corrections(runs / ".corrections" / "other.csv", entry, "other", "0" * 64)
     assert files_for(ds, runs) == [mine]
 
 
