@@ -106,3 +106,25 @@ def test_gallery_filters_flagged_and_embeddings_rings_them(env):
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     ring = [t for t in fig["data"] if t.get("name") == "flagged by the audit"]
     assert len(ring) == 1 and len(ring[0]["text"]) == len(flagged)
+
+
+def test_train_page_offers_the_data_sets_corrections_files_and_passes_the_chosen_one(env, monkeypatch):
+    from snw_core import launch
+    from snw_core.corrections import write_corrections
+    ds = env["ds"]
+    path = write_corrections(env["runs"] / ".corrections" / "fix.csv",
+                             [{"row": 0, "given_label": ds.labels[0], "new_label": "exclude", "note": ""}],
+                             ds.source, ds.content_hash)
+    calls = []
+    monkeypatch.setattr(launch, "start_training", lambda source, preset, overrides, **kw:
+                        calls.append(kw) or env["run"].id)
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["data_source"] = env["parquet"]
+    at.run()
+    at.switch_page(page_path("train.py")).run()
+    box = at.selectbox(key="train_corrections")
+    assert box.options == ["none", str(path)]
+    box.set_value(str(path))
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    assert calls and calls[0]["corrections"] == str(path)
