@@ -179,7 +179,7 @@ def format_table(out) -> str:
         own = {k: r[k]["good_defect_accuracy"] for k in ("clean", "faulty", "corrected")}
         lines.append(f"| {r['seed']} | " + " / ".join(f"{a}/{b}" for a, b in (by[p] for p in ("train", "val", "test")))
                      + f" | {pct(r['audit']['label']['suggestion_right'])} | {r['audit_seconds']:.2f} s | "
-                     + " | ".join(f"{pct(acc[k])} ({pct(own[k])})" for k in ("clean", "faulty", "corrected"))
+                     + " | ".join(f"{100 * acc[k]:.2f} % ({100 * own[k]:.2f} %)" for k in ("clean", "faulty", "corrected"))
                      + f" | {100 * (acc['corrected'] - acc['clean']):+.2f} points |")
     if out.get("big"):
         lines += ["", f"Audit of {out['big']['n']:,} items: {out['big']['seconds']:.2f} s."]
