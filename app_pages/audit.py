@@ -12,7 +12,7 @@ from snw_core.data import DataError
 
 PAGE_SIZE = 10
 SCALE = 3
-NB_SCALE = 2
+NB_SCALE = 3
 
 st.title("Audit")
 st.caption("Flags from the run's embeddings (wrong labels: the labels of the nearest other items vote, the item's "
@@ -102,7 +102,7 @@ with st.form("audit_form", border=False):
         fl = by_row[row]
         f0 = fl[0]
         with st.container(border=True):
-            c = st.columns([0.8, 2.1, 3.6, 1.4])
+            c = st.columns([1.1, 2.0, 3.6, 1.3])
             c[0].image(ui.thumbnails(src, [row], SCALE, [colors[src.labels[row]]], border=3),
                        caption=[f"#{row} · {label_name(f0['label'])}"])
             kinds_text = ", ".join(V.KIND_NAMES[f["kind"]] for f in fl)
@@ -115,7 +115,7 @@ with st.form("audit_form", border=False):
             nb = f0["neighbours"]
             c[2].image(ui.thumbnails(src, [n["row"] for n in nb], NB_SCALE, [colors[src.labels[n["row"]]] for n in nb],
                                      border=2),
-                       caption=[f"#{n['row']} · {label_name(n['label'])} · {n['distance']:.3f}" for n in nb])
+                       caption=[f"#{n['row']} · {label_name(n['label'])} · {n['distance']:.2f}" for n in nb])
             current = saved.get(row, V.UNDECIDED)
             c[3].selectbox("Decision", options, index=options.index(current) if current in options else 0,
                            key=f"audit_decision_{row}", help="relabel to X / keep (reviewed, label right) / "
