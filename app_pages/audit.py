@@ -8,7 +8,9 @@ from snw_core import audit as A
 from snw_core import audit_view as V
 from snw_core import corrections as C
 from snw_core import ui, viz
+from snw_core.actions import log_action
 from snw_core.data import DataError
+from snw_core.roles import AccessError
 
 PAGE_SIZE = 10
 SCALE = 3
@@ -91,6 +93,23 @@ if st.session_state.get("audit_page", 1) > n_pages:
 page = fc[2].number_input(f"Page (of {n_pages})", min_value=1, max_value=n_pages, value=1, step=1, key="audit_page")
 page_rows = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
 
+engineer = ui.is_engineer()
+
+
+def save(new_entries: list, message: str) -> bool:
+    """Write the corrections file (engineers only, checked here on the server) and log who did it."""
+    try:
+        actor = ui.actor()
+        actor.require("save audit decisions")
+    except AccessError as e:
+        st.error(str(e))
+        return False
+    C.write_corrections(path, new_entries, src.source, src.content_hash)
+    log_action(ui.store(), actor, "audit-decisions", run.id, file=str(path), decisions=len(new_entries))
+    st.session_state["audit_saved_msg"] = message
+    return True
+
+
 colors = viz.label_colors(src.labels, good)
 options = V.decision_options(src.label_names)
 label_name = lambda lab: viz.label_name(lab, good)   # noqa: E731
@@ -118,31 +137,34 @@ with st.form("audit_form", border=False):
                        caption=[f"#{n['row']} · {label_name(n['label'])} · {n['distance']:.2f}" for n in nb])
             current = saved.get(row, V.UNDECIDED)
             c[3].selectbox("Decision", options, index=options.index(current) if current in options else 0,
-                           key=f"audit_decision_{row}", help="relabel to X / keep (reviewed, label right) / "
+                           key=f"audit_decision_{row}", disabled=not engineer, help="relabel to X / keep (reviewed, label right) / "
                            "exclude (left out of training and evaluation); 'undecided' removes a saved decision")
     st.caption("Nearest items in the run's embedding: row · label · distance. Frame colour = label.")
-    submitted = st.form_submit_button("Save decisions of this page", key="audit_save", disabled=bool(file_error),
-                                      type="primary")
+    submitted = st.form_submit_button("Save decisions of this page", key="audit_save",
+                                      disabled=bool(file_error) or not engineer, type="primary")
+if not engineer:
+    ui.engineer_only("Saving decisions")
+if st.session_state.get("audit_saved_msg"):
+    st.success(st.session_state.pop("audit_saved_msg"))
 
 if submitted:
     decisions = {r: st.session_state.get(f"audit_decision_{r}", V.UNDECIDED) for r in page_rows}
     kept = [e for e in entries if int(e["row"]) not in decisions]
     notes = {r: "audit: " + "; ".join(f["reason"] for f in by_row[r]) for r in page_rows}
     new = [e for r, d in decisions.items() if (e := V.entry_for(r, src.labels[r], d, notes[r])) is not None]
-    C.write_corrections(path, C.merge_decisions(kept, new), src.source, src.content_hash)
-    st.success(f"Saved {len(new)} decision(s) of this page to `{path}`.")
-    st.rerun()
+    if save(C.merge_decisions(kept, new), f"Saved {len(new)} decision(s) of this page to `{path}`."):
+        st.rerun()
 
 # ------------------------------------------------------------------ everything at once, the file, training with it
 st.divider()
 b = st.columns([1.6, 1.2, 3])
 n_label = sum(f["kind"] == "label" for f in flags)
-if b[0].button(f"Accept all {n_label} label suggestions", key="audit_accept_all", disabled=bool(file_error) or not n_label,
+if b[0].button(f"Accept all {n_label} label suggestions", key="audit_accept_all",
+               disabled=bool(file_error) or not n_label or not engineer,
                help="Relabel every flagged item to its suggested label; decisions already saved are kept."):
     new = [e for e in C.from_flags(flags, src.labels) if int(e["row"]) not in saved]
-    C.write_corrections(path, C.merge_decisions(entries, new), src.source, src.content_hash)
-    st.success(f"Added {len(new)} relabel decision(s) to `{path}`.")
-    st.rerun()
+    if save(C.merge_decisions(entries, new), f"Added {len(new)} relabel decision(s) to `{path}`."):
+        st.rerun()
 if path.is_file():
     b[1].download_button("Download the corrections file", path.read_bytes(), file_name=path.name, mime="text/csv",
                          key="audit_download")

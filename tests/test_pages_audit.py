@@ -128,3 +128,13 @@ def test_train_page_offers_the_data_sets_corrections_files_and_passes_the_chosen
     at.button(key="train_start").click().run()
     assert not at.exception
     assert calls and calls[0]["corrections"] == str(path)
+
+
+def test_a_viewer_sees_the_audit_but_cannot_save(env, monkeypatch):
+    at = open_audit(env, env["run"].id)                        # drawn for an engineer ...
+    monkeypatch.setenv("SNW_VIEWER_ONLY", "1")                 # ... then the dashboard turns viewer-only
+    at.button(key="audit_accept_all").click().run()            # the click comes back to a viewer's page
+    assert not list((env["runs"] / ".corrections").glob("*.csv"))
+    assert at.button(key="audit_save").disabled and at.button(key="audit_accept_all").disabled
+    assert all(b.disabled for b in at.selectbox if b.key.startswith("audit_decision_"))
+    assert "Saving decisions is for engineers" in texts(at)
