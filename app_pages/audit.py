@@ -54,6 +54,7 @@ if path.is_file():
     except C.CorrectionsError as e:
         file_error = str(e)
 saved = {int(e["row"]): V.decision_of(e) for e in entries}
+shown_path = V.short_path(path)
 
 # ------------------------------------------------------------------ counts
 cols = st.columns(4)
@@ -64,7 +65,7 @@ for col, kind in zip(cols, A.KINDS):
                      "leak": "a val/test item whose duplicate is in train: its test result is not independent",
                      "outlier": "a picture far from every other one: wrong part, camera fault, empty fixture?"}[kind])
 st.caption(f"{summary['n']:,} items of run `{run.id}` · data `{src.source}` · audit took "
-           f"{summary['seconds']['total']:.2f} s · decisions: {len(saved):,} in `{path}`")
+           f"{summary['seconds']['total']:.2f} s · decisions: {len(saved):,} in `{shown_path}`")
 if summary.get("note"):
     st.warning(summary["note"])
 if file_error:
@@ -152,7 +153,7 @@ if submitted:
     kept = [e for e in entries if int(e["row"]) not in decisions]
     notes = {r: "audit: " + "; ".join(f["reason"] for f in by_row[r]) for r in page_rows}
     new = [e for r, d in decisions.items() if (e := V.entry_for(r, src.labels[r], d, notes[r])) is not None]
-    if save(C.merge_decisions(kept, new), f"Saved {len(new)} decision(s) of this page to `{path}`."):
+    if save(C.merge_decisions(kept, new), f"Saved {len(new)} decision(s) of this page to `{shown_path}`."):
         st.rerun()
 
 # ------------------------------------------------------------------ everything at once, the file, training with it
@@ -163,10 +164,10 @@ if b[0].button(f"Accept all {n_label} label suggestions", key="audit_accept_all"
                disabled=bool(file_error) or not n_label or not engineer,
                help="Relabel every flagged item to its suggested label; decisions already saved are kept."):
     new = [e for e in C.from_flags(flags, src.labels) if int(e["row"]) not in saved]
-    if save(C.merge_decisions(entries, new), f"Added {len(new)} relabel decision(s) to `{path}`."):
+    if save(C.merge_decisions(entries, new), f"Added {len(new)} relabel decision(s) to `{shown_path}`."):
         st.rerun()
 if path.is_file():
     b[1].download_button("Download the corrections file", path.read_bytes(), file_name=path.name, mime="text/csv",
                          key="audit_download")
     b[2].markdown(f"Train with it: **Train** page, *Corrections file*, or  \n"
-                  f"`python -m snw_core train --data {src.source} --corrections {path}`")
+                  f"`python -m snw_core train --data {src.source} --corrections {shown_path}`")

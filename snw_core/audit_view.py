@@ -13,7 +13,7 @@ from .corrections import EXCLUDE
 
 __all__ = ["UNDECIDED", "KEEP", "decision_options", "default_decision", "entry_for", "decision_of",
            "filter_flags", "flagged_rows", "KIND_NAMES", "SHORT_NAMES",
-           "cached_flags_for", "only_flagged", "add_highlight"]
+           "cached_flags_for", "only_flagged", "add_highlight", "short_path"]
 
 UNDECIDED = "undecided"
 KEEP = "keep"
@@ -120,3 +120,15 @@ def add_highlight(fig, trace_rows, xy, flags) -> int:
                                hovertemplate="%{text}<extra>audit</extra>"))
     trace_rows.append(idx)
     return int(idx.size)
+
+
+def short_path(path) -> str:
+    """``path`` relative to the project folder when it lies inside it (shorter on the page), else as it is."""
+    from pathlib import Path
+
+    from .fsutil import project_root
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(project_root()))
+    except ValueError:
+        return str(p)
