@@ -333,6 +333,10 @@ def _run_inputs(run):
     except DataError as e:
         raise AuditError(f"The data of run '{run.id}' cannot be loaded, so its images cannot be audited: {e}") from None
     from .corrections import run_rows
+    if not cfg.get("corrections") and data_cfg.get("content_hash") and ds.content_hash != data_cfg["content_hash"]:
+        raise AuditError(f"The data behind '{data_cfg.get('source')}' changed since run '{run.id}' was trained (content "
+                         f"hash {ds.content_hash[:12]}..., the run used {str(data_cfg['content_hash'])[:12]}...), so "
+                         "its rows no longer match the run's embeddings. Audit a run trained on the current data.")
     rows = run_rows(cfg, ds)
     if rows.size != z["labels"].size:
         raise AuditError(f"Run '{run.id}' has {z['labels'].size} embeddings but its data source "

@@ -186,6 +186,16 @@ def test_cli_json_rows_index_the_load_order_and_the_result_is_cached(planted_par
     assert all(e["given_label"] == ds.labels[e["row"]] for e in entries)
 
 
+def test_cli_refuses_a_run_whose_data_changed_since(planted_parquet, tiny_parquet, tmp_path, capsys):
+    ds = data.load(str(planted_parquet))
+    other = data.load(str(tiny_parquet))               # same size, other content
+    run = fake_run(tmp_path / "runs", tiny_parquet, ds, cluster_embeddings(ds.labels))
+    assert other.n == ds.n and other.content_hash != ds.content_hash
+    assert main(["audit", run.id, "--runs-dir", str(tmp_path / "runs"), "--json"]) == 2
+    assert "changed since" in capsys.readouterr().err
+    assert not run.file("audit.json").exists()
+
+
 def test_cli_unknown_run_or_run_without_embeddings_exits_2(tmp_path, capsys, tiny_parquet):
     runs = tmp_path / "runs"
     assert main(["audit", "nope", "--runs-dir", str(runs)]) == 2
