@@ -9,8 +9,8 @@ from streamlit.testing.v1 import AppTest
 from snw_core import data
 from snw_core.corrections import read_corrections
 from snw_core.plant import read_truth
-from tests.test_audit import cluster_embeddings, fake_run
-from tests.test_pages_accuracy_embeddings import page_path, texts
+from test_audit import cluster_embeddings, fake_run
+from test_pages_accuracy_embeddings import page_path, texts
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
