@@ -138,8 +138,9 @@ def _check(meta: dict, entries: list[dict], ds: Dataset, path) -> None:
     """Every problem of the file against ``ds`` in one message (CorrectionsError), or nothing."""
     problems = []
     if meta.get("content_hash") and meta["content_hash"] != ds.content_hash:
+        src = f", source {meta['source']}" if meta.get("source") else ""
         raise CorrectionsError(f"The corrections file '{path}' was made for another data set (content hash "
-                               f"{meta['content_hash'][:12]}..., source {meta.get('source', '?')}) than "
+                               f"{meta['content_hash'][:12]}...{src}) than "
                                f"'{ds.source}' (content hash {ds.content_hash[:12]}...); its row numbers would point "
                                "at other items. Audit a run of this data set to make a file for it.")
     rows = np.array([e["row"] for e in entries], np.int64)
