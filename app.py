@@ -18,6 +18,7 @@ PAGES = [
     st.Page("app_pages/train.py", title="Train"),
     st.Page("app_pages/accuracy.py", title="Accuracy"),
     st.Page("app_pages/embeddings.py", title="Embeddings"),
+    st.Page("app_pages/audit.py", title="Audit"),
     st.Page("app_pages/runs.py", title="Runs"),
     st.Page("app_pages/inspect.py", title="Inspect"),
 ]

@@ -9,6 +9,7 @@ import time
 import numpy as np
 import streamlit as st
 
+from snw_core import audit_view as AV
 from snw_core import review as R
 from snw_core import ui, viz
 from snw_core.embed import load_projection, project_pca
@@ -135,6 +136,11 @@ else:
 
 # ------------------------------------------------------------------ the scatter (left) and the selection (right)
 fig, trace_rows = R.embedding_scatter(xy, labels, split, scores, good, part=part, method=method_shown, height=600)
+audit_flags = AV.cached_flags_for(run)
+if audit_flags and c3.toggle(f"Ring the {len(AV.flagged_rows(audit_flags))} items flagged by the audit",
+                             key="embeddings_flagged", help="Flags of the Audit page (wrong label?, duplicate, "
+                             "leak, outlier); hover a ring for its kinds."):
+    AV.add_highlight(fig, trace_rows, xy, audit_flags)
 n_shown = sum(len(r) for r in trace_rows)
 st.caption(f"Run `{run.id}` · {method_shown} of {emb.shape[1]}-d embeddings · {n_shown:,} items"
            f"{'' if part == 'all' else f' ({part} split)'} · colour = label (good: small gray points; pins: the "

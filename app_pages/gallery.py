@@ -1,6 +1,7 @@
 """Gallery: the current data set at a glance (summary, label distribution, paged pixel-exact thumbnails)."""
 import streamlit as st
 
+from snw_core import audit_view as AV
 from snw_core import gallery as G
 from snw_core import ui, viz
 from snw_core.splits import DEFAULT_FRACTIONS, SPLITS
@@ -74,6 +75,10 @@ scale = fcols[3].select_slider("Zoom", options=list(range(1, 9)), value=min(8, v
                                key="gallery_scale", help="Pixel-exact enlargement: each pixel becomes a square.")
 
 items = G.filter_items(ds.labels, good, show, split, split_filter if split is not None else "all")
+audit_flags = AV.cached_flags_for(ui.current_run(), ds.content_hash)
+if audit_flags and st.toggle(f"Only the {len(AV.flagged_rows(audit_flags))} items flagged by the audit of the run",
+                             key="gallery_flagged", help="Flags of the Audit page for the run picked in the sidebar."):
+    items = AV.only_flagged(items, audit_flags)
 n_pages = G.page_count(items.size, page_size)
 if st.session_state.get("gallery_page", 1) > n_pages:     # the filter shrank the result: stay in range
     st.session_state["gallery_page"] = n_pages

@@ -97,6 +97,10 @@ def start_form() -> None:
         c1.selectbox("2-D projection", ("umap", "pca"), key="train_projection",
                      help="UMAP for the Embeddings page (slower, tens of seconds); PCA is instant.")
         st.text_input("Run name (optional)", key="train_name", max_chars=24, placeholder=preset)
+        corr_files = _corrections_files()
+        st.selectbox("Corrections file", ["none"] + corr_files, key="train_corrections",
+                     help="Decisions saved on the Audit page for this data set: relabelled and excluded rows are "
+                          "applied on load (the data source itself is not changed).")
         st.caption(f"Data: `{st.session_state['data_source']}` (good label `{st.session_state['good_label']}`), "
                    "chosen in the sidebar.")
         n_running = len(_running_ids())
@@ -109,15 +113,27 @@ def start_form() -> None:
         _start(preset)
 
 
+def _corrections_files() -> list[str]:
+    """Corrections files (Audit page) made for the data set chosen in the sidebar."""
+    from snw_core.corrections import files_for
+    try:
+        ds = ui.get_dataset(st.session_state["data_source"], st.session_state["good_label"])
+    except DataError:
+        return []
+    return [str(p) for p in files_for(ds)]
+
+
 def _start(preset: str) -> None:
     ss = st.session_state
+    corrections = ss.get("train_corrections")
     overrides = {f: ss[f"train_{f}"] for f in FIELDS}
     overrides["split"] = [ss[k] for k in SPLIT_KEYS]
     try:
         with st.spinner("Checking the data and settings, starting the trainer …"):
             rid = actions.start_training(ui.actor(), ss["data_source"], preset, overrides, good_label=ss["good_label"],
                                          name=(ss.get("train_name") or "").strip() or None,
-                                         projection=ss.get("train_projection", "umap"))
+                                         projection=ss.get("train_projection", "umap"),
+                                         **({} if corrections in (None, "none") else {"corrections": corrections}))
     except (SettingsError, DataError, RunError, AccessError) as e:
         st.error(str(e))
         return

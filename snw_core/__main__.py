@@ -13,6 +13,8 @@
     python -m snw_core inspect RUN_ID IMAGE... [--resize] [--heatmap DIR] [--runs-dir DIR]   # one JSON line per image
     python -m snw_core export RUN_ID --out DIR [--runs-dir DIR]              # the bundle for the line
     python -m snw_core report RUN_ID --out report.html [--threshold T] [--compare RUN_ID]   # HTML for management
+    python -m snw_core audit RUN_ID [--json] [--corrections-out FILE]        # flagged items, one JSON line each
+    python -m snw_core train ... --corrections FILE                          # labels corrected on load
 
 Every command takes -v (show TensorFlow's start-up lines, hidden otherwise).
 Exit codes: 0 ok, 2 bad input (one paragraph on stderr, no traceback), 130 training stopped, 1 other failure.
@@ -61,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     for flag in ("height", "width", "pin-rows", "pin-cols"):
         p.add_argument(f"--{flag}", type=int, default=None)
     p.add_argument("--polarity", default=None, choices=("bright_pins", "dark_pins"))
+    from .plant import add_plant_args
+    add_plant_args(p)
     p = d.add_parser("real", help="write a benchmark set made from real photographs as parquet (snw_core.realdata)")
     p.add_argument("--kind", default="texture", help="texture (a textured surface, defects in a 3 x 4 grid of cells) "
                    "or connector (the generated connector on real-photo grain, background and light, JPEG)")
@@ -95,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--projection", default="umap", choices=("umap", "pca", "none"))
     p.add_argument("--run-id", default=None, help="use this new run id (the dashboard picks it before starting)")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--corrections", default=None, help="corrections CSV applied on load (the source is not changed)")
 
     p = sub.add_parser("evaluate", help="recompute a run's metrics (JSON on stdout)")
     p.add_argument("run_id")
@@ -136,6 +141,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_runs_dir(p)
     from .report import add_cli as add_report_cli
     add_report_cli(sub)
+    from .audit import add_cli as add_audit
+    add_audit(sub)
     add_verbose_flag(ap)
     return ap
 
@@ -214,6 +221,9 @@ def _dispatch(a) -> int:
     if a.cmd == "report":
         from .report import cli as report_cli
         return report_cli(a)
+    if a.cmd == "audit":
+        from .audit import cli
+        return cli(a)
     raise BadInput(f"unknown command {a.cmd}")
 
 
@@ -285,7 +295,8 @@ def _data(a) -> int:
         if a.n < n_labels:
             raise BadInput(f"--n must be at least {n_labels} (one item per label: good and {n_labels - 1} pin "
                            f"addresses); got {a.n}.")
-        path = synthetic.write_parquet(a.out, n=a.n, seed=a.seed, spec=spec)
+        from .plant import synth_with_faults
+        path = synth_with_faults(a, spec) or synthetic.write_parquet(a.out, n=a.n, seed=a.seed, spec=spec)
         print(path)
         return 0
     if a.data_cmd == "real":
@@ -325,6 +336,9 @@ def _train(a) -> int:
         except ValueError:
             raise BadInput(f"--split must be three comma-separated fractions like 0.6,0.2,0.2; got {a.split!r}.") from None
     prep = prepare(a.data, a.preset, a.good_label, **overrides)    # bad input exits 2 before any run folder
+    if a.corrections:
+        from .corrections import prepare_corrected
+        prep = prepare_corrected(prep, a.corrections)
     if a.run_id is not None:
         from .runs import validate_run_id
         validate_run_id(a.run_id)

@@ -60,11 +60,14 @@ def log_rows(store: RunStore, limit: int | None = 200) -> list[dict]:
 # ------------------------------------------------------------------ the actions
 
 def start_training(actor: Actor, source: str, preset: str, overrides: dict, good_label: str = "0",
-                   name: str | None = None, projection: str = "umap", store: RunStore | None = None) -> str:
-    """Start a training (``launch.start_training``) for an engineer; return the run id."""
+                   name: str | None = None, projection: str = "umap", store: RunStore | None = None,
+                   corrections: str | None = None) -> str:
+    """Start a training (``launch.start_training``) for an engineer; return the run id. ``corrections``: a
+    corrections file applied on load (passed on only when given)."""
     actor.require("start a training")
     store = store or RunStore()
-    rid = launch.start_training(source, preset, overrides, good_label=good_label, name=name, projection=projection)
+    rid = launch.start_training(source, preset, overrides, good_label=good_label, name=name, projection=projection,
+                                **({"corrections": corrections} if corrections else {}))
     log_action(store, actor, "start", rid, preset=preset, data=source)
     return rid
 

@@ -401,6 +401,9 @@ def evaluate_run(run, source: str | None = None) -> dict:
         raise ValueError(f"Run '{run.id}' has no config.json.")
     good_label = cfg["data"]["good_label"]
     ds = load(source or cfg["data"]["source"], good_label=good_label)
+    if source is None and cfg.get("corrections"):      # trained with a corrections file: its labels and rows
+        from .corrections import dataset_for_run
+        ds = dataset_for_run(ds, cfg)
     embedder = load_embedder(run.embedder_path)
     emb = embed_images(embedder, ds.images)
     gate = load_gate(run)

@@ -22,7 +22,8 @@ _FLAGS = {"epochs": "--epochs", "seed": "--seed", "batch_size": "--batch-size", 
 
 
 def train_command(source: str, preset: str, overrides: dict, good_label: str = "0", name: str | None = None,
-                  run_id: str | None = None, runs_dir=None, projection: str = "umap") -> list[str]:
+                  run_id: str | None = None, runs_dir=None, projection: str = "umap",
+                  corrections: str | None = None) -> list[str]:
     """The argv of ``python -m snw_core train`` for these settings."""
     cmd = [sys.executable, "-m", "snw_core", "train", "--data", source, "--preset", preset, "--good-label", good_label,
            "--projection", projection]
@@ -41,11 +42,13 @@ def train_command(source: str, preset: str, overrides: dict, good_label: str = "
         cmd += ["--run-id", run_id]
     if runs_dir:
         cmd += ["--runs-dir", str(runs_dir)]
+    if corrections:
+        cmd += ["--corrections", str(corrections)]
     return cmd
 
 
 def start_training(source: str, preset: str, overrides: dict, good_label: str = "0", name: str | None = None,
-                   runs_dir=None, projection: str = "umap") -> str:
+                   runs_dir=None, projection: str = "umap", corrections: str | None = None) -> str:
     """Validate, then start a detached trainer for a new run; return its run id at once.
 
     Bad input raises DataError/SettingsError here (nothing is started, nothing written). The child's
@@ -53,10 +56,13 @@ def start_training(source: str, preset: str, overrides: dict, good_label: str = 
     a trainer that dies early shows as ``failed (interrupted)``.
     """
     from .train import prepare
-    prepare(source, preset, good_label, **overrides)          # fail fast, in the caller, on bad input
+    prep = prepare(source, preset, good_label, **overrides)   # fail fast, in the caller, on bad input
+    if corrections:                                           # a corrections file that does not fit: the same
+        from .corrections import prepare_corrected
+        prepare_corrected(prep, corrections)
     store = RunStore(runs_dir)
     run = store.create(name=name or preset)
-    cmd = train_command(source, preset, overrides, good_label, name, run.id, store.root, projection)
+    cmd = train_command(source, preset, overrides, good_label, name, run.id, store.root, projection, corrections)
     log = open(run.file("train.log"), "ab")
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.Popen(cmd, cwd=project_root(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -378,6 +378,7 @@ def train(source: str = "default", preset: str = "default", good_label: str = "0
         "eval_pairs_per_image": EVAL_PAIRS_PER_IMAGE, "projection": projection,
         "versions": package_versions(), "command": sys.argv, "host": platform.node(), "created": now_iso(),
     }
+    config.update(getattr(prep, "extra_config", None) or {})     # e.g. the corrections applied on load
     run.write_config(config)
     run.write_status("running", pid=os.getpid(), pid_start=_proc_start(os.getpid()), started=now_iso())
     log.msg(f"run {run.id}: preset {settings['preset']}, data {ds.source} ({ds.n} items, {ds.image_shape[0]}x"

@@ -148,6 +148,9 @@ def run_dataset(cfg: dict, n: int):
         ds = get_dataset(str(data_cfg.get("source", "")), data_cfg.get("good_label", "0"))
     except D.DataError as e:
         return None, f"the run's data source `{data_cfg.get('source')}` cannot be loaded: {e}"
+    if cfg.get("corrections"):                  # trained with a corrections file: its labels, without excluded rows
+        from .corrections import dataset_for_run
+        ds = dataset_for_run(ds, cfg)
     if ds.content_hash != data_cfg.get("content_hash") or ds.n != n:
         return None, (f"the data behind `{data_cfg.get('source')}` has changed since this run was trained "
                       "(content hash differs), so its images no longer match the run's rows")

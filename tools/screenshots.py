@@ -27,6 +27,7 @@ from browser import CHROMIUM, CHROMIUM_ARGS, AppServer, wait_idle  # noqa: E402
 SHOTS = [
     ("accuracy.png", "accuracy", ".js-plotly-plot .main-svg"),
     ("embeddings.png", "embeddings", ".js-plotly-plot .main-svg"),
+    ("audit.png", "audit", "[data-testid='stImage']"),
 ]
 
 
