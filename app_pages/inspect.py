@@ -20,7 +20,7 @@ if emb_ref is None or not run.embedder_path.exists():
     st.info(f"Run `{run.id}` has no embedder or embeddings yet (state: {run.state()}); it cannot judge images.")
     st.stop()
 try:
-    judge = Judge.from_parts(cfg, metrics, emb_ref, gate=ui.run_gate(run))
+    judge = Judge.from_parts(cfg, metrics, emb_ref, gate=ui.run_gate(run), patches=ui.run_patches(run))
 except (KeyError, ValueError) as e:
     st.error(f"Run `{run.id}` cannot judge images: {e}")
     st.stop()
@@ -40,6 +40,9 @@ head.markdown(
     f"Pin address = vote of the {judge.pin_k} nearest of {len(judge.ref_defect):,} defective train items. "
     + ("**UNKNOWN** when the image does not look like the part the run was trained on (camera fault, empty "
        "fixture, another part type); the heat map shows where an image differs most from its most similar good parts."
+       + (" **DEFECT** also when a neighbourhood of the image is unlike any on the good train parts (patch "
+          "evidence, chosen on val for this run), whatever the score."
+          if judge.patches is not None and np.isfinite(judge.patches.threshold) else "")
        if judge.gate is not None else
        ":orange[This run was trained before the not-a-part check existed: it can only say GOOD or DEFECT and shows "
        "no heat map. Train it again to get both.]"))
@@ -119,7 +122,16 @@ if len(got.images):
         parts.append(ui.embed(run, got.images))
 if picks:
     parts.append(np.asarray(emb_ref["embeddings"][picks], np.float32))
-out = judge.judge_embeddings(np.concatenate(parts), images=images)
+patch = patch_maps = None
+if judge.patches is not None and np.isfinite(judge.patches.threshold):
+    # uploads: the twin's features through the shared model; test items: their maps the same way when the
+    # heat map is wanted, else the patch scores stored with the run
+    p_up = ui.patch_scores(run, got.images, judge.patches) if len(got.images) else (np.zeros(0), None)
+    p_te = (ui.patch_scores(run, ds.images[picks], judge.patches) if picks else (np.zeros(0), None))
+    patch = np.concatenate([p_up[0], p_te[0]])
+    maps = [m for m in (p_up[1], p_te[1]) if m is not None]
+    patch_maps = np.concatenate(maps) if maps else None
+out = judge.judge_embeddings(np.concatenate(parts), images=images, patch=patch, patch_maps=patch_maps)
 rows = records(out, names)
 n_unknown = int((out["verdict"] == "UNKNOWN").sum())
 n_def = int((out["verdict"] == "DEFECT").sum())
@@ -167,8 +179,9 @@ for i, r in enumerate(rows[:IV.MAX_CARDS]):
                 st.markdown(f":orange[**{r['reason']}**]")
             elif r["defect"]:
                 st.badge("DEFECT", icon=":material/cancel:", color="red")
-                if r["reason"] and "local" in r["reason"]:
-                    st.caption(f"{r['reason']} (local evidence {r['local']:.2f} x its threshold)")
+                if r["reason"] and r["score"] <= thr:          # caught by the local or patch evidence
+                    strength = r["patch"] if "patch evidence" in r["reason"] else r["local"]
+                    st.caption(f"{r['reason']} ({strength:.2f} x its threshold)")
             else:
                 st.badge("GOOD", icon=":material/check_circle:", color="green")
             st.markdown(f"Score **{r['score']:.4f}** vs threshold {thr:.4f} "

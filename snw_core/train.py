@@ -500,6 +500,11 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         metrics_["patch_threshold"] = patch["bank"].threshold if np.isfinite(patch["bank"].threshold) else None
         metrics_["patch_defect_rate"] = float(np.mean(patch["defect"][te_] & ~checks["unknown"][te_]
                                                       & ~(scores[te_] > metrics_["threshold"])))
+        from .metrics import auroc as _auroc
+        try:
+            metrics_["patch_auroc"] = _auroc(patch["scores"][te_], labels[te_] != ds.good_label)
+        except ValueError:          # a test split without goods or defects
+            metrics_["patch_auroc"] = None
     save_embeddings(run.file("embeddings.npz"), emb, labels, prep.split, scores,
                     **{k: checks[k] for k in GATE_ITEM_KEYS},
                     **({"ref_extra": drift["ref_extra"], "ref_extra_rows": drift["ref_extra_rows"]} if drift else {}),

@@ -83,6 +83,29 @@ def embed(run, images: np.ndarray) -> np.ndarray:
         return embed_images(model, images)
 
 
+def patch_scores(run, images: np.ndarray, bank):
+    """Patch scores (n,) and maps (n, fh, fw) of images with the run's shared model and its patch bank."""
+    from .embed import feature_maps
+    from .patches import PATCH_LAYER
+    model = get_embedder(run)
+    with _EMBEDDER_LOCK:
+        feats = feature_maps(model, images, PATCH_LAYER)
+    return bank.score(feats)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _patches(path: str, mtime_ns: int):
+    from .patches import PatchBank
+    return PatchBank.load(path)
+
+
+def run_patches(run):
+    """The run's patch memory bank (shared, read-only), or None."""
+    from .patches import PATCH_FILE
+    p = run.file(PATCH_FILE)
+    return _patches(str(p), p.stat().st_mtime_ns) if p.exists() else None
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def _embeddings(path: str, mtime: int) -> dict:
     from .embed import load_embeddings
