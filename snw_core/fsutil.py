@@ -13,8 +13,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_writer", "project_root",
-           "current_umask", "default_mode"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_write_npz", "read_npz",
+           "atomic_writer", "project_root", "current_umask", "default_mode"]
 
 _UMASK_LOCK = threading.Lock()
 
@@ -122,3 +122,20 @@ def _json_default(o):
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def atomic_write_npz(path, arrays: dict) -> None:
+    """``np.savez_compressed`` of ``arrays`` (no object arrays, so no pickles), written atomically."""
+    import io
+
+    import numpy as np
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_npz(path) -> dict:
+    """Every array of an ``.npz`` file, loaded without pickles."""
+    import numpy as np
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}

@@ -78,17 +78,13 @@ class PatchBank:
         return cls(a["bank"], float(a["threshold"][0]), a["grid"])
 
     def save(self, path) -> None:
-        import io
-
-        from .fsutil import atomic_write_bytes
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **self.arrays())
-        atomic_write_bytes(path, buf.getvalue())
+        from .fsutil import atomic_write_npz
+        atomic_write_npz(path, self.arrays())
 
     @classmethod
     def load(cls, path):
-        with np.load(path, allow_pickle=False) as z:
-            return cls.from_arrays({k: z[k] for k in z.files})
+        from .fsutil import read_npz
+        return cls.from_arrays(read_npz(path))
 
 
 def upsample(maps, image_shape) -> np.ndarray:
