@@ -475,7 +475,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
                          seed)
     patch = fit_patches(embedder, ds.images, labels, prep.split, ds.good_label, emb, checks, settings,
                         drift.get("ref_extra"))
-    if patch:
+    if patch and np.isfinite(patch["bank"].threshold):      # kept only where it is used (it costs time per image)
         patch["bank"].save(run.file(PATCH_FILE))
     metrics_, scores = evaluate_embeddings(emb, labels, prep.split, good_label=ds.good_label, k=settings["k"],
                                            threshold_method=settings["threshold_method"],
