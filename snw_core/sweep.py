@@ -427,10 +427,64 @@ def _start_ray(address: str | None, log):
         os.environ["PYTHONPATH"] = os.pathsep.join(x for x in (code, os.environ.get("PYTHONPATH")) if x)
         ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
                  logging_level="WARNING", object_store_memory=200 * 1024 * 1024)
+        _guard_local_ray()
     log(f"ray {ray.__version__} {'joined ' + address if address else 'started on this machine'} in "
         f"{time.time() - t0:.1f} s: {int(ray.cluster_resources().get('CPU', 0))} CPUs on "
         f"{len([n for n in ray.nodes() if n.get('Alive')])} node(s)")
     return ray
+
+
+_WATCHDOG = """
+import os, sys, time
+def start(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+driver, procs = int(sys.argv[1]), [tuple(map(int, x.split(":"))) for x in sys.argv[2:]]
+first = start(driver)
+while start(driver) == first and first is not None:
+    time.sleep(0.5)
+time.sleep(3)                      # Ray's own shutdown goes first
+for pid, st in procs:
+    if start(pid) == st:
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+"""
+
+
+def _descendants(root: int) -> list[tuple[int, int]]:
+    """``(pid, start time)`` of every process below ``root`` (Linux /proc; empty elsewhere)."""
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        st = _proc_start(pid)
+        if st is not None:
+            out.append((pid, st))
+        todo += children.get(pid, [])
+    return out
+
+
+def _guard_local_ray() -> None:
+    """When this driver is killed (SIGKILL), Ray's head processes die with it but its per-node agents stay;
+    a small watchdog process ends the Ray processes this driver started once the driver is gone."""
+    import subprocess
+    procs = [p for p in _descendants(os.getpid())]
+    if not procs:
+        return
+    subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid())] + [f"{p}:{s}" for p, s in procs],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)
 
 
 def _cpus(ray, concurrency: int | None) -> tuple[int, float]:
@@ -540,7 +594,7 @@ def _progress_class():
         def on_trial_result(self, iteration, trials, trial, result, **info):
             t = self._t(trial)
             if result.get("state") == "skipped":
-                _log(f"trial {t['trial']} not started: the sweep was asked to stop")
+                _log(f"trial {t['trial']} skipped: the sweep was asked to stop before it began (sweep --resume runs it)")
             else:
                 acc = result.get("good_defect_accuracy")
                 _log(f"trial {t['trial']} {result.get('state')}: good_defect_accuracy "
