@@ -31,7 +31,7 @@ from .fsutil import atomic_write_json, atomic_write_text
 from .runs import RUN_ID_RE, Run, RunError, RunStore, _proc_start, now_iso, pid_alive, validate_run_id
 
 __all__ = ["SweepError", "Sweep", "parse_grid", "parse_random", "expand_trials", "plan_sweep", "run_sweep",
-           "resume_sweep", "prepare_resume", "create_sweep", "execute", "stop_sweep", "find_sweep", "list_sweeps", "sweep_of", "trial_run_id", "add_parser", "cli",
+           "resume_sweep", "prepare_resume", "create_sweep", "execute", "start_sweep", "resume_in_background", "stop_sweep", "find_sweep", "list_sweeps", "sweep_of", "trial_run_id", "add_parser", "cli",
            "sweepable", "SWEEPS_FOLDER"]
 
 SWEEPS_FOLDER = ".sweeps"           # inside the run store; a dot-folder is not a run
@@ -195,8 +195,10 @@ def _new_sweep_id(store: RunStore, name: str | None) -> str:
 
 def plan_sweep(source: str = "default", preset: str = "default", grid=(), random=(), trials: int = 1,
                epochs: int | None = None, seed: int = 0, good_label: str = "0", name: str | None = None,
-               projection: str = "pca", dataset=None) -> dict:
+               projection: str = "pca", dataset=None, base: dict | None = None) -> dict:
     """Validate a sweep request and fix every trial's settings; returns the plan (``dataset`` under ``"_ds"``).
+
+    ``base``: settings every trial shares (the Train page's form), overridden by the grid and random draws.
 
     Raises :class:`SweepError` / ``SettingsError`` / ``DataError`` on bad input; writes nothing.
     """
@@ -212,7 +214,7 @@ def plan_sweep(source: str = "default", preset: str = "default", grid=(), random
     if not g and not r and trials == 1:
         raise SweepError("A sweep needs something to vary: at least one --grid KEY=V1,V2, a --random KEY=LO:HI, "
                          "or --trials N (repeats with seeds S, S+1, ...).")
-    base = {"seed": seed}
+    base = dict(base or {}, seed=seed)
     if epochs is not None:
         base["epochs"] = epochs
     plan = expand_trials(preset, g, r, trials, seed, base)
@@ -275,9 +277,12 @@ class Sweep:
         atomic_write_json(self.path / "status.json", st)
 
     def driver_alive(self) -> bool:
+        """True while another process on this machine drives this sweep (one started on another host counts
+        as alive while its status says running)."""
         st = self.status()
-        return (st.get("state") == "running" and st.get("host") in (None, platform.node())
-                and pid_alive(st.get("pid"), st.get("pid_start")))
+        if st.get("state") != "running" or st.get("pid") == os.getpid():
+            return False
+        return st.get("host") not in (None, platform.node()) or pid_alive(st.get("pid"), st.get("pid_start"))
 
     def state(self) -> str:
         st = self.status()
@@ -706,6 +711,43 @@ def resume_sweep(sweep_id: str, runs_dir=None, address: str | None = None, concu
         _log(f"sweep {sweep_id}: all its trials are done; nothing to resume")
         return sw.id, 0
     return sw.id, execute(sw, spec, ds, address, concurrency, todo)
+
+
+# ------------------------------------------------------------------ from the dashboard
+
+def start_sweep(plan: dict, runs_dir=None, concurrency: int | None = None) -> str:
+    """Record a planned sweep and start its driver as a detached child process; return the sweep id at once.
+    The calling process (the dashboard) never imports Ray."""
+    if concurrency is not None and concurrency < 1:
+        raise SweepError(f"Trials at a time must be at least 1; got {concurrency}.")
+    sw, spec = create_sweep(plan, runs_dir)
+    _spawn_driver(sw, concurrency)
+    return sw.id
+
+
+def resume_in_background(sweep_id: str, runs_dir=None, concurrency: int | None = None) -> str:
+    """Check that a sweep can resume (raises SweepError otherwise), then resume it in a detached child process."""
+    sw, spec, ds, todo = prepare_resume(sweep_id, runs_dir)
+    if not todo:
+        raise SweepError(f"Every trial of sweep '{sweep_id}' is done; nothing to resume.")
+    _spawn_driver(sw, concurrency)
+    return sw.id
+
+
+def _spawn_driver(sw: Sweep, concurrency: int | None) -> None:
+    """``python -m snw_core sweep --resume ID`` (it runs every trial that is not done), detached; its output goes
+    to ``driver.log`` in the sweep's record folder; status.json names its pid at once."""
+    import subprocess
+    from .fsutil import project_root
+    cmd = [sys.executable, "-m", "snw_core", "sweep", "--resume", sw.id, "--runs-dir", str(sw.store.root)]
+    if concurrency:
+        cmd += ["--concurrency", str(concurrency)]
+    with open(sw.path / "driver.log", "ab") as log:
+        proc = subprocess.Popen(cmd, cwd=project_root(), stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                env=dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2"))
+    sw.write_status("running", pid=proc.pid, pid_start=_proc_start(proc.pid), host=platform.node(), started=now_iso())
+    threading.Thread(target=proc.wait, daemon=True).start()     # reap the child when it ends
 
 
 # ------------------------------------------------------------------ the command line

@@ -242,7 +242,7 @@ def _no_half_written_files(folder: Path):
 def test_sweep_killed_stopped_and_resumed(tmp_path, tiny_parquet):
     """Killed driver -> its trial 'failed (interrupted)'; resume; stop -> 130, 'stopped'; resume -> all done."""
     runs = tmp_path / "runs"
-    args = ["--data", tiny_parquet, "--preset", "seed", "--grid", "margin=0.5,1", "--epochs", 6,
+    args = ["--data", tiny_parquet, "--preset", "seed", "--grid", "margin=0.5,1", "--epochs", 3,
             "--concurrency", 1, "--projection", "none"]
     p = _start(args, runs)
     sid = _sweep_id(runs)
@@ -275,11 +275,11 @@ def test_sweep_killed_stopped_and_resumed(tmp_path, tiny_parquet):
         assert run.state() == "done"
         cfg, st = run.config(), run.status()
         assert cfg["sweep"]["id"] == sid and cfg["sweep"]["trial"] == i
-        assert cfg["settings"]["margin"] == [0.5, 1.0][i] and cfg["settings"]["epochs"] == 6
+        assert cfg["settings"]["margin"] == [0.5, 1.0][i] and cfg["settings"]["epochs"] == 3
         assert st["started"] <= st["ended"]
         assert set(run.metrics()) >= {"good_defect_accuracy", "escape_rate", "pair_accuracy"}
         _no_half_written_files(run.path)
-    assert S.find_sweep(sid).state() == "done"
+    assert S.find_sweep(sid, runs).state() == "done"
     r = cli("sweep", "--resume", sid, runs_dir=runs)               # nothing left to do
     assert r.returncode == 0 and r.stdout.strip().splitlines()[-1] == sid and "nothing to resume" in r.stderr
 
