@@ -416,7 +416,6 @@ def _probe(address: str, timeout: float = 5.0) -> None:
 
 
 def _start_ray(address: str | None, log):
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")          # a local, loopback-only instance
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"              # Ctrl-C stops trials gracefully (below)
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from .runview import BETTER, KEY_METRICS
+from .runview import BETTER, KEY_METRICS, _num
 from .sweep import Sweep, _trial_state, trial_run_id
 
 __all__ = ["varied_keys", "trial_rows", "sort_rows", "best_trial", "sweep_line", "grid_items"]
@@ -20,14 +20,6 @@ def varied_keys(spec: dict) -> list[str]:
     if not keys and int(spec.get("trials_per_point") or 1) > 1:
         keys = ["seed"]
     return keys
-
-
-def _num(v):
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
 
 
 def trial_rows(sw: Sweep, metric: str = "good_defect_accuracy") -> list[dict]:

@@ -5,7 +5,6 @@ The fast tests need no Ray. The slow ones train on the tiny data set for a few e
 """
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,16 +14,9 @@ import pytest
 
 from snw_core import sweep as S
 from snw_core.runs import Run, RunStore, _proc_start
+from test_cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def cli(*args, runs_dir=None, timeout=600, env=None):
-    e = dict(os.environ, **(env or {}))
-    if runs_dir:
-        e["SNW_RUNS_DIR"] = str(runs_dir)
-    return subprocess.run([sys.executable, "-m", "snw_core", *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, env=e)
 
 
 # ------------------------------------------------------------------ the request
@@ -158,7 +150,7 @@ def test_stop_sweep_asks_running_trials_and_the_driver(runs_dir, tiny_dataset):
 def test_resume_refuses_while_running_and_when_data_changed(runs_dir, tiny_dataset, tmp_path):
     sw, spec = S.create_sweep(S.plan_sweep(preset="seed", grid=["margin=1,2"], dataset=tiny_dataset))
     me = {"pid": os.getpid(), "pid_start": _proc_start(os.getpid())}
-    sw.write_status("running", **me)
+    sw.write_status("running", pid=os.getppid(), pid_start=_proc_start(os.getppid()))    # another live process
     with pytest.raises(S.SweepError, match="still running"):
         S.prepare_resume(sw.id)
     sw.write_status("failed", pid=2**22 + 7)
@@ -186,6 +178,13 @@ def test_resume_moves_unfinished_trials_aside_and_keeps_done_ones(runs_dir, tiny
     assert not Run(RunStore().root, S.trial_run_id(sw.id, 1)).path.exists()
     assert (sw.path / "replaced" / f"{S.trial_run_id(sw.id, 1)}.1" / "config.json").exists()
     assert not sw.stop_requested()
+
+
+def test_resume_by_the_driver_the_dashboard_started(runs_dir, tiny_dataset):
+    """The dashboard records a sweep, names its child driver in status.json, and the child runs --resume."""
+    sw, spec = S.create_sweep(S.plan_sweep(preset="seed", grid=["margin=1,2"], dataset=tiny_dataset))
+    sw.write_status("running", pid=os.getpid(), pid_start=_proc_start(os.getpid()))      # this process is the child
+    assert S.prepare_resume(sw.id, dataset=tiny_dataset)[3] == [0, 1]
 
 
 def test_sweep_does_not_load_ray_for_train_or_the_dashboard():
@@ -290,14 +289,12 @@ def test_sweep_on_two_ray_nodes_writes_one_run_store(tmp_path, tiny_parquet):
     pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
     runs = tmp_path / "runs"
-    env = {"RAY_AUTH_MODE": "disabled"}
-    os.environ.update(env)
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     try:
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
         r = cli("sweep", "--data", tiny_parquet, "--preset", "seed", "--grid", "margin=0.5,1", "--epochs", 1,
-                "--projection", "none", "--address", cluster.address, runs_dir=runs, env=env, timeout=600)
+                "--projection", "none", "--address", cluster.address, runs_dir=runs, timeout=600)
         assert r.returncode == 0, r.stderr
         sid = r.stdout.strip().splitlines()[-1]
         assert "2 CPUs on 2 node(s)" in r.stderr
@@ -309,5 +306,3 @@ def test_sweep_on_two_ray_nodes_writes_one_run_store(tmp_path, tiny_parquet):
         assert len(nodes) == 2, "both trials ran on the same node"
     finally:
         cluster.shutdown()
-        for k in env:
-            os.environ.pop(k, None)

@@ -3,15 +3,13 @@ sweep record and trial folders (no Ray, no training). Starting a sweep is tested
 replaced by a fake that records the plan the form built.
 """
 import os
-from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from snw_core import sweep as S
 from snw_core.runs import RunStore, _proc_start
+from test_pages_train_runs import page, texts
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
 ME = {"pid": os.getpid(), "pid_start": _proc_start(os.getpid())}
 
 
@@ -21,23 +19,9 @@ def store(tmp_path, monkeypatch):
     return RunStore()
 
 
-def page(path, **state):
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.run()
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.switch_page(path).run()
-    assert not at.exception, at.exception
-    return at
-
-
 def sweep_table(at):
     """The sweep's trial table (a data frame without selection has no key in AppTest: found by its columns)."""
     return [d.value for d in at.dataframe if "trial" in d.value.columns][0]
-
-
-def texts(elements):
-    return " ".join(str(e.value) for e in elements)
 
 
 def make_sweep(store, dataset, accs=(0.7, 0.9, 0.8, None), driver=None):
