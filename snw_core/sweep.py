@@ -386,6 +386,8 @@ def _trial(config: dict, shared: dict, dataset) -> None:
     done = threading.Event()
     threading.Thread(target=_watch_sweep_stop, args=(sweep_stop, run, done), daemon=True).start()
     prep = Prepared(dataset, resolve_settings(t["preset"], **t["overrides"]))
+    if "keras" in sys.modules:       # a reused worker (TensorFlow loaded by an earlier trial): start clean
+        sys.modules["keras"].backend.clear_session()
     try:
         with open(run.file("train.log"), "a") as log, contextlib.redirect_stderr(log):
             run, state = train(prepared=prep, name=shared["name"] or None, runs_dir=root,
@@ -542,7 +544,7 @@ def _execute(sw: Sweep, spec: dict, trials: list[int], ds, address: str | None, 
         tuner = tune.Tuner(
             trainable, param_space={"trial": tune.grid_search(list(trials))},
             tune_config=tune.TuneConfig(max_concurrent_trials=k, trial_name_creator=_trial_name,
-                                        trial_dirname_creator=_trial_name),
+                                        trial_dirname_creator=_trial_name, reuse_actors=True),
             run_config=tune.RunConfig(name="tune", storage_path=str((sw.path).resolve()), verbose=0,
                                       callbacks=[_Progress(sw, spec)], failure_config=tune.FailureConfig(max_failures=0)))
         with contextlib.redirect_stdout(sys.stderr):        # stdout carries the sweep id alone

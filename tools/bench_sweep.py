@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 def main(argv=None) -> int:
     from snw_core import launch
     from snw_core.runs import RunStore
-    from snw_core.sweep import find_sweep, trial_run_id
+    from snw_core.sweep import plan_sweep, trial_run_id
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default="default")
     ap.add_argument("--preset", default="seed")
@@ -36,43 +36,54 @@ def main(argv=None) -> int:
     ap.add_argument("--projection", default="pca")
     ap.add_argument("--runs-dir", default=None)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--sequential-first", action="store_true", help="train one after another first, then sweep")
     a = ap.parse_args(argv)
     runs = Path(a.runs_dir or tempfile.mkdtemp(prefix="snw-bench-sweep-"))
     env = dict(os.environ, SNW_RUNS_DIR=str(runs))
+    store = RunStore(runs)
     cmd = [sys.executable, "-m", "snw_core", "sweep", "--data", a.data, "--preset", a.preset, "--epochs", str(a.epochs),
            "--concurrency", str(a.concurrency), "--projection", a.projection, "--runs-dir", str(runs)]
     for g in a.grid:
         cmd += ["--grid", g]
-    t0 = time.time()
-    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    sweep_s = time.time() - t0
-    if r.returncode != 0:
-        print(r.stderr, file=sys.stderr)
-        return r.returncode
-    sid = r.stdout.strip().splitlines()[-1]
-    sw = find_sweep(sid, runs)
-    store = RunStore(runs)
-    rows = []
-    for t in sw.spec()["trials"]:
-        m = store.get(trial_run_id(sid, t["trial"])).metrics()
-        rows.append({"trial": t["trial"], "settings": t["overrides"], "sweep_gd_acc": m.get("good_defect_accuracy"),
-                     "sweep_train_seconds": m.get("train_seconds")})
-    t0 = time.time()
-    for row, t in zip(rows, sw.spec()["trials"]):
-        tc = launch.train_command(a.data, t["preset"], t["overrides"], runs_dir=runs, projection=a.projection,
-                                  name=f"seq-{t['trial']}")
-        t1 = time.time()
-        out = subprocess.run(tc + ["--quiet"], cwd=ROOT, env=env, capture_output=True, text=True)
-        if out.returncode != 0:
-            print(out.stderr, file=sys.stderr)
-            return out.returncode
-        m = store.get(out.stdout.strip().splitlines()[-1]).metrics()
-        row.update(train_wall_seconds=round(time.time() - t1, 1), train_gd_acc=m.get("good_defect_accuracy"),
-                   train_train_seconds=m.get("train_seconds"))
-    seq_s = time.time() - t0
+    trials = [dict(t, row={"trial": t["trial"], "settings": t["overrides"]}) for t in
+              plan_sweep(a.data, a.preset, a.grid, epochs=a.epochs, projection=a.projection)["trials"]]
+
+    def sweep_part() -> float:
+        t0 = time.time()
+        r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+        seconds = time.time() - t0
+        if r.returncode != 0:
+            raise SystemExit(r.stderr)
+        sid = r.stdout.strip().splitlines()[-1]
+        for t in trials:
+            m = store.get(trial_run_id(sid, t["trial"])).metrics()
+            t["row"].update(sweep_gd_acc=m.get("good_defect_accuracy"), sweep_train_seconds=m.get("train_seconds"))
+        return seconds
+
+    def sequential_part() -> float:
+        t0 = time.time()
+        for t in trials:
+            tc = launch.train_command(a.data, t["preset"], t["overrides"], runs_dir=runs, projection=a.projection,
+                                      name=f"seq-{t['trial']}")
+            t1 = time.time()
+            out = subprocess.run(tc + ["--quiet"], cwd=ROOT, env=env, capture_output=True, text=True)
+            if out.returncode != 0:
+                raise SystemExit(out.stderr)
+            m = store.get(out.stdout.strip().splitlines()[-1]).metrics()
+            t["row"].update(train_wall_seconds=round(time.time() - t1, 1), train_gd_acc=m.get("good_defect_accuracy"),
+                            train_train_seconds=m.get("train_seconds"))
+        return time.time() - t0
+
+    if a.sequential_first:
+        seq_s = sequential_part()
+        sweep_s = sweep_part()
+    else:
+        sweep_s = sweep_part()
+        seq_s = sequential_part()
+    rows = [t["row"] for t in trials]
     result = {"sweep_seconds": round(sweep_s, 1), "sequential_seconds": round(seq_s, 1),
               "ratio": round(sweep_s / seq_s, 3), "trials": rows, "concurrency": a.concurrency, "cores": os.cpu_count(),
-              "command": " ".join(cmd[1:]), "loadavg_1_5_15_at_end": os.getloadavg()}
+              "order": "sequential first" if a.sequential_first else "sweep first", "command": " ".join(cmd[1:]), "loadavg_1_5_15_at_end": os.getloadavg()}
     print(json.dumps(result, indent=2))
     if a.json:
         Path(a.json).write_text(json.dumps(result, indent=2) + "\n")
