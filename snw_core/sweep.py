@@ -47,11 +47,12 @@ def _presets():
 
 def sweepable() -> tuple[str, ...]:
     """Settings a sweep may vary: every preset setting except the split, and the preset itself."""
-    return ("preset",) + tuple(k for k in _presets().PRESETS["default"] if k != "split")
+    keys = dict.fromkeys(k for p in _presets().PRESETS.values() for k in p if k != "split")
+    return ("preset",) + tuple(keys)
 
 
 def _kinds() -> tuple[set, set]:
-    d = _presets().PRESETS["default"]
+    d = {k: v for p in reversed(list(_presets().PRESETS.values())) for k, v in p.items()}
     return ({k for k, v in d.items() if isinstance(v, int) and not isinstance(v, bool)},
             {k for k, v in d.items() if isinstance(v, float)})
 
