@@ -58,7 +58,7 @@ def settings_figure(rows: list[dict], keys: list[str], metric: str, best: dict |
         fig = go.Figure(go.Parcoords(dimensions=dims, line=dict(color=[r[metric] for r in have],
                                                                  colorscale="Viridis", showscale=True)))
     title = f"{label} by setting" + (f" · best: trial {best['trial']} ({best['run_id']})" if best else "")
-    fig.update_layout(title=title, height=380, margin=dict(l=40, r=40, t=60, b=30))
+    fig.update_layout(title=title, height=400, margin=dict(l=50, r=50, t=90 if len(keys) > 1 else 60, b=30))
     return fig
 
 

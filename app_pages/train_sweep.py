@@ -30,7 +30,7 @@ def grid_builder() -> bool:
                    "settings above for everything else. Ray Tune places the runs on this machine's cores.")
         c1, c2 = st.columns(2)
         for i, (k, label) in enumerate(GRID_FIELDS.items()):
-            (c1, c2)[i % 2].text_input(label, key=f"train_sweep_{k}", placeholder="e.g. 0.001, 0.002"
+            (c1, c2)[i % 2].text_input(label, key=f"train_sweep_{k}", placeholder="0.001, 0.002"
                                        if k == "learning_rate" else "", help=f"values of {k}")
         c1.multiselect("Presets", list(PRESETS), key="train_sweep_presets",
                        help="Two or more presets: each keeps its own settings except the epochs, the seed and "

@@ -17,8 +17,8 @@ __all__ = ["varied_keys", "trial_rows", "sort_rows", "best_trial", "sweep_line",
 def varied_keys(spec: dict) -> list[str]:
     """The settings a sweep varies (grid keys, random keys, and the seed when repeats vary it), in order."""
     keys = list(spec.get("grid") or {}) + list(spec.get("random") or {})
-    if not keys and int(spec.get("trials_per_point") or 1) > 1:
-        keys = ["seed"]
+    if int(spec.get("trials_per_point") or 1) > 1 and not spec.get("random") and "seed" not in keys:
+        keys.append("seed")              # repeats of a grid point differ in their seed
     return keys
 
 
