@@ -286,7 +286,15 @@ class Sweep:
         return st.get("host") not in (None, platform.node()) or pid_alive(st.get("pid"), st.get("pid_start"))
 
     def state(self) -> str:
+        """``running``, ``done``, ``stopped``, ``failed``, ``failed (interrupted)`` (its driver is gone) or
+        ``starting`` (recorded less than a minute ago, no driver yet)."""
         st = self.status()
+        if not st:
+            try:
+                young = time.time() - (self.path / "sweep.json").stat().st_mtime < 60
+            except OSError:
+                young = False
+            return "starting" if young else "failed"
         s = st.get("state", "failed")
         if s == "running" and st.get("host") in (None, platform.node()) and not pid_alive(st.get("pid"), st.get("pid_start")):
             return "failed (interrupted)"
