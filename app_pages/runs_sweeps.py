@@ -13,6 +13,7 @@ from snw_core import runview as V
 from snw_core import sweep as S
 from snw_core import sweepview as SV
 from snw_core import ui
+from snw_core.roles import AccessError
 from snw_core.runs import RunError
 
 BEST_COLOR, OTHER_COLOR = "#d62728", "#1f77b4"
@@ -67,26 +68,29 @@ def _controls(sw: S.Sweep) -> None:
     state = sw.state()
     rows = SV.trial_rows(sw)
     running = [r for r in rows if r["state"] in ("running", "starting")]
+    unfinished = any(r["state"] != "done" for r in rows)
+    if (state == "running" or running or unfinished) and not ui.engineer_only("Stopping or resuming a sweep"):
+        return
     if state == "running" or running:
         if sw.stop_requested():
             st.info("Stop requested: every trial ends within one batch.", icon=":material/hourglass_top:")
         elif st.button("Stop sweep", key="runs_sweep_stop", icon=":material/stop_circle:",
                        help="Every running trial ends `stopped` within one batch; no further trial starts."):
             try:
-                S.stop_sweep(sw.id, root)
-            except RunError as e:
+                S.stop_sweep(sw.id, root, actor=ui.actor())
+            except (RunError, AccessError) as e:
                 st.error(str(e))
             st.rerun()
-    elif any(r["state"] != "done" for r in rows):
+    elif unfinished:
         missing = sum(r["state"] != "done" for r in rows)
         st.caption(f"{missing} trial(s) are not done. `python -m snw_core sweep --resume {sw.id}` runs them, "
                    "or press Resume.")
         if st.button("Resume sweep", key="runs_sweep_resume", icon=":material/replay:",
                      help="Runs the trials that are not done (never started, stopped, failed or interrupted)."):
             try:
-                S.resume_in_background(sw.id, root)
+                S.resume_in_background(sw.id, root, actor=ui.actor())
                 st.toast(f"Resumed sweep {sw.id}", icon=":material/replay:")
-            except RunError as e:
+            except (RunError, AccessError) as e:
                 st.error(str(e))
             st.rerun()
 

@@ -15,6 +15,7 @@ from snw_core import sweepview as SV
 from snw_core import ui
 from snw_core.data import DataError
 from snw_core.presets import PRESETS, SettingsError
+from snw_core.roles import AccessError
 from snw_core.runs import RunError
 
 #: form boxes of the grid builder: setting -> label
@@ -57,8 +58,8 @@ def start(preset: str, overrides: dict, name: str | None, projection: str) -> No
         with st.spinner("Checking the data and every trial's settings, starting the sweep …"):
             plan = S.plan_sweep(ss["data_source"], preset, grid=items, seed=int(overrides.get("seed", 0)),
                                 good_label=ss["good_label"], name=slug, projection=projection, base=base)
-            sid = S.start_sweep(plan, concurrency=int(ss["train_sweep_concurrency"]))
-    except (SettingsError, DataError, RunError) as e:
+            sid = S.start_sweep(plan, concurrency=int(ss["train_sweep_concurrency"]), actor=ui.actor())
+    except (SettingsError, DataError, RunError, AccessError) as e:
         st.error(str(e))
         return
     st.session_state["train_sweep_last"] = sid
@@ -77,12 +78,13 @@ def running_sweeps() -> None:
         c1.markdown(f"`{SV.sweep_line(sw)}`")
         if sw.stop_requested():
             c2.caption("stopping …")
-        elif c2.button("Stop sweep", key=f"train_sweep_stop_{sw.id}", icon=":material/stop_circle:",
-                       help="Every trial ends `stopped` within one batch; trials not started yet are left for "
-                            "`sweep --resume`."):
+        elif ui.is_engineer() and c2.button(
+                "Stop sweep", key=f"train_sweep_stop_{sw.id}", icon=":material/stop_circle:",
+                help="Every trial ends `stopped` within one batch; trials not started yet are left for "
+                     "`sweep --resume`."):
             try:
-                S.stop_sweep(sw.id, ui.store().root)
-            except RunError as e:
+                S.stop_sweep(sw.id, ui.store().root, actor=ui.actor())
+            except (RunError, AccessError) as e:
                 st.error(str(e))
             st.rerun()
     if last and last not in {sw.id for sw in live}:

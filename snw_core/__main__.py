@@ -206,8 +206,9 @@ def _dispatch(a) -> int:
         from .runs import RunStore
         from .sweep import Sweep
         if (Sweep(RunStore(a.runs_dir), a.run_id).path / "sweep.json").exists():     # a sweep id: every trial
+            from .roles import LOCAL
             from .sweep import stop_sweep
-            n = len(stop_sweep(a.run_id, a.runs_dir))
+            n = len(stop_sweep(a.run_id, a.runs_dir, LOCAL))
             print(f"stop requested for sweep {a.run_id} ({n} running trial{'s' if n != 1 else ''})")
             return 0
         run = RunStore(a.runs_dir).get(a.run_id)

@@ -344,16 +344,30 @@ def sweep_of(config: dict) -> tuple[str, int] | None:
     return None
 
 
-def stop_sweep(sweep_id: str, runs_dir=None) -> list[str]:
+def _allowed(actor, action: str, store: RunStore, sweep_id: str, **details):
+    """Check ``actor``'s role (a viewer gets ``roles.AccessError``) and return a function that logs the action
+    (the dashboard's action log) once it is done."""
+    if actor is None:
+        return lambda **more: None
+    from .actions import log_action
+    actor.require(action)
+    verb = "stop" if action.startswith("stop") else "start"
+    return lambda **more: log_action(store, actor, verb, sweep_id, kind="sweep", **details, **more)
+
+
+def stop_sweep(sweep_id: str, runs_dir=None, actor=None) -> list[str]:
     """Ask every trial of a sweep to stop (within one batch) and the driver to start no more; returns the ids
-    of the trials that were running. Raises :class:`SweepError` when nothing of it runs."""
+    of the trials that were running. Raises :class:`SweepError` when nothing of it runs, ``roles.AccessError``
+    when ``actor`` is a viewer."""
     sw = find_sweep(sweep_id, runs_dir)
+    done = _allowed(actor, "stop a sweep", sw.store, sweep_id)
     running = [r.id for r in sw.runs().values() if r.state() in ("running", "starting")]
     if not running and not sw.driver_alive():
         raise SweepError(f"Sweep '{sweep_id}' is not running (state: {sw.state()}); nothing to stop.")
     sw.request_stop()
     for rid in running:
         Run(sw.store.root, rid).request_stop()
+    done(trials=len(running))
     return running
 
 
@@ -725,22 +739,26 @@ def resume_sweep(sweep_id: str, runs_dir=None, address: str | None = None, concu
 
 # ------------------------------------------------------------------ from the dashboard
 
-def start_sweep(plan: dict, runs_dir=None, concurrency: int | None = None) -> str:
+def start_sweep(plan: dict, runs_dir=None, concurrency: int | None = None, actor=None) -> str:
     """Record a planned sweep and start its driver as a detached child process; return the sweep id at once.
-    The calling process (the dashboard) never imports Ray."""
+    The calling process (the dashboard) never imports Ray. A viewer ``actor`` gets ``roles.AccessError``."""
     if concurrency is not None and concurrency < 1:
         raise SweepError(f"Trials at a time must be at least 1; got {concurrency}.")
+    _allowed(actor, "start a sweep", RunStore(runs_dir), "")
     sw, spec = create_sweep(plan, runs_dir)
     _spawn_driver(sw, concurrency)
+    _allowed(actor, "start a sweep", sw.store, sw.id, trials=len(spec["trials"]), data=spec["data"]["source"])()
     return sw.id
 
 
-def resume_in_background(sweep_id: str, runs_dir=None, concurrency: int | None = None) -> str:
+def resume_in_background(sweep_id: str, runs_dir=None, concurrency: int | None = None, actor=None) -> str:
     """Check that a sweep can resume (raises SweepError otherwise), then resume it in a detached child process."""
+    done = _allowed(actor, "resume a sweep", RunStore(runs_dir), sweep_id, resume=True)
     sw, spec, ds, todo = prepare_resume(sweep_id, runs_dir)
     if not todo:
         raise SweepError(f"Every trial of sweep '{sweep_id}' is done; nothing to resume.")
     _spawn_driver(sw, concurrency)
+    done(trials=len(todo))
     return sw.id
 
 

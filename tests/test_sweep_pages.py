@@ -50,7 +50,8 @@ def make_sweep(store, dataset, accs=(0.7, 0.9, 0.8, None), driver=None):
 def test_train_form_builds_the_grid_and_starts_a_sweep(store, tiny_parquet, monkeypatch):
     calls = []
 
-    def fake_start(plan, runs_dir=None, concurrency=None):
+    def fake_start(plan, runs_dir=None, concurrency=None, actor=None):
+        assert actor.is_engineer
         calls.append((plan, concurrency))
         return "20260101-000000-sweep-0000"
 
@@ -116,3 +117,27 @@ def test_runs_stop_button_of_a_running_sweep(store, tiny_dataset):
     at.button(key="runs_sweep_stop").click().run()
     assert not at.exception
     assert sw.stop_requested() and store.get(S.trial_run_id(sw.id, 1)).stop_requested()
+
+
+def test_viewers_see_sweeps_but_cannot_stop_them(store, tiny_dataset, monkeypatch):
+    from snw_core import roles as R
+    sw = make_sweep(store, tiny_dataset, accs=(0.7, "running"), driver=ME)
+    monkeypatch.setenv(R.VIEWER_ONLY_ENV, "1")
+    at = page("app_pages/runs.py")
+    assert not [b for b in at.button if b.key in ("runs_sweep_stop", "runs_sweep_resume")]
+    assert "is for engineers" in texts(at.caption)
+    assert list(sweep_table(at)["trial"]) == [0, 1]
+    at = page("app_pages/train.py")
+    assert not [b for b in at.button if (b.key or "").startswith("train_sweep_")]
+    with pytest.raises(R.AccessError):
+        S.stop_sweep(sw.id, actor=R.Actor("someone", R.VIEWER))
+    assert not sw.stop_requested()
+
+
+def test_stopping_a_sweep_is_logged(store, tiny_dataset):
+    from snw_core import actions
+    from snw_core.roles import LOCAL
+    sw = make_sweep(store, tiny_dataset, accs=(0.7, "running"), driver=ME)
+    S.stop_sweep(sw.id, actor=LOCAL)
+    entry = actions.read_log(store)[-1]
+    assert (entry["action"], entry["run_id"], entry["kind"], entry["user"]) == ("stop", sw.id, "sweep", "local")
