@@ -42,9 +42,10 @@ def main(argv=None) -> int:
     env = dict(os.environ, SNW_RUNS_DIR=str(runs))
     store = RunStore(runs)
     cmd = [sys.executable, "-m", "snw_core", "sweep", "--data", a.data, "--preset", a.preset, "--epochs", str(a.epochs),
-           "--concurrency", str(a.concurrency), "--projection", a.projection, "--runs-dir", str(runs)]
+           "--concurrency", str(a.concurrency), "--projection", a.projection]
     for g in a.grid:
         cmd += ["--grid", g]
+    cmd += ["--runs-dir", str(runs)]            # last: left out of the recorded command
     trials = [dict(t, row={"trial": t["trial"], "settings": t["overrides"]}) for t in
               plan_sweep(a.data, a.preset, a.grid, epochs=a.epochs, projection=a.projection)["trials"]]
 
@@ -83,7 +84,7 @@ def main(argv=None) -> int:
     rows = [t["row"] for t in trials]
     result = {"sweep_seconds": round(sweep_s, 1), "sequential_seconds": round(seq_s, 1),
               "ratio": round(sweep_s / seq_s, 3), "trials": rows, "concurrency": a.concurrency, "cores": os.cpu_count(),
-              "order": "sequential first" if a.sequential_first else "sweep first", "command": " ".join(cmd[1:]), "loadavg_1_5_15_at_end": os.getloadavg()}
+              "order": "sequential first" if a.sequential_first else "sweep first", "command": " ".join(cmd[1:-2]), "loadavg_1_5_15_at_end": os.getloadavg()}
     print(json.dumps(result, indent=2))
     if a.json:
         Path(a.json).write_text(json.dumps(result, indent=2) + "\n")
