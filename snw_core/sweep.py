@@ -30,9 +30,9 @@ from pathlib import Path
 from .fsutil import atomic_write_json, atomic_write_text
 from .runs import RUN_ID_RE, Run, RunError, RunStore, _proc_start, now_iso, pid_alive, validate_run_id
 
-__all__ = ["SweepError", "Sweep", "parse_grid", "parse_random", "expand_trials", "plan_sweep", "run_sweep",
-           "resume_sweep", "prepare_resume", "create_sweep", "execute", "start_sweep", "resume_in_background", "stop_sweep", "find_sweep", "list_sweeps", "sweep_of", "trial_run_id", "add_parser", "cli",
-           "sweepable", "SWEEPS_FOLDER"]
+__all__ = ["SweepError", "Sweep", "parse_grid", "parse_random", "expand_trials", "plan_sweep", "create_sweep",
+           "execute", "prepare_resume", "start_sweep", "resume_in_background", "stop_sweep", "find_sweep",
+           "list_sweeps", "sweep_of", "trial_run_id", "add_parser", "cli", "sweepable", "SWEEPS_FOLDER"]
 
 SWEEPS_FOLDER = ".sweeps"           # inside the run store; a dot-folder is not a run
 STOP_FILE = "stop_request"
@@ -664,14 +664,6 @@ def create_sweep(plan: dict, runs_dir=None) -> tuple[Sweep, dict]:
     return sw, spec
 
 
-def run_sweep(plan: dict, runs_dir=None, address: str | None = None, concurrency: int | None = None) -> tuple[str, int]:
-    """Record a planned sweep and run all its trials; returns ``(sweep id, exit code)``."""
-    if concurrency is not None and concurrency < 1:
-        raise SweepError(f"--concurrency must be at least 1; got {concurrency}.")
-    sw, spec = create_sweep(plan, runs_dir)
-    return sw.id, execute(sw, spec, plan["_ds"], address, concurrency)
-
-
 def execute(sw: Sweep, spec: dict, ds, address=None, concurrency=None, trials=None) -> int:
     """Run ``trials`` (default: all) of a recorded sweep; returns the exit code."""
     trials = [t["trial"] for t in spec["trials"]] if trials is None else trials
@@ -721,20 +713,6 @@ def prepare_resume(sweep_id: str, runs_dir=None, dataset=None):
     _log(f"sweep {sweep_id}: resuming {len(todo)} of {len(states)} trials ({', '.join(map(str, todo))}); "
          f"{len(states) - len(todo)} done already")
     return sw, spec, ds, todo
-
-
-def resume_sweep(sweep_id: str, runs_dir=None, address: str | None = None, concurrency: int | None = None,
-                 dataset=None) -> tuple[str, int]:
-    """Run the trials of a recorded sweep that are not ``done``: never started, stopped, failed or interrupted.
-
-    An unfinished trial's old folder is kept under ``.sweeps/<id>/replaced/``. Refuses while the sweep's driver
-    or one of its trials is still running.
-    """
-    sw, spec, ds, todo = prepare_resume(sweep_id, runs_dir, dataset)
-    if not todo:
-        _log(f"sweep {sweep_id}: all its trials are done; nothing to resume")
-        return sw.id, 0
-    return sw.id, execute(sw, spec, ds, address, concurrency, todo)
 
 
 # ------------------------------------------------------------------ from the dashboard

@@ -6,8 +6,6 @@ that vary, and the grid the Train page's form builds. Pure Python and pandas (no
 """
 from __future__ import annotations
 
-import math
-
 from .runview import BETTER, KEY_METRICS, _num
 from .sweep import Sweep, _trial_state, trial_run_id
 
