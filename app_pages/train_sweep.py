@@ -28,7 +28,8 @@ def grid_builder() -> bool:
     st.session_state.setdefault("train_sweep_concurrency", max(1, os.cpu_count() or 1))
     with st.expander("Sweep: try several values, one run per combination", icon=":material/grid_view:"):
         st.caption("Comma-separated values; every combination of the filled boxes becomes one run, with the "
-                   "settings above for everything else. Ray Tune places the runs on this machine's cores.")
+                   "settings above (and the corrections file) for everything else. Ray Tune places the runs on "
+                   "this machine's cores.")
         c1, c2 = st.columns(2)
         for i, (k, label) in enumerate(GRID_FIELDS.items()):
             (c1, c2)[i % 2].text_input(label, key=f"train_sweep_{k}", placeholder="0.001, 0.002"
@@ -57,7 +58,8 @@ def start(preset: str, overrides: dict, name: str | None, projection: str) -> No
     try:
         with st.spinner("Checking the data and every trial's settings, starting the sweep …"):
             plan = S.plan_sweep(ss["data_source"], preset, grid=items, seed=int(overrides.get("seed", 0)),
-                                good_label=ss["good_label"], name=slug, projection=projection, base=base)
+                                good_label=ss["good_label"], name=slug, projection=projection, base=base,
+                                corrections=ss.get("train_corrections"))
             sid = S.start_sweep(plan, concurrency=int(ss["train_sweep_concurrency"]), actor=ui.actor())
     except (SettingsError, DataError, RunError, AccessError) as e:
         st.error(str(e))

@@ -196,10 +196,12 @@ def _new_sweep_id(store: RunStore, name: str | None) -> str:
 
 def plan_sweep(source: str = "default", preset: str = "default", grid=(), random=(), trials: int = 1,
                epochs: int | None = None, seed: int = 0, good_label: str = "0", name: str | None = None,
-               projection: str = "pca", dataset=None, base: dict | None = None) -> dict:
+               projection: str = "pca", dataset=None, base: dict | None = None, corrections=None) -> dict:
     """Validate a sweep request and fix every trial's settings; returns the plan (``dataset`` under ``"_ds"``).
 
     ``base``: settings every trial shares (the Train page's form), overridden by the grid and random draws.
+    ``corrections``: a corrections file (Audit page) applied on load, as ``train --corrections`` does; every
+    trial trains on the corrected set and records the corrections in its config.json.
 
     Raises :class:`SweepError` / ``SettingsError`` / ``DataError`` on bad input; writes nothing.
     """
@@ -224,9 +226,10 @@ def plan_sweep(source: str = "default", preset: str = "default", grid=(), random
             t["settings"] = resolve_settings(t["preset"], **t["overrides"])
         except SettingsError as e:
             raise SweepError(f"Trial {t['trial']} ({_describe(t)}): {e}") from None
-    ds = dataset if dataset is not None else load(source, good_label=good_label)
+    source_ds = dataset if dataset is not None else load(source, good_label=good_label)
     from .data import check_trainable
-    check_trainable(ds)
+    check_trainable(source_ds)
+    ds, record = _corrected(source_ds, corrections)
     for t in plan:
         try:
             Prepared(ds, t["settings"])
@@ -234,9 +237,19 @@ def plan_sweep(source: str = "default", preset: str = "default", grid=(), random
             raise SweepError(f"Trial {t['trial']} ({_describe(t)}): {e}") from None
     return {"name": name or "", "preset": preset, "grid": g, "random": r, "trials_per_point": trials, "seed": seed,
             "epochs": epochs, "projection": projection,
-            "data": {"source": ds.source, "content_hash": ds.content_hash, "good_label": ds.good_label, "n": ds.n},
+            "data": {"source": source_ds.source, "content_hash": source_ds.content_hash,
+                     "good_label": source_ds.good_label, "n": source_ds.n, "trained_hash": ds.content_hash},
+            "corrections": record,
             "trials": [{"trial": t["trial"], "preset": t["preset"], "overrides": t["overrides"]} for t in plan],
             "_ds": ds}
+
+
+def _corrected(ds, corrections):
+    """``(data set, record)``: ``ds`` with a corrections file applied (record for config.json), or ``ds``, None."""
+    if corrections in (None, "", "none"):
+        return ds, None
+    from .corrections import apply_corrections
+    return apply_corrections(ds, corrections)
 
 
 def _describe(t: dict) -> str:
@@ -398,9 +411,9 @@ def _trial(config: dict, shared: dict, dataset) -> None:
     os.environ["TF_NUM_INTRAOP_THREADS"] = threads      # read when TensorFlow starts, which happens below
     os.environ["TF_NUM_INTEROP_THREADS"] = threads
     os.environ["OMP_NUM_THREADS"] = threads
-    if dataset.content_hash != shared["content_hash"]:
+    if dataset.content_hash != shared["trained_hash"]:
         raise RuntimeError(f"the data set reached this worker with content hash {dataset.content_hash[:12]}, "
-                           f"not the sweep's {shared['content_hash'][:12]}")
+                           f"not the sweep's {shared['trained_hash'][:12]}")
     run_id = trial_run_id(shared["sweep_id"], i)
     run = Run(root, run_id)
     run.path.mkdir(parents=True, exist_ok=True)
@@ -409,6 +422,8 @@ def _trial(config: dict, shared: dict, dataset) -> None:
     done = threading.Event()
     threading.Thread(target=_watch_sweep_stop, args=(sweep_stop, run, done), daemon=True).start()
     prep = Prepared(dataset, resolve_settings(t["preset"], **t["overrides"]))
+    if shared.get("corrections"):
+        prep.extra_config = {"corrections": shared["corrections"]}     # as train --corrections records it
     if "keras" in sys.modules:       # a reused worker (TensorFlow loaded by an earlier trial): start clean
         sys.modules["keras"].backend.clear_session()
     try:
@@ -562,7 +577,8 @@ def _execute(sw: Sweep, spec: dict, trials: list[int], ds, address: str | None, 
         _log(f"sweep {sw.id}: {len(trials)} trial(s), {k} at a time, {per:g} CPU each")
         shared = {"sweep_id": sw.id, "runs_dir": str(sw.store.root.resolve()), "trials": spec["trials"],
                   "name": spec.get("name") or "", "projection": spec.get("projection", "pca"),
-                  "content_hash": spec["data"]["content_hash"], "cpus_per_trial": per}
+                  "trained_hash": spec["data"].get("trained_hash", spec["data"]["content_hash"]),
+                  "corrections": spec.get("corrections"), "cpus_per_trial": per}
         trainable = tune.with_resources(tune.with_parameters(_trial, shared=shared, dataset=ds), {"cpu": per})
         tuner = tune.Tuner(
             trainable, param_space={"trial": tune.grid_search(list(trials))},
@@ -699,6 +715,17 @@ def prepare_resume(sweep_id: str, runs_dir=None, dataset=None):
                          f"hash {ds.content_hash[:12]}, recorded {d['content_hash'][:12]}); its trials would not "
                          "compare. Start a new sweep instead.")
     check_trainable(ds)
+    rec = spec.get("corrections")
+    if rec:
+        import hashlib
+        try:
+            same = hashlib.sha256(Path(rec["file"]).read_bytes()).hexdigest() == rec["sha256"]
+        except OSError:
+            same = False
+        if not same:
+            raise SweepError(f"The corrections file {rec['file']} of sweep '{sweep_id}' is missing or has changed "
+                             "since the sweep began; its trials would not compare. Start a new sweep instead.")
+        ds = _corrected(ds, rec["file"])[0]
     for i in todo:
         if states[i] == "not started":
             continue
@@ -780,6 +807,8 @@ def add_parser(sub) -> None:
     p.add_argument("--projection", default="pca", choices=("umap", "pca", "none"),
                    help="2-D projection stored with every trial (default pca: instant; the Embeddings page computes "
                         "UMAP on demand)")
+    p.add_argument("--corrections", default=None, help="corrections CSV applied on load, as for train (the source "
+                                                          "is not changed)")
     p.add_argument("--resume", default=None, metavar="SWEEP_ID", help="run the trials of this sweep that are not done")
     p.add_argument("--runs-dir", default=None, help="run store folder (default: runs/ or $SNW_RUNS_DIR)")
 
@@ -791,7 +820,7 @@ def cli(a: argparse.Namespace) -> int:
     if a.address:
         _probe(a.address)
     if a.resume:
-        given = [f for f, v in (("--grid", a.grid), ("--random", a.random)) if v]
+        given = [f for f, v in (("--grid", a.grid), ("--random", a.random), ("--corrections", a.corrections)) if v]
         if given:
             raise SweepError(f"--resume runs the recorded trials of a sweep; leave out {' and '.join(given)}.")
         sw, spec, ds, todo = prepare_resume(a.resume, a.runs_dir)
@@ -801,7 +830,7 @@ def cli(a: argparse.Namespace) -> int:
             return 0
     else:
         plan = plan_sweep(a.data, a.preset, a.grid, a.random, a.trials, a.epochs, a.seed, a.good_label, a.name,
-                          a.projection)
+                          a.projection, corrections=a.corrections)
         sw, spec = create_sweep(plan, a.runs_dir)
         ds, todo = plan["_ds"], None
     try:

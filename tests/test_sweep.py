@@ -187,6 +187,24 @@ def test_resume_by_the_driver_the_dashboard_started(runs_dir, tiny_dataset):
     assert S.prepare_resume(sw.id, dataset=tiny_dataset)[3] == [0, 1]
 
 
+def test_sweep_applies_a_corrections_file_and_resume_checks_it(runs_dir, tiny_dataset, tmp_path):
+    from snw_core.corrections import write_corrections
+    labels = tiny_dataset.labels
+    other = next(lab for lab in tiny_dataset.label_names if lab != labels[0])
+    path = write_corrections(tmp_path / "fix.csv", [{"row": 0, "given_label": labels[0], "new_label": other}],
+                             tiny_dataset.source, tiny_dataset.content_hash)
+    plan = S.plan_sweep(preset="seed", grid=["margin=1,2"], dataset=tiny_dataset, corrections=str(path))
+    assert plan["_ds"].labels[0] == other and tiny_dataset.labels[0] == labels[0]      # the source is untouched
+    assert plan["corrections"]["relabelled"] == 1
+    assert plan["data"]["content_hash"] == tiny_dataset.content_hash != plan["data"]["trained_hash"]
+    sw, spec = S.create_sweep(plan)
+    sw.write_status("stopped", pid=2**22 + 7)
+    assert S.prepare_resume(sw.id, dataset=tiny_dataset)[2].labels[0] == other
+    path.write_text(path.read_text() + "\n")                       # the file changed: the trials would not compare
+    with pytest.raises(S.SweepError, match="corrections file .* has changed"):
+        S.prepare_resume(sw.id, dataset=tiny_dataset)
+
+
 def test_sweep_does_not_load_ray_for_train_or_the_dashboard():
     code = ("import sys\n"
             "import snw_core.__main__ as m, snw_core.train, snw_core.launch, snw_core.sweep\n"
