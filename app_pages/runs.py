@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import plotly.colors
 import streamlit as st
 
+from app_pages import runs_sweeps
 from snw_core import actions, trash, ui
 from snw_core import runview as V
 from snw_core.roles import AccessError
@@ -38,6 +39,7 @@ COLUMN_CONFIG = {
                                                   help="defective test items with the right pin guessed"),
     "train_seconds": st.column_config.NumberColumn("training s", format="%.1f"),
     "started": st.column_config.TextColumn("started (UTC)"),
+    "sweep": st.column_config.TextColumn("sweep", help="the sweep a run belongs to (see Sweeps below)"),
 }
 
 
@@ -78,19 +80,19 @@ def loss_overlay_figure(histories: dict[str, list[dict]]) -> go.Figure:
     return fig
 
 
-def compare(runs_by_id: dict, summaries: list[dict]) -> None:
+def compare(runs_by_id: dict, summaries: list[dict], prefix: str = "runs") -> None:
     ids = [s["run_id"] for s in summaries]
     st.subheader(f"Comparing {len(ids)} runs")
-    st.plotly_chart(loss_overlay_figure({rid: runs_by_id[rid].history() for rid in ids}), key="runs_loss_chart")
+    st.plotly_chart(loss_overlay_figure({rid: runs_by_id[rid].history() for rid in ids}), key=f"{prefix}_loss_chart")
     st.caption("Validation loss uses the same seed-scheme validation pairs for every preset, so dashed lines compare "
                "across presets; the training loss of in-batch presets is on another scale.")
-    if st.session_state.get("runs_baseline") not in ids:
-        st.session_state["runs_baseline"] = ids[0]
-    baseline = st.columns([1, 1])[0].selectbox("Baseline", ids, key="runs_baseline",
+    if st.session_state.get(f"{prefix}_baseline") not in ids:
+        st.session_state[f"{prefix}_baseline"] = ids[0]
+    baseline = st.columns([1, 1])[0].selectbox("Baseline", ids, key=f"{prefix}_baseline",
                                                 help="Changes are shown as other run minus this run.")
     text, marks = V.comparison_table(V.compare_metrics(summaries, baseline), baseline)
     styled = text.style.apply(lambda col: [VERDICT_STYLE.get(v, "") for v in marks[col.name]], axis=0)
-    st.dataframe(styled, hide_index=True, key="runs_compare_table",
+    st.dataframe(styled, hide_index=True, key=f"{prefix}_compare_table",
                  column_config={"metric": st.column_config.TextColumn("metric", pinned=True),
                                 "better": st.column_config.TextColumn("better when")})
     st.caption("Test-split metrics; in brackets the change against the baseline (run minus baseline, in percentage "
@@ -214,6 +216,7 @@ states = {s["run_id"]: s["state"] for s in summaries}
 diff_only = st.toggle("Differences only", key="runs_diff_only",
                       help="Show only the settings that differ between the runs (any setting, not just the key ones).")
 table = V.runs_frame(summaries, diff_only=diff_only)
+table.insert(2, "sweep", runs_sweeps.sweep_column(runs_by_id, table["run_id"]))   # grouped below
 labels = {c: c.replace("_", " ") for c in table.columns if c not in COLUMN_CONFIG}
 event = st.dataframe(table, key=_table_key(), on_select="rerun", selection_mode="multi-row", hide_index=True,
                      column_config={**labels, **COLUMN_CONFIG}, placeholder="–")
@@ -238,5 +241,6 @@ elif len(selected) == 1:
 else:
     st.info("Select two or more rows (tick boxes on the left) to overlay their loss curves and compare their metrics.")
 
+runs_sweeps.section(runs_by_id, summaries, compare)
 trash_section()
 log_section()

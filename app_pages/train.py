@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from app_pages import train_sweep
 from snw_core import actions, ui
 from snw_core import runview as V
 from snw_core.data import DataError
@@ -109,8 +110,21 @@ def start_form() -> None:
                        "a new one shares the CPU with it.]")
         submitted = st.form_submit_button("Start training", key="train_start", type="primary",
                                           icon=":material/play_arrow:")
+        sweep_pressed = train_sweep.grid_builder()
     if submitted:
         _start(preset)
+    elif sweep_pressed:
+        ss = st.session_state
+        train_sweep.start(preset, _form_overrides(), (ss.get("train_name") or "").strip() or None,
+                          ss.get("train_projection", "umap"))
+    train_sweep.running_sweeps()
+
+
+def _form_overrides() -> dict:
+    ss = st.session_state
+    overrides = {f: ss[f"train_{f}"] for f in FIELDS}
+    overrides["split"] = [ss[k] for k in SPLIT_KEYS]
+    return overrides
 
 
 def _corrections_files() -> list[str]:
@@ -126,8 +140,7 @@ def _corrections_files() -> list[str]:
 def _start(preset: str) -> None:
     ss = st.session_state
     corrections = ss.get("train_corrections")
-    overrides = {f: ss[f"train_{f}"] for f in FIELDS}
-    overrides["split"] = [ss[k] for k in SPLIT_KEYS]
+    overrides = _form_overrides()
     try:
         with st.spinner("Checking the data and settings, starting the trainer …"):
             rid = actions.start_training(ui.actor(), ss["data_source"], preset, overrides, good_label=ss["good_label"],

@@ -8,7 +8,8 @@
     python -m snw_core evaluate RUN_ID [--runs-dir DIR] [--data SOURCE]
     python -m snw_core runs [--runs-dir DIR] [--trash] [delete|restore|empty-trash|log] [ID ...]
     python -m snw_core password-hash [--stdin]                               # the engineer password's hash
-    python -m snw_core stop RUN_ID [--runs-dir DIR]
+    python -m snw_core stop RUN_ID|SWEEP_ID [--runs-dir DIR]
+    python -m snw_core sweep --data SOURCE --grid KEY=V1,V2 ... [--concurrency K] [--address ADDR]  # last line: sweep id
     python -m snw_core bench [--data SOURCE] [--presets seed,default] [--json FILE] [--drift] [--unseen-labels 11,12]
     python -m snw_core inspect RUN_ID IMAGE... [--resize] [--heatmap DIR] [--runs-dir DIR]   # one JSON line per image
     python -m snw_core export RUN_ID --out DIR [--runs-dir DIR]              # the bundle for the line
@@ -143,6 +144,8 @@ def _parser() -> argparse.ArgumentParser:
     add_report_cli(sub)
     from .audit import add_cli as add_audit
     add_audit(sub)
+    from .sweep import add_parser as add_sweep_parser      # light: Ray loads only when a sweep runs
+    add_sweep_parser(sub)
     add_verbose_flag(ap)
     return ap
 
@@ -196,8 +199,18 @@ def _dispatch(a) -> int:
                   f"good_defect_accuracy={acc if acc is None else round(float(acc), 4)}\t"
                   f"pair_accuracy={s.get('pair_accuracy') if s.get('pair_accuracy') is None else round(float(s['pair_accuracy']), 4)}")
         return 0
+    if a.cmd == "sweep":
+        from .sweep import cli
+        return cli(a)
     if a.cmd == "stop":
         from .runs import RunStore
+        from .sweep import Sweep
+        if (Sweep(RunStore(a.runs_dir), a.run_id).path / "sweep.json").exists():     # a sweep id: every trial
+            from .roles import LOCAL
+            from .sweep import stop_sweep
+            n = len(stop_sweep(a.run_id, a.runs_dir, LOCAL))
+            print(f"stop requested for sweep {a.run_id} ({n} running trial{'s' if n != 1 else ''})")
+            return 0
         run = RunStore(a.runs_dir).get(a.run_id)
         state = run.state()
         if state != "running":

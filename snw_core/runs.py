@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import os
+import platform
 import re
 import secrets
 import time
@@ -164,7 +165,9 @@ class Run:
                 young = False
             return "starting" if young else "failed"
         s = st.get("state", "failed")
-        if s == "running" and not pid_alive(st.get("pid"), st.get("pid_start")):
+        # a pid means something only on the machine that wrote it (sweep trials may run on other machines)
+        local = st.get("host") in (None, platform.node())
+        if s == "running" and local and not pid_alive(st.get("pid"), st.get("pid_start")):
             return INTERRUPTED
         return s
 

@@ -358,8 +358,10 @@ class _Log:
 
 def train(source: str = "default", preset: str = "default", good_label: str = "0", name: str | None = None,
           runs_dir=None, projection: str = "umap", quiet: bool = False, prepared: Prepared | None = None,
-          run_id: str | None = None, **overrides):
+          run_id: str | None = None, sweep: dict | None = None, **overrides):
     """Train one run end to end. Returns ``(run, state)`` with state ``done`` or ``stopped``.
+
+    ``sweep``: ``{"id": ..., "trial": ...}`` of a sweep trial, stored as ``config["sweep"]``.
 
     Bad input raises DataError/SettingsError before the run folder exists. Any later error marks the run
     ``failed`` (with the error text) and is re-raised.
@@ -379,8 +381,11 @@ def train(source: str = "default", preset: str = "default", good_label: str = "0
         "versions": package_versions(), "command": sys.argv, "host": platform.node(), "created": now_iso(),
     }
     config.update(getattr(prep, "extra_config", None) or {})     # e.g. the corrections applied on load
+    if sweep:
+        config["sweep"] = dict(sweep)
     run.write_config(config)
-    run.write_status("running", pid=os.getpid(), pid_start=_proc_start(os.getpid()), started=now_iso())
+    run.write_status("running", pid=os.getpid(), pid_start=_proc_start(os.getpid()), host=platform.node(),
+                     started=now_iso())
     log.msg(f"run {run.id}: preset {settings['preset']}, data {ds.source} ({ds.n} items, {ds.image_shape[0]}x"
             f"{ds.image_shape[1]}), split {config['split_counts']}")
     prev = signal.getsignal(signal.SIGTERM) if _main_thread() else None
