@@ -500,6 +500,13 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         from .baselines import probability_metrics
         metrics_["p_good"] = probability_metrics(emb, labels, prep.split, prep.classes, ds.good_label)
     metrics_["gate"] = gate.thresholds()
+    # the twin's score alone at its own val threshold: what a training run changes (the gate's checks do not
+    # depend on the twin), so runs and sweeps can be compared on it too
+    plain, _ = evaluate_embeddings(emb, labels, prep.split, good_label=ds.good_label, k=settings["k"],
+                                   threshold_method=settings["threshold_method"], max_escape=settings["max_escape"],
+                                   ref_extra=drift.get("ref_extra"), val_extra=drift.get("val_extra"))
+    metrics_.update({f"score_only_{k}": plain[k] for k in ("good_defect_accuracy", "escape_rate", "overkill_rate",
+                                                          "threshold")})
     if patch:
         te_ = prep.split == "test"
         metrics_["patch_threshold"] = patch["bank"].threshold if np.isfinite(patch["bank"].threshold) else None

@@ -210,6 +210,10 @@ def test_inspect_says_unknown_for_what_is_not_the_part_and_writes_heat_maps(trai
         png = Image.open(row["heatmap_file"])
         assert png.size == (36 * 6, 26 * 6) and png.mode == "RGB"
     assert all(row["verdict"] != "UNKNOWN" for row in rows[4:])         # the parts themselves are known
+    from snw_core.runs import RunStore
+    m = RunStore(runs).get(rid).metrics()
+    assert {"unknown_rate", "unknown_rate_good", "unknown_rate_defect", "gate"} <= set(m)
+    assert 0 <= m["score_only_good_defect_accuracy"] <= 1 and m["gate"]["components"] >= 1
 
 
 @pytest.mark.slow
