@@ -37,7 +37,7 @@ def feature_maps(embedder, images: np.ndarray, layer: str, batch_size: int = 512
     """The output of the embedder's layer ``layer`` for uint8 images (n, h, w) -> float32 (n, fh, fw, c)."""
     import keras
     model = keras.Model(embedder.input, embedder.get_layer(layer).output)
-    out = [np.asarray(model(np.asarray(images[i:i + batch_size], np.float32), training=False))
+    out = [np.asarray(model.predict_on_batch(np.asarray(images[i:i + batch_size], np.float32)))
            for i in range(0, len(images), batch_size)]
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0,), np.float32)
 

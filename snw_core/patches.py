@@ -48,7 +48,8 @@ class PatchBank:
         self.bank = np.asarray(bank, np.float32)
         self.threshold = float(threshold)
         self.grid = tuple(int(v) for v in grid)
-        self._bsq = np.sum(self.bank.astype(np.float64) ** 2, axis=1)
+        self._bsq = np.sum(self.bank * self.bank, axis=1)
+        self._bt = np.ascontiguousarray(self.bank.T)
 
     @classmethod
     def fit(cls, good_features, seed: int = 0, size: int = BANK_SIZE):
@@ -64,9 +65,9 @@ class PatchBank:
         f = np.asarray(features, np.float32)
         n = len(f)
         maps = np.empty((n,) + self.grid, np.float64)
-        for i in range(0, n, batch):
-            q = f[i:i + batch].reshape(-1, f.shape[-1]).astype(np.float64)
-            d2 = np.sum(q * q, 1)[:, None] + self._bsq[None] - 2.0 * (q @ self.bank.T.astype(np.float64))
+        for i in range(0, n, batch):                  # float32: one judgement stays a few ms
+            q = f[i:i + batch].reshape(-1, f.shape[-1])
+            d2 = np.sum(q * q, 1)[:, None] + self._bsq[None] - 2.0 * (q @ self._bt)
             maps[i:i + batch] = np.sqrt(np.maximum(d2.min(1), 0.0)).reshape(-1, *self.grid)
         return maps.reshape(n, -1).max(1), maps
 

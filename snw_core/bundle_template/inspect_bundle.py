@@ -137,13 +137,14 @@ class Patches:
             self.bank = np.asarray(z["bank"], np.float32)
             self.threshold = float(z["threshold"][0])
             self.grid = tuple(int(v) for v in z["grid"])
-        self.bsq = np.sum(self.bank.astype(np.float64) ** 2, axis=1)
+        self.bsq = np.sum(self.bank * self.bank, axis=1)
+        self.bt = np.ascontiguousarray(self.bank.T)
 
     def score(self, features):
         f = np.asarray(features, np.float32)
-        q = f.reshape(-1, f.shape[-1]).astype(np.float64)
-        d2 = np.sum(q * q, 1)[:, None] + self.bsq[None] - 2.0 * (q @ self.bank.T.astype(np.float64))
-        maps = np.sqrt(np.maximum(d2.min(1), 0.0)).reshape(len(f), *self.grid)
+        q = f.reshape(-1, f.shape[-1])
+        d2 = np.sum(q * q, 1)[:, None] + self.bsq[None] - 2.0 * (q @ self.bt)
+        maps = np.sqrt(np.maximum(d2.min(1), 0.0)).astype(np.float64).reshape(len(f), *self.grid)
         return maps.reshape(len(f), -1).max(1), maps
 
     def add_evidence(self, checks, patch, maps):
