@@ -121,14 +121,15 @@ def _delta(key: str):
 
 
 m1, m2, m3, m4, m5 = st.columns(5)
-m1.metric("Good/defect accuracy", R.pct(op["accuracy"]), _delta("accuracy"), border=True,
-          help="Share of test items judged right (good as good, defective as defective) at this threshold.")
+m1.metric("Good/defect", R.pct(op["accuracy"]), _delta("accuracy"), border=True,
+          help="Good/defect accuracy: the share of test items judged right (good as good, defective as "
+               "defective) at this threshold.")
 m1.caption(f"{op['detected'] + op['passed']:,} of {op['n']:,} test items judged right")
-m2.metric("Escapes (defects passed)", R.pct(op["escape_rate"]), _delta("escape_rate"), delta_color="inverse",
-          border=True, help="Defective items judged good: the costly error.")
+m2.metric("Escapes", R.pct(op["escape_rate"]), _delta("escape_rate"), delta_color="inverse",
+          border=True, help="Escapes: defective items passed as good, the costly error.")
 m2.caption(R.escape_sentence(op))
-m3.metric("Overkill (goods rejected)", R.pct(op["overkill_rate"]), _delta("overkill_rate"), delta_color="inverse",
-          border=True, help="Good items judged defective: costs yield.")
+m3.metric("Overkill", R.pct(op["overkill_rate"]), _delta("overkill_rate"), delta_color="inverse",
+          border=True, help="Overkill: good items rejected (judged defective or UNKNOWN); costs yield.")
 m3.caption(R.overkill_sentence(op))
 m4.metric("Pair accuracy", R.pct(pairs["pair_accuracy"]), border=True,
           help="The seed study's metric: are two images of the same class? Does not depend on the threshold.")
@@ -137,13 +138,13 @@ if unknown is not None:
     te = split == "test"
     n_unk_good = int((unknown & te & (labels == good)).sum())
     n_unk_def = int((unknown & te & (labels != good)).sum())
-    m5.metric("UNKNOWN (not the part)", R.pct((n_unk_good + n_unk_def) / max(int(te.sum()), 1)), border=True,
+    m5.metric("UNKNOWN", R.pct((n_unk_good + n_unk_def) / max(int(te.sum()), 1)), border=True,
               help="Test items the run does not recognise as the part (camera fault, empty fixture, another part "
                    "type). Never passed: an UNKNOWN good counts as overkill, an UNKNOWN defect as caught. Does not "
                    "depend on the threshold.")
     m5.caption(f"{n_unk_good:,} goods and {n_unk_def:,} defects of the test split judged UNKNOWN")
 else:
-    m5.metric("UNKNOWN (not the part)", "-", border=True)
+    m5.metric("UNKNOWN", "-", border=True)
     m5.caption("This run was trained before the not-a-part check existed; train it again to get UNKNOWN verdicts.")
 
 # ------------------------------------------------------------------ two questions, two confusion matrices
@@ -162,7 +163,7 @@ with right:
     st.plotly_chart(R.confusion_figure(
         [[op["passed"], op["overkills"]], [op["escapes"], op["detected"]]],
         ["good item", "defective item"], ["judged good", "judged defective"],
-        x_title=f"judged (score above {threshold:.{digits}f}, UNKNOWN or local evidence = defective)",
+        x_title=f"judged (defective: score > {threshold:.{digits}f}, or the gate)",
         y_title="true item"),
         key="accuracy_item_confusion")
     st.caption(f"{op['n']:,} test items: {op['n_good']:,} good, {op['n_defect']:,} defective. "
