@@ -75,7 +75,7 @@ def line_drift(images: np.ndarray, rng: np.random.Generator, envelope: dict | No
     ``f`` times the envelope's, ``f = low + (1 - low) * u ** power`` with ``u`` uniform in [0, 1] (``power`` < 1
     favours strong changes) and a random sign or direction.
     """
-    from .notapart import gaussian_blur
+    from .imageops import gaussian_blur
 
     env = dict(ENVELOPE, **(envelope or {}))
     x = np.asarray(images, np.float64).copy()

@@ -31,7 +31,6 @@ See also: :mod:`snw_core.realdata` (real-photo sets), ``python -m snw_core bench
 from __future__ import annotations
 
 import io
-import math
 
 import numpy as np
 
@@ -114,25 +113,11 @@ def rotate(images, degrees: float, seed: int = 0) -> np.ndarray:
 
 def blur(images, sigma: float, seed: int = 0) -> np.ndarray:
     """Gaussian blur with standard deviation ``sigma`` px (separable, edges replicated)."""
+    from .imageops import gaussian_blur
     images = _check(images)
     if sigma <= 0:
         return images.copy()
-    r = max(1, int(math.ceil(3 * sigma)))
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    k = (k / k.sum()).astype(np.float32)
-    out = images.astype(np.float32)
-    for axis in (1, 2):
-        pad = [(0, 0)] * 3
-        pad[axis] = (r, r)
-        p = np.pad(out, pad, mode="edge")
-        acc = np.zeros_like(out)
-        size = out.shape[axis]
-        for i in range(2 * r + 1):
-            sl = [slice(None)] * 3
-            sl[axis] = slice(i, i + size)
-            acc += k[i] * p[tuple(sl)]
-        out = acc
-    return _to_uint8(out)
+    return _to_uint8(gaussian_blur(images, sigma, np.float32))
 
 
 def jpeg(images, quality: float, seed: int = 0) -> np.ndarray:

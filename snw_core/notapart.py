@@ -42,23 +42,8 @@ KINDS = ("noise_uniform", "noise_gaussian", "noise_blobs", "salt_pepper", "flat"
 
 def gaussian_blur(images: np.ndarray, sigma) -> np.ndarray:
     """Separable Gaussian blur of float images (n, h, w) with one sigma per image (px); edges replicated."""
-    x = np.asarray(images, np.float64)
-    sig = np.broadcast_to(np.asarray(sigma, np.float64), (len(x),))
-    out = np.empty_like(x)
-    for s in np.unique(sig):
-        sel = sig == s
-        if s <= 0:
-            out[sel] = x[sel]
-            continue
-        r = int(np.ceil(3 * s))
-        t = np.arange(-r, r + 1)
-        k = np.exp(-0.5 * (t / s) ** 2)
-        k /= k.sum()
-        y = np.pad(x[sel], ((0, 0), (r, r), (r, r)), mode="edge")
-        y = sum(k[i] * y[:, i:i + y.shape[1] - 2 * r, :] for i in range(len(k)))
-        y = sum(k[i] * y[:, :, i:i + y.shape[2] - 2 * r] for i in range(len(k)))
-        out[sel] = y
-    return out
+    from .imageops import gaussian_blur as blur
+    return blur(images, sigma, np.float64)
 
 
 def _resize(img: np.ndarray, h: int, w: int) -> np.ndarray:

@@ -124,22 +124,8 @@ def _crops(src: np.ndarray, n: int, shape: tuple[int, int], rng, flips: bool = T
 
 def _gauss_blur(img: np.ndarray, sigma: float) -> np.ndarray:
     """Separable Gaussian blur of float images (n, h, w) with one sigma, edges replicated."""
-    r = max(1, int(np.ceil(3 * sigma)))
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    k = (k / k.sum()).astype(np.float32)
-    out = img
-    for axis in (1, 2):
-        pad = [(0, 0)] * 3
-        pad[axis] = (r, r)
-        p = np.pad(out, pad, mode="edge")
-        acc = np.zeros_like(out)
-        size = out.shape[axis]
-        for i in range(2 * r + 1):
-            sl = [slice(None)] * 3
-            sl[axis] = slice(i, i + size)
-            acc += k[i] * p[tuple(sl)]
-        out = acc
-    return out
+    from .imageops import gaussian_blur
+    return gaussian_blur(img, sigma)
 
 
 # --------------------------------------------------------------------------------------------

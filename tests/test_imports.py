@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parent.parent
 UI_MODULES = {"ui.py"}
 LIGHT = ["data", "synthetic", "splits", "pairs", "presets", "metrics", "runs", "viz", "launch", "fsutil", "gallery",
          "review", "runview", "export", "inspect_view", "judge", "report", "palette", "clilog", "roles", "trash",
-         "actions", "gate", "notapart", "heatmap", "augment"]
+         "actions", "gate", "notapart", "heatmap", "augment", "imageops"]
 
 
 def _imports(path: Path) -> set[str]:
