@@ -135,13 +135,8 @@ def format_open_set(rows: list[dict]) -> str:
             c, g = o["p_good_defects_caught"], o["p_good_goods_passed"]
             table.append([f"  {r['preset']}, 1 - p(good)", "", f"{round(c * o['n_defect'])}/{o['n_defect']} ({c:.1%})",
                           f"{round(g * o['n_good'])}/{o['n_good']} ({g:.1%})"])
-    widths = [max(len(row[i]) for row in table) for i in range(4)]
-    lines = []
-    for j, row in enumerate(table):
-        lines.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
-        if j == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    from .bench import text_table
+    return text_table(table, left=2)
 
 
 def print_bench_open_set(rows: list[dict], runs: dict, unseen, out=None) -> None:

@@ -46,7 +46,7 @@ import time
 
 import numpy as np
 
-__all__ = ["run_bench", "bench_row", "time_to_reach", "format_table", "format_not_a_part", "not_a_part_row",
+__all__ = ["run_bench", "bench_row", "time_to_reach", "format_table", "text_table", "format_not_a_part", "not_a_part_row",
            "machine", "ROW_KEYS"]
 
 #: the keys every row has, in table order (the JSON contract)
@@ -282,10 +282,16 @@ def format_table(rows: list[dict]) -> str:
             else:
                 cells.append(fmt.format(v).replace("%", "") if "%" in fmt else fmt.format(v))
         table.append(cells)
-    widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
+    return text_table(table, left=1)
+
+
+def text_table(table: list[list[str]], left: int = 1) -> str:
+    """Aligned text of a table of strings (header row first): the first ``left`` columns left-aligned, the
+    rest right-aligned, a rule under the header."""
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     lines = []
     for j, row in enumerate(table):
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        lines.append("  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
         if j == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -283,13 +283,8 @@ def format_table(rows: list[dict]) -> str:
         s = "-" if r["condition"] == "none" else f"{r['strength']:g} {r['unit']}".strip()
         table.append([r["condition"], s, f"{r['goods_passed_n']}/{r['n_good']} ({r['goods_passed']:.1%})",
                       f"{r['defects_caught_n']}/{r['n_defect']} ({r['defects_caught']:.1%})"])
-    widths = [max(len(row[i]) for row in table) for i in range(4)]
-    lines = []
-    for j, row in enumerate(table):
-        lines.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
-        if j == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    from .bench import text_table
+    return text_table(table, left=2)
 
 
 def print_bench_drift(rows: list[dict], runs: dict, seed: int = 0, out=None) -> None:

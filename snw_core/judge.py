@@ -137,12 +137,6 @@ class Judge:
                 out["patch"] = checks["patch"]
         return out
 
-    def patch_scores(self, images):
-        """Patch scores (n,) and maps (n, fh, fw) of images, or (None, None) without a bank or an embedder."""
-        if self.patches is None or self.embedder is None:
-            return None, None
-        return self._embed_with_patches(images)[1:]
-
     def _embed_with_patches(self, images):
         """Embeddings, patch scores and maps in one pass of the model (a second model costs ~10 ms an image)."""
         if getattr(self, "_combined", None) is None:

@@ -83,13 +83,22 @@ def embed(run, images: np.ndarray) -> np.ndarray:
         return embed_images(model, images)
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _feature_model(path: str, mtime: int):
+    import keras
+
+    from .patches import PATCH_LAYER
+    embedder = _embedder(path, mtime)
+    return keras.Model(embedder.input, embedder.get_layer(PATCH_LAYER).output)
+
+
 def patch_scores(run, images: np.ndarray, bank):
     """Patch scores (n,) and maps (n, fh, fw) of images with the run's shared model and its patch bank."""
-    from .embed import feature_maps
-    from .patches import PATCH_LAYER
-    model = get_embedder(run)
+    from .embed import embed_images
+    p = run.embedder_path
+    model = _feature_model(str(p), p.stat().st_mtime_ns)      # built once per run (a new model recompiles)
     with _EMBEDDER_LOCK:
-        feats = feature_maps(model, images, PATCH_LAYER)
+        feats = embed_images(model, images)
     return bank.score(feats)
 
 
