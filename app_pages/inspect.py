@@ -20,7 +20,8 @@ if emb_ref is None or not run.embedder_path.exists():
     st.info(f"Run `{run.id}` has no embedder or embeddings yet (state: {run.state()}); it cannot judge images.")
     st.stop()
 try:
-    judge = Judge.from_parts(cfg, metrics, emb_ref, gate=ui.run_gate(run), patches=ui.run_patches(run))
+    judge = Judge.from_parts(cfg, metrics, emb_ref, gate=ui.run_gate(run), patches=ui.run_patches(run),
+                             registration=ui.run_registration(run))
 except (KeyError, ValueError) as e:
     st.error(f"Run `{run.id}` cannot judge images: {e}")
     st.stop()
@@ -116,22 +117,25 @@ if not len(images):
 # ------------------------------------------------------------------ judgement
 # test items: the embeddings stored with the run (the same model made them at the end of training, so the verdict
 # is the same; tests/test_pages_inspect.py checks it), so a first visit needs no TensorFlow. Uploads: the model.
+# registered as the run judges them (a part off its taught position is put back first; snw_core.register)
+judged, applied = judge.prepare(images)
+n_up = len(got.images)
 parts = []
-if len(got.images):
+if n_up:
     with st.spinner("Embedding the uploads (the first time loads TensorFlow and the model: about 10 s) ..."):
-        parts.append(ui.embed(run, got.images))
+        parts.append(ui.embed(run, judged[:n_up]))
 if picks:
     parts.append(np.asarray(emb_ref["embeddings"][picks], np.float32))
 patch = patch_maps = None
 if judge.patches is not None and np.isfinite(judge.patches.threshold):
     # uploads: the twin's features through the shared model; test items: their maps the same way when the
     # heat map is wanted, else the patch scores stored with the run
-    p_up = ui.patch_scores(run, got.images, judge.patches) if len(got.images) else (np.zeros(0), None)
-    p_te = (ui.patch_scores(run, ds.images[picks], judge.patches) if picks else (np.zeros(0), None))
+    p_up = ui.patch_scores(run, judged[:n_up], judge.patches) if n_up else (np.zeros(0), None)
+    p_te = (ui.patch_scores(run, judged[n_up:], judge.patches) if picks else (np.zeros(0), None))
     patch = np.concatenate([p_up[0], p_te[0]])
     maps = [m for m in (p_up[1], p_te[1]) if m is not None]
     patch_maps = np.concatenate(maps) if maps else None
-out = judge.judge_embeddings(np.concatenate(parts), images=images, patch=patch, patch_maps=patch_maps)
+out = judge.judge_embeddings(np.concatenate(parts), images=judged, patch=patch, patch_maps=patch_maps, applied=applied)
 rows = records(out, names)
 n_unknown = int((out["verdict"] == "UNKNOWN").sum())
 n_def = int((out["verdict"] == "DEFECT").sum())

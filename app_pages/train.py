@@ -35,7 +35,7 @@ PHASE_TEXT = {
     "evaluating": "Training finished: embedding every item and scoring the test split …",
     "projection": "Computing the 2-D projection for the Embeddings page …",
 }
-FIXED_BY_PRESET = ("twin", "pairing", "normalize", "lr_schedule", "early_stopping_patience", "augment_shift", "k",
+FIXED_BY_PRESET = ("twin", "pairing", "normalize", "lr_schedule", "early_stopping_patience", "augment_shift", "register", "k",
                    "threshold_method")
 LOSS_COLOR, VAL_COLOR = "#1f77b4", "#ff7f0e"
 

@@ -96,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--augment", default=None, choices=("none", "line"),
                    help="training augmentation: 'line' = a line camera's drift (shift, rotation, blur, JPEG, noise, "
                         "light gradient, brightness, contrast), drawn afresh for every image")
+    p.add_argument("--register", default=None, choices=("auto", "off"),
+                   help="align every image to the taught part before judging: auto (where the data has a fixed "
+                        "layout; the default preset) or off")
     p.add_argument("--split", default=None, help="train,val,test fractions, e.g. 0.6,0.2,0.2")
     p.add_argument("--projection", default="umap", choices=("umap", "pca", "none"))
     p.add_argument("--run-id", default=None, help="use this new run id (the dashboard picks it before starting)")
@@ -342,7 +345,7 @@ def _train(a) -> int:
     overrides = {k: getattr(a, k) for k in ("epochs", "seed", "batch_size", "pairs_per_image", "margin",
                                              "learning_rate", "embedding_dim", "k", "early_stopping_patience",
                                              "plateau_epochs", "max_escape", "threshold_method", "augment",
-                                             "presmooth")}
+                                             "presmooth", "register")}
     if a.split:
         try:
             overrides["split"] = [float(x) for x in a.split.split(",")]

@@ -15,6 +15,7 @@ A bundle folder holds:
 ``bundle.json``        threshold, k, pin_k, good label, image shape, run id, data source + content hash,
                        package versions, the export's own numerical check
 ``gate.npz``           the not-a-part check and the heat map's references (PCA appearance model, train goods)
+``register.npz``       (where the run registers) the template and good references that put a part back in place
 ``check.npz``          a few check images and the embeddings TensorFlow gave them (``--self-test``)
 ``inspect_bundle.py``  the standalone script (numpy + a LiteRT runtime; Pillow to read image files)
 ``requirements.txt``   what to pip install on the small computer
@@ -190,12 +191,14 @@ def export_bundle(run, out, check_tolerance: float = CHECK_TOLERANCE) -> Path:
     embedder = load_embedder(run.embedder_path)
     from .gate import GATE_FILE
     from .judge import load_gate
-    from .judge import load_patches
+    from .judge import load_patches, load_registration
     from .patches import PATCH_FILE
+    from .register import REGISTER_FILE
     gate = load_gate(run)
     patches = load_patches(run)
+    registration = load_registration(run) if gate is not None else None
     judge = Judge.from_parts(cfg, m, load_embeddings(run.file("embeddings.npz")), embedder=embedder, gate=gate,
-                             patches=patches)
+                             patches=patches, registration=registration)
     exported = with_patch_features(embedder) if patches is not None else embedder
     image_shape = [int(x) for x in cfg["data"]["image_shape"]]
     try:
@@ -247,6 +250,7 @@ def export_bundle(run, out, check_tolerance: float = CHECK_TOLERANCE) -> Path:
                      "each weighted 1 / (distance + 1e-9); UNKNOWN when gate.npz's appearance check does not "
                      "recognise the part; DEFECT also on its local evidence",
         "gate": gate.thresholds() if gate is not None else None,
+        "registration": m.get("registration") if registration is not None else None,
         "n_good_references": int(len(refs["good"])),
         "n_defect_references": int(len(refs["defect"])),
         "data": {"source": cfg["data"].get("source"), "content_hash": cfg["data"].get("content_hash"),
@@ -268,6 +272,8 @@ def export_bundle(run, out, check_tolerance: float = CHECK_TOLERANCE) -> Path:
             np.savez_compressed(tmp / GATE_FILE, **gate.arrays())
         if patches is not None:
             np.savez_compressed(tmp / PATCH_FILE, **patches.arrays())
+        if registration is not None:
+            np.savez_compressed(tmp / REGISTER_FILE, **registration.arrays())
         atomic_write_json(tmp / "bundle.json", meta)
         shutil.copyfile(TEMPLATE, tmp / "inspect_bundle.py")
         (tmp / "requirements.txt").write_text(f"numpy\n{RUNTIME_REQUIREMENT}\npillow\n")
@@ -288,7 +294,8 @@ def export_bundle(run, out, check_tolerance: float = CHECK_TOLERANCE) -> Path:
 def _zip_stamp(run) -> str:
     """Changes when anything the bundle is made from changes (run files, template, format)."""
     h = hashlib.sha256(f"format={BUNDLE_FORMAT}\n".encode())
-    for name in ("config.json", "metrics.json", "embeddings.npz", "embedder.keras", "gate.npz", "patches.npz"):
+    for name in ("config.json", "metrics.json", "embeddings.npz", "embedder.keras", "gate.npz", "patches.npz",
+                 "register.npz"):
         if not run.file(name).exists():
             continue
         st = run.file(name).stat()

@@ -48,8 +48,10 @@ class Judge:
     """
 
     def __init__(self, embedder, ref_good, ref_good_idx, ref_defect, ref_defect_labels, ref_defect_idx,
-                 threshold, k=3, pin_k=5, good_label="0", image_shape=None, gate=None, patches=None):
+                 threshold, k=3, pin_k=5, good_label="0", image_shape=None, gate=None, patches=None,
+                 registration=None):
         self.gate = gate
+        self.registration = registration  # the run's Registration (snw_core.register) or None
         self.patches = patches            # the run's PatchBank (snw_core.patches) or None
         self.embedder = embedder
         self.ref_good, self.ref_good_idx = ref_good, ref_good_idx
@@ -68,10 +70,11 @@ class Judge:
             from .model import load_embedder
             embedder = load_embedder(run.embedder_path)
         return cls.from_parts(cfg, m, load_embeddings(run.file("embeddings.npz")), embedder=embedder,
-                              gate=load_gate(run), patches=load_patches(run))
+                              gate=load_gate(run), patches=load_patches(run), registration=load_registration(run))
 
     @classmethod
-    def from_parts(cls, config: dict, metrics: dict, embeddings: dict, embedder=None, gate=None, patches=None):
+    def from_parts(cls, config: dict, metrics: dict, embeddings: dict, embedder=None, gate=None, patches=None,
+                   registration=None):
         """A Judge from a run's config.json, metrics.json and embeddings.npz contents (already loaded).
 
         ``embedder`` may be None when only :meth:`judge_embeddings` is used (e.g. the dashboard embeds
@@ -90,7 +93,8 @@ class Judge:
             ref_idx = np.concatenate([ref_idx, np.asarray(e["ref_extra_rows"], ref_idx.dtype)])
         return cls(embedder, ref_good, ref_idx, e["embeddings"][d], e["labels"][d], d, metrics["threshold"],
                    k=config["settings"].get("k", 3), pin_k=config["settings"].get("pin_k", 5),
-                   good_label=good_label, image_shape=config["data"]["image_shape"], gate=gate, patches=patches)
+                   good_label=good_label, image_shape=config["data"]["image_shape"], gate=gate, patches=patches,
+                   registration=registration)
 
     def check_images(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images)
@@ -101,23 +105,40 @@ class Judge:
                              f"{self.image_shape[0]} x {self.image_shape[1]} px")
         return images
 
+    def prepare(self, images):
+        """The images as the run judges them: checked, then registered where the run registers
+        (:mod:`snw_core.register`). Returns ``(images, applied)``; ``applied`` (n, 3) is the correction made
+        (None without registration)."""
+        images = self.check_images(images)
+        if self.registration is None:
+            return images, None
+        registered, _, applied = self.registration.apply(images)
+        return registered, applied
+
     def embed(self, images):
         from .embed import embed_images
-        return embed_images(self.embedder, self.check_images(images))
+        return embed_images(self.embedder, self.prepare(images)[0])
 
-    def judge_embeddings(self, emb: np.ndarray, images=None, patch=None, patch_maps=None) -> dict:
+    def judge_embeddings(self, emb: np.ndarray, images=None, patch=None, patch_maps=None, applied=None) -> dict:
         """Verdicts for embeddings (n, d): score, verdict, pin guess + confidence, nearest good/defect refs.
 
         With the items' ``images`` (uint8 (n, h, w)) and a gate, the appearance check (UNKNOWN), the local
         evidence and the heat map (``heatmap``, ``defect_y``, ``defect_x``) come too; without, GOOD/DEFECT only.
         ``patch`` (n,) are the items' patch scores (:mod:`snw_core.patches`; :meth:`judge` computes them, the
         pages pass the stored ones) and ``patch_maps`` (n, fh, fw) their maps, which then place the heat map
-        where the patch evidence is the stronger.
+        where the patch evidence is the stronger. ``images`` are the input images as given; with ``applied``
+        (from :meth:`prepare`) they are already registered. Heat maps and locations refer to the input's pixels.
         """
         scores = knn_scores(self.ref_good, emb, k=self.k)
-        checks = self.gate.check(self.check_images(images)) if (self.gate is not None and images is not None) else None
+        checks = None
+        if self.gate is not None and images is not None:
+            if applied is None:
+                images, applied = self.prepare(images)
+            checks = self.gate.check(images)
         if checks is not None and patch is not None and self.patches is not None:
             checks = add_patch_evidence(checks, np.asarray(patch, np.float64), self.patches, patch_maps)
+        if checks is not None and applied is not None:
+            checks = to_input(checks, self.registration, applied)
         verdict, reason = combine(scores, self.threshold, checks)
         defect = verdict != "GOOD"
         pins, conf = (guess_labels(self.ref_defect, self.ref_defect_labels, emb, k=self.pin_k)
@@ -142,18 +163,19 @@ class Judge:
         if getattr(self, "_combined", None) is None:
             from .export import with_patch_features
             self._combined = with_patch_features(self.embedder)
-        x = np.asarray(self.check_images(images), np.float32)
+        x = np.asarray(images, np.float32)
         out = np.asarray(self._combined.predict_on_batch(x))         # compiled: an eager call costs ~15 ms
         d = int(self.embedder.output_shape[-1])
         patch, maps = self.patches.score(out[:, d:].reshape(len(out), *self.patches.grid, -1))
         return out[:, :d], patch, maps
 
     def judge(self, images) -> dict:
-        images = self.check_images(images)
+        from .embed import embed_images
+        images, applied = self.prepare(images)
         if self.patches is not None and self.embedder is not None:
             emb, patch, maps = self._embed_with_patches(images)
-            return self.judge_embeddings(emb, images=images, patch=patch, patch_maps=maps)
-        return self.judge_embeddings(self.embed(images), images=images)
+            return self.judge_embeddings(emb, images=images, patch=patch, patch_maps=maps, applied=applied)
+        return self.judge_embeddings(embed_images(self.embedder, images), images=images, applied=applied)
 
     def references(self) -> dict:
         """The reference arrays as a dict for ``np.savez`` (no object arrays, so no pickles)."""
@@ -168,6 +190,32 @@ def load_gate(run):
     from .gate import GATE_FILE, Gate
     path = run.file(GATE_FILE)
     return Gate.load(path) if path.exists() else None
+
+
+def load_registration(run):
+    """The run's :class:`~snw_core.register.Registration`, or None when it registers nothing."""
+    from .register import REGISTER_FILE, Registration
+    path = run.file(REGISTER_FILE)
+    return Registration.load(path) if path.exists() else None
+
+
+def to_input(checks: dict, registration, applied) -> dict:
+    """The gate's checks of registered images with the heat map and location mapped back onto the input
+    images' pixels (``applied`` from :meth:`Judge.prepare`)."""
+    if registration is None or applied is None or not np.any(applied):
+        return checks
+    out = dict(checks)
+    out["heatmap"] = registration.to_input(checks["heatmap"], applied)
+    out["defect_y"], out["defect_x"] = registration.point_to_input(checks["defect_y"], checks["defect_x"], applied)
+    return out
+
+
+def gate_checks(gate, registration, images) -> dict:
+    """The gate's checks of input images as a run judges them: registered first, mapped back after."""
+    if registration is None:
+        return gate.check(images)
+    registered, _, applied = registration.apply(images)
+    return to_input(gate.check(registered), registration, applied)
 
 
 def load_patches(run):
@@ -410,24 +458,29 @@ def evaluate_run(run, source: str | None = None) -> dict:
         from .corrections import dataset_for_run
         ds = dataset_for_run(ds, cfg)
     embedder = load_embedder(run.embedder_path)
-    emb = embed_images(embedder, ds.images)
+    registration = load_registration(run)
+    images, applied = (ds.images, None) if registration is None else registration.apply(ds.images)[::2]
+    emb = embed_images(embedder, images)
     gate = load_gate(run)
     if ds.content_hash == cfg["data"]["content_hash"]:
         split = load_embeddings(run.file("embeddings.npz"))["split"]
         s = cfg["settings"]
-        checks = gate.check(ds.images) if gate is not None else {}
+        checks = gate.check(images) if gate is not None else {}
         drift = {}
         if gate is not None:                  # the same drifted copies as training made (seeded)
             from .train import drift_copies
-            drift = drift_copies(embedder, gate, ds.images, ds.labels, split, good_label, s.get("augment", "none"),
+            drift = drift_copies(embedder, gate, images, ds.labels, split, good_label, s.get("augment", "none"),
                                  s["seed"])
+            if registration is not None:
+                from .train import delivered_val
+                drift = delivered_val(embedder, gate, ds.images, ds.labels, split, good_label, drift)
         m, _ = evaluate_embeddings(emb, ds.labels, split, good_label=good_label, k=s["k"],
                                    threshold_method=s["threshold_method"], max_escape=s["max_escape"],
                                    unknown=checks.get("unknown"), local_defect=checks.get("local_defect"),
                                    ref_extra=drift.get("ref_extra"), val_extra=drift.get("val_extra"))
         return {"run_id": run.id, "data": ds.source, "evaluated_on": "test split", **m}
     j = Judge.from_run(run, embedder=embedder)
-    out = j.judge_embeddings(emb, images=ds.images)
+    out = j.judge_embeddings(emb, images=images, applied=applied if applied is not None else np.zeros((ds.n, 3)))
     is_def = ds.labels != good_label
     eff = effective_scores(out["score"], out["verdict"] != "GOOD")
     extra = unknown_rates(out["verdict"] == "UNKNOWN", is_def) if "appearance" in out else {}

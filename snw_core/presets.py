@@ -32,6 +32,7 @@ _SEED = {
     "augment_shift": 0,
     "augment": "none",          # training augmentation (snw_core.augment): none, or "line" (a camera's drift)
     "presmooth": 0.0,           # conv twin: a fixed Gaussian blur (sigma, px) before the first convolution; 0 = off
+    "register": "off",          # align every image to the taught part before judging (snw_core.register): auto, off
     "split": [0.6, 0.2, 0.2],
     "seed": 0,
     "k": 3,                     # k nearest good references for the good/defect score
@@ -58,6 +59,7 @@ _DEFAULT = dict(_SEED, **{
     "early_stopping_patience": 5,
     "plateau_epochs": 30,
     "augment_shift": 0,
+    "register": "auto",
 })
 
 #: A baseline, not a recipe: a plain supervised CNN. The conv backbone of the ``default`` twin (same
@@ -84,6 +86,8 @@ PRESET_HELP = {
                   "cross-entropy on the same batches and epoch budget; judged by k-NN in its softmax space.",
 }
 SETTING_HELP = {
+    "register": "align every image to the taught part before it is judged (auto: where a known shift of the val "
+                "goods is recovered; off: never)",
     "epochs": "passes over the training data (with a plateau allowance: counted from take-off)",
     "batch_size": "pairs per batch (seed scheme) or images per batch (in-batch pairing: batch_size // labels "
                   "images of every label, at least 2)",
@@ -122,6 +126,7 @@ _CHOICES = {
     "lr_schedule": ("constant", "cosine"),
     "threshold_method": ("best_accuracy", "zero_escape", "max_escape"),
     "augment": ("none", "line"),
+    "register": ("auto", "off"),
 }
 
 

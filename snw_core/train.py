@@ -283,6 +283,26 @@ def drift_copies(embedder, gate, images, labels, split, good_label, augment: str
     return out
 
 
+def delivered_val(embedder, gate, raw_images, labels, split, good_label, drift: dict) -> dict:
+    """With registration, the val items also as the camera delivered them (not registered) join the val split
+    when the threshold is chosen (``val_extra``, merged with the drifted copies of an augmentation): aligned val
+    goods sit closer to the references than parts at the line do before they are aligned, and a threshold chosen
+    on aligned items alone would leave no room for blur, noise or JPEG. Returns ``drift`` with them added."""
+    from .embed import embed_images
+    val = np.flatnonzero(split == "val")
+    if not len(val):
+        return drift
+    c = gate.check(raw_images[val])
+    extra = {"emb": embed_images(embedder, raw_images[val]), "is_defect": labels[val] != good_label,
+             "forced": c["unknown"] | c["local_defect"]}
+    out = dict(drift)
+    if "val_extra" in drift:
+        out["val_extra"] = {k: np.concatenate([drift["val_extra"][k], extra[k]]) for k in extra}
+    else:
+        out["val_extra"] = extra
+    return out
+
+
 def fit_patches(embedder, images, labels, split, good_label, emb, checks, settings, ref_extra=None) -> dict:
     """The run's patch memory bank (:mod:`snw_core.patches`) and every item's patch score, with the patch
     threshold chosen together with the twin's on val. Empty dict for a twin without conv features."""
@@ -469,16 +489,31 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
 
     run.append_progress({"kind": "phase", "phase": "evaluating"})
     M.save_embedder(embedder, run.embedder_path)
+    # every image as the judge will see it: registered where the data has a layout to align to
+    from .register import REGISTER_FILE, fit_registration
+    registration, reg_report = fit_registration(ds.images, labels, prep.split, ds.good_label,
+                                                settings.get("register", "off"), seed=seed)
+    if registration is not None:
+        images, _, applied = registration.apply(ds.images)
+        registration.save(run.file(REGISTER_FILE))
+    else:
+        images, applied = ds.images, None
+    log.msg("registration: " + ("on" if registration is not None else "off") + f" ({reg_report['reason']})")
     t_emb = time.time()
-    emb = embed_images(embedder, ds.images)
+    emb = embed_images(embedder, images)
     embed_seconds = time.time() - t_emb
     run.append_progress({"kind": "phase", "phase": "gate"})
-    gate, checks = fit_gate(ds.images, labels, prep.split, ds.good_label, augment=settings.get("augment", "none"),
+    gate, checks = fit_gate(images, labels, prep.split, ds.good_label, augment=settings.get("augment", "none"),
                             seed=seed)
     gate.save(run.file(GATE_FILE))
-    drift = drift_copies(embedder, gate, ds.images, labels, prep.split, ds.good_label, settings.get("augment", "none"),
+    if applied is not None:                   # locations on the source images' pixels
+        checks["defect_y"], checks["defect_x"] = registration.point_to_input(checks["defect_y"], checks["defect_x"],
+                                                                             applied)
+    drift = drift_copies(embedder, gate, images, labels, prep.split, ds.good_label, settings.get("augment", "none"),
                          seed)
-    patch = fit_patches(embedder, ds.images, labels, prep.split, ds.good_label, emb, checks, settings,
+    if registration is not None:
+        drift = delivered_val(embedder, gate, ds.images, labels, prep.split, ds.good_label, drift)
+    patch = fit_patches(embedder, images, labels, prep.split, ds.good_label, emb, checks, settings,
                         drift.get("ref_extra"))
     if patch and np.isfinite(patch["bank"].threshold):      # kept only where it is used (it costs time per image)
         patch["bank"].save(run.file(PATCH_FILE))
@@ -500,6 +535,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         from .baselines import probability_metrics
         metrics_["p_good"] = probability_metrics(emb, labels, prep.split, prep.classes, ds.good_label)
     metrics_["gate"] = gate.thresholds()
+    metrics_["registration"] = reg_report
     # the twin's score alone at its own val threshold: what a training run changes (the gate's checks do not
     # depend on the twin), so runs and sweeps can be compared on it too
     plain, _ = evaluate_embeddings(emb, labels, prep.split, good_label=ds.good_label, k=settings["k"],
@@ -519,7 +555,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
             metrics_["patch_auroc"] = None
     save_embeddings(run.file("embeddings.npz"), emb, labels, prep.split, scores,
                     **{k: checks[k] for k in GATE_ITEM_KEYS},
-                    **({"ref_extra": drift["ref_extra"], "ref_extra_rows": drift["ref_extra_rows"]} if drift else {}),
+                    **({"ref_extra": drift["ref_extra"], "ref_extra_rows": drift["ref_extra_rows"]} if "ref_extra" in drift else {}),
                     **({"patch": patch["scores"], "patch_defect": patch["defect"]} if patch else {}))
     run.write_metrics(metrics_)
     log.msg("test: " + ", ".join(f"{k} {metrics_[k]:.4f}" for k in

@@ -144,6 +144,21 @@ def run_gate(run):
     return _gate(str(p), p.stat().st_mtime_ns)
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _registration(path: str, mtime_ns: int):
+    from .register import Registration
+    return Registration.load(path)
+
+
+def run_registration(run):
+    """The run's :class:`~snw_core.register.Registration` (shared, read-only), or None when it registers nothing."""
+    from .register import REGISTER_FILE
+    p = run.file(REGISTER_FILE)
+    if not p.exists():
+        return None
+    return _registration(str(p), p.stat().st_mtime_ns)
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def _split(content_hash: str, good_label: str, fractions: tuple, seed: int, _labels: np.ndarray) -> np.ndarray:
     # keyed by the content hash (it covers the labels): hashing 3,600 labels on every page cost ~35 ms

@@ -130,9 +130,11 @@ def test_images(run, tiny_dataset, tmp_path_factory):
 
 @pytest.mark.slow
 def test_export_writes_a_self_contained_bundle(bundle, run):
-    assert {p.name for p in bundle.iterdir()} == BUNDLE_FILES
+    registered = run.file("register.npz").exists()
+    assert {p.name for p in bundle.iterdir()} == BUNDLE_FILES | ({"register.npz"} if registered else set())
     meta = json.loads((bundle / "bundle.json").read_text())
     cfg, m = run.config(), run.metrics()
+    assert (meta["registration"] is not None) == registered
     assert meta["run_id"] == run.id and meta["format"] == 2
     assert meta["threshold"] == pytest.approx(m["threshold"])
     assert meta["k"] == cfg["settings"]["k"] and meta["pin_k"] == 5 and meta["good_label"] == "0"
@@ -233,7 +235,8 @@ def test_export_refuses_a_foreign_folder_and_replaces_an_old_bundle(trained, run
         (out / f.name).write_bytes(f.read_bytes())
     (out / "stray.txt").write_text("old")
     export_bundle(run, out)
-    assert {p.name for p in out.iterdir()} == BUNDLE_FILES
+    assert {p.name for p in out.iterdir()} == BUNDLE_FILES | ({"register.npz"} if run.file("register.npz").exists()
+                                                              else set())
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary folders left behind"
 
 

@@ -128,6 +128,138 @@ class Gate:
                 "local_defect": local > 1.0, "defect_y": y, "defect_x": x, "heatmap": heat.reshape(-1, h, w)}
 
 
+class Registration:
+    """The part put back where the taught parts sit before it is judged, exactly as the dashboard does it
+    (snw_core.register): the pose (shift, turn) from the best correlation with the template, undone beyond a
+    dead band; pixels without a source are filled from the most similar good reference."""
+    MARGIN, SIGMA, SHIFT_DEADBAND, ANGLE_DEADBAND = 3, 0.5, 0.5, 1.0
+
+    def __init__(self, path: str):
+        with np.load(os.path.join(path, "register.npz"), allow_pickle=False) as z:
+            self.templates = np.asarray(z["templates"], np.float64)
+            self.angles = np.asarray(z["angles"], np.float64)
+            refs = np.asarray(z["references"], np.uint8)
+        self.image_shape = h, w = tuple(refs.shape[1:])
+        r = refs.reshape(len(refs), -1).astype(np.float64)
+        self.ref_z = (r - r.mean(1)[:, None]) / (r.std(1) + 1.0)[:, None]
+        self.ref_sq = np.sum(self.ref_z ** 2, axis=1)
+        yy, xx = np.mgrid[0:h, 0:w]
+        self.plane = np.stack([np.ones(h * w), (yy.ravel() - (h - 1) / 2) / h, (xx.ravel() - (w - 1) / 2) / w], 1)
+        self.plane_pinv = np.linalg.pinv(self.plane)
+
+    @staticmethod
+    def _blur(x, s):
+        r = max(1, int(np.ceil(3 * s)))
+        k = np.exp(-0.5 * (np.arange(-r, r + 1) / s) ** 2)
+        k = k / k.sum()
+        for axis in (1, 2):
+            pad = [(0, 0)] * 3
+            pad[axis] = (r, r)
+            p = np.pad(x, pad, mode="edge")
+            acc = np.zeros_like(x)
+            for i in range(2 * r + 1):
+                sl = [slice(None)] * 3
+                sl[axis] = slice(i, i + x.shape[axis])
+                acc += k[i] * p[tuple(sl)]
+            x = acc
+        return x
+
+    @staticmethod
+    def _sample(x, sy, sx):
+        n, h, w = x.shape
+        sy, sx = np.clip(sy, 0, h - 1), np.clip(sx, 0, w - 1)
+        y0, x0 = np.floor(sy).astype(np.int64), np.floor(sx).astype(np.int64)
+        y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+        fy, fx = sy - y0, sx - x0
+        i = np.arange(n)[:, None, None]
+        return ((1 - fy) * (1 - fx) * x[i, y0, x0] + (1 - fy) * fx * x[i, y0, x1]
+                + fy * (1 - fx) * x[i, y1, x0] + fy * fx * x[i, y1, x1])
+
+    def _geometry(self, p):
+        h, w = self.image_shape
+        cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+        return h, w, cy, cx, yy, xx, np.deg2rad(-p[:, 2])[:, None, None]
+
+    def estimate(self, images):
+        x = np.asarray(images, np.float64)
+        n, h, w = x.shape
+        flat = x.reshape(n, -1)
+        r = flat - (flat @ self.plane_pinv.T) @ self.plane.T
+        x = self._blur((r / (r.std(axis=1, keepdims=True) + 1.0)).reshape(n, h, w), self.SIGMA)
+        m, na = self.MARGIN, len(self.angles)
+        win = np.stack([x[:, m + dy:h - m + dy, m + dx:w - m + dx].reshape(n, -1)
+                        for dy in range(-m, m + 1) for dx in range(-m, m + 1)], 1)
+        win = win - win.mean(2, keepdims=True)
+        win /= np.linalg.norm(win, axis=2, keepdims=True) + 1e-12
+        sc = (win @ self.templates.T).reshape(n, 2 * m + 1, 2 * m + 1, na)
+        iy, ix, ia = np.unravel_index(sc.reshape(n, -1).argmax(1), sc.shape[1:])
+        b, c, e = np.arange(n), sc[np.arange(n), iy, ix, ia], 2 * m
+
+        def para(lo, hi):
+            den = lo - 2 * c + hi
+            safe = np.where(np.abs(den) > 1e-12, den, 1.0)
+            return np.where(np.abs(den) > 1e-12, 0.5 * (lo - hi) / safe, 0.0).clip(-0.5, 0.5)
+
+        fy = np.where((iy > 0) & (iy < e), para(sc[b, np.maximum(iy - 1, 0), ix, ia], sc[b, np.minimum(iy + 1, e), ix, ia]), 0.0)
+        fx = np.where((ix > 0) & (ix < e), para(sc[b, iy, np.maximum(ix - 1, 0), ia], sc[b, iy, np.minimum(ix + 1, e), ia]), 0.0)
+        fa = np.where((ia > 0) & (ia < na - 1), para(sc[b, iy, ix, np.maximum(ia - 1, 0)],
+                                                     sc[b, iy, ix, np.minimum(ia + 1, na - 1)]), 0.0)
+        step = self.angles[1] - self.angles[0] if na > 1 else 0.0
+        return np.stack([iy - m + fy, ix - m + fx, self.angles[ia] + fa * step], 1)
+
+    def apply(self, images):
+        """-> (registered uint8 (n, h, w), applied correction (n, 3))."""
+        pose = self.estimate(images)
+        applied = np.zeros_like(pose)
+        turn = np.abs(pose[:, 2]) > self.ANGLE_DEADBAND
+        shift = (np.abs(pose[:, :2]) > self.SHIFT_DEADBAND).any(1) & ~turn
+        applied[shift, :2] = np.rint(pose[shift, :2])
+        applied[turn] = pose[turn]
+        out = np.array(images, copy=True)
+        sel = np.flatnonzero(turn | (applied[:, :2] != 0).any(1))
+        if len(sel):
+            p = applied[sel]
+            h, w, cy, cx, yy, xx, a = self._geometry(p)
+            dy, dx = yy[None] - cy + p[:, 0, None, None], xx[None] - cx + p[:, 1, None, None]
+            sy, sx = cy + np.cos(a) * dy - np.sin(a) * dx, cx + np.sin(a) * dy + np.cos(a) * dx
+            known = ((sy > -0.01) & (sy < h - 0.99) & (sx > -0.01) & (sx < w - 0.99)).reshape(len(sel), -1)
+            v = self._sample(np.asarray(images)[sel].astype(np.float64), sy, sx).reshape(len(sel), -1)
+            for i in np.flatnonzero(~known.all(1)):
+                ki = known[i]
+                unk = np.flatnonzero(~ki)
+                am, asd = v[i, ki].mean(), v[i, ki].std() + 1.0
+                z = np.where(ki, (v[i] - am) / asd, 0.0)
+                d = self.ref_sq - np.sum(self.ref_z[:, unk] ** 2, axis=1) - 2.0 * (self.ref_z @ z)
+                v[i, unk] = self.ref_z[int(np.argmin(d)), unk] * asd + am
+            out[sel] = np.clip(np.rint(v), 0, 255).astype(np.uint8).reshape(len(sel), h, w)
+        return out, applied
+
+    def to_input(self, checks, applied):
+        """The heat map and location of registered images mapped back onto the input images' pixels."""
+        sel = np.flatnonzero((applied != 0).any(1))
+        if not len(sel):
+            return checks
+        out = dict(checks)
+        p = applied[sel]
+        h, w, cy, cx, yy, xx, a = self._geometry(p)
+        heat = np.asarray(checks["heatmap"], np.float64).copy()
+        uy, ux = yy[None] - cy, xx[None] - cx
+        ry = cy + np.cos(a) * uy + np.sin(a) * ux - p[:, 0, None, None]
+        rx = cx - np.sin(a) * uy + np.cos(a) * ux - p[:, 1, None, None]
+        inside = (ry > -0.5) & (ry < h - 0.5) & (rx > -0.5) & (rx < w - 0.5)
+        heat[sel] = np.where(inside, self._sample(heat[sel], ry, rx), 0.0)
+        out["heatmap"] = heat.astype(np.asarray(checks["heatmap"]).dtype)
+        a1 = a[:, 0, 0]
+        dy = np.asarray(checks["defect_y"], np.float64)[sel] - cy + p[:, 0]
+        dx = np.asarray(checks["defect_x"], np.float64)[sel] - cx + p[:, 1]
+        y, x = np.array(checks["defect_y"], np.int64, copy=True), np.array(checks["defect_x"], np.int64, copy=True)
+        y[sel] = np.clip(np.rint(cy + np.cos(a1) * dy - np.sin(a1) * dx), 0, h - 1)
+        x[sel] = np.clip(np.rint(cx + np.sin(a1) * dy + np.cos(a1) * dx), 0, w - 1)
+        out["defect_y"], out["defect_x"] = y, x
+        return out
+
+
 class Patches:
     """The patch memory bank (snw_core.patches): patch score = the largest, over the feature map's positions,
     distance to the nearest bank vector; DEFECT above the threshold."""
@@ -295,6 +427,8 @@ class Bundle:
         self.threshold = self.refs.threshold
         self.gate = Gate(path) if os.path.exists(os.path.join(path, "gate.npz")) else None
         self.patches = Patches(path) if os.path.exists(os.path.join(path, "patches.npz")) else None
+        self.registration = (Registration(path) if os.path.exists(os.path.join(path, "register.npz"))
+                             and self.gate is not None else None)
         self.dim = int(self.meta.get("embedding_dim") or 0)
         interpreter_cls, self.runtime = load_interpreter_class()
         self.interpreter = interpreter_cls(model_path=os.path.join(path, self.meta["model"]),
@@ -333,6 +467,12 @@ class Bundle:
         images = np.asarray(images)
         if images.ndim == 2:
             images = images[None]
+        if tuple(images.shape[1:]) != self.image_shape:
+            raise BadInput(f"images are {images.shape[1]} x {images.shape[2]} px, the bundle expects "
+                           f"{self.image_shape[0]} x {self.image_shape[1]} px")
+        applied = None
+        if self.registration is not None:
+            images, applied = self.registration.apply(images)
         out = self._run(images)
         emb = out[:, :self.dim] if self.patches is not None else out
         checks = self.gate.check(images) if self.gate is not None else None
@@ -341,6 +481,8 @@ class Bundle:
             feats = out[:, self.dim:].reshape(len(out), grid[0], grid[1], -1)
             patch, maps = self.patches.score(feats)
             checks = self.patches.add_evidence(checks, patch, maps)
+        if checks is not None and applied is not None:
+            checks = self.registration.to_input(checks, applied)
         return self.refs.judge_embeddings(emb, names, checks)
 
     def self_test(self, tolerance: float = 1e-4) -> dict:

@@ -1,0 +1,133 @@
+"""Registration (snw_core.register): the pose, the correction, the fill, the reliability check, the bundle's copy."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snw_core import drift, realdata, synthetic
+from snw_core.register import REGISTER_FILE, Registration, fit_registration
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def parts():
+    images, labels, _ = synthetic.generate(600, 5)
+    rng = np.random.default_rng(0)
+    split = np.where(rng.random(len(images)) < 0.6, "train", np.where(rng.random(len(images)) < 0.5, "val", "test"))
+    return images, np.asarray(labels).astype(str), split
+
+
+@pytest.fixture(scope="module")
+def reg(parts):
+    images, labels, split = parts
+    r, report = Registration.fit(images, labels, split, "0", seed=0)
+    assert r is not None, report
+    return r
+
+
+def test_fit_uses_it_on_parts_and_not_on_a_random_texture(parts):
+    images, labels, split = parts
+    r, report = Registration.fit(images, labels, split, "0")
+    assert report["used"] and r is not None
+    assert report["shift_error_px"] <= 1.0 and report["angle_error_deg"] <= 1.5
+    # random crops of a textured surface: no fixed layout, a known shift is not recovered
+    t_images, t_labels, _, _ = realdata.generate("texture", "strong", 300, 0)
+    t_split = np.where(np.arange(300) % 5 < 3, "train", np.where(np.arange(300) % 5 == 3, "val", "test"))
+    r2, report2 = Registration.fit(t_images, np.asarray(t_labels).astype(str), t_split, "0")
+    assert r2 is None and not report2["used"] and report2["shift_error_px"] > 2.0
+    assert "no fixed layout" in report2["reason"]
+    off, rep_off = fit_registration(images, labels, split, "0", setting="off")
+    assert off is None and "off" in rep_off["reason"]
+
+
+def test_a_shifted_part_is_found_and_put_back(parts, reg):
+    images, labels, split = parts
+    x = images[split == "test"][:60]
+    base = reg.estimate(x)
+    for axis, sign in ((1, 1), (1, -1), (2, 1), (2, -1)):
+        moved = np.roll(x, 2 * sign, axis=axis)
+        d = reg.estimate(moved) - base
+        along = d[:, axis - 1] * sign
+        assert np.median(along) > 1.3, (axis, sign, np.median(along))
+        assert np.median(np.abs(d[:, 2 - axis])) < 0.3          # not the other axis
+    shifted = drift.shift(x, 2, seed=3)
+    back, pose, applied = reg.apply(shifted)
+    assert (np.abs(applied[:, :2]) >= 1).any(1).mean() > 0.9    # nearly every one corrected
+    ref, _, _ = reg.apply(x)                    # both put in the taught pose: they agree again
+    inner = (slice(None), slice(3, -3), slice(3, -3))
+    err_before = np.abs(shifted.astype(float) - ref)[inner].mean()
+    err_after = np.abs(back.astype(float) - ref)[inner].mean()
+    assert err_after < 0.5 * err_before
+    # the strip with no source is filled from a good reference, not smeared: its outer row (column) does
+    # not repeat its neighbour (an edge replication would)
+    checked = 0
+    for im, (dy, dx, _) in zip(back, applied):
+        for d, a, b in ((dy, im[-1], im[-2]), (-dy, im[0], im[1]), (dx, im[:, -1], im[:, -2]),
+                        (-dx, im[:, 0], im[:, 1])):
+            if d > 0:
+                assert not np.array_equal(a, b)
+                checked += 1
+    assert checked >= 50
+
+
+def test_a_turned_part_is_turned_back_and_clean_parts_are_left_alone(parts, reg):
+    images, labels, split = parts
+    x = images[split == "test"][:60]
+    turned = drift.rotate(x, 3, seed=1)
+    _, pose, applied = reg.apply(turned)
+    assert np.median(np.abs(pose[:, 2])) > 2.0
+    assert (applied[:, 2] != 0).mean() > 0.9
+    out, pose0, applied0 = reg.apply(x)
+    untouched = ~(applied0 != 0).any(1)
+    assert untouched.mean() > 0.3
+    assert np.array_equal(out[untouched], x[untouched])                # inside the dead band: bit for bit
+    assert (np.abs(applied0[:, 2]) == 0).all()                          # clean parts are not turned
+
+
+def test_maps_and_points_go_back_to_the_input_pixels(reg):
+    h, w = reg.image_shape
+    applied = np.array([[2.0, 0.0, 0.0], [0.0, -1.0, 0.0], [1.3, -0.7, 3.0], [0.0, 0.0, 0.0]])
+    maps = np.zeros((4, h, w), np.float32)
+    ys, xs = np.array([10, 12, 13, 5]), np.array([15, 20, 17, 9])
+    maps[np.arange(4), ys, xs] = 1.0
+    back = reg.to_input(maps, applied)
+    py, px = reg.point_to_input(ys, xs, applied)
+    assert back.dtype == np.float32
+    for i in range(4):
+        by, bx = np.unravel_index(np.argmax(back[i]), (h, w))
+        assert abs(by - py[i]) <= 1 and abs(bx - px[i]) <= 1
+    assert (py[0], px[0]) == (12, 15) and (py[1], px[1]) == (12, 19) and (py[3], px[3]) == (5, 9)
+    assert np.array_equal(back[3], maps[3])
+
+
+def test_save_load_round_trip(reg, tmp_path):
+    reg.save(tmp_path / REGISTER_FILE)
+    again = Registration.load(tmp_path / REGISTER_FILE)
+    x = drift.shift(reg.references[:20], 2, seed=0)
+    a, b = reg.apply(x), again.apply(x)
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+
+
+def test_the_bundle_script_registers_exactly_like_the_dashboard(parts, reg, tmp_path):
+    spec = importlib.util.spec_from_file_location("inspect_bundle_t", ROOT / "snw_core" / "bundle_template" / "inspect_bundle.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    np.savez_compressed(tmp_path / REGISTER_FILE, **reg.arrays())
+    theirs = mod.Registration(str(tmp_path))
+    images, labels, split = parts
+    x = np.concatenate([drift.shift(images[:30], 2, seed=0), drift.rotate(images[30:60], 3, seed=0), images[60:90]])
+    ours, _, applied = reg.apply(x)
+    got, got_applied = theirs.apply(x)
+    assert np.array_equal(got, ours) and np.allclose(got_applied, applied)
+    h, w = reg.image_shape
+    rng = np.random.default_rng(0)
+    heat = rng.random((len(x), h, w)).astype(np.float32)
+    checks = {"heatmap": heat, "defect_y": rng.integers(0, h, len(x)), "defect_x": rng.integers(0, w, len(x))}
+    mapped = theirs.to_input(checks, got_applied)
+    assert np.allclose(mapped["heatmap"], reg.to_input(heat, applied), atol=1e-6)
+    py, px = reg.point_to_input(checks["defect_y"], checks["defect_x"], applied)
+    assert np.array_equal(mapped["defect_y"], py) and np.array_equal(mapped["defect_x"], px)
