@@ -111,6 +111,12 @@ def one_seed(seed, a, work: Path, runs: Path) -> dict:
     row["audit_seconds"] = round(time.perf_counter() - t0, 3)
     split = load_embeddings(r_faulty.file("embeddings.npz"))["split"]
     row["audit"] = score_audit(res["flags"], truth, split)
+    row["label_evidence"] = res["summary"]["label_evidence"]
+    px = res["summary"].get("pixels") or {}
+    row["pixel_rules"] = {k: px[k] for k in ("vetoed", "found_defect", "found_good") if k in px}
+    wrong = {t["row"] for t in truth if t["kind"] == "label"}
+    row["false_to_good"] = sum(1 for f in res["flags"]
+                               if f["kind"] == "label" and f["row"] not in wrong and f["suggested_label"] == "0")
     row["embedding_isolation"] = embedding_isolation(r_faulty, [t["row"] for t in truth if t["kind"] == "outlier"])
     ds_faulty = data.load(str(faulty))
     corr = write_corrections(work / f"corrections_seed{seed}.csv", from_flags(res["flags"], ds_faulty.labels),
