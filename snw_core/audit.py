@@ -390,8 +390,9 @@ def audit_arrays(emb, labels, split, images, good_label: str = "0", rows=None, s
         veto = label_flag & (((winner == good_id) & (own_z >= s.veto_z))
                              | ((winner != good_id) & (own_z >= s.defect_z) & (own_z > pz[ar, winner])))
         label_flag &= ~veto
-        # filed as good, a clear local defect at a defect label's place: that label, whatever the neighbours say
-        found_defect = (lab_id == good_id) & (best_z >= s.defect_z) & ~label_flag
+        # filed as good, a clear local defect (the whole picture's and at a defect label's place): that label,
+        # whatever the neighbours say
+        found_defect = (lab_id == good_id) & (z_loc >= s.defect_z) & (best_z >= s.defect_z) & ~label_flag
         # filed as a defect, a clean picture (no concentrated difference anywhere, none at its label's place) and
         # most neighbours good: good, with a lower share than the vote alone needs
         good_share = counts[:, good_id] / n_votes
