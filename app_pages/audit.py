@@ -60,12 +60,14 @@ shown_path = V.short_path(path)
 cols = st.columns(4)
 for col, kind in zip(cols, A.KINDS):
     col.metric(V.SHORT_NAMES[kind].capitalize(), f"{summary['counts'][kind]:,}",
-               help={"label": "its nearest other items mostly carry another label",
+               help={"label": "its nearest other items mostly carry another label, or its picture contradicts "
+                              "its label (compared with the most similar good parts)",
                      "duplicate": "the same picture as another item (pixel RMS difference far below the usual)",
                      "leak": "a val/test item whose duplicate is in train: its test result is not independent",
                      "outlier": "a picture far from every other one: wrong part, camera fault, empty fixture?"}[kind])
 st.caption(f"{summary['n']:,} items of run `{run.id}` · data `{src.source}` · audit took "
-           f"{summary['seconds']['total']:.2f} s · decisions: {len(saved):,} in `{shown_path}`")
+           f"{summary['seconds']['total']:.2f} s · label evidence: {summary.get('label_evidence', 'neighbours')} · "
+           f"decisions: {len(saved):,} in `{shown_path}`")
 if summary.get("note"):
     st.warning(summary["note"])
 if file_error:

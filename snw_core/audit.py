@@ -6,6 +6,15 @@ Method (docs/audit.md has the measurements):
   itself and its near-duplicates left out) vote. When the vote's winner is another label with a share of at
   least ``min_share``, the item is flagged with that ``suggested_label`` and the share as its ``score``. The
   item's own label never votes for itself: only other items' labels are evidence.
+  The pictures add evidence that does not come from the twin (which was fitted on the labels being checked):
+  each item is compared with its 3 most similar train goods in standardised pixels (itself and its
+  near-duplicates never among them), as the gate's heat map does; each defect label's *place* is where its
+  clear defects peak. A defect label whose own place shows more difference than good parts show there
+  (``veto_z``) keeps its label even when its neighbours say good; an item filed as good with a clear local
+  defect at a label's place (``defect_z``) is flagged with that label; an item filed as a defect whose picture
+  is as clean as a good part's (``clean_z``) is flagged as good from ``clean_share`` of good neighbours.
+  Without items of the good label to compare with, the label check uses the neighbours only (the summary's
+  ``label_evidence`` says which).
 * ``duplicate``: items whose pictures differ by an RMS of at most ``dup_ratio`` times the data set's median
   nearest-neighbour RMS (grey levels), found in pixel space: candidates from a seeded random projection of the pixels, then
   exact RMS. Pairs are joined into sets.
@@ -49,6 +58,10 @@ class AuditSettings:
     """The audit's knobs (defaults measured in docs/audit.md).
 
     k : neighbours that vote on a label (at most the smallest label's count - 1); min_share : share of the votes the suggested label needs;
+    pixels : use the pictures as label evidence too; veto_z : robust z of the difference at a defect label's own
+    place from which the label is kept against a "good" vote; defect_z : robust z of a clear local defect (the
+    whole picture's and at a place) that flags an item filed as good; clean_z, clean_share : below this z (overall
+    and at its own place) an item filed as a defect is flagged as good from this share of good neighbours;
     dup_ratio : near-duplicate when the pixel RMS difference is at most this times the median nearest-neighbour
     RMS of the data set; outlier_z : robust z-score of the neighbour distance from which an item is an outlier;
     n_components : dimensions of the random projection that finds pixel candidates; seed : its seed.
@@ -390,9 +403,12 @@ def audit_arrays(emb, labels, split, images, good_label: str = "0", rows=None, s
         veto = label_flag & (((winner == good_id) & (own_z >= s.veto_z))
                              | ((winner != good_id) & (own_z >= s.defect_z) & (own_z > pz[ar, winner])))
         label_flag &= ~veto
-        # filed as good, a clear local defect (the whole picture's and at a defect label's place): that label,
-        # whatever the neighbours say
-        found_defect = (lab_id == good_id) & (z_loc >= s.defect_z) & (best_z >= s.defect_z) & ~label_flag
+        # a clear local defect (the whole picture's and at a defect label's place) where its own label's place, if
+        # it has one, shows no more than good parts there: that label, whatever the neighbours say (filed as good,
+        # or as another defect)
+        placed = np.isfinite(place_z).any(axis=0)
+        found_defect = ((z_loc >= s.defect_z) & (best_z >= s.defect_z) & (best != lab_id) & (own_z < s.veto_z)
+                        & ((lab_id == good_id) | placed[lab_id]) & ~label_flag)
         # filed as a defect, a clean picture (no concentrated difference anywhere, none at its label's place) and
         # most neighbours good: good, with a lower share than the vote alone needs
         good_share = counts[:, good_id] / n_votes
@@ -625,6 +641,8 @@ def cli(a) -> int:
     summ = res["summary"]
     print(f"audit of {run.id}: {summ['n']} items, " + ", ".join(f"{v} {k}" for k, v in summ["counts"].items())
           + f" ({summ['seconds']['total']:.2f} s)", file=sys.stderr)
+    if summ.get("label_evidence"):
+        print("label evidence: " + summ["label_evidence"], file=sys.stderr)
     if summ.get("note"):
         print("note: " + summ["note"], file=sys.stderr)
     return 0

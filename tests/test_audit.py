@@ -157,7 +157,8 @@ def test_a_leak_needs_a_train_copy_and_a_duplicate_cannot_vouch_for_its_twins_la
 
 
 @pytest.mark.parametrize("kw, match", [({"k": 0}, "k must"), ({"min_share": 0}, "min_share"),
-                                       ({"dup_ratio": 1.5}, "dup_ratio"), ({"outlier_z": -1}, "outlier_z")])
+                                       ({"dup_ratio": 1.5}, "dup_ratio"), ({"outlier_z": -1}, "outlier_z"),
+                                       ({"clean_share": 0}, "clean_share"), ({"clean_z": 5, "defect_z": 4}, "clean_z")])
 def test_bad_settings_are_refused(kw, match):
     with pytest.raises(ValueError, match=match):
         AuditSettings(**kw)
@@ -361,6 +362,15 @@ def test_a_clear_defect_filed_as_good_is_found_from_its_picture_even_when_the_tw
     assert res["summary"]["label_evidence"] == "neighbours and pixels" and "4" in res["summary"]["pixels"]["places"]
     assert set(got) == {i, j}                   # no good of the clean rest is taken for a defect
     assert _label_flags(audit_arrays(emb, labels, split, images, settings=AuditSettings(pixels=False))) == {}
+
+
+def test_a_clear_defect_filed_as_another_pin_is_found_from_its_picture(six_hundred):
+    images, true, split, kind = six_hundred
+    labels = true.copy()
+    i = _missing_pin(true, split, kind, "2")
+    labels[i] = "11"
+    got = _label_flags(audit_arrays(cluster_embeddings(labels), labels, split, images))
+    assert set(got) == {i} and got[i]["suggested_label"] == "2" and got[i]["pixels"]["own_place_z"] < 2.5
 
 
 def test_a_defect_at_its_own_labels_place_keeps_its_label_when_the_neighbours_say_good(six_hundred):
