@@ -18,8 +18,9 @@ NB_SCALE = 3
 
 st.title("Audit")
 st.caption("Flags from the run's embeddings (wrong labels: the labels of the nearest other items vote, the item's "
-           "own label never counts) and from the pictures themselves (duplicates, leaks, outliers). Decisions go "
-           "to a corrections file beside the runs; training with it relabels or leaves out those rows on load.")
+           "own label never counts; each picture against its most similar good parts confirms or overrules the "
+           "vote) and from the pictures themselves (duplicates, leaks, outliers). Decisions go to a corrections "
+           "file beside the runs; training with it relabels or leaves out those rows on load.")
 run = ui.finished_run_or_info()
 if run is None:
     st.stop()
