@@ -174,7 +174,9 @@ def test_cli_json_rows_index_the_load_order_and_the_result_is_cached(planted_par
     run = fake_run(tmp_path / "runs", planted_parquet, ds, cluster_embeddings(true))
     out = tmp_path / "fix.csv"
     assert main(["audit", run.id, "--runs-dir", str(tmp_path / "runs"), "--json", "--corrections-out", str(out)]) == 0
-    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    captured = capsys.readouterr()
+    lines = [json.loads(x) for x in captured.out.splitlines()]
+    assert "label evidence: neighbours and pixels" in captured.err
     assert lines and {x["kind"] for x in lines} == {"label", "duplicate", "leak", "outlier"}
     for x in lines:
         assert isinstance(x["row"], int) and isinstance(x["score"], float)
