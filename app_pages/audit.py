@@ -18,8 +18,9 @@ NB_SCALE = 3
 
 st.title("Audit")
 st.caption("Flags from the run's embeddings (wrong labels: the labels of the nearest other items vote, the item's "
-           "own label never counts) and from the pictures themselves (duplicates, leaks, outliers). Decisions go "
-           "to a corrections file beside the runs; training with it relabels or leaves out those rows on load.")
+           "own label never counts; each picture against its most similar good parts confirms or overrules the "
+           "vote) and from the pictures themselves (duplicates, leaks, outliers). Decisions go to a corrections "
+           "file beside the runs; training with it relabels or leaves out those rows on load.")
 run = ui.finished_run_or_info()
 if run is None:
     st.stop()
@@ -60,12 +61,14 @@ shown_path = V.short_path(path)
 cols = st.columns(4)
 for col, kind in zip(cols, A.KINDS):
     col.metric(V.SHORT_NAMES[kind].capitalize(), f"{summary['counts'][kind]:,}",
-               help={"label": "its nearest other items mostly carry another label",
+               help={"label": "its nearest other items mostly carry another label, or its picture contradicts "
+                              "its label (compared with the most similar good parts)",
                      "duplicate": "the same picture as another item (pixel RMS difference far below the usual)",
                      "leak": "a val/test item whose duplicate is in train: its test result is not independent",
                      "outlier": "a picture far from every other one: wrong part, camera fault, empty fixture?"}[kind])
 st.caption(f"{summary['n']:,} items of run `{run.id}` · data `{src.source}` · audit took "
-           f"{summary['seconds']['total']:.2f} s · decisions: {len(saved):,} in `{shown_path}`")
+           f"{summary['seconds']['total']:.2f} s · label evidence: {summary.get('label_evidence', 'neighbours')} · "
+           f"decisions: {len(saved):,} in `{shown_path}`")
 if summary.get("note"):
     st.warning(summary["note"])
 if file_error:

@@ -6,6 +6,15 @@ Method (docs/audit.md has the measurements):
   itself and its near-duplicates left out) vote. When the vote's winner is another label with a share of at
   least ``min_share``, the item is flagged with that ``suggested_label`` and the share as its ``score``. The
   item's own label never votes for itself: only other items' labels are evidence.
+  The pictures add evidence that does not come from the twin (which was fitted on the labels being checked):
+  each item is compared with its 3 most similar train goods in standardised pixels (itself and its
+  near-duplicates never among them), as the gate's heat map does; each defect label's *place* is where its
+  clear defects peak. A defect label whose own place shows more difference than good parts show there
+  (``veto_z``) keeps its label even when its neighbours say good; an item filed as good with a clear local
+  defect at a label's place (``defect_z``) is flagged with that label; an item filed as a defect whose picture
+  is as clean as a good part's (``clean_z``) is flagged as good from ``clean_share`` of good neighbours.
+  Without items of the good label to compare with, the label check uses the neighbours only (the summary's
+  ``label_evidence`` says which).
 * ``duplicate``: items whose pictures differ by an RMS of at most ``dup_ratio`` times the data set's median
   nearest-neighbour RMS (grey levels), found in pixel space: candidates from a seeded random projection of the pixels, then
   exact RMS. Pairs are joined into sets.
@@ -38,7 +47,7 @@ __all__ = ["KINDS", "AuditError", "AuditSettings", "audit_arrays", "audit_run", 
 
 KINDS = ("label", "duplicate", "leak", "outlier")
 AUDIT_FILE = "audit.json"
-AUDIT_VERSION = 4
+AUDIT_VERSION = 5
 
 
 class AuditError(DataError):
@@ -49,15 +58,26 @@ class AuditSettings:
     """The audit's knobs (defaults measured in docs/audit.md).
 
     k : neighbours that vote on a label (at most the smallest label's count - 1); min_share : share of the votes the suggested label needs;
+    pixels : use the pictures as label evidence too; veto_z : robust z of the difference at a defect label's own
+    place from which the label is kept against a "good" vote; defect_z : robust z of a clear local defect (the
+    whole picture's and at a place) that flags an item filed as good; clean_z, clean_share : below this z (overall
+    and at its own place) an item filed as a defect is flagged as good from this share of good neighbours;
     dup_ratio : near-duplicate when the pixel RMS difference is at most this times the median nearest-neighbour
     RMS of the data set; outlier_z : robust z-score of the neighbour distance from which an item is an outlier;
     n_components : dimensions of the random projection that finds pixel candidates; seed : its seed.
     """
 
     def __init__(self, k: int = 10, min_share: float = 0.8, dup_ratio: float = 0.25, outlier_z: float = 5.0,
-                 n_components: int = 64, seed: int = 0):
+                 n_components: int = 64, seed: int = 0, pixels: bool = True, defect_z: float = 4.5,
+                 clean_z: float = 1.5, clean_share: float = 0.7, veto_z: float = 2.5):
         self.k, self.min_share, self.dup_ratio, self.outlier_z = int(k), float(min_share), float(dup_ratio), float(outlier_z)
         self.n_components, self.seed = int(n_components), int(seed)
+        self.pixels, self.defect_z, self.clean_z, self.clean_share = bool(pixels), float(defect_z), float(clean_z), float(clean_share)
+        self.veto_z = float(veto_z)
+        if not 0.0 < self.clean_share <= 1.0:
+            raise ValueError(f"clean_share must be in (0, 1]; got {clean_share}")
+        if self.clean_z >= self.defect_z:
+            raise ValueError(f"clean_z must be below defect_z; got {clean_z} and {defect_z}")
         if self.k < 1:
             raise ValueError(f"k must be at least 1; got {k}")
         if not 0.0 < self.min_share <= 1.0:
@@ -69,7 +89,8 @@ class AuditSettings:
 
     def as_dict(self) -> dict:
         return dict(k=self.k, min_share=self.min_share, dup_ratio=self.dup_ratio, outlier_z=self.outlier_z,
-                    n_components=self.n_components, seed=self.seed)
+                    n_components=self.n_components, seed=self.seed, pixels=self.pixels, defect_z=self.defect_z,
+                    clean_z=self.clean_z, clean_share=self.clean_share, veto_z=self.veto_z)
 
 
 # ------------------------------------------------------------------ pieces
@@ -156,6 +177,132 @@ def _groups(pairs: list[tuple[int, int]], n: int) -> np.ndarray:
     return group
 
 
+# ------------------------------------------------------------------ pixel evidence for labels
+
+#: most similar reference goods an item is compared with (as the gate's heat map); candidates found first
+LOCAL_K = 3
+LOCAL_CANDIDATES = 16
+#: at most this many reference goods (a seeded sample beyond): the statistic's spread among goods, and so its
+#: z-scores, would otherwise depend on the size of the data set (nearer references in a larger one)
+MAX_LOCAL_REFS = 1000
+
+
+def _standardize(x: np.ndarray) -> np.ndarray:
+    """float32 (n, pixels) -> per image zero mean and (almost) unit spread (the gate's and the twin's view)."""
+    x = x.astype(np.float32)
+    return (x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + 1.0)
+
+
+def _box3(m: np.ndarray) -> np.ndarray:
+    """Mean over 3 x 3 px, edges replicated: (n, h, w) -> (n, h, w)."""
+    h, w = m.shape[1:]
+    p = np.pad(m, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    return sum(p[:, i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0
+
+
+def _local_evidence(images: np.ndarray, ref: np.ndarray, group: np.ndarray, n_components: int, seed: int):
+    """Every item against its ``LOCAL_K`` most similar reference items (indices ``ref``), in standardised pixels,
+    the item itself and its near-duplicates (same ``group`` >= 0) never among its references.
+
+    The statistic is the gate's heat map (``snw_core.gate``): per pixel the smallest absolute difference from the
+    references, smoothed over 3 x 3 px; ``local`` = its peak over its own upper quartile (+ 0.05), large only where
+    the difference is concentrated in one place. References come from a seeded random projection (the
+    ``LOCAL_CANDIDATES`` nearest), then exact distances. Returns ``(local (n,), peak_y (n,), peak_x (n,))``.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    n, h, w = images.shape
+    z = _standardize(images.reshape(n, -1))
+    rng = np.random.default_rng([seed, 1])
+    proj = rng.standard_normal((z.shape[1], n_components)).astype(np.float32) / np.sqrt(n_components)
+    zp = z @ proj
+    m = min(LOCAL_CANDIDATES, ref.size)
+    _, j = NearestNeighbors(n_neighbors=m).fit(zp[ref]).kneighbors(zp)
+    cand = ref[j]                                                          # (n, m) item indices
+    same = (cand == np.arange(n)[:, None]) | ((group[cand] == group[:, None]) & (group[:, None] >= 0))
+    local = np.empty(n, np.float32)
+    peak = np.empty(n, np.int64)
+    rel = np.empty((n, h * w), np.float16)                                 # heat over its upper quartile
+    for a in range(0, n, 1024):
+        b = min(n, a + 1024)
+        d = z[a:b, None, :] - z[cand[a:b]]                                 # (c, m, pixels)
+        d2 = np.einsum("cmp,cmp->cm", d, d)
+        d2[same[a:b]] = np.inf
+        kk = min(LOCAL_K, m)
+        nn = np.argsort(d2, axis=1, kind="stable")[:, :kk]
+        ok = np.isfinite(np.take_along_axis(d2, nn, 1))                    # fewer usable references: use those
+        ok[:, 0] |= ~ok.any(1)
+        diff = np.abs(np.take_along_axis(d, nn[:, :, None], 1))
+        diff = np.where(ok[:, :, None], diff, np.inf).min(1)
+        diff[~np.isfinite(diff)] = 0.0
+        heat = _box3(diff.reshape(-1, h, w)).reshape(b - a, -1)
+        r = heat / (np.quantile(heat, 0.75, axis=1, keepdims=True) + 0.05)
+        local[a:b] = r.max(1)
+        peak[a:b] = r.argmax(1)
+        rel[a:b] = r
+    y, x = np.unravel_index(peak, (h, w))
+    return local, y, x, rel
+
+
+def _robust_z_of(v: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Robust z-scores of the rows of ``v`` (n,) or (n, m) against the rows ``ref`` (bool mask): median and MAD."""
+    med = np.median(v[ref], axis=0)
+    mad = 1.4826 * np.median(np.abs(v[ref] - med), axis=0)
+    sd = np.std(v[ref], axis=0)
+    scale = np.where(mad > 0, mad, np.where(sd > 0, sd, 1.0))
+    return (v - med) / scale
+
+
+#: a pixel belongs to a defect label's place when at least this share of the label's clear defects peak within 1 px
+PLACE_DENSITY = 0.03
+
+
+def _pixel_label_model(rel, y, x, lab_id, good_id: int, n_labels: int, defect_z: float, shape):
+    """From the heat maps to label evidence, fitted on the given labels (robust to a few wrong ones).
+
+    rel : (n, pixels) each item's heat map over its own upper quartile (its maximum is the local evidence);
+    y, x : its maximum's place. Returns ``(z (n,), place_z (n, n_labels), info)``:
+
+    * ``z``: log(local evidence) as a robust z-score among the items labelled good (median, MAD): how much more
+      concentrated an item's difference from the good parts is than a good part's.
+    * each defect label's *place*: the pixels near which its clear defects (``z >= defect_z``) peak: at least
+      ``PLACE_DENSITY`` of them and at least 3 within 1 px (so that no single item, a wrongly labelled one say,
+      makes a place on its own), and a larger share of this label's than of any other's (places do not
+      overlap). A label has no place when it has fewer than 3 clear defects or its place holds fewer than half
+      of their peaks (labels that are not places, e.g. defect kinds).
+    * ``place_z[:, c]``: the heat map's maximum inside label ``c``'s place, log, as a robust z-score among the
+      items labelled good (NaN for good and for labels without a place): is there more difference at that
+      place than good parts show there?
+    """
+    n, g = lab_id.size, lab_id == good_id
+    z = _robust_z_of(np.log(np.maximum(rel.max(axis=1).astype(np.float32), 1e-6)), g)
+    flat = y * shape[1] + x
+    density = np.zeros((n_labels, shape[0] * shape[1]))
+    clear = np.zeros(n_labels, np.int64)
+    for c in range(n_labels):
+        m = (lab_id == c) & (z >= defect_z)
+        clear[c] = m.sum()
+        if c == good_id or clear[c] < 3:
+            continue
+        hist = np.bincount(flat[m], minlength=density.shape[1]).reshape(shape).astype(np.float64)
+        density[c] = 9.0 * _box3(hist[None])[0].ravel()                # its clear peaks within 1 px
+    owner = (density / np.maximum(clear, 1)[:, None]).argmax(axis=0)
+    place_z = np.full((n, n_labels), np.nan)
+    places = {}
+    for c in range(n_labels):
+        mask = (owner == c) & (density[c] >= max(3.0, PLACE_DENSITY * clear[c]) - 1e-6)
+        if not mask.any():
+            continue
+        m = (lab_id == c) & (z >= defect_z)
+        if mask[flat[m]].mean() < 0.5:
+            continue
+        v = np.log(np.maximum(rel[:, mask].max(axis=1).astype(np.float32), 1e-6))
+        place_z[:, c] = _robust_z_of(v, g)
+        yy, xx = np.unravel_index(np.flatnonzero(mask), shape)
+        places[c] = {"centre": [round(float(yy.mean()), 1), round(float(xx.mean()), 1)], "pixels": int(mask.sum())}
+    return z, place_z, {"places": places}
+
+
 # ------------------------------------------------------------------ the audit
 
 def audit_arrays(emb, labels, split, images, good_label: str = "0", rows=None, settings: AuditSettings | None = None,
@@ -223,6 +370,56 @@ def audit_arrays(emb, labels, split, images, good_label: str = "0", rows=None, s
     share = counts[np.arange(n), winner] / n_votes
     disagree = winner != lab_id
     label_flag = disagree & (share >= s.min_share)
+    suggested = winner.copy()
+    why = np.zeros(n, np.int8)              # 0 the vote, 1 a local defect at a label's place, 2 a clean picture
+
+    # pixel evidence (docs/audit.md): each picture against its most similar train goods, without itself and its
+    # near-duplicates. It does not come from the twin, which was fitted on the labels being checked
+    good_id = label_names.index(good_label) if good_label in label_names else -1
+    ref = np.flatnonzero((lab_id == good_id) & (split == "train"))
+    if ref.size < LOCAL_K + 1:
+        ref = np.flatnonzero(lab_id == good_id)
+    if ref.size > MAX_LOCAL_REFS:
+        ref = np.sort(np.random.default_rng([s.seed, 2]).choice(ref, size=MAX_LOCAL_REFS, replace=False))
+    pixel_info = None
+    if not s.pixels:
+        evidence = "neighbours only (pixel evidence switched off)"
+    elif good_id < 0 or ref.size < LOCAL_K + 1 or len(label_names) < 2:
+        evidence = (f"neighbours only: the pixel evidence needs at least {LOCAL_K + 1} items labelled "
+                    f"{good_label!r} to compare with")
+    else:
+        _, py, px, rel = _local_evidence(images, ref, group, s.n_components, s.seed)
+        z_loc, place_z, pixel_info = _pixel_label_model(rel, py, px, lab_id, good_id, len(label_names), s.defect_z,
+                                                        images.shape[1:])
+        del rel
+        ar = np.arange(n)
+        pz = np.where(np.isnan(place_z), -np.inf, place_z)
+        own_z = pz[ar, lab_id]                                   # -inf for good and for labels without a place
+        best = pz.argmax(axis=1)
+        best_z = pz[ar, best]
+        # a defect label whose own place shows more difference than good parts show there keeps its label: the
+        # neighbours' "good" comes from a twin that cannot see this defect, the pixels can; against another
+        # defect label only with a clear local defect at its own place, not at the other's
+        veto = label_flag & (((winner == good_id) & (own_z >= s.veto_z))
+                             | ((winner != good_id) & (own_z >= s.defect_z) & (own_z > pz[ar, winner])))
+        label_flag &= ~veto
+        # a clear local defect (the whole picture's and at a defect label's place) where its own label's place, if
+        # it has one, shows no more than good parts there: that label, whatever the neighbours say (filed as good,
+        # or as another defect)
+        placed = np.isfinite(place_z).any(axis=0)
+        found_defect = ((z_loc >= s.defect_z) & (best_z >= s.defect_z) & (best != lab_id) & (own_z < s.veto_z)
+                        & ((lab_id == good_id) | placed[lab_id]) & ~label_flag)
+        # filed as a defect, a clean picture (no concentrated difference anywhere, none at its label's place) and
+        # most neighbours good: good, with a lower share than the vote alone needs
+        good_share = counts[:, good_id] / n_votes
+        found_good = ((lab_id != good_id) & (z_loc < s.clean_z) & (own_z < s.clean_z)
+                      & (good_share >= s.clean_share) & ~label_flag)
+        suggested[found_defect] = best[found_defect]
+        suggested[found_good] = good_id
+        why[found_defect], why[found_good] = 1, 2
+        label_flag |= found_defect | found_good
+        evidence = "neighbours and pixels"
+        pixel_info.update(vetoed=int(veto.sum()), found_defect=int(found_defect.sum()), found_good=int(found_good.sum()))
 
     # outliers: mean pixel RMS to the 5 nearest items as a robust z-score. In pixels, not in the embedding: the
     # twin maps a picture it has never seen (empty fixture, wrong part) into one of its clusters (docs/audit.md)
@@ -247,10 +444,25 @@ def audit_arrays(emb, labels, split, images, good_label: str = "0", rows=None, s
 
     flags = []
     for i in np.flatnonzero(label_flag):
-        c = int(counts[i, winner[i]])
-        flags.append(base(i, "label", label_names[winner[i]], share[i],
-                          f"{c} of its {int(n_votes[i])} nearest other items are labelled {str(label_names[winner[i]])!r}; "
-                          f"{int(counts[i, lab_id[i]])} share its label {str(labels[i])!r}"))
+        sug = int(suggested[i])
+        c = int(counts[i, sug])
+        vote = (f"{c} of its {int(n_votes[i])} nearest other items are labelled {str(label_names[sug])!r}; "
+                f"{int(counts[i, lab_id[i]])} share its label {str(labels[i])!r}")
+        if why[i] == 1:
+            score = min(1.0, float(best_z[i]) / (2 * s.defect_z))
+            reason = (f"its picture differs from the most similar good parts where label {str(label_names[sug])!r} "
+                      f"defects are, more than good parts do there (robust z {best_z[i]:.1f}); {vote}")
+        elif why[i] == 2:
+            score = float(good_share[i])
+            reason = (f"{vote}, and its picture differs from the most similar good parts no more than good parts do "
+                      f"(robust z {z_loc[i]:.1f}), also where label {str(labels[i])!r} defects are")
+        else:
+            score, reason = share[i], vote
+        f = base(i, "label", label_names[sug], score, reason)
+        if pixel_info is not None:
+            f["pixels"] = {"z": round(float(z_loc[i]), 2), "peak": [int(py[i]), int(px[i])],
+                           "own_place_z": None if not np.isfinite(own_z[i]) else round(float(own_z[i]), 2)}
+        flags.append(f)
     nearest_dup = {}
     for a, b in pairs:
         d = float(np.sqrt(((images[a].astype(np.float32) - images[b]) ** 2).mean()))
@@ -292,11 +504,20 @@ def audit_arrays(emb, labels, split, images, good_label: str = "0", rows=None, s
         "label_disagreement": {"train": float(disagree[tr].mean()) if tr.any() else None,
                                "held_out": float(disagree[held].mean()) if held.any() else None},
         "k_vote": int(k_vote), "median_nn_rms": round(median_nn, 3), "duplicate_rms_threshold": round(dup_thr, 3),
+        "label_evidence": evidence, "pixels": _pixel_summary(pixel_info, label_names, int(ref.size)),
         "settings": s.as_dict(),
         "seconds": {"embedding": round(t_emb, 3), "pixels": round(t_pixels, 3), "total": round(time.perf_counter() - t0, 3)},
     }
     summary["note"] = _memorisation_note(summary["label_disagreement"], int(tr.sum()), int(held.sum()))
     return {"summary": summary, "flags": flags}
+
+
+def _pixel_summary(info: dict | None, label_names: list, n_refs: int) -> dict | None:
+    """What the pixel evidence found, JSON-friendly: each defect label's place (centre, size), the counts."""
+    if info is None:
+        return None
+    return {"references": n_refs, "places": {str(label_names[c]): p for c, p in info["places"].items()},
+            "vetoed": info["vetoed"], "found_defect": info["found_defect"], "found_good": info["found_good"]}
 
 
 def _memorisation_note(dis: dict, n_train: int, n_held: int) -> str | None:
@@ -420,6 +641,8 @@ def cli(a) -> int:
     summ = res["summary"]
     print(f"audit of {run.id}: {summ['n']} items, " + ", ".join(f"{v} {k}" for k, v in summ["counts"].items())
           + f" ({summ['seconds']['total']:.2f} s)", file=sys.stderr)
+    if summ.get("label_evidence"):
+        print("label evidence: " + summ["label_evidence"], file=sys.stderr)
     if summ.get("note"):
         print("note: " + summ["note"], file=sys.stderr)
     return 0

@@ -157,7 +157,8 @@ def test_a_leak_needs_a_train_copy_and_a_duplicate_cannot_vouch_for_its_twins_la
 
 
 @pytest.mark.parametrize("kw, match", [({"k": 0}, "k must"), ({"min_share": 0}, "min_share"),
-                                       ({"dup_ratio": 1.5}, "dup_ratio"), ({"outlier_z": -1}, "outlier_z")])
+                                       ({"dup_ratio": 1.5}, "dup_ratio"), ({"outlier_z": -1}, "outlier_z"),
+                                       ({"clean_share": 0}, "clean_share"), ({"clean_z": 5, "defect_z": 4}, "clean_z")])
 def test_bad_settings_are_refused(kw, match):
     with pytest.raises(ValueError, match=match):
         AuditSettings(**kw)
@@ -173,7 +174,9 @@ def test_cli_json_rows_index_the_load_order_and_the_result_is_cached(planted_par
     run = fake_run(tmp_path / "runs", planted_parquet, ds, cluster_embeddings(true))
     out = tmp_path / "fix.csv"
     assert main(["audit", run.id, "--runs-dir", str(tmp_path / "runs"), "--json", "--corrections-out", str(out)]) == 0
-    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    captured = capsys.readouterr()
+    lines = [json.loads(x) for x in captured.out.splitlines()]
+    assert "label evidence: neighbours and pixels" in captured.err
     assert lines and {x["kind"] for x in lines} == {"label", "duplicate", "leak", "outlier"}
     for x in lines:
         assert isinstance(x["row"], int) and isinstance(x["score"], float)
@@ -324,3 +327,85 @@ def test_the_memorisation_note_appears_only_when_train_agrees_much_more_than_hel
     assert _memorisation_note({"train": 0.03, "held_out": 0.03}, 2160, 1440) is None
     assert _memorisation_note({"train": 0.0, "held_out": 0.004}, 2160, 1440) is None        # 5.8: too few to tell
     assert _memorisation_note({"train": None, "held_out": 0.03}, 0, 1440) is None
+
+
+# ------------------------------------------------------------------ pixel evidence for labels
+
+@pytest.fixture(scope="module")
+def six_hundred():
+    """600 generator items (about 200 goods, 33 per pin), their split and the defect kind of each."""
+    from snw_core import synthetic
+    images, labels, _ = synthetic.generate(600, seed=0)
+    kind = synthetic.sample_params(600, seed=0)["kind"]
+    return images, labels, stratified_split(labels, (0.6, 0.2, 0.2), seed=0), kind
+
+
+def _missing_pin(labels, split, kind, label, nth=0):
+    """A train item of ``label`` whose pin is missing: a clear defect in pixels."""
+    return int(np.flatnonzero((labels == label) & (split == "train") & (kind == 3))[nth])
+
+
+def _label_flags(res):
+    return {f["row"]: f for f in res["flags"] if f["kind"] == "label"}
+
+
+def test_a_clear_defect_filed_as_good_is_found_from_its_picture_even_when_the_twin_learnt_the_wrong_label(six_hundred):
+    images, true, split, kind = six_hundred
+    images, labels = images.copy(), true.copy()
+    i = _missing_pin(true, split, kind, "4")
+    j = int(np.flatnonzero((true == "0") & (split == "train"))[0])
+    images[j] = images[i]                       # a copy of it, also filed as good: it must not serve as i's reference
+    labels[[i, j]] = "0"
+    emb = cluster_embeddings(labels)            # a twin that memorised every label: the neighbours agree with them
+    res = audit_arrays(emb, labels, split, images)
+    got = _label_flags(res)
+    assert i in got and got[i]["suggested_label"] == "4" and j in got and got[j]["suggested_label"] == "4"
+    assert got[i]["pixels"]["z"] >= AuditSettings().defect_z and "where label '4' defects are" in got[i]["reason"]
+    assert res["summary"]["label_evidence"] == "neighbours and pixels" and "4" in res["summary"]["pixels"]["places"]
+    assert set(got) == {i, j}                   # no good of the clean rest is taken for a defect
+    assert _label_flags(audit_arrays(emb, labels, split, images, settings=AuditSettings(pixels=False))) == {}
+
+
+def test_a_clear_defect_filed_as_another_pin_is_found_from_its_picture(six_hundred):
+    images, true, split, kind = six_hundred
+    labels = true.copy()
+    i = _missing_pin(true, split, kind, "2")
+    labels[i] = "11"
+    got = _label_flags(audit_arrays(cluster_embeddings(labels), labels, split, images))
+    assert set(got) == {i} and got[i]["suggested_label"] == "2" and got[i]["pixels"]["own_place_z"] < 2.5
+
+
+def test_a_defect_at_its_own_labels_place_keeps_its_label_when_the_neighbours_say_good(six_hundred):
+    images, true, split, kind = six_hundred
+    i = _missing_pin(true, split, kind, "9")
+    seen = true.copy()
+    seen[i] = "0"                               # a twin that cannot tell this defect from the goods
+    emb = cluster_embeddings(seen)
+    assert _label_flags(audit_arrays(emb, true, split, images, settings=AuditSettings(pixels=False)))[i]["suggested_label"] == "0"
+    res = audit_arrays(emb, true, split, images)
+    assert i not in _label_flags(res) and res["summary"]["pixels"]["vetoed"] == 1
+
+
+def test_a_clean_picture_filed_as_a_defect_needs_fewer_good_neighbours(six_hundred):
+    images, true, split, kind = six_hundred
+    labels = true.copy()
+    i = int(np.flatnonzero((true == "0") & (split == "val"))[0])
+    labels[i] = "7"                             # a good filed as pin 7
+    emb = cluster_embeddings(true)
+    pins = np.flatnonzero((true == "7") & (kind != 3))[:3]
+    emb[pins] = emb[i] + 1e-4 * np.arange(1, 4)[:, None]   # 3 of its 10 nearest items are pin-7 items: 70 % good
+    assert i not in _label_flags(audit_arrays(emb, labels, split, images, settings=AuditSettings(pixels=False)))
+    got = _label_flags(audit_arrays(emb, labels, split, images))
+    assert got[i]["suggested_label"] == "0" and got[i]["score"] == pytest.approx(0.7)
+    assert "no more than good parts do" in got[i]["reason"]
+
+
+def test_without_a_good_label_the_audit_says_it_uses_neighbours_only(six_hundred):
+    images, true, split, _ = six_hundred
+    labels = true.copy()
+    labels[:5] = np.roll(labels[:5], 1)
+    emb = cluster_embeddings(true)
+    res = audit_arrays(emb, labels, split, images, good_label="none-such")
+    assert res["summary"]["label_evidence"].startswith("neighbours only") and res["summary"]["pixels"] is None
+    plain = audit_arrays(emb, labels, split, images, settings=AuditSettings(pixels=False))
+    assert [(f["row"], f["suggested_label"]) for f in res["flags"]] == [(f["row"], f["suggested_label"]) for f in plain["flags"]]

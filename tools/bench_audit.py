@@ -111,6 +111,12 @@ def one_seed(seed, a, work: Path, runs: Path) -> dict:
     row["audit_seconds"] = round(time.perf_counter() - t0, 3)
     split = load_embeddings(r_faulty.file("embeddings.npz"))["split"]
     row["audit"] = score_audit(res["flags"], truth, split)
+    row["label_evidence"] = res["summary"]["label_evidence"]
+    px = res["summary"].get("pixels") or {}
+    row["pixel_rules"] = {k: px[k] for k in ("vetoed", "found_defect", "found_good") if k in px}
+    wrong = {t["row"] for t in truth if t["kind"] == "label"}
+    row["false_to_good"] = sum(1 for f in res["flags"]
+                               if f["kind"] == "label" and f["row"] not in wrong and f["suggested_label"] == "0")
     row["embedding_isolation"] = embedding_isolation(r_faulty, [t["row"] for t in truth if t["kind"] == "outlier"])
     ds_faulty = data.load(str(faulty))
     corr = write_corrections(work / f"corrections_seed{seed}.csv", from_flags(res["flags"], ds_faulty.labels),
@@ -144,7 +150,36 @@ def pixel_stats(seed, a):
                      "max_nn_rms_planted_copies": round(float(rms[dup, 0].max()), 2) if dup else None,
                      "outlier_z": sorted(round(float(x), 1) for x in z[outl]),
                      "max_z_others": round(float(z[plain].max()), 2)}
+    out["faulty"]["label_pixels"] = label_pixel_stats(got, labels, seed)
     return out
+
+
+def label_pixel_stats(got, true_labels, seed, good="0"):
+    """The pixel evidence for labels on a faulty set (split as the ``default`` preset draws it with ``seed``): how
+    often true goods and true defects pass each rule's cut (the item's z-scores are fitted on the given labels)."""
+    from snw_core.audit import AuditSettings, _local_evidence, _pixel_label_model
+    from snw_core.splits import stratified_split
+    s = AuditSettings()
+    labels = got.labels
+    split = stratified_split(labels, (0.6, 0.2, 0.2), seed=seed)
+    names = sorted(set(labels.tolist()))
+    lab_id, tid = np.searchsorted(names, labels), np.searchsorted(names, true_labels)
+    gid = names.index(good)
+    ref = np.flatnonzero((lab_id == gid) & (split == "train"))
+    _, py, px, rel = _local_evidence(got.images, ref, np.full(labels.size, -1), s.n_components, s.seed)
+    z, pz, info = _pixel_label_model(rel, py, px, lab_id, gid, len(names), s.defect_z, got.images.shape[1:])
+    g, d = tid == gid, tid != gid
+    own = pz[np.flatnonzero(d), tid[d]]
+    best = np.nanmax(np.where(np.isnan(pz), -np.inf, pz), axis=1)
+
+    def pct(x):
+        return round(100 * float(np.mean(x)), 2)
+    return {"places": len(info["places"]),
+            "goods_place_z_at_least_veto_z": pct(pz[g][:, [c for c in range(len(names)) if c != gid]] >= s.veto_z),
+            "defects_own_place_z_at_least_veto_z": pct(own >= s.veto_z),
+            "goods_clear_defect": int(((z[g] >= s.defect_z) & (best[g] >= s.defect_z)).sum()), "goods": int(g.sum()),
+            "defects_clear_defect": pct((z[d] >= s.defect_z) & (own >= s.defect_z)),
+            "goods_clean": pct(z[g] < s.clean_z), "defects_clean": pct((z[d] < s.clean_z) & (own < s.clean_z))}
 
 
 def big_timing(n, seed=0):
