@@ -4,7 +4,7 @@ The twin's embedding is one vector per image, trained to tell labels apart; on a
 grain) it overfits to its train images and separates goods from defects poorly (AUROC 0.74 on the strong
 real-photo texture). Its last convolution already describes every 4 x 4 px neighbourhood: a defect is a
 neighbourhood unlike any seen on a good part. So every position's feature vector of the train goods goes into a
-memory bank (a seeded random subset of at most ``BANK_SIZE``), and an image's **patch score** is the largest,
+memory bank (a coreset of at most ``BANK_SIZE`` of them, :func:`coreset`), and an image's **patch score** is the largest,
 over its positions, of the distance to the nearest bank vector (Roth et al., "Towards Total Recall in Industrial
 Anomaly Detection", 2022, without the pretrained backbone: the twin is the feature extractor). The patch map,
 scaled up to the image, shows where.
@@ -22,14 +22,16 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["PatchBank", "PATCH_FILE", "PATCH_LAYER", "BANK_SIZE", "PATCH_REASON", "choose_patch_threshold",
-           "feature_layer", "upsample"]
+           "coreset", "feature_layer", "upsample"]
 
 PATCH_FILE = "patches.npz"
 #: the conv twin's layer whose output is the patch feature (its last convolution, at 1/4 resolution)
 PATCH_LAYER = "conv3_1"
 PATCH_REASON = "a neighbourhood unlike any on the good parts (patch evidence)"
-#: most bank vectors kept (a seeded random subset): bounds memory and the time of one judgement
+#: most bank vectors kept (a coreset): bounds memory and the time of one judgement
 BANK_SIZE = 6000
+#: the coreset is chosen from a seeded pool of at most this many times BANK_SIZE good patches
+CORESET_POOL = 4
 #: the smallest gain of val accuracy for which the patch evidence is used at all
 MIN_GAIN = 0.005
 
@@ -53,11 +55,14 @@ class PatchBank:
 
     @classmethod
     def fit(cls, good_features, seed: int = 0, size: int = BANK_SIZE):
-        """good_features : float (n, fh, fw, c) of the train goods."""
+        """good_features : float (n, fh, fw, c) of the train goods. The bank is a coreset of them
+        (:func:`coreset`): the vectors that cover all good patches best, not a random share of them."""
         f = np.asarray(good_features, np.float32)
         flat = f.reshape(-1, f.shape[-1])
         rng = np.random.default_rng([seed, 31337])
-        keep = np.sort(rng.choice(len(flat), size=min(size, len(flat)), replace=False))
+        if len(flat) > CORESET_POOL * size:        # bounds the coreset's time: a seeded pool to choose from
+            flat = flat[np.sort(rng.choice(len(flat), size=CORESET_POOL * size, replace=False))]
+        keep = np.sort(coreset(flat, size, rng))
         return cls(flat[keep], np.inf, f.shape[1:3])
 
     def score(self, features, batch: int = 64):
@@ -86,6 +91,26 @@ class PatchBank:
     def load(cls, path):
         from .fsutil import read_npz
         return cls.from_arrays(read_npz(path))
+
+
+def coreset(x, size: int, rng) -> np.ndarray:
+    """Indices of ``size`` rows of x (m, c) chosen greedily, each the row farthest from those chosen so far
+    (k-center, as PatchCore subsamples its memory bank): every row of x then lies close to a chosen one.
+    Starts at a random row of ``rng``. All rows when m <= size."""
+    x = np.asarray(x, np.float32)
+    m = len(x)
+    if m <= size:
+        return np.arange(m)
+    sq = np.sum(x * x, axis=1)
+    first = int(rng.integers(m))
+    chosen = np.empty(size, np.int64)
+    chosen[0] = first
+    nearest = sq + sq[first] - 2.0 * (x @ x[first])
+    for i in range(1, size):
+        j = int(np.argmax(nearest))
+        chosen[i] = j
+        np.minimum(nearest, sq + sq[j] - 2.0 * (x @ x[j]), out=nearest)
+    return chosen
 
 
 def upsample(maps, image_shape) -> np.ndarray:

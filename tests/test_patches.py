@@ -1,0 +1,53 @@
+"""The patch memory bank (snw_core.patches): the coreset, the scores, the threshold choice."""
+from __future__ import annotations
+
+import numpy as np
+
+from snw_core.patches import PatchBank, choose_patch_threshold, coreset
+
+
+def _cover(x, chosen):
+    """The largest distance of a row of x to its nearest chosen row."""
+    d2 = np.sum(x ** 2, 1)[:, None] + np.sum(x[chosen] ** 2, 1)[None] - 2 * x @ x[chosen].T
+    return float(np.sqrt(np.maximum(d2.min(1), 0)).max())
+
+
+def test_the_coreset_covers_every_row_better_than_a_random_share():
+    rng = np.random.default_rng(0)
+    # clustered features with a few rare ones: a random share misses the rare ones, the coreset keeps them
+    x = np.concatenate([rng.normal(0, 0.3, (2000, 8)), rng.normal(5, 0.3, (10, 8))]).astype(np.float32)
+    chosen = coreset(x, 100, np.random.default_rng(1))
+    assert len(np.unique(chosen)) == 100
+    random = np.random.default_rng(1).choice(len(x), 100, replace=False)
+    assert _cover(x, chosen) < 0.6 * _cover(x, random)
+    assert (chosen >= 2000).any()                                  # a rare row is in the bank
+    assert np.array_equal(chosen, coreset(x, 100, np.random.default_rng(1)))    # seeded
+    assert np.array_equal(coreset(x[:50], 100, np.random.default_rng(1)), np.arange(50))
+
+
+def test_bank_fit_and_score():
+    rng = np.random.default_rng(2)
+    goods = rng.normal(0, 1, (40, 3, 4, 6)).astype(np.float32)
+    bank = PatchBank.fit(goods, seed=0, size=200)
+    assert bank.bank.shape == (200, 6) and bank.grid == (3, 4) and not np.isfinite(bank.threshold)
+    again = PatchBank.fit(goods, seed=0, size=200)
+    assert np.array_equal(bank.bank, again.bank)
+    probe = goods[:5].copy()
+    probe[2, 1, 2] += 8.0                                           # one neighbourhood unlike any good one
+    s, maps = bank.score(probe)
+    assert s.shape == (5,) and maps.shape == (5, 3, 4)
+    assert int(np.argmax(s)) == 2 and np.unravel_index(np.argmax(maps[2]), (3, 4)) == (1, 2)
+
+
+def test_patch_threshold_is_used_only_where_it_helps():
+    rng = np.random.default_rng(3)
+    d = np.r_[np.zeros(100, bool), np.ones(100, bool)]
+    forced = np.zeros(200, bool)
+    twin_perfect = np.r_[rng.uniform(0, 1, 100), rng.uniform(2, 3, 100)]
+    patch_noise = rng.uniform(0, 1, 200)
+    tp, _, acc = choose_patch_threshold(patch_noise, twin_perfect, d, forced)
+    assert tp == np.inf and acc == 1.0
+    twin_blind = rng.uniform(0, 1, 200)
+    patch_good = np.r_[rng.uniform(0, 1, 100), rng.uniform(1.5, 2, 100)]
+    tp, _, acc = choose_patch_threshold(patch_good, twin_blind, d, forced)
+    assert np.isfinite(tp) and acc >= 0.95
