@@ -170,15 +170,19 @@ def _time_litert(judge, images: np.ndarray, picks) -> dict:
         return knn_scores(judge.ref_good, it.get_tensor(out)[:, :dim], k=judge.k) > judge.threshold
 
     def with_gate(i):
-        it.set_tensor(inp, images[i:i + 1].astype(np.float32))
+        x, applied = judge.prepare(images[i:i + 1])          # registered where the run registers
+        it.set_tensor(inp, x.astype(np.float32))
         it.invoke()
         out_ = it.get_tensor(out)
         knn_scores(judge.ref_good, out_[:, :dim], k=judge.k)
         if judge.gate is None:
             return None
-        c = judge.gate.check(images[i:i + 1])
+        c = judge.gate.check(x)
         if judge.patches is not None:
             judge.patches.score(out_[:, dim:].reshape(1, *judge.patches.grid, -1))
+        if applied is not None:
+            from .judge import to_input
+            c = to_input(c, judge.registration, applied)
         return c
 
     for i in picks[:_WARMUP_CALLS]:

@@ -14,7 +14,7 @@ import numpy as np
 from .data import sort_labels
 from .viz import GOOD_COLOR, label_name
 
-__all__ = ["DEFECT_COLOR", "default_picks", "random_picks", "pick_name", "outcome", "score_figure",
+__all__ = ["registration_note", "DEFECT_COLOR", "default_picks", "random_picks", "pick_name", "outcome", "score_figure",
            "results_table", "MAX_CARDS"]
 
 #: bar colour of a DEFECT verdict (GOOD bars use the good gray of every page)
@@ -104,3 +104,18 @@ def results_table(rows: list[dict], good_label: str = "0", true_labels=None, not
     if notes is not None:
         df["note"] = list(notes)
     return df
+
+
+def registration_note(applied) -> str:
+    """The correction registration made to one image, for the operator: which way the part sat off its taught
+    position (a part that is often off points at the fixture or the camera mount)."""
+    dy, dx, angle = (float(v) for v in applied)
+    parts = []
+    if round(dy):
+        parts.append(f"{abs(dy):.0f} px {'low' if dy > 0 else 'high'}")
+    if round(dx):
+        parts.append(f"{abs(dx):.0f} px {'right' if dx > 0 else 'left'}")
+    if angle:
+        parts.append(f"turned by {abs(angle):.1f}°")
+    where = ", ".join(parts) if parts else "less than a pixel off"
+    return f"Put back in place before judging: the part sat {where} of its taught position."

@@ -131,3 +131,10 @@ def test_the_bundle_script_registers_exactly_like_the_dashboard(parts, reg, tmp_
     assert np.allclose(mapped["heatmap"], reg.to_input(heat, applied), atol=1e-6)
     py, px = reg.point_to_input(checks["defect_y"], checks["defect_x"], applied)
     assert np.array_equal(mapped["defect_y"], py) and np.array_equal(mapped["defect_x"], px)
+
+
+def test_the_operator_reads_which_way_the_part_sat():
+    from snw_core.inspect_view import registration_note
+    assert "2 px low" in registration_note([2.0, 0.0, 0.0]) and "right" not in registration_note([2.0, 0.0, 0.0])
+    note = registration_note([-1.0, 3.0, 2.5])
+    assert "1 px high" in note and "3 px right" in note and "turned by 2.5°" in note
