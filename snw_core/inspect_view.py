@@ -108,8 +108,11 @@ def results_table(rows: list[dict], good_label: str = "0", true_labels=None, not
 
 def registration_note(applied) -> str:
     """The correction registration made to one image, for the operator: which way the part sat off its taught
-    position (a part that is often off points at the fixture or the camera mount)."""
+    position (a part that is often off points at the fixture or the camera mount). Empty for a part a pixel
+    or less off and not turned: that much is the parts' normal spread."""
     dy, dx, angle = (float(v) for v in applied)
+    if max(abs(dy), abs(dx)) < 2 and not angle:
+        return ""
     parts = []
     if round(dy):
         parts.append(f"{abs(dy):.0f} px {'low' if dy > 0 else 'high'}")

@@ -138,3 +138,4 @@ def test_the_operator_reads_which_way_the_part_sat():
     assert "2 px low" in registration_note([2.0, 0.0, 0.0]) and "right" not in registration_note([2.0, 0.0, 0.0])
     note = registration_note([-1.0, 3.0, 2.5])
     assert "1 px high" in note and "3 px right" in note and "turned by 2.5°" in note
+    assert registration_note([1.0, -1.0, 0.0]) == ""           # the parts' normal spread: nothing to say
