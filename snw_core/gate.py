@@ -10,7 +10,8 @@ thresholded on its val split, guard the verdict:
   principal components (``maha``: mean of ``c_k^2 / lambda_k``) and the energy outside them relative to the
   train images' (``residual``); their mean, divided by its val threshold (the 99.9th percentile of the val
   items times ``margin``), is ``appearance``. An image whose appearance is above 1, or that has almost no
-  contrast (``std < min_std``), is UNKNOWN. Standardisation makes the check blind to
+  contrast (``std < min_std``) or is far less sharp than any train image (``sharpness < min_sharp``, a
+  blurred lens), is UNKNOWN. Standardisation makes the check blind to
   brightness and contrast (the twin is too); what it sees is structure: noise, flat frames, other parts,
   inverted grey levels, a blurred lens.
 * **Local evidence** (heat map, and DEFECT where the twin misses): the image is compared with its ``k``
@@ -31,12 +32,18 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Gate", "standardize", "GATE_FILE", "UNKNOWN_REASON", "FLAT_REASON", "LOCAL_REASON"]
+__all__ = ["Gate", "standardize", "sharpness", "GATE_FILE", "UNKNOWN_REASON", "FLAT_REASON", "BLUR_REASON",
+           "LOCAL_REASON"]
 
 GATE_FILE = "gate.npz"
 #: the operator's message for an UNKNOWN verdict
 UNKNOWN_REASON = "not recognised as this part: check camera, fixture, part type"
 FLAT_REASON = "almost no contrast (flat frame): check lamp, lens cap, exposure"
+BLUR_REASON = "out of focus (far less sharp than any train image): check lens and focus"
+#: a frame is flat below this share of the train images' smallest spread, out of focus below this share of
+#: their smallest sharpness
+FLAT_SHARE = 0.25
+BLUR_SHARE = 0.25
 LOCAL_REASON = "local difference from the most similar good parts"
 #: principal components of the appearance model (fewer when the train split is smaller)
 N_COMPONENTS = 32
@@ -53,6 +60,14 @@ def standardize(images) -> np.ndarray:
     return (x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + 1.0)
 
 
+def sharpness(images) -> np.ndarray:
+    """Mean absolute Laplacian over the grey-level spread (+1) of uint8 images (n, h, w): (n,). A blurred lens
+    (Gaussian sigma 2.5 px or more) gives at most a fifth of the sharpest train sets' least sharp image."""
+    x = np.asarray(images, np.float64)
+    lap = x[:, :-2, 1:-1] + x[:, 2:, 1:-1] + x[:, 1:-1, :-2] + x[:, 1:-1, 2:] - 4.0 * x[:, 1:-1, 1:-1]
+    return np.abs(lap).mean(axis=(1, 2)) / (x.std(axis=(1, 2)) + 1.0)
+
+
 def _box3(m: np.ndarray) -> np.ndarray:
     """Mean over 3 x 3 px, edges replicated: (n, h, w) -> (n, h, w)."""
     h, w = m.shape[1:]
@@ -65,10 +80,11 @@ class Gate:
 
     mean : (D,) mean standardised train image; components : (K, D); eigvals : (K,); resid_var : the train
     images' mean energy outside the components; good_images : uint8 (m, h, w) the train goods (heat-map
-    references); t_app, t_local : thresholds; min_std : grey-level spread below which a frame is flat.
+    references); t_app, t_local : thresholds; min_std : grey-level spread below which a frame is flat;
+    min_sharp : :func:`sharpness` below which an image is out of focus (0: not checked, older runs).
     """
 
-    def __init__(self, mean, components, eigvals, resid_var, good_images, t_app, t_local, min_std):
+    def __init__(self, mean, components, eigvals, resid_var, good_images, t_app, t_local, min_std, min_sharp=0.0):
         self.mean = np.asarray(mean, np.float64)
         self.components = np.asarray(components, np.float64)
         self.eigvals = np.asarray(eigvals, np.float64)
@@ -76,6 +92,7 @@ class Gate:
         self.good_images = np.asarray(good_images, np.uint8)
         self.t_app, self.t_local = float(t_app), float(t_local)
         self.min_std = float(min_std)
+        self.min_sharp = float(min_sharp)
         self.image_shape = tuple(self.good_images.shape[1:])
         self._good_z = standardize(self.good_images)
         self._good_sq = np.sum(self._good_z ** 2, axis=1)
@@ -112,7 +129,8 @@ class Gate:
         resid_var = float(max(lam[k:].sum(), 1e-9))
         stds = np.asarray(images[tr], np.float64).reshape(tr.sum(), -1).std(1)
         gate = cls(mean, vt[:k], np.maximum(lam[:k], 1e-12), resid_var, images[tr & good],
-                   1.0, 1.0, min_std=0.25 * float(np.min(stds)))
+                   1.0, 1.0, min_std=FLAT_SHARE * float(np.min(stds)),
+                   min_sharp=BLUR_SHARE * float(np.min(sharpness(images[tr]))))
         gate.augment = augment
         ref = va if va.any() else tr
         gate.t_app = margin * float(np.quantile(gate._appearance_raw(images[ref]), QUANTILE))
@@ -149,7 +167,8 @@ class Gate:
     def check(self, images) -> dict:
         """Run both checks on uint8 images (n, h, w).
 
-        Returns arrays (n,): ``appearance`` (> 1 = not recognised), ``flat`` (bool), ``unknown`` (bool),
+        Returns arrays (n,): ``appearance`` (> 1 = not recognised), ``flat`` (bool), ``blurred`` (bool: out of
+        focus), ``unknown`` (bool),
         ``local`` (local evidence / its threshold: > 1 = a local defect), ``local_defect`` (bool),
         ``defect_y``, ``defect_x`` (int, image coordinates of the heat map's maximum) and ``heatmap``
         (float32 (n, h, w), 0 = like the good parts).
@@ -159,10 +178,12 @@ class Gate:
             images = images[None]
         appearance = self._appearance_raw(images) / self.t_app
         flat = np.asarray(images, np.float64).reshape(len(images), -1).std(1) < self.min_std
+        blurred = ~flat & (sharpness(images) < self.min_sharp)
         local, heat, arg = self._local(images)
         local_n = local / self.t_local
         y, x = np.unravel_index(arg, self.image_shape)
-        return {"appearance": appearance, "flat": flat, "unknown": flat | (appearance > 1.0),
+        return {"appearance": appearance, "flat": flat, "blurred": blurred,
+                "unknown": flat | blurred | (appearance > 1.0),
                 "local": local_n, "local_defect": local_n > 1.0, "defect_y": y.astype(np.int64),
                 "defect_x": x.astype(np.int64), "heatmap": heat.astype(np.float32)}
 
@@ -181,18 +202,19 @@ class Gate:
         """The state as plain arrays for ``np.savez`` (no pickles)."""
         return {"mean": self.mean, "components": self.components,
                 "eigvals": self.eigvals.astype(np.float64), "good_images": self.good_images,
-                "scalars": np.array([self.resid_var, self.t_app, self.t_local, self.min_std],
+                "scalars": np.array([self.resid_var, self.t_app, self.t_local, self.min_std, self.min_sharp],
                                     np.float64)}
 
     @classmethod
     def from_arrays(cls, a: dict):
-        resid_var, t_app, t_local, min_std = (float(v) for v in a["scalars"])
-        return cls(a["mean"], a["components"], a["eigvals"], resid_var, a["good_images"], t_app, t_local, min_std)
+        resid_var, t_app, t_local, min_std, *rest = (float(v) for v in a["scalars"])   # older runs: 4 values
+        return cls(a["mean"], a["components"], a["eigvals"], resid_var, a["good_images"], t_app, t_local, min_std,
+                   rest[0] if rest else 0.0)
 
     def thresholds(self) -> dict:
         """What the run records: the thresholds and the model's size (JSON-friendly)."""
         return {"appearance": self.t_app, "local": self.t_local, "augment": getattr(self, "augment", "none"),
-                "min_std": self.min_std, "components": int(len(self.eigvals)),
+                "min_std": self.min_std, "min_sharpness": self.min_sharp, "components": int(len(self.eigvals)),
                 "good_references": int(len(self.good_images)), "margin": MARGIN, "quantile": QUANTILE}
 
     def save(self, path) -> None:

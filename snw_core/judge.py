@@ -134,7 +134,7 @@ class Judge:
         if self.gate is not None and images is not None:
             if applied is None:
                 images, applied = self.prepare(images)
-            checks = self.gate.check(images)
+            checks = add_orientation(self.gate.check(images), self.registration, images)
         if checks is not None and patch is not None and self.patches is not None:
             checks = add_patch_evidence(checks, np.asarray(patch, np.float64), self.patches, patch_maps)
         if checks is not None and applied is not None:
@@ -210,12 +210,20 @@ def to_input(checks: dict, registration, applied) -> dict:
     return out
 
 
+def add_orientation(checks: dict, registration, registered) -> dict:
+    """The gate's checks of registered images with ``flipped`` added: the part sits flipped top to bottom or
+    turned round in the fixture (:meth:`snw_core.register.Registration.flipped`)."""
+    if registration is None or registration.flip is None:
+        return checks
+    return dict(checks, flipped=registration.flipped(registered))
+
+
 def gate_checks(gate, registration, images) -> dict:
     """The gate's checks of input images as a run judges them: registered first, mapped back after."""
     if registration is None:
         return gate.check(images)
     registered, _, applied = registration.apply(images)
-    return to_input(gate.check(registered), registration, applied)
+    return to_input(add_orientation(gate.check(registered), registration, registered), registration, applied)
 
 
 def load_patches(run):
@@ -256,9 +264,10 @@ def combine(scores, threshold: float, checks: dict | None = None):
 
     UNKNOWN when the gate does not recognise the part (flat frame or appearance), whatever the score;
     DEFECT when the score is above the threshold, or when the local evidence is (a concentrated difference
-    from the most similar good parts the twin did not weigh); GOOD otherwise.
+    from the most similar good parts the twin did not weigh), or when the part sits flipped in the fixture
+    (``flipped``, with registration); GOOD otherwise.
     """
-    from .gate import FLAT_REASON, LOCAL_REASON, UNKNOWN_REASON
+    from .gate import BLUR_REASON, FLAT_REASON, LOCAL_REASON, UNKNOWN_REASON
     from .patches import PATCH_REASON
     scores = np.asarray(scores, np.float64)
     twin = scores > threshold
@@ -272,8 +281,15 @@ def combine(scores, threshold: float, checks: dict | None = None):
         local = checks["local_defect"] & ~twin
         verdict[local] = "DEFECT"
         reason[local] = LOCAL_REASON
+        if "flipped" in checks:                      # the part sits flipped in the fixture: that says it all
+            from .register import FLIP_REASON
+            flipped = np.asarray(checks["flipped"], bool)
+            verdict[flipped] = "DEFECT"
+            reason[flipped] = FLIP_REASON
         verdict[checks["unknown"]] = "UNKNOWN"
         reason[checks["unknown"]] = UNKNOWN_REASON
+        if "blurred" in checks:
+            reason[np.asarray(checks["blurred"], bool)] = BLUR_REASON
         reason[checks["flat"]] = FLAT_REASON
     return verdict, reason.astype(str)
 
@@ -466,6 +482,8 @@ def evaluate_run(run, source: str | None = None) -> dict:
         split = load_embeddings(run.file("embeddings.npz"))["split"]
         s = cfg["settings"]
         checks = gate.check(images) if gate is not None else {}
+        if gate is not None and registration is not None:      # as training counted it
+            checks["local_defect"] = checks["local_defect"] | registration.flipped(images)
         drift = {}
         if gate is not None:                  # the same drifted copies as training made (seeded)
             from .train import drift_copies

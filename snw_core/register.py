@@ -15,6 +15,12 @@ align to a taught template before they inspect; so does a run, where the data le
   Pixels that have no source in the image (the strip a shift brings in, the corners of a rotation) are
   unknown; they are filled from the most similar good reference (matched on the known pixels, its grey levels
   mapped to the image's mean and spread), so the twin sees a plausible part, not a smeared edge.
+* **Orientation.** A connector looks almost the same flipped top to bottom or turned round; a small key notch
+  tells them apart, under grain and JPEG too small for a difference image to find. A linear classifier
+  (logistic regression on the registered, standardised pixels) learns the train parts as they sit against the
+  same parts flipped and turned round; its cut is the highest score of any val part as it sits, and it is used
+  only where it then catches at least ``FLIP_MIN_CAUGHT`` of the val parts flipped or turned (a part that looks
+  the same either way is not checked). A part above the cut is DEFECT (:data:`FLIP_REASON`), whatever its score.
 * **Only where it works.** :meth:`Registration.fit` builds the template from the train goods and checks it
   on the val goods: each is moved by a known 2 px shift and 3 degree turn, and the pose must recover the
   change to within ``CHECK_SHIFT_PX`` px and ``CHECK_ANGLE_DEG`` degrees for 90 % of them. A set without a
@@ -33,7 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Registration", "REGISTER_FILE", "fit_registration"]
+__all__ = ["Registration", "REGISTER_FILE", "FLIP_REASON", "fit_registration"]
 
 REGISTER_FILE = "register.npz"
 #: integer shifts searched each way (px)
@@ -54,6 +60,12 @@ CHECK_SHIFT, CHECK_ANGLE = 2.0, 3.0
 CHECK_SHIFT_PX, CHECK_ANGLE_DEG = 1.0, 1.5
 CHECK_QUANTILE = 0.9
 CHECK_ITEMS = 200
+#: the orientation check: a part flipped top to bottom or turned round in the fixture
+FLIP_REASON = "the part sits flipped or turned round in the fixture"
+#: it is used only where it catches at least this share of the val parts flipped (above every val part as taught)
+FLIP_MIN_CAUGHT = 0.8
+#: train parts it learns from (each also flipped and turned round)
+FLIP_TRAIN_ITEMS = 1000
 
 
 def _plane_basis(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
@@ -122,9 +134,11 @@ class Registration:
     ``angles``, cropped by ``MARGIN`` px, zero mean, unit norm; references : uint8 (m, h, w) good train
     images that fill unknown pixels."""
 
-    def __init__(self, templates, angles, references):
+    def __init__(self, templates, angles, references, flip=None):
         self.templates = np.asarray(templates, np.float64)
         self.angles = np.asarray(angles, np.float64)
+        #: the orientation check: (weights (h*w,), bias, cut) or None where it is not used
+        self.flip = None if flip is None else (np.asarray(flip[0], np.float64), float(flip[1]), float(flip[2]))
         self.references = np.asarray(references, np.uint8)
         self.image_shape = tuple(self.references.shape[1:])
         self._ref = self.references.reshape(len(self.references), -1).astype(np.float64)
@@ -189,12 +203,59 @@ class Registration:
         shift_err = float(np.quantile(np.hypot(err[:, 0], err[:, 1]), CHECK_QUANTILE))
         angle_err = float(np.quantile(np.abs(err[:, 2]), CHECK_QUANTILE))
         used = shift_err <= CHECK_SHIFT_PX and angle_err <= CHECK_ANGLE_DEG
+        orientation = reg.fit_orientation(images[split == "train"], images[split == "val"], seed) if used else None
         report = {"used": bool(used), "shift_error_px": round(shift_err, 3), "angle_error_deg": round(angle_err, 3),
-                  "checked_items": int(m), "references": int(len(reg.references)),
+                  "checked_items": int(m), "references": int(len(reg.references)), "orientation": orientation,
                   "reason": ("a known 2 px shift and 3 degree turn of the val goods is recovered" if used else
                              "the images have no fixed layout to align to (a known 2 px shift and 3 degree turn "
                              "of the val goods is not recovered)")}
         return (reg if used else None), report
+
+    # ------------------------------------------------------------------ orientation
+    @staticmethod
+    def _orientation_features(registered) -> np.ndarray:
+        x = np.asarray(registered, np.float64).reshape(len(registered), -1)
+        return (x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + 1.0)
+
+    def fit_orientation(self, train_parts, val_parts, seed: int = 0) -> dict:
+        """Learn the parts as they sit against the same parts flipped top to bottom and turned round (train
+        items, goods and defects alike); cut and check on the val items. Sets ``self.flip`` (or None) and
+        returns what the run records."""
+        from sklearn.linear_model import LogisticRegression
+
+        if not len(val_parts) or len(train_parts) < 2:
+            self.flip = None
+            return {"used": False, "reason": "no val items to check it on"}
+        rng = np.random.default_rng([seed, 4127])
+        tr = np.asarray(train_parts)
+        tr = tr[np.sort(rng.choice(len(tr), min(len(tr), FLIP_TRAIN_ITEMS), replace=False))]
+
+        def turned(x):
+            return [x[:, ::-1, :], x[:, ::-1, ::-1]]
+
+        def feats(x):
+            return self._orientation_features(self.apply(x)[0])
+
+        x = np.concatenate([feats(tr)] + [feats(t) for t in turned(tr)])
+        y = np.r_[np.zeros(len(tr)), np.ones(2 * len(tr))]
+        clf = LogisticRegression(C=0.1, max_iter=1000).fit(x, y)
+        w, b = clf.coef_[0].astype(np.float64), float(clf.intercept_[0])
+        as_taught = feats(val_parts) @ w + b
+        cut = float(as_taught.max())
+        caught = [float(np.mean(feats(t) @ w + b > cut)) for t in turned(np.asarray(val_parts))]
+        used = min(caught) >= FLIP_MIN_CAUGHT
+        self.flip = (w, b, cut) if used else None
+        return {"used": bool(used), "caught_on_val": [round(c, 4) for c in caught], "cut": round(cut, 4),
+                "reason": ("flipped and turned-round val parts are told from the val parts as they sit" if used else
+                           f"fewer than {FLIP_MIN_CAUGHT:.0%} of the flipped or turned-round val parts are told from "
+                           "the val parts as they sit (a part that looks the same either way)")}
+
+    def flipped(self, registered) -> np.ndarray:
+        """True for registered images whose part sits flipped top to bottom or turned round (bool (n,))."""
+        if self.flip is None:
+            return np.zeros(len(registered), bool)
+        w, b, cut = self.flip
+        return self._orientation_features(registered) @ w + b > cut
 
     # ------------------------------------------------------------------ pose and correction
     def estimate(self, images, chunk: int = 256) -> np.ndarray:
@@ -298,11 +359,15 @@ class Registration:
 
     # ------------------------------------------------------------------ storage
     def arrays(self) -> dict:
-        return {"templates": self.templates, "angles": self.angles, "references": self.references}
+        out = {"templates": self.templates, "angles": self.angles, "references": self.references}
+        if self.flip is not None:
+            out.update(flip_weights=self.flip[0], flip_bias_cut=np.array([self.flip[1], self.flip[2]]))
+        return out
 
     @classmethod
     def from_arrays(cls, a: dict):
-        return cls(a["templates"], a["angles"], a["references"])
+        flip = (a["flip_weights"], *a["flip_bias_cut"]) if "flip_weights" in a else None
+        return cls(a["templates"], a["angles"], a["references"], flip)
 
     def save(self, path) -> None:
         from .fsutil import atomic_write_npz

@@ -506,6 +506,8 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     gate, checks = fit_gate(images, labels, prep.split, ds.good_label, augment=settings.get("augment", "none"),
                             seed=seed)
     gate.save(run.file(GATE_FILE))
+    if registration is not None:              # a part flipped in the fixture is DEFECT, as the judge says
+        checks["local_defect"] = checks["local_defect"] | registration.flipped(images)
     if applied is not None:                   # locations on the source images' pixels
         checks["defect_y"], checks["defect_x"] = registration.point_to_input(checks["defect_y"], checks["defect_x"],
                                                                              applied)

@@ -77,7 +77,7 @@ def test_gate_round_trip_and_the_bundle_script_compute_the_same(fitted, tiny_dat
     x, _ = notapart.not_a_part((26, 36), tiny_dataset.images[:10], n_per_kind=2, seed=3)
     x = np.concatenate([x, tiny_dataset.images[:20]])
     want, again, got = gate.check(x), back.check(x), script.check(x)
-    for key in ("appearance", "local", "unknown", "flat", "local_defect", "defect_y", "defect_x", "heatmap"):
+    for key in ("appearance", "local", "unknown", "flat", "blurred", "local_defect", "defect_y", "defect_x", "heatmap"):
         assert np.allclose(again[key], want[key], rtol=1e-12, atol=0), key
         tol = 1e-6 if key == "heatmap" else 1e-9          # the dashboard keeps heat maps as float32
         assert np.allclose(got[key], want[key], rtol=tol, atol=1e-12), key
@@ -109,3 +109,24 @@ def test_effective_scores_and_unknown_rates_by_hand():
     assert list(effective_scores([0.2, 0.4], [False, True])) == [0.2, 1.4]
     assert unknown_rates([True, False, False, True], [False, False, True, True]) == {
         "unknown_rate": 0.5, "unknown_rate_good": 0.5, "unknown_rate_defect": 0.5}
+
+
+def test_a_blurred_lens_is_unknown_and_a_slight_blur_is_not(fitted, tiny_dataset, tmp_path):
+    from snw_core import drift
+    from snw_core.gate import BLUR_REASON, sharpness
+    from snw_core.imageops import gaussian_blur
+    gate, split = fitted
+    assert gate.min_sharp > 0 and gate.min_sharp <= 0.25 * float(sharpness(tiny_dataset.images[split == "train"]).min()) + 1e-12
+    parts = tiny_dataset.images[split == "test"]
+    lens = np.clip(np.rint(gaussian_blur(parts, 3.0)), 0, 255).astype(np.uint8)
+    c = gate.check(lens)
+    assert c["blurred"].all() and c["unknown"].all()
+    verdict, reason = combine(np.zeros(len(lens)), 1.0, c)
+    assert set(verdict) == {"UNKNOWN"} and set(reason) == {BLUR_REASON}
+    assert not gate.check(drift.blur(parts, 1.0))["blurred"].any()      # the drift benchmark's blur: not a lens
+    assert not gate.check(parts)["blurred"].any()
+    # a gate saved before the sharpness check (four scalars) loads and checks nothing for focus
+    a = gate.arrays()
+    a["scalars"] = a["scalars"][:4]
+    old = Gate.from_arrays(a)
+    assert old.min_sharp == 0.0 and not old.check(lens)["blurred"].any()

@@ -139,3 +139,38 @@ def test_the_operator_reads_which_way_the_part_sat():
     note = registration_note([-1.0, 3.0, 2.5])
     assert "1 px high" in note and "3 px right" in note and "turned by 2.5°" in note
     assert registration_note([1.0, -1.0, 0.0]) == ""           # the parts' normal spread: nothing to say
+
+
+def test_a_part_flipped_in_the_fixture_is_told_from_one_as_taught(parts):
+    images, labels, split = parts
+    reg, report = Registration.fit(images, labels, split, "0", seed=0)
+    o = report["orientation"]
+    assert o["used"] and min(o["caught_on_val"]) >= 0.8 and reg.flip is not None
+    test = images[split == "test"]
+    assert reg.flipped(reg.apply(test)[0]).mean() <= 0.01           # parts as they sit: not flipped
+    for turned in (test[:, ::-1, :], test[:, ::-1, ::-1]):
+        assert reg.flipped(reg.apply(turned)[0]).mean() >= 0.8
+    # a part that looks the same either way (vertical stripes flipped top to bottom) is not checked
+    stripes = np.tile(np.r_[np.zeros(3), np.full(3, 200.0)], 6)[:36]
+    rng = np.random.default_rng(0)
+    sym = np.clip(np.tile(stripes, (200, 26, 1)) + rng.normal(0, 3, (200, 26, 36)), 0, 255).astype(np.uint8)
+    sym_split = np.where(np.arange(200) % 2 == 0, "train", "val")
+    sym_reg = Registration.build(sym[sym_split == "train"])
+    out = sym_reg.fit_orientation(sym[sym_split == "train"], sym[sym_split == "val"])
+    assert not out["used"] and sym_reg.flip is None and not sym_reg.flipped(sym).any()
+
+
+def test_the_bundle_script_finds_flipped_parts_like_the_dashboard(parts, tmp_path):
+    images, labels, split = parts
+    reg, _ = Registration.fit(images, labels, split, "0", seed=0)
+    spec = importlib.util.spec_from_file_location("inspect_bundle_f", ROOT / "snw_core" / "bundle_template" / "inspect_bundle.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    np.savez_compressed(tmp_path / REGISTER_FILE, **reg.arrays())
+    theirs = mod.Registration(str(tmp_path))
+    x = np.concatenate([images[:30], images[30:60, ::-1, :]])
+    ours = reg.flipped(reg.apply(x)[0])
+    got = theirs.flipped(theirs.apply(x)[0])
+    assert np.array_equal(ours, got) and ours[30:].mean() >= 0.8 and not ours[:30].any()
+    again = Registration.from_arrays(reg.arrays())
+    assert np.array_equal(again.flipped(again.apply(x)[0]), ours)

@@ -54,8 +54,10 @@ FIELDS = ("file", "verdict", "reason", "defect", "score", "threshold", "pin", "p
           "defect_y", "defect_x", "appearance", "local", "patch")
 UNKNOWN_REASON = "not recognised as this part: check camera, fixture, part type"
 FLAT_REASON = "almost no contrast (flat frame): check lamp, lens cap, exposure"
+BLUR_REASON = "out of focus (far less sharp than any train image): check lens and focus"
 LOCAL_REASON = "local difference from the most similar good parts"
 PATCH_REASON = "a neighbourhood unlike any on the good parts (patch evidence)"
+FLIP_REASON = "the part sits flipped or turned round in the fixture"
 LOCAL_K = 3
 _HIGH_BIT_MODES = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N", "I;32", "I;32L", "I;32B")
 
@@ -102,7 +104,8 @@ class Gate:
         self.components = np.asarray(a["components"], np.float64)
         self.eigvals = np.asarray(a["eigvals"], np.float64)
         self.good_images = np.asarray(a["good_images"], np.uint8)
-        self.resid_var, self.t_app, self.t_local, self.min_std = (float(v) for v in a["scalars"])
+        self.resid_var, self.t_app, self.t_local, self.min_std, *rest = (float(v) for v in a["scalars"])
+        self.min_sharp = rest[0] if rest else 0.0
         self.image_shape = tuple(self.good_images.shape[1:])
         self.good_z = standardize(self.good_images)
         self.good_sq = np.sum(self.good_z ** 2, axis=1)
@@ -115,7 +118,10 @@ class Gate:
         c = zc @ self.components.T
         r = zc - c @ self.components
         appearance = 0.5 * ((c ** 2 / self.eigvals).mean(1) + (r ** 2).sum(1) / self.resid_var) / self.t_app
-        flat = np.asarray(images, np.float64).reshape(len(images), -1).std(1) < self.min_std
+        x64 = np.asarray(images, np.float64)
+        flat = x64.reshape(len(images), -1).std(1) < self.min_std
+        lap = x64[:, :-2, 1:-1] + x64[:, 2:, 1:-1] + x64[:, 1:-1, :-2] + x64[:, 1:-1, 2:] - 4.0 * x64[:, 1:-1, 1:-1]
+        blurred = ~flat & (np.abs(lap).mean(axis=(1, 2)) / (x64.std(axis=(1, 2)) + 1.0) < self.min_sharp)
         d2 = np.sum(z ** 2, 1)[:, None] + self.good_sq[None] - 2.0 * (z @ self.good_z.T)
         kk = min(LOCAL_K, self.good_z.shape[0])
         nn = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
@@ -124,7 +130,8 @@ class Gate:
         heat = (sum(p[:, i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0).reshape(len(z), -1)
         local = heat.max(1) / (np.quantile(heat, 0.75, axis=1) + 0.05) / self.t_local
         y, x = np.unravel_index(heat.argmax(1), (h, w))
-        return {"appearance": appearance, "flat": flat, "unknown": flat | (appearance > 1.0), "local": local,
+        return {"appearance": appearance, "flat": flat, "blurred": blurred,
+                "unknown": flat | blurred | (appearance > 1.0), "local": local,
                 "local_defect": local > 1.0, "defect_y": y, "defect_x": x, "heatmap": heat.reshape(-1, h, w)}
 
 
@@ -139,6 +146,8 @@ class Registration:
             self.templates = np.asarray(z["templates"], np.float64)
             self.angles = np.asarray(z["angles"], np.float64)
             refs = np.asarray(z["references"], np.uint8)
+            self.flip = ((np.asarray(z["flip_weights"], np.float64), *(float(v) for v in z["flip_bias_cut"]))
+                         if "flip_weights" in z.files else None)
         self.image_shape = h, w = tuple(refs.shape[1:])
         r = refs.reshape(len(refs), -1).astype(np.float64)
         self.ref_z = (r - r.mean(1)[:, None]) / (r.std(1) + 1.0)[:, None]
@@ -234,6 +243,14 @@ class Registration:
                 v[i, unk] = self.ref_z[int(np.argmin(d)), unk] * asd + am
             out[sel] = np.clip(np.rint(v), 0, 255).astype(np.uint8).reshape(len(sel), h, w)
         return out, applied
+
+    def flipped(self, registered):
+        """True where the part sits flipped top to bottom or turned round in the fixture."""
+        if self.flip is None:
+            return np.zeros(len(registered), bool)
+        w, b, cut = self.flip
+        x = np.asarray(registered, np.float64).reshape(len(registered), -1)
+        return ((x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + 1.0)) @ w + b > cut
 
     def to_input(self, checks, applied):
         """The heat map and location of registered images mapped back onto the input images' pixels."""
@@ -367,8 +384,12 @@ class References:
                     verdict, reason = "DEFECT", PATCH_REASON
                 if checks["local_defect"][i] and not twin:
                     verdict, reason = "DEFECT", LOCAL_REASON
+                if "flipped" in checks and checks["flipped"][i]:
+                    verdict, reason = "DEFECT", FLIP_REASON
                 if checks["unknown"][i]:
-                    verdict, reason = "UNKNOWN", FLAT_REASON if checks["flat"][i] else UNKNOWN_REASON
+                    verdict, reason = "UNKNOWN", (FLAT_REASON if checks["flat"][i] else
+                                                  BLUR_REASON if checks.get("blurred", [False] * (i + 1))[i]
+                                                  else UNKNOWN_REASON)
             has = checks is not None
             rows.append({"file": names[i], "verdict": verdict, "reason": reason, "defect": verdict != "GOOD",
                          "score": float(score[i]), "threshold": self.threshold, "pin": None,
@@ -476,6 +497,8 @@ class Bundle:
         out = self._run(images)
         emb = out[:, :self.dim] if self.patches is not None else out
         checks = self.gate.check(images) if self.gate is not None else None
+        if checks is not None and self.registration is not None and self.registration.flip is not None:
+            checks["flipped"] = self.registration.flipped(images)
         if checks is not None and self.patches is not None:
             grid = self.patches.grid
             feats = out[:, self.dim:].reshape(len(out), grid[0], grid[1], -1)
