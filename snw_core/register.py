@@ -30,7 +30,8 @@ align to a taught template before they inspect; so does a run, where the data le
 The run trains its twin on the images as they are, then registers every image before the embeddings, the
 not-a-part gate, the patch bank and the threshold are computed, and the judge registers every image it is
 given, so the stored results and a live verdict agree. Heat maps and defect locations are mapped back to the
-input image's pixels. Numpy only; the line bundle's script repeats these computations (a test checks it).
+input image's pixels. Judging is numpy only (scikit-learn fits the orientation classifier once, at training);
+the line bundle's script repeats these computations (a test checks it).
 
 >>> reg, report = Registration.fit(images, labels, split, good_label="0")   # doctest: +SKIP
 >>> registered, pose, applied = reg.apply(images)                          # doctest: +SKIP
