@@ -41,20 +41,15 @@ AUGMENTATIONS = ("none", "line")
 def _affine(x: np.ndarray, ty, tx, angle_deg) -> np.ndarray:
     """Bilinear warp of float images (n, h, w): rotate about the centre by ``angle_deg`` and shift by
     (ty, tx) px, edges replicated. Each argument has one value per image."""
-    n, h, w = x.shape
+    h, w = x.shape[1:]
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     cy, cx = (h - 1) / 2, (w - 1) / 2
     a = np.deg2rad(np.asarray(angle_deg, np.float64))[:, None, None]
     dy, dx = yy[None] - cy - np.asarray(ty)[:, None, None], xx[None] - cx - np.asarray(tx)[:, None, None]
     sy = cy + np.cos(a) * dy - np.sin(a) * dx                 # where each output pixel samples the input
     sx = cx + np.sin(a) * dy + np.cos(a) * dx
-    sy, sx = np.clip(sy, 0, h - 1), np.clip(sx, 0, w - 1)
-    y0, x0 = np.floor(sy).astype(np.int64), np.floor(sx).astype(np.int64)
-    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
-    fy, fx = sy - y0, sx - x0
-    i = np.arange(n)[:, None, None]
-    return ((1 - fy) * (1 - fx) * x[i, y0, x0] + (1 - fy) * fx * x[i, y0, x1]
-            + fy * (1 - fx) * x[i, y1, x0] + fy * fx * x[i, y1, x1])
+    from .imageops import bilinear_sample
+    return bilinear_sample(x, sy, sx)
 
 
 def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Small image operations shared by the data generators, the drift benchmark and the augmentation (numpy only).
+"""Small image operations shared by the data generators, the drift benchmark, the augmentation and the
+registration (numpy only).
 
 >>> gaussian_blur(np.zeros((2, 8, 8)), [0.0, 1.5]).shape      # doctest: +SKIP
 (2, 8, 8)
@@ -9,7 +10,7 @@ import math
 
 import numpy as np
 
-__all__ = ["gaussian_blur"]
+__all__ = ["gaussian_blur", "bilinear_sample"]
 
 
 def gaussian_blur(images, sigma, dtype=None) -> np.ndarray:
@@ -44,3 +45,16 @@ def gaussian_blur(images, sigma, dtype=None) -> np.ndarray:
             y = acc
         out[sel] = y
     return out
+
+
+def bilinear_sample(x, sy, sx) -> np.ndarray:
+    """Bilinear samples of float images x (n, h, w) at source coordinates sy, sx (n, h, w); coordinates outside
+    the image are clipped to its edge (edges replicated)."""
+    n, h, w = x.shape
+    sy, sx = np.clip(sy, 0, h - 1), np.clip(sx, 0, w - 1)
+    y0, x0 = np.floor(sy).astype(np.int64), np.floor(sx).astype(np.int64)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    fy, fx = sy - y0, sx - x0
+    i = np.arange(n)[:, None, None]
+    return ((1 - fy) * (1 - fx) * x[i, y0, x0] + (1 - fy) * fx * x[i, y0, x1]
+            + fy * (1 - fx) * x[i, y1, x0] + fy * fx * x[i, y1, x1])

@@ -93,14 +93,8 @@ def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
 
 def _sample(x: np.ndarray, sy: np.ndarray, sx: np.ndarray) -> np.ndarray:
     """Bilinear samples of float images x (n, h, w) at source coordinates (n, h, w), edges replicated."""
-    n, h, w = x.shape
-    sy, sx = np.clip(sy, 0, h - 1), np.clip(sx, 0, w - 1)
-    y0, x0 = np.floor(sy).astype(np.int64), np.floor(sx).astype(np.int64)
-    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
-    fy, fx = sy - y0, sx - x0
-    i = np.arange(n)[:, None, None]
-    return ((1 - fy) * (1 - fx) * x[i, y0, x0] + (1 - fy) * fx * x[i, y0, x1]
-            + fy * (1 - fx) * x[i, y1, x0] + fy * fx * x[i, y1, x1])
+    from .imageops import bilinear_sample
+    return bilinear_sample(x, sy, sx)
 
 
 def _source(pose: np.ndarray, shape) -> tuple[np.ndarray, np.ndarray]:
