@@ -190,8 +190,8 @@ for i, r in enumerate(rows[:IV.MAX_CARDS]):
                 st.badge("GOOD", icon=":material/check_circle:", color="green")
             st.markdown(f"Score **{r['score']:.4f}** vs threshold {thr:.4f} "
                         f"({'above' if r['score'] > thr else 'below'} by {abs(r['score'] - thr):.4f})")
-            if applied is not None and IV.registration_note(applied[i]):
-                st.caption(IV.registration_note(applied[i]))
+            if applied is not None and (note := IV.registration_note(applied[i])):
+                st.caption(note)
             if r["defect"] and r["pin"]:
                 st.markdown(f"Pin address: **pin {r['pin']}** · confidence {r['pin_confidence']:.0%}")
             elif r["pin"]:

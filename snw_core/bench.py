@@ -156,6 +156,7 @@ def _time_litert(judge, images: np.ndarray, picks) -> dict:
     from .metrics import knn_scores
 
     from .export import with_patch_features
+    from .judge import add_orientation, to_input
     model = with_patch_features(judge.embedder) if judge.patches is not None else judge.embedder
     dim = int(judge.embedder.output_shape[-1])
     try:
@@ -177,13 +178,10 @@ def _time_litert(judge, images: np.ndarray, picks) -> dict:
         knn_scores(judge.ref_good, out_[:, :dim], k=judge.k)
         if judge.gate is None:
             return None
-        c = judge.gate.check(x)
+        c = add_orientation(judge.gate.check(x), judge.registration, x)
         if judge.patches is not None:
             judge.patches.score(out_[:, dim:].reshape(1, *judge.patches.grid, -1))
-        if applied is not None:
-            from .judge import to_input
-            c = to_input(c, judge.registration, applied)
-        return c
+        return to_input(c, judge.registration, applied)
 
     for i in picks[:_WARMUP_CALLS]:
         with_gate(i)

@@ -475,7 +475,9 @@ def evaluate_run(run, source: str | None = None) -> dict:
         ds = dataset_for_run(ds, cfg)
     embedder = load_embedder(run.embedder_path)
     registration = load_registration(run)
-    images, applied = (ds.images, None) if registration is None else registration.apply(ds.images)[::2]
+    images, applied = ds.images, None
+    if registration is not None:
+        images, _, applied = registration.apply(ds.images)
     emb = embed_images(embedder, images)
     gate = load_gate(run)
     if ds.content_hash == cfg["data"]["content_hash"]:

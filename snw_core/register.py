@@ -40,6 +40,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .gate import standardize
+from .imageops import bilinear_sample as _sample
+from .imageops import gaussian_blur as _blur
+
 __all__ = ["Registration", "REGISTER_FILE", "FLIP_REASON", "fit_registration"]
 
 REGISTER_FILE = "register.npz"
@@ -86,17 +90,6 @@ def _deplane(images, basis=None) -> np.ndarray:
     return (r / (r.std(axis=1, keepdims=True) + 1.0)).reshape(n, h, w)
 
 
-def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
-    from .imageops import gaussian_blur
-    return gaussian_blur(x, sigma)
-
-
-def _sample(x: np.ndarray, sy: np.ndarray, sx: np.ndarray) -> np.ndarray:
-    """Bilinear samples of float images x (n, h, w) at source coordinates (n, h, w), edges replicated."""
-    from .imageops import bilinear_sample
-    return bilinear_sample(x, sy, sx)
-
-
 def _source(pose: np.ndarray, shape) -> tuple[np.ndarray, np.ndarray]:
     """Where each pixel of the corrected image comes from in the input: (sy, sx), each (n, h, w).
 
@@ -136,10 +129,7 @@ class Registration:
         self.flip = None if flip is None else (np.asarray(flip[0], np.float64), float(flip[1]), float(flip[2]))
         self.references = np.asarray(references, np.uint8)
         self.image_shape = tuple(self.references.shape[1:])
-        self._ref = self.references.reshape(len(self.references), -1).astype(np.float64)
-        self._ref_mean = self._ref.mean(1)
-        self._ref_sd = self._ref.std(1) + 1.0
-        self._ref_z = (self._ref - self._ref_mean[:, None]) / self._ref_sd[:, None]
+        self._ref_z = standardize(self.references)
         self._ref_sq = np.sum(self._ref_z ** 2, axis=1)
         self._basis = _plane_basis(*self.image_shape)
 
@@ -207,11 +197,6 @@ class Registration:
         return (reg if used else None), report
 
     # ------------------------------------------------------------------ orientation
-    @staticmethod
-    def _orientation_features(registered) -> np.ndarray:
-        x = np.asarray(registered, np.float64).reshape(len(registered), -1)
-        return (x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + 1.0)
-
     def fit_orientation(self, train_parts, val_parts, seed: int = 0) -> dict:
         """Learn the parts as they sit against the same parts flipped top to bottom and turned round (train
         items, goods and defects alike); cut and check on the val items. Sets ``self.flip`` (or None) and
@@ -229,7 +214,7 @@ class Registration:
             return [x[:, ::-1, :], x[:, ::-1, ::-1]]
 
         def feats(x):
-            return self._orientation_features(self.apply(x)[0])
+            return standardize(self.apply(x)[0])
 
         x = np.concatenate([feats(tr)] + [feats(t) for t in turned(tr)])
         y = np.r_[np.zeros(len(tr)), np.ones(2 * len(tr))]
@@ -250,7 +235,7 @@ class Registration:
         if self.flip is None:
             return np.zeros(len(registered), bool)
         w, b, cut = self.flip
-        return self._orientation_features(registered) @ w + b > cut
+        return standardize(registered) @ w + b > cut
 
     # ------------------------------------------------------------------ pose and correction
     def estimate(self, images, chunk: int = 256) -> np.ndarray:

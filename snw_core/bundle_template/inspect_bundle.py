@@ -149,8 +149,7 @@ class Registration:
             self.flip = ((np.asarray(z["flip_weights"], np.float64), *(float(v) for v in z["flip_bias_cut"]))
                          if "flip_weights" in z.files else None)
         self.image_shape = h, w = tuple(refs.shape[1:])
-        r = refs.reshape(len(refs), -1).astype(np.float64)
-        self.ref_z = (r - r.mean(1)[:, None]) / (r.std(1) + 1.0)[:, None]
+        self.ref_z = standardize(refs)
         self.ref_sq = np.sum(self.ref_z ** 2, axis=1)
         yy, xx = np.mgrid[0:h, 0:w]
         self.plane = np.stack([np.ones(h * w), (yy.ravel() - (h - 1) / 2) / h, (xx.ravel() - (w - 1) / 2) / w], 1)
@@ -249,8 +248,7 @@ class Registration:
         if self.flip is None:
             return np.zeros(len(registered), bool)
         w, b, cut = self.flip
-        x = np.asarray(registered, np.float64).reshape(len(registered), -1)
-        return ((x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + 1.0)) @ w + b > cut
+        return standardize(registered) @ w + b > cut
 
     def to_input(self, checks, applied):
         """The heat map and location of registered images mapped back onto the input images' pixels."""
