@@ -93,9 +93,10 @@ def _parser() -> argparse.ArgumentParser:
                       ("presmooth", float)):
         p.add_argument(f"--{flag}", type=typ, default=None)
     p.add_argument("--threshold-method", default=None, choices=("best_accuracy", "zero_escape", "max_escape"))
-    p.add_argument("--augment", default=None, choices=("none", "line"),
+    p.add_argument("--augment", default=None, choices=("none", "line", "camera"),
                    help="training augmentation: 'line' = a line camera's drift (shift, rotation, blur, JPEG, noise, "
-                        "light gradient, brightness, contrast), drawn afresh for every image")
+                        "light gradient, brightness, contrast), drawn afresh for every image; 'camera' = its light "
+                        "and sensor changes only (blur, JPEG, noise, gradient, brightness, contrast)")
     p.add_argument("--register", default=None, choices=("auto", "off"),
                    help="align every image to the taught part before judging: auto (where the data has a fixed "
                         "layout; the default preset) or off")

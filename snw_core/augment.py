@@ -35,7 +35,11 @@ __all__ = ["AUGMENTATIONS", "ENVELOPE", "line_drift", "envelope_copies", "augmen
 ENVELOPE = {"shift": 2.0, "rotation": 3.0, "blur": 1.0, "noise": 9.0, "gradient": 35.0, "brightness": 0.35,
             "contrast": 0.55, "jpeg": 40}
 #: the ``augment`` setting's choices
-AUGMENTATIONS = ("none", "line")
+AUGMENTATIONS = ("none", "line", "camera")
+#: every change of the envelope, in the order they are made
+CHANGES = ("shift", "rotation", "blur", "noise", "gradient", "brightness", "contrast", "jpeg")
+#: the changes of ``"camera"``: the light and the sensor, not the pose (registration undoes the pose)
+PHOTOMETRIC = ("blur", "noise", "gradient", "brightness", "contrast", "jpeg")
 
 
 def _affine(x: np.ndarray, ty, tx, angle_deg) -> np.ndarray:
@@ -63,12 +67,12 @@ def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
 
 
 def line_drift(images: np.ndarray, rng: np.random.Generator, envelope: dict | None = None,
-               changes=(0, 3), low: float = 0.0, power: float = 0.5) -> np.ndarray:
+               changes=(0, 3), low: float = 0.0, power: float = 0.5, names=CHANGES) -> np.ndarray:
     """Random acquisition drift (the table above) on uint8 images (n, h, w) -> uint8 (n, h, w).
 
     changes : (fewest, most) changes per image, each number as likely; every change has a strength of
     ``f`` times the envelope's, ``f = low + (1 - low) * u ** power`` with ``u`` uniform in [0, 1] (``power`` < 1
-    favours strong changes) and a random sign or direction.
+    favours strong changes) and a random sign or direction. names : the changes drawn from (of :data:`CHANGES`).
     """
     from .imageops import gaussian_blur
 
@@ -78,12 +82,15 @@ def line_drift(images: np.ndarray, rng: np.random.Generator, envelope: dict | No
     if n == 0:
         return np.asarray(images, np.uint8)
 
-    names = ("shift", "rotation", "blur", "noise", "gradient", "brightness", "contrast", "jpeg")
-    k = rng.integers(changes[0], changes[1] + 1, n)                    # how many changes each image gets
+    unknown = set(names) - set(CHANGES)
+    if unknown or not names:
+        raise ValueError(f"unknown changes {sorted(unknown)}; choose from {', '.join(CHANGES)}")
+    k = rng.integers(changes[0], min(changes[1], len(names)) + 1, n)   # how many changes each image gets
     order = np.argsort(rng.uniform(size=(n, len(names))), axis=1)
     chosen = np.zeros((n, len(names)), bool)
     chosen[np.arange(n)[:, None], order] = np.arange(len(names))[None, :] < k[:, None]
-    on = dict(zip(names, chosen.T))
+    on = {c: np.zeros(n, bool) for c in CHANGES}
+    on.update(zip(names, chosen.T))
 
     def strength(name):
         f = low + (1.0 - low) * rng.uniform(size=n) ** power
@@ -118,16 +125,24 @@ def line_drift(images: np.ndarray, rng: np.random.Generator, envelope: dict | No
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
-def envelope_copies(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def envelope_copies(images: np.ndarray, rng: np.random.Generator, name: str = "line") -> np.ndarray:
     """One change per image at a strength of half to all of the envelope's: the drift a run's good
-    references and its threshold are made to hold under (see :func:`snw_core.train.drift_copies`)."""
-    return line_drift(images, rng, changes=(1, 1), low=0.5, power=1.0)
+    references and its threshold are made to hold under (see :func:`snw_core.train.drift_copies`); ``name``
+    the run's augmentation (``"camera"``: only its changes)."""
+    return line_drift(images, rng, changes=(1, 1), low=0.5, power=1.0, names=_names(name))
+
+
+def _names(name: str) -> tuple:
+    if name == "line":
+        return CHANGES
+    if name == "camera":
+        return PHOTOMETRIC
+    raise ValueError(f"unknown augmentation {name!r}; choose one of {', '.join(AUGMENTATIONS)}")
 
 
 def augment(name: str, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The ``augment`` setting applied to a batch: ``"none"`` returns the images, ``"line"`` :func:`line_drift`."""
+    """The ``augment`` setting applied to a batch: ``"none"`` returns the images, ``"line"`` :func:`line_drift`,
+    ``"camera"`` :func:`line_drift` with the photometric changes only."""
     if name == "none":
         return images
-    if name == "line":
-        return line_drift(images, rng)
-    raise ValueError(f"unknown augmentation {name!r}; choose one of {', '.join(AUGMENTATIONS)}")
+    return line_drift(images, rng, names=_names(name))

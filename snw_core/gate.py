@@ -115,7 +115,7 @@ class Gate:
         good = labels == str(good_label)
         if augment != "none":
             from .augment import envelope_copies
-            drifted = envelope_copies(images, np.random.default_rng([seed, 7919]))
+            drifted = envelope_copies(images, np.random.default_rng([seed, 7919]), augment)
             images = np.concatenate([images, drifted])
             labels, split, good = (np.concatenate([a, a]) for a in (labels, split, good))
         tr, va = split == "train", split == "val"

@@ -125,7 +125,7 @@ _CHOICES = {
     "normalize": ("scale", "standardize"),
     "lr_schedule": ("constant", "cosine"),
     "threshold_method": ("best_accuracy", "zero_escape", "max_escape"),
-    "augment": ("none", "line"),
+    "augment": ("none", "line", "camera"),
     "register": ("auto", "off"),
 }
 

@@ -273,7 +273,7 @@ def drift_copies(embedder, gate, images, labels, split, good_label, augment: str
     tr_good = np.flatnonzero((split == "train") & (labels == good_label))
     val = np.flatnonzero(split == "val")
     rows = np.concatenate([tr_good, val])
-    drifted = envelope_copies(images[rows], np.random.default_rng([seed, 104729]))
+    drifted = envelope_copies(images[rows], np.random.default_rng([seed, 104729]), augment)
     emb = embed_images(embedder, drifted)
     c = gate.check(drifted[len(tr_good):]) if len(val) else None
     out = {"ref_extra": emb[:len(tr_good)], "ref_extra_rows": tr_good.astype(np.int64)}

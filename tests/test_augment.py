@@ -26,6 +26,26 @@ def test_affine_shift_by_whole_pixels_moves_the_image():
     assert y[0, 4, 5] == pytest.approx(100.0) and y.sum() == pytest.approx(100.0)
 
 
+def test_camera_changes_the_light_and_sensor_but_never_moves_the_part():
+    x = np.full((300, 16, 16), 20, np.uint8)
+    x[:, 6:9, 6:9] = 250                                   # a bright 3 x 3 dot
+    inside = np.zeros((16, 16), bool)
+    inside[6:9, 6:9] = True
+
+    def peaks_inside(y):
+        flat = y.reshape(len(y), -1).argmax(1)
+        return inside.ravel()[flat]
+
+    cam = augment.augment("camera", x, np.random.default_rng(3))
+    line = augment.augment("line", x, np.random.default_rng(3))
+    assert np.any(cam != x) and peaks_inside(cam).all()    # brighter, darker, noisier, blurred: still there
+    assert not peaks_inside(line).all()                    # the line's drift also moves it
+    assert np.array_equal(augment.envelope_copies(x[:5], np.random.default_rng(0), "camera"),
+                          augment.envelope_copies(x[:5], np.random.default_rng(0), "camera"))
+    with pytest.raises(ValueError, match="unknown changes"):
+        augment.line_drift(x[:2], np.random.default_rng(0), names=("fog",))
+
+
 def test_augment_setting_is_validated_and_the_seed_preset_stays_the_study():
     assert resolve_settings("seed")["augment"] == "none"
     assert resolve_settings("default", augment="line")["augment"] == "line"

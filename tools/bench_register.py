@@ -54,7 +54,7 @@ def main() -> int:
     p.add_argument("--data", default="default")
     p.add_argument("--preset", default="default")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--augment", default="none", choices=("none", "line"))
+    p.add_argument("--augment", default="none", choices=("none", "line", "camera"))
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--plateau-epochs", type=int, default=0)
     p.add_argument("--json", default=None)
