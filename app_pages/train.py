@@ -16,13 +16,14 @@ from streamlit.errors import StreamlitAPIException
 from app_pages import train_sweep
 from snw_core import actions, ui
 from snw_core import runview as V
+from snw_core.augment import AUGMENTATIONS
 from snw_core.data import DataError
 from snw_core.presets import PRESET_HELP, PRESETS, SETTING_HELP, SettingsError
 from snw_core.roles import AccessError
 from snw_core.runs import RunError
 
 FIELDS = ("epochs", "batch_size", "pairs_per_image", "margin", "learning_rate", "embedding_dim", "seed",
-          "plateau_epochs")
+          "plateau_epochs", "augment")
 SPLIT_KEYS = ("train_split_train", "train_split_val", "train_split_test")
 LIVE = ("running", "starting")
 PHASE_TEXT = {
@@ -97,6 +98,7 @@ def start_form() -> None:
                              "a run can take up to Epochs + allowance epochs.")
         c1.selectbox("2-D projection", ("umap", "pca"), key="train_projection",
                      help="UMAP for the Embeddings page (slower, tens of seconds); PCA is instant.")
+        c2.selectbox("Augmentation", AUGMENTATIONS, key="train_augment", help=SETTING_HELP["augment"])
         st.text_input("Run name (optional)", key="train_name", max_chars=24, placeholder=preset)
         corr_files = _corrections_files()
         st.selectbox("Corrections file", ["none"] + corr_files, key="train_corrections",

@@ -88,6 +88,9 @@ PRESET_HELP = {
 SETTING_HELP = {
     "register": "align every image to the taught part before it is judged (auto: where a known shift of the val "
                 "goods is recovered; off: never)",
+    "augment": "training augmentation: none; camera = the light and sensor of a line camera drift (blur, JPEG, "
+               "noise, light gradient, brightness, contrast), drawn afresh for every image; line = camera plus "
+               "small shifts and turns. Needs a longer epoch budget (about 30)",
     "epochs": "passes over the training data (with a plateau allowance: counted from take-off)",
     "batch_size": "pairs per batch (seed scheme) or images per batch (in-batch pairing: batch_size // labels "
                   "images of every label, at least 2)",

@@ -120,6 +120,21 @@ def test_judge_from_parts_takes_train_references_and_records_have_the_contract_f
 
 # ------------------------------------------------------------------ the page's helpers
 
+def test_a_few_images_are_judged_with_one_blas_thread_and_the_setting_comes_back():
+    from threadpoolctl import threadpool_info
+
+    from snw_core import judge as judge_module
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    assert before
+    with judge_module._few_images():
+        assert set(blas_threads()) == {1}
+    assert blas_threads() == before
+
+
 def test_default_and_random_picks_come_from_the_test_split():
     labels = np.array(["0", "1", "0", "2", "1", "3", "0", "2"])
     split = np.array(["train", "test", "test", "test", "test", "test", "test", "train"])

@@ -208,6 +208,20 @@ def test_train_form_carries_the_plateau_allowance(store, monkeypatch):
     assert argv[argv.index("--plateau-epochs") + 1] == "4" and argv[argv.index("--epochs") + 1] == "10"
 
 
+def test_train_form_carries_the_augmentation(store, monkeypatch):
+    calls = []
+    monkeypatch.setattr(launch, "start_training", lambda source, preset, overrides, **kw:
+                        calls.append(overrides) or running(store, "r7-started").id)
+    at = page("app_pages/train.py")
+    assert at.selectbox(key="train_augment").value == "none"                # the preset's
+    at.selectbox(key="train_augment").set_value("camera")
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    assert calls[0]["augment"] == "camera"
+    argv = launch.train_command("default", "default", calls[0])
+    assert argv[argv.index("--augment") + 1] == "camera"
+
+
 # ------------------------------------------------------------------ Runs
 
 def select(at, rows, key="runs_table"):
