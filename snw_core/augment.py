@@ -8,6 +8,10 @@ all of them would hide the faintest defects), each at a random strength up to th
 favoured; its label stays (none of them moves one pin relative to another, removes a pin or adds a smudge). The run's gate (:mod:`snw_core.gate`)
 is fitted on the same envelope, so drifted parts are still recognised as the part.
 
+``augment = "camera"`` draws only the light and sensor changes (blur, noise, gradient, brightness, contrast,
+JPEG): where the run registers its images (:mod:`snw_core.register`), the pose is undone before judging, and
+training on shifts and turns as well only costs the twin sensitivity (see ``docs/real-data.md``).
+
 ==============  ==========================================================
 change          the envelope: strength 1 (a change is 0 .. 1 of it)
 ==============  ==========================================================

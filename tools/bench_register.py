@@ -4,6 +4,7 @@ then the test split, the camera-drift table, the not-a-part inputs and the time 
     python tools/bench_register.py                                   # default data, default preset
     python tools/bench_register.py --data data_cache/real/connector_strong.parquet
     python tools/bench_register.py --augment line --epochs 30 --plateau-epochs 30
+    python tools/bench_register.py --augment camera --epochs 30 --plateau-epochs 30 --register auto --seed 1
 
 Prints one table; ``--json FILE`` also writes the numbers. Runs go to a temporary run store.
 """
@@ -57,15 +58,16 @@ def main() -> int:
     p.add_argument("--augment", default="none", choices=("none", "line", "camera"))
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--plateau-epochs", type=int, default=0)
+    p.add_argument("--register", default="off,auto", help="the settings to compare (off, auto or both)")
     p.add_argument("--json", default=None)
     args = p.parse_args()
     from snw_core.bench import text_table
 
     with tempfile.TemporaryDirectory() as tmp:
-        res = [one(args.data, r, args, Path(tmp)) for r in ("off", "auto")]
+        res = [one(args.data, r, args, Path(tmp)) for r in args.register.split(",")]
     print(f"data {args.data}, preset {args.preset}, seed {args.seed}, augment {args.augment}"
           + (f", {args.epochs} epochs" if args.epochs else ""))
-    reg = res[1]["registration"] or {}
+    reg = res[-1]["registration"] or {}
     print(f"registration (auto): {'used' if reg.get('used') else 'not used'}: {reg.get('reason')} "
           f"(check: shift error {reg.get('shift_error_px')} px, angle error {reg.get('angle_error_deg')} deg)")
     rows = [["test split: good/defect, escape, overkill"]
@@ -77,7 +79,7 @@ def main() -> int:
                        f"{row['n_defect']}" for r in res])
     rows.append(["not-a-part inputs judged GOOD"] + [f"{r['not_a_part_good']} of {r['not_a_part_n']}" for r in res])
     rows.append(["one whole verdict (ms, Keras)"] + [f"{r['verdict_ms']:.2f}" for r in res])
-    print(text_table([["", "register off", "register auto"]] + rows))
+    print(text_table([[""] + [f"register {r['register']}" for r in res]] + rows))
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "results": res}, indent=1, default=float))
     return 0
