@@ -81,6 +81,9 @@ try:
                     "both halves equally."
                     + (f" Training also shifts each image by up to {settings['augment_shift']} px at random; the "
                        "images here are unshifted." if settings.get("augment_shift") else "")
+                    + (f" Training also changes every image afresh with the `{settings['augment']}` augmentation (a "
+                       "camera's drift); the images here are as they are in the data set."
+                       if settings.get("augment", "none") != "none" else "")
                     + (" The classifier baseline trains on these same batches but with cross-entropy on each image's "
                        "label, not on pairs; the pairs are shown for comparison with the twins."
                        if settings["pairing"] == "classify" else ""))
