@@ -14,6 +14,19 @@ thresholded on its val split, guard the verdict:
   blurred lens), is UNKNOWN. Standardisation makes the check blind to
   brightness and contrast (the twin is too); what it sees is structure: noise, flat frames, other parts,
   inverted grey levels, a blurred lens.
+* **Texture** (UNKNOWN): where the parts have no fixed layout (random crops of a surface), a PCA of whole
+  images is wide by nature and other things pass it. This check describes an image by what its small
+  neighbourhoods look like, wherever they are: every ``TEXTURE_PATCH`` px square of the image (stride
+  ``TEXTURE_STRIDE``), standardised robustly (minus the median, over the interquartile spread: a strong stain
+  does not rescale the grain around it), is projected on the first ``TEXTURE_COMPONENTS`` principal
+  components of the train goods' squares, and per component the log of the **median** over the image of the
+  squared projection is one feature: the surface's energy signature (grain, edges, smooth areas, at the scales
+  and directions the components span). The statistic is the Mahalanobis distance of the signature from the
+  train goods' (per feature; about 1 for a train good), divided by its threshold (the val items' 99.9th
+  percentile times ``margin``) as ``texture``; above 1 the image is UNKNOWN ("not recognised"). The median
+  over positions keeps a local defect (a scratch or stain in one cell) from moving it, while an image that
+  is not this surface anywhere (noise, a photograph, another part, an empty fixture) does. Fitted for every
+  run; a gate file without its arrays (older runs) loads with the check off.
 * **Local evidence** (heat map, and DEFECT where the twin misses): the image is compared with its ``k``
   most similar train goods in standardised pixel space; per pixel the smallest absolute difference,
   smoothed over 3 x 3 px, is the heat map. Its peak over its own upper quartile (``local``) is large only
@@ -32,7 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Gate", "standardize", "sharpness", "GATE_FILE", "UNKNOWN_REASON", "FLAT_REASON", "BLUR_REASON",
+__all__ = ["Gate", "standardize", "robust_standardize", "sharpness", "texture_signature", "GATE_FILE", "UNKNOWN_REASON", "FLAT_REASON", "BLUR_REASON",
            "LOCAL_REASON"]
 
 GATE_FILE = "gate.npz"
@@ -52,6 +65,13 @@ MARGIN = 1.2
 QUANTILE = 0.999
 #: most similar train goods the heat map compares with
 LOCAL_K = 3
+#: the texture check: square size and stride (px), principal components of the squares, the quantile over
+#: positions (the median: a local defect does not move it), squares drawn for the components (seeded)
+TEXTURE_PATCH = 8
+TEXTURE_STRIDE = 4
+TEXTURE_COMPONENTS = 24
+TEXTURE_QUANTILE = 0.5
+TEXTURE_SAMPLE = 20000
 
 
 def standardize(images) -> np.ndarray:
@@ -68,11 +88,54 @@ def sharpness(images) -> np.ndarray:
     return np.abs(lap).mean(axis=(1, 2)) / (x.std(axis=(1, 2)) + 1.0)
 
 
+def robust_standardize(images) -> np.ndarray:
+    """uint8 (n, h, w) -> float64 (n, h*w): per image minus the median, over the interquartile spread (as a
+    standard deviation, + 1). A stain or scratch over part of the image barely moves either, so the grain
+    around it keeps its scale (the plain standardisation's spread grows with a strong stain)."""
+    x = np.asarray(images, np.float64).reshape(len(images), -1)
+    lo, med, hi = np.quantile(x, [0.25, 0.5, 0.75], axis=1)
+    return (x - med[:, None]) / ((hi - lo)[:, None] / 1.349 + 1.0)
+
+
+def texture_signature(images, components, patch: int = TEXTURE_PATCH, stride: int = TEXTURE_STRIDE,
+                      quantile: float = TEXTURE_QUANTILE) -> np.ndarray:
+    """uint8 (n, h, w) -> (n, K): per principal component (rows of ``components`` (K, patch*patch)) the log of
+    the ``quantile`` over positions of the squared projection of every ``patch`` px square (stride ``stride``)
+    of the image standardised robustly (:func:`robust_standardize`)."""
+    images = np.asarray(images)
+    n, h, w = images.shape
+    z = robust_standardize(images).reshape(n, h, w)
+    sq = np.lib.stride_tricks.sliding_window_view(z, (patch, patch), axis=(1, 2))[:, ::stride, ::stride]
+    c = sq.reshape(n, -1, patch * patch) @ components.T
+    return np.log(np.quantile(c ** 2, quantile, axis=1) + 1e-3)
+
+
 def _box3(m: np.ndarray) -> np.ndarray:
     """Mean over 3 x 3 px, edges replicated: (n, h, w) -> (n, h, w)."""
     h, w = m.shape[1:]
     p = np.pad(m, ((0, 0), (1, 1), (1, 1)), mode="edge")
     return sum(p[:, i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0
+
+
+def _fit_texture(goods, rng):
+    """The texture check's model from train goods uint8 (m, h, w): the principal components of a seeded sample
+    of their squares and the mean and inverse covariance of their signatures; None when the images are smaller
+    than a square or there are too few goods."""
+    goods = np.asarray(goods)
+    m, h, w = goods.shape
+    p, stride = TEXTURE_PATCH, TEXTURE_STRIDE
+    if h < p or w < p or m < 3:
+        return None
+    z = robust_standardize(goods).reshape(m, h, w)
+    sq = np.lib.stride_tricks.sliding_window_view(z, (p, p), axis=(1, 2))[:, ::stride, ::stride].reshape(-1, p * p)
+    sq = sq[rng.choice(len(sq), min(TEXTURE_SAMPLE, len(sq)), replace=False)]
+    _, _, vt = np.linalg.svd(sq - sq.mean(0), full_matrices=False)
+    comps = vt[:min(TEXTURE_COMPONENTS, p * p - 1, m - 2)]
+    f = texture_signature(goods, comps, p, stride, TEXTURE_QUANTILE)
+    cov = np.atleast_2d(np.cov(f.T))
+    cov = cov + 1e-3 * float(np.mean(np.diag(cov))) * np.eye(len(cov))        # a ridge: few goods, tied features
+    return {"texture_components": comps, "texture_mean": f.mean(0), "texture_icov": np.linalg.inv(cov),
+            "texture_scalars": np.array([p, stride, 1.0, TEXTURE_QUANTILE], np.float64)}
 
 
 class Gate:
@@ -81,10 +144,14 @@ class Gate:
     mean : (D,) mean standardised train image; components : (K, D); eigvals : (K,); resid_var : the train
     images' mean energy outside the components; good_images : uint8 (m, h, w) the train goods (heat-map
     references); t_app, t_local : thresholds; min_std : grey-level spread below which a frame is flat;
-    min_sharp : :func:`sharpness` below which an image is out of focus (0: not checked, older runs).
+    min_sharp : :func:`sharpness` below which an image is out of focus (0: not checked, older runs);
+    texture : None (the texture check off: older runs, images smaller than a square) or a dict of arrays:
+    ``texture_components`` (K, p*p), ``texture_mean`` (K,) and ``texture_icov`` (K, K) of the train goods'
+    signatures, ``texture_scalars`` [patch, stride, threshold, quantile].
     """
 
-    def __init__(self, mean, components, eigvals, resid_var, good_images, t_app, t_local, min_std, min_sharp=0.0):
+    def __init__(self, mean, components, eigvals, resid_var, good_images, t_app, t_local, min_std, min_sharp=0.0,
+                 texture=None):
         self.mean = np.asarray(mean, np.float64)
         self.components = np.asarray(components, np.float64)
         self.eigvals = np.asarray(eigvals, np.float64)
@@ -96,6 +163,13 @@ class Gate:
         self.image_shape = tuple(self.good_images.shape[1:])
         self._good_z = standardize(self.good_images)
         self._good_sq = np.sum(self._good_z ** 2, axis=1)
+        self.texture = None
+        if texture is not None:
+            comps, mu, icov, scal = (np.asarray(texture[k], np.float64) for k in
+                                     ("texture_components", "texture_mean", "texture_icov", "texture_scalars"))
+            self.texture = {"texture_components": comps, "texture_mean": mu, "texture_icov": icov,
+                            "texture_scalars": scal}
+            self.t_tex = float(scal[2])
 
     # ------------------------------------------------------------------ fitting
     @classmethod
@@ -134,6 +208,11 @@ class Gate:
         gate.augment = augment
         ref = va if va.any() else tr
         gate.t_app = margin * float(np.quantile(gate._appearance_raw(images[ref]), QUANTILE))
+        gate.texture = _fit_texture(images[tr & good], np.random.default_rng([seed, 4099]))
+        if gate.texture is not None:
+            gate.t_tex = 1.0
+            gate.t_tex = margin * float(np.quantile(gate._texture_raw(images[ref]), QUANTILE))
+            gate.texture["texture_scalars"][2] = gate.t_tex
         ref_good = ref & good
         if ref_good.any():
             local, _, _ = gate._local(images[ref_good], exclude_self=not va.any())
@@ -143,6 +222,12 @@ class Gate:
         return gate
 
     # ------------------------------------------------------------------ the checks
+    def _texture_raw(self, images):
+        t = self.texture
+        p, stride, _, q = t["texture_scalars"]
+        d = texture_signature(images, t["texture_components"], int(p), int(stride), float(q)) - t["texture_mean"]
+        return np.einsum("ij,jk,ik->i", d, t["texture_icov"], d) / d.shape[1]
+
     def _appearance_raw(self, images):
         z = standardize(images) - self.mean
         c = z @ self.components.T
@@ -167,7 +252,8 @@ class Gate:
     def check(self, images) -> dict:
         """Run both checks on uint8 images (n, h, w).
 
-        Returns arrays (n,): ``appearance`` (> 1 = not recognised), ``flat`` (bool), ``blurred`` (bool: out of
+        Returns arrays (n,): ``appearance`` (> 1 = not recognised), ``texture`` (the same for the texture
+        check; 0 where it is off), ``flat`` (bool), ``blurred`` (bool: out of
         focus), ``unknown`` (bool),
         ``local`` (local evidence / its threshold: > 1 = a local defect), ``local_defect`` (bool),
         ``defect_y``, ``defect_x`` (int, image coordinates of the heat map's maximum) and ``heatmap``
@@ -177,13 +263,15 @@ class Gate:
         if images.ndim == 2:
             images = images[None]
         appearance = self._appearance_raw(images) / self.t_app
+        texture = (self._texture_raw(images) / self.t_tex if self.texture is not None
+                   else np.zeros(len(images)))
         flat = np.asarray(images, np.float64).reshape(len(images), -1).std(1) < self.min_std
         blurred = ~flat & (sharpness(images) < self.min_sharp)
         local, heat, arg = self._local(images)
         local_n = local / self.t_local
         y, x = np.unravel_index(arg, self.image_shape)
-        return {"appearance": appearance, "flat": flat, "blurred": blurred,
-                "unknown": flat | blurred | (appearance > 1.0),
+        return {"appearance": appearance, "texture": texture, "flat": flat, "blurred": blurred,
+                "unknown": flat | blurred | (appearance > 1.0) | (texture > 1.0),
                 "local": local_n, "local_defect": local_n > 1.0, "defect_y": y.astype(np.int64),
                 "defect_x": x.astype(np.int64), "heatmap": heat.astype(np.float32)}
 
@@ -200,7 +288,7 @@ class Gate:
     # ------------------------------------------------------------------ storage
     def arrays(self) -> dict:
         """The state as plain arrays for ``np.savez`` (no pickles)."""
-        return {"mean": self.mean, "components": self.components,
+        return {**(self.texture or {}), "mean": self.mean, "components": self.components,
                 "eigvals": self.eigvals.astype(np.float64), "good_images": self.good_images,
                 "scalars": np.array([self.resid_var, self.t_app, self.t_local, self.min_std, self.min_sharp],
                                     np.float64)}
@@ -208,14 +296,17 @@ class Gate:
     @classmethod
     def from_arrays(cls, a: dict):
         resid_var, t_app, t_local, min_std, *rest = (float(v) for v in a["scalars"])   # older runs: 4 values
+        texture = a if "texture_components" in a else None                         # older runs: no texture check
         return cls(a["mean"], a["components"], a["eigvals"], resid_var, a["good_images"], t_app, t_local, min_std,
-                   rest[0] if rest else 0.0)
+                   rest[0] if rest else 0.0, texture=texture)
 
     def thresholds(self) -> dict:
         """What the run records: the thresholds and the model's size (JSON-friendly)."""
         return {"appearance": self.t_app, "local": self.t_local, "augment": getattr(self, "augment", "none"),
                 "min_std": self.min_std, "min_sharpness": self.min_sharp, "components": int(len(self.eigvals)),
-                "good_references": int(len(self.good_images)), "margin": MARGIN, "quantile": QUANTILE}
+                "good_references": int(len(self.good_images)), "margin": MARGIN, "quantile": QUANTILE,
+                "texture": self.t_tex if self.texture is not None else None,
+                "texture_components": int(len(self.texture["texture_mean"])) if self.texture is not None else 0}
 
     def save(self, path) -> None:
         from .fsutil import atomic_write_npz
