@@ -21,12 +21,14 @@ thresholded on its val split, guard the verdict:
   does not rescale the grain around it), is projected on the first ``TEXTURE_COMPONENTS`` principal
   components of the train goods' squares, and per component the log of the **median** over the image of the
   squared projection is one feature: the surface's energy signature (grain, edges, smooth areas, at the scales
-  and directions the components span). The statistic is the Mahalanobis distance of the signature from the
-  train goods' (per feature; about 1 for a train good), divided by its threshold (the val items' 99.9th
-  percentile times ``margin``) as ``texture``; above 1 the image is UNKNOWN ("not recognised"). The median
-  over positions keeps a local defect (a scratch or stain in one cell) from moving it, while an image that
-  is not this surface anywhere (noise, a photograph, another part, an empty fixture) does. Fitted for every
-  run; a gate file without its arrays (older runs) loads with the check off.
+  and directions the components span). The statistic is the mean squared distance (whitened by the train goods'
+  signature covariance, per feature) to the ``TEXTURE_K`` nearest reference signatures: the train goods' and
+  those of ``TEXTURE_COPIES`` copies of each under the line's drift envelope (blur, JPEG, noise, light gradient
+  leave the surface the surface). Divided by its threshold (the 99.9th percentile of the val items and a
+  drifted copy of each, times ``margin``) it is ``texture``; above 1 the image is UNKNOWN ("not
+  recognised"). The median over positions keeps a local defect (a scratch or stain in one cell) from moving
+  it, while an image that is not this surface anywhere (noise, a photograph, another part, an empty fixture)
+  does. Fitted for every run; a gate file without its arrays (older runs) loads with the check off.
 * **Local evidence** (heat map, and DEFECT where the twin misses): the image is compared with its ``k``
   most similar train goods in standardised pixel space; per pixel the smallest absolute difference,
   smoothed over 3 x 3 px, is the heat map. Its peak over its own upper quartile (``local``) is large only
@@ -45,7 +47,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Gate", "standardize", "robust_standardize", "sharpness", "texture_signature", "GATE_FILE", "UNKNOWN_REASON", "FLAT_REASON", "BLUR_REASON",
+__all__ = ["Gate", "standardize", "robust_standardize", "sharpness", "texture_signature", "GATE_FILE",
+           "UNKNOWN_REASON", "FLAT_REASON", "BLUR_REASON",
            "LOCAL_REASON"]
 
 GATE_FILE = "gate.npz"
@@ -65,6 +68,7 @@ MARGIN = 1.2
 QUANTILE = 0.999
 #: most similar train goods the heat map compares with
 LOCAL_K = 3
+TEXTURE_KEYS = ("texture_components", "texture_whiten", "texture_refs", "texture_scalars")
 #: the texture check: square size and stride (px), principal components of the squares, the quantile over
 #: positions (the median: a local defect does not move it), squares drawn for the components (seeded)
 TEXTURE_PATCH = 8
@@ -72,6 +76,10 @@ TEXTURE_STRIDE = 4
 TEXTURE_COMPONENTS = 24
 TEXTURE_QUANTILE = 0.5
 TEXTURE_SAMPLE = 20000
+#: drifted copies of every train good (one change of the line's drift envelope each) among the references,
+#: and the nearest references the distance is averaged over
+TEXTURE_COPIES = 2
+TEXTURE_K = 3
 
 
 def standardize(images) -> np.ndarray:
@@ -119,8 +127,10 @@ def _box3(m: np.ndarray) -> np.ndarray:
 
 def _fit_texture(goods, rng):
     """The texture check's model from train goods uint8 (m, h, w): the principal components of a seeded sample
-    of their squares and the mean and inverse covariance of their signatures; None when the images are smaller
-    than a square or there are too few goods."""
+    of their squares, the whitening of their signatures (the inverse covariance's Cholesky factor) and the
+    whitened reference signatures: the goods' and those of ``TEXTURE_COPIES`` drifted copies of each (one
+    change of the line's drift envelope, :func:`~snw_core.augment.envelope_copies`: blur, JPEG, noise, a light
+    gradient are the same surface). None when the images are smaller than a square or there are too few goods."""
     goods = np.asarray(goods)
     m, h, w = goods.shape
     p, stride = TEXTURE_PATCH, TEXTURE_STRIDE
@@ -134,8 +144,12 @@ def _fit_texture(goods, rng):
     f = texture_signature(goods, comps, p, stride, TEXTURE_QUANTILE)
     cov = np.atleast_2d(np.cov(f.T))
     cov = cov + 1e-3 * float(np.mean(np.diag(cov))) * np.eye(len(cov))        # a ridge: few goods, tied features
-    return {"texture_components": comps, "texture_mean": f.mean(0), "texture_icov": np.linalg.inv(cov),
-            "texture_scalars": np.array([p, stride, 1.0, TEXTURE_QUANTILE], np.float64)}
+    whiten = np.linalg.cholesky(np.linalg.inv(cov))                             # f @ whiten: unit covariance
+    from .augment import envelope_copies
+    refs = [f] + [texture_signature(envelope_copies(goods, rng), comps, p, stride, TEXTURE_QUANTILE)
+                  for _ in range(TEXTURE_COPIES)]
+    return {"texture_components": comps, "texture_whiten": whiten, "texture_refs": np.concatenate(refs) @ whiten,
+            "texture_scalars": np.array([p, stride, 1.0, TEXTURE_QUANTILE, TEXTURE_K], np.float64)}
 
 
 class Gate:
@@ -146,8 +160,8 @@ class Gate:
     references); t_app, t_local : thresholds; min_std : grey-level spread below which a frame is flat;
     min_sharp : :func:`sharpness` below which an image is out of focus (0: not checked, older runs);
     texture : None (the texture check off: older runs, images smaller than a square) or a dict of arrays:
-    ``texture_components`` (K, p*p), ``texture_mean`` (K,) and ``texture_icov`` (K, K) of the train goods'
-    signatures, ``texture_scalars`` [patch, stride, threshold, quantile].
+    ``texture_components`` (K, p*p), ``texture_whiten`` (K, K), ``texture_refs`` (R, K) the whitened reference
+    signatures, ``texture_scalars`` [patch, stride, threshold, quantile, nearest references averaged].
     """
 
     def __init__(self, mean, components, eigvals, resid_var, good_images, t_app, t_local, min_std, min_sharp=0.0,
@@ -165,11 +179,9 @@ class Gate:
         self._good_sq = np.sum(self._good_z ** 2, axis=1)
         self.texture = None
         if texture is not None:
-            comps, mu, icov, scal = (np.asarray(texture[k], np.float64) for k in
-                                     ("texture_components", "texture_mean", "texture_icov", "texture_scalars"))
-            self.texture = {"texture_components": comps, "texture_mean": mu, "texture_icov": icov,
-                            "texture_scalars": scal}
-            self.t_tex = float(scal[2])
+            self.texture = {k: np.asarray(texture[k], np.float64) for k in TEXTURE_KEYS}
+            self.t_tex = float(self.texture["texture_scalars"][2])
+            self._tex_sq = np.sum(self.texture["texture_refs"] ** 2, axis=1)
 
     # ------------------------------------------------------------------ fitting
     @classmethod
@@ -208,10 +220,15 @@ class Gate:
         gate.augment = augment
         ref = va if va.any() else tr
         gate.t_app = margin * float(np.quantile(gate._appearance_raw(images[ref]), QUANTILE))
-        gate.texture = _fit_texture(images[tr & good], np.random.default_rng([seed, 4099]))
-        if gate.texture is not None:
-            gate.t_tex = 1.0
-            gate.t_tex = margin * float(np.quantile(gate._texture_raw(images[ref]), QUANTILE))
+        rng = np.random.default_rng([seed, 4099])
+        texture = _fit_texture(images[tr & good], rng)
+        if texture is not None:                  # threshold: the val items and a drifted copy of each
+            gate = cls(gate.mean, gate.components, gate.eigvals, gate.resid_var, gate.good_images, gate.t_app, 1.0,
+                       gate.min_std, gate.min_sharp, texture=texture)
+            gate.augment = augment
+            from .augment import envelope_copies
+            val = np.concatenate([images[ref], envelope_copies(images[ref], rng)])
+            gate.t_tex = margin * float(np.quantile(gate._texture_raw(val), QUANTILE))
             gate.texture["texture_scalars"][2] = gate.t_tex
         ref_good = ref & good
         if ref_good.any():
@@ -223,10 +240,12 @@ class Gate:
 
     # ------------------------------------------------------------------ the checks
     def _texture_raw(self, images):
+        """Mean squared whitened distance of each image's signature to its nearest references, per feature."""
         t = self.texture
-        p, stride, _, q = t["texture_scalars"]
-        d = texture_signature(images, t["texture_components"], int(p), int(stride), float(q)) - t["texture_mean"]
-        return np.einsum("ij,jk,ik->i", d, t["texture_icov"], d) / d.shape[1]
+        p, stride, _, q, k = t["texture_scalars"]
+        f = texture_signature(images, t["texture_components"], int(p), int(stride), float(q)) @ t["texture_whiten"]
+        d2 = np.maximum(np.sum(f ** 2, 1)[:, None] + self._tex_sq[None] - 2.0 * (f @ t["texture_refs"].T), 0.0)
+        return np.sort(d2, axis=1)[:, :int(k)].mean(1) / f.shape[1]
 
     def _appearance_raw(self, images):
         z = standardize(images) - self.mean
@@ -296,7 +315,7 @@ class Gate:
     @classmethod
     def from_arrays(cls, a: dict):
         resid_var, t_app, t_local, min_std, *rest = (float(v) for v in a["scalars"])   # older runs: 4 values
-        texture = a if "texture_components" in a else None                         # older runs: no texture check
+        texture = a if all(k in a for k in TEXTURE_KEYS) else None                 # older runs: no texture check
         return cls(a["mean"], a["components"], a["eigvals"], resid_var, a["good_images"], t_app, t_local, min_std,
                    rest[0] if rest else 0.0, texture=texture)
 
@@ -306,7 +325,8 @@ class Gate:
                 "min_std": self.min_std, "min_sharpness": self.min_sharp, "components": int(len(self.eigvals)),
                 "good_references": int(len(self.good_images)), "margin": MARGIN, "quantile": QUANTILE,
                 "texture": self.t_tex if self.texture is not None else None,
-                "texture_components": int(len(self.texture["texture_mean"])) if self.texture is not None else 0}
+                "texture_components": int(len(self.texture["texture_whiten"])) if self.texture is not None else 0,
+                "texture_references": int(len(self.texture["texture_refs"])) if self.texture is not None else 0}
 
     def save(self, path) -> None:
         from .fsutil import atomic_write_npz

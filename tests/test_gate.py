@@ -164,6 +164,9 @@ def test_texture_check_ignores_a_local_defect_and_sees_a_foreign_surface(surface
     for bad in (stained, scratched):
         t = gate.check(bad.astype(np.uint8))["texture"]
         assert np.all(t < 1), t.max()
+    from snw_core import drift                                      # the camera drift the line allows
+    for changed in (drift.blur(goods, 1.0), drift.noise(goods, 8.0), drift.gradient(goods, 30.0)):
+        assert np.all(gate.check(changed)["texture"] < 1)
     rng = np.random.default_rng(3)
     foreign = {"white noise": rng.normal(120, 30, (10, 36, 48)),
                "coarse blobs": gaussian_blur(rng.normal(0, 1, (10, 36, 48)), 3.0) * 400 + 120,
