@@ -19,15 +19,15 @@ thresholded on its val split, guard the verdict:
   neighbourhoods look like, wherever they are: every ``TEXTURE_PATCH`` px square of the image (stride
   ``TEXTURE_STRIDE``), standardised robustly (minus the median, over the interquartile spread: a strong stain
   does not rescale the grain around it), is projected on the first ``TEXTURE_COMPONENTS`` principal
-  components of the train goods' squares, and per component the log of the **median** over the image of the
-  squared projection is one feature: the surface's energy signature (grain, edges, smooth areas, at the scales
+  components of the train goods' squares, and per component the log of the **median** and of the **upper
+  quartile** over the image of the squared projection are two features: the surface's energy signature (grain, edges, smooth areas, at the scales
   and directions the components span). The statistic is the mean squared distance (whitened by the train goods'
   signature covariance, per feature) to the ``TEXTURE_K`` nearest reference signatures: the train goods' and
   those of ``TEXTURE_COPIES`` copies of each under the line's drift envelope (blur, JPEG, noise, light gradient
   leave the surface the surface). Divided by its threshold (the 99.9th percentile of the val items and a
   drifted copy of each, times ``margin``) it is ``texture``; above 1 the image is UNKNOWN ("not
-  recognised"). The median over positions keeps a local defect (a scratch or stain in one cell) from moving
-  it, while an image that is not this surface anywhere (noise, a photograph, another part, an empty fixture)
+  recognised"). Quantiles over positions keep a local defect (a scratch or stain in one of the 12 cells)
+  from moving it, while an image that is not this surface anywhere (noise, a photograph, another part, an empty fixture)
   does. Fitted for every run; a gate file without its arrays (older runs) loads with the check off.
 * **Local evidence** (heat map, and DEFECT where the twin misses): the image is compared with its ``k``
   most similar train goods in standardised pixel space; per pixel the smallest absolute difference,
@@ -68,13 +68,14 @@ MARGIN = 1.2
 QUANTILE = 0.999
 #: most similar train goods the heat map compares with
 LOCAL_K = 3
-TEXTURE_KEYS = ("texture_components", "texture_whiten", "texture_refs", "texture_scalars")
-#: the texture check: square size and stride (px), principal components of the squares, the quantile over
-#: positions (the median: a local defect does not move it), squares drawn for the components (seeded)
+TEXTURE_KEYS = ("texture_components", "texture_whiten", "texture_refs", "texture_quantiles", "texture_scalars")
+#: the texture check: square size and stride (px), principal components of the squares, the quantiles over
+#: positions (median and upper quartile: a defect in one cell of the image barely moves them), squares drawn
+#: for the components (seeded)
 TEXTURE_PATCH = 8
 TEXTURE_STRIDE = 4
 TEXTURE_COMPONENTS = 24
-TEXTURE_QUANTILE = 0.5
+TEXTURE_QUANTILES = (0.5, 0.75)
 TEXTURE_SAMPLE = 20000
 #: drifted copies of every train good (one change of the line's drift envelope each) among the references,
 #: and the nearest references the distance is averaged over
@@ -106,16 +107,17 @@ def robust_standardize(images) -> np.ndarray:
 
 
 def texture_signature(images, components, patch: int = TEXTURE_PATCH, stride: int = TEXTURE_STRIDE,
-                      quantile: float = TEXTURE_QUANTILE) -> np.ndarray:
-    """uint8 (n, h, w) -> (n, K): per principal component (rows of ``components`` (K, patch*patch)) the log of
-    the ``quantile`` over positions of the squared projection of every ``patch`` px square (stride ``stride``)
-    of the image standardised robustly (:func:`robust_standardize`)."""
+                      quantiles=TEXTURE_QUANTILES) -> np.ndarray:
+    """uint8 (n, h, w) -> (n, Q*K): per quantile and principal component (rows of ``components`` (K,
+    patch*patch)) the log of that quantile over positions of the squared projection of every ``patch`` px
+    square (stride ``stride``) of the image standardised robustly (:func:`robust_standardize`)."""
     images = np.asarray(images)
     n, h, w = images.shape
     z = robust_standardize(images).reshape(n, h, w)
     sq = np.lib.stride_tricks.sliding_window_view(z, (patch, patch), axis=(1, 2))[:, ::stride, ::stride]
     c = sq.reshape(n, -1, patch * patch) @ components.T
-    return np.log(np.quantile(c ** 2, quantile, axis=1) + 1e-3)
+    e = np.log(np.quantile(c ** 2, np.asarray(quantiles, np.float64), axis=1) + 1e-3)      # (Q, n, K)
+    return e.transpose(1, 0, 2).reshape(n, -1)
 
 
 def _box3(m: np.ndarray) -> np.ndarray:
@@ -141,15 +143,16 @@ def _fit_texture(goods, rng):
     sq = sq[rng.choice(len(sq), min(TEXTURE_SAMPLE, len(sq)), replace=False)]
     _, _, vt = np.linalg.svd(sq - sq.mean(0), full_matrices=False)
     comps = vt[:min(TEXTURE_COMPONENTS, p * p - 1, m - 2)]
-    f = texture_signature(goods, comps, p, stride, TEXTURE_QUANTILE)
+    f = texture_signature(goods, comps, p, stride, TEXTURE_QUANTILES)
     cov = np.atleast_2d(np.cov(f.T))
     cov = cov + 1e-3 * float(np.mean(np.diag(cov))) * np.eye(len(cov))        # a ridge: few goods, tied features
     whiten = np.linalg.cholesky(np.linalg.inv(cov))                             # f @ whiten: unit covariance
     from .augment import envelope_copies
-    refs = [f] + [texture_signature(envelope_copies(goods, rng), comps, p, stride, TEXTURE_QUANTILE)
+    refs = [f] + [texture_signature(envelope_copies(goods, rng), comps, p, stride, TEXTURE_QUANTILES)
                   for _ in range(TEXTURE_COPIES)]
     return {"texture_components": comps, "texture_whiten": whiten, "texture_refs": np.concatenate(refs) @ whiten,
-            "texture_scalars": np.array([p, stride, 1.0, TEXTURE_QUANTILE, TEXTURE_K], np.float64)}
+            "texture_quantiles": np.asarray(TEXTURE_QUANTILES, np.float64),
+            "texture_scalars": np.array([p, stride, 1.0, TEXTURE_K], np.float64)}
 
 
 class Gate:
@@ -160,8 +163,9 @@ class Gate:
     references); t_app, t_local : thresholds; min_std : grey-level spread below which a frame is flat;
     min_sharp : :func:`sharpness` below which an image is out of focus (0: not checked, older runs);
     texture : None (the texture check off: older runs, images smaller than a square) or a dict of arrays:
-    ``texture_components`` (K, p*p), ``texture_whiten`` (K, K), ``texture_refs`` (R, K) the whitened reference
-    signatures, ``texture_scalars`` [patch, stride, threshold, quantile, nearest references averaged].
+    ``texture_components`` (K, p*p), ``texture_whiten`` (Q*K, Q*K), ``texture_refs`` (R, Q*K) the whitened
+    reference signatures, ``texture_quantiles`` (Q,), ``texture_scalars`` [patch, stride, threshold, nearest
+    references averaged].
     """
 
     def __init__(self, mean, components, eigvals, resid_var, good_images, t_app, t_local, min_std, min_sharp=0.0,
@@ -242,8 +246,9 @@ class Gate:
     def _texture_raw(self, images):
         """Mean squared whitened distance of each image's signature to its nearest references, per feature."""
         t = self.texture
-        p, stride, _, q, k = t["texture_scalars"]
-        f = texture_signature(images, t["texture_components"], int(p), int(stride), float(q)) @ t["texture_whiten"]
+        p, stride, _, k = t["texture_scalars"]
+        f = (texture_signature(images, t["texture_components"], int(p), int(stride), t["texture_quantiles"])
+             @ t["texture_whiten"])
         d2 = np.maximum(np.sum(f ** 2, 1)[:, None] + self._tex_sq[None] - 2.0 * (f @ t["texture_refs"].T), 0.0)
         return np.sort(d2, axis=1)[:, :int(k)].mean(1) / f.shape[1]
 

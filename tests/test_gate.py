@@ -158,7 +158,7 @@ def test_texture_check_ignores_a_local_defect_and_sees_a_foreign_surface(surface
     assert gate.texture is not None and np.all(gate.check(goods)["texture"] < 1)
     # a defect inside one cell of a 3 x 4 grid (12 x 12 px), as the texture sets plant them
     stained = goods.astype(np.float64)
-    stained[:, 13:23, 13:23] = 20                                   # a dark stain filling the cell
+    stained[:, 16:22, 16:22] = 20                                   # a dark stain inside the cell
     scratched = goods.astype(np.float64)
     scratched[:, np.arange(1, 11), np.arange(25, 35)] = 255          # a bright diagonal scratch
     for bad in (stained, scratched):

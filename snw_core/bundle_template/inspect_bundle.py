@@ -95,8 +95,8 @@ def standardize(images):
 class Gate:
     """The not-a-part check (UNKNOWN) and the local evidence / heat map, exactly as the dashboard computes
     them (snw_core.gate): a PCA appearance model of the standardised train images, the texture signature (per
-    principal component of the train goods' small squares, the median over the image of the squared
-    projection) against its nearest reference signatures (absent in older bundles: not checked), and the
+    principal component of the train goods' small squares, the median and upper quartile over the image of the
+    squared projection) against its nearest reference signatures (absent in older bundles: not checked), and the
     difference from the most similar good train images, smoothed over 3 x 3 px."""
 
     def __init__(self, path: str):
@@ -108,7 +108,7 @@ class Gate:
         self.good_images = np.asarray(a["good_images"], np.uint8)
         self.resid_var, self.t_app, self.t_local, self.min_std, *rest = (float(v) for v in a["scalars"])
         self.min_sharp = rest[0] if rest else 0.0
-        keys = ("texture_components", "texture_whiten", "texture_refs", "texture_scalars")
+        keys = ("texture_components", "texture_whiten", "texture_refs", "texture_quantiles", "texture_scalars")
         self.texture = {k: np.asarray(a[k], np.float64) for k in keys} if all(k in a for k in keys) else None
         self.image_shape = tuple(self.good_images.shape[1:])
         self.good_z = standardize(self.good_images)
@@ -125,14 +125,15 @@ class Gate:
         texture = np.zeros(len(images))
         if self.texture is not None:
             t = self.texture
-            ps, stride, t_tex, q, k = t["texture_scalars"]
+            ps, stride, t_tex, k = t["texture_scalars"]
             ps, stride = int(ps), int(stride)
             x = np.asarray(images, np.float64).reshape(len(images), -1)
             lo, med, hi = np.quantile(x, [0.25, 0.5, 0.75], axis=1)          # robust: minus median, over IQR
             zr = ((x - med[:, None]) / ((hi - lo)[:, None] / 1.349 + 1.0)).reshape(-1, h, w)
             sq = np.lib.stride_tricks.sliding_window_view(zr, (ps, ps), axis=(1, 2))
             proj = sq[:, ::stride, ::stride].reshape(len(z), -1, ps * ps) @ t["texture_components"].T
-            f = np.log(np.quantile(proj ** 2, float(q), axis=1) + 1e-3) @ t["texture_whiten"]
+            e = np.log(np.quantile(proj ** 2, t["texture_quantiles"], axis=1) + 1e-3)    # (Q, n, K)
+            f = e.transpose(1, 0, 2).reshape(len(z), -1) @ t["texture_whiten"]
             refs = t["texture_refs"]
             d2 = np.maximum(np.sum(f ** 2, 1)[:, None] + np.sum(refs ** 2, 1)[None] - 2.0 * (f @ refs.T), 0.0)
             texture = np.sort(d2, axis=1)[:, :int(k)].mean(1) / f.shape[1] / t_tex
