@@ -87,6 +87,19 @@ def load_interpreter_class():
                        "(or tflite-runtime, or tensorflow).")
 
 
+def quantiles_last(a, qs):
+    """Quantiles (linear interpolation) along the last axis: (..., m) -> (len(qs), ...), as snw_core.gate."""
+    s = np.sort(a, axis=-1)
+    m = s.shape[-1]
+    out = []
+    for q in qs:
+        pos = float(q) * (m - 1)
+        lo = int(np.floor(pos))
+        hi = min(lo + 1, m - 1)
+        out.append(s[..., lo] + (pos - lo) * (s[..., hi] - s[..., lo]))
+    return np.stack(out)
+
+
 def standardize(images):
     x = np.asarray(images, np.float64).reshape(len(images), -1)
     return (x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + 1.0)
@@ -128,15 +141,15 @@ class Gate:
             ps, stride, t_tex, k = t["texture_scalars"]
             ps, stride = int(ps), int(stride)
             x = np.asarray(images, np.float64).reshape(len(images), -1)
-            lo, med, hi = np.quantile(x, [0.25, 0.5, 0.75], axis=1)          # robust: minus median, over IQR
+            lo, med, hi = quantiles_last(x, (0.25, 0.5, 0.75))               # robust: minus median, over IQR
             zr = ((x - med[:, None]) / ((hi - lo)[:, None] / 1.349 + 1.0)).reshape(-1, h, w)
             sq = np.lib.stride_tricks.sliding_window_view(zr, (ps, ps), axis=(1, 2))
             proj = sq[:, ::stride, ::stride].reshape(len(z), -1, ps * ps) @ t["texture_components"].T
-            e = np.log(np.quantile(proj ** 2, t["texture_quantiles"], axis=1) + 1e-3)    # (Q, n, K)
+            e = np.log(quantiles_last(np.swapaxes(proj ** 2, 1, 2), t["texture_quantiles"]) + 1e-3)   # (Q, n, K)
             f = e.transpose(1, 0, 2).reshape(len(z), -1) @ t["texture_whiten"]
             refs = t["texture_refs"]
             d2 = np.maximum(np.sum(f ** 2, 1)[:, None] + np.sum(refs ** 2, 1)[None] - 2.0 * (f @ refs.T), 0.0)
-            texture = np.sort(d2, axis=1)[:, :int(k)].mean(1) / f.shape[1] / t_tex
+            texture = np.partition(d2, int(k) - 1, axis=1)[:, :int(k)].mean(1) / f.shape[1] / t_tex
         x64 = np.asarray(images, np.float64)
         flat = x64.reshape(len(images), -1).std(1) < self.min_std
         lap = x64[:, :-2, 1:-1] + x64[:, 2:, 1:-1] + x64[:, 1:-1, :-2] + x64[:, 1:-1, 2:] - 4.0 * x64[:, 1:-1, 1:-1]
