@@ -20,15 +20,16 @@ thresholded on its val split, guard the verdict:
   ``TEXTURE_STRIDE``), standardised robustly (minus the median, over the interquartile spread: a strong stain
   does not rescale the grain around it), is projected on the first ``TEXTURE_COMPONENTS`` principal
   components of the train goods' squares, and per component the log of the **median** and of the **upper
-  quartile** over the image of the squared projection are two features: the surface's energy signature (grain, edges, smooth areas, at the scales
-  and directions the components span). The statistic is the mean squared distance (whitened by the train goods'
-  signature covariance, per feature) to the ``TEXTURE_K`` nearest reference signatures: the train goods' and
-  those of ``TEXTURE_COPIES`` copies of each under the line's drift envelope (blur, JPEG, noise, light gradient
-  leave the surface the surface). Divided by its threshold (the 99.9th percentile of the val items and a
-  drifted copy of each, times ``margin``) it is ``texture``; above 1 the image is UNKNOWN ("not
-  recognised"). Quantiles over positions keep a local defect (a scratch or stain in one of the 12 cells)
-  from moving it, while an image that is not this surface anywhere (noise, a photograph, another part, an empty fixture)
-  does. Fitted for every run; a gate file without its arrays (older runs) loads with the check off.
+  quartile** over the image of the squared projection are two features: the surface's energy signature
+  (grain, edges, smooth areas, at the scales and directions the components span). The statistic is the mean
+  squared distance (whitened by the train goods' signature covariance, per feature) to the ``TEXTURE_K``
+  nearest reference signatures: the train goods' and those of ``TEXTURE_COPIES`` copies of each under the
+  line's drift envelope (blur, JPEG, noise, a light gradient leave the surface the surface). Divided by its
+  threshold (the 99.9th percentile of the val items and a drifted copy of each, times ``margin``) it is
+  ``texture``; above 1 the image is UNKNOWN ("not recognised"). Quantiles over positions keep a local defect
+  (a scratch or stain in one of the 12 cells) from moving it much; an image that is not this surface anywhere
+  (noise, a photograph, another part, an empty fixture) is far from every reference. Fitted for every run; a
+  gate file without its arrays (older runs) loads with the check off.
 * **Local evidence** (heat map, and DEFECT where the twin misses): the image is compared with its ``k``
   most similar train goods in standardised pixel space; per pixel the smallest absolute difference,
   smoothed over 3 x 3 px, is the heat map. Its peak over its own upper quartile (``local``) is large only
@@ -289,7 +290,7 @@ class Gate:
         return local, heat.reshape(-1, h, w), heat.argmax(1)
 
     def check(self, images) -> dict:
-        """Run both checks on uint8 images (n, h, w).
+        """Run the checks on uint8 images (n, h, w).
 
         Returns arrays (n,): ``appearance`` (> 1 = not recognised), ``texture`` (the same for the texture
         check; 0 where it is off), ``flat`` (bool), ``blurred`` (bool: out of
