@@ -14,6 +14,22 @@ thresholded on its val split, guard the verdict:
   blurred lens), is UNKNOWN. Standardisation makes the check blind to
   brightness and contrast (the twin is too); what it sees is structure: noise, flat frames, other parts,
   inverted grey levels, a blurred lens.
+* **Texture** (UNKNOWN): where the parts have no fixed layout (random crops of a surface), a PCA of whole
+  images is wide by nature and other things pass it. This check describes an image by what its small
+  neighbourhoods look like, wherever they are: every ``TEXTURE_PATCH`` px square of the image (stride
+  ``TEXTURE_STRIDE``), standardised robustly (minus the median, over the interquartile spread: a strong stain
+  does not rescale the grain around it), is projected on the first ``TEXTURE_COMPONENTS`` principal
+  components of the train goods' squares, and per component the log of the **median** and of the **upper
+  quartile** over the image of the squared projection are two features: the surface's energy signature
+  (grain, edges, smooth areas, at the scales and directions the components span). The statistic is the mean
+  squared distance (whitened by the train goods' signature covariance, per feature) to the ``TEXTURE_K``
+  nearest reference signatures: the train goods' and those of ``TEXTURE_COPIES`` copies of each under the
+  line's drift envelope (blur, JPEG, noise, a light gradient leave the surface the surface). Divided by its
+  threshold (the 99.9th percentile of the val items and a drifted copy of each, times ``margin``) it is
+  ``texture``; above 1 the image is UNKNOWN ("not recognised"). Quantiles over positions keep a local defect
+  (a scratch or stain in one of the 12 cells) from moving it much; an image that is not this surface anywhere
+  (noise, a photograph, another part, an empty fixture) is far from every reference. Fitted for every run; a
+  gate file without its arrays (older runs) loads with the check off.
 * **Local evidence** (heat map, and DEFECT where the twin misses): the image is compared with its ``k``
   most similar train goods in standardised pixel space; per pixel the smallest absolute difference,
   smoothed over 3 x 3 px, is the heat map. Its peak over its own upper quartile (``local``) is large only
@@ -32,7 +48,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Gate", "standardize", "sharpness", "GATE_FILE", "UNKNOWN_REASON", "FLAT_REASON", "BLUR_REASON",
+__all__ = ["Gate", "standardize", "robust_standardize", "sharpness", "texture_signature", "GATE_FILE",
+           "UNKNOWN_REASON", "FLAT_REASON", "BLUR_REASON",
            "LOCAL_REASON"]
 
 GATE_FILE = "gate.npz"
@@ -52,6 +69,19 @@ MARGIN = 1.2
 QUANTILE = 0.999
 #: most similar train goods the heat map compares with
 LOCAL_K = 3
+TEXTURE_KEYS = ("texture_components", "texture_whiten", "texture_refs", "texture_quantiles", "texture_scalars")
+#: the texture check: square size and stride (px), principal components of the squares, the quantiles over
+#: positions (median and upper quartile: a defect in one cell of the image barely moves them), squares drawn
+#: for the components (seeded)
+TEXTURE_PATCH = 8
+TEXTURE_STRIDE = 4
+TEXTURE_COMPONENTS = 24
+TEXTURE_QUANTILES = (0.5, 0.75)
+TEXTURE_SAMPLE = 20000
+#: drifted copies of every train good (one change of the line's drift envelope each) among the references,
+#: and the nearest references the distance is averaged over
+TEXTURE_COPIES = 2
+TEXTURE_K = 3
 
 
 def standardize(images) -> np.ndarray:
@@ -68,11 +98,77 @@ def sharpness(images) -> np.ndarray:
     return np.abs(lap).mean(axis=(1, 2)) / (x.std(axis=(1, 2)) + 1.0)
 
 
+def quantiles_last(a: np.ndarray, qs) -> np.ndarray:
+    """Quantiles ``qs`` (linear interpolation, as ``np.quantile``) along the last axis: (..., m) -> (len(qs), ...).
+    One sort; a fraction of ``np.quantile``'s time on the small arrays of a single image."""
+    s = np.sort(a, axis=-1)
+    m = s.shape[-1]
+    out = []
+    for q in qs:
+        pos = float(q) * (m - 1)
+        lo = int(np.floor(pos))
+        hi = min(lo + 1, m - 1)
+        out.append(s[..., lo] + (pos - lo) * (s[..., hi] - s[..., lo]))
+    return np.stack(out)
+
+
+def robust_standardize(images) -> np.ndarray:
+    """uint8 (n, h, w) -> float64 (n, h*w): per image minus the median, over the interquartile spread (as a
+    standard deviation, + 1). A stain or scratch over part of the image barely moves either, so the grain
+    around it keeps its scale (the plain standardisation's spread grows with a strong stain)."""
+    x = np.asarray(images, np.float64).reshape(len(images), -1)
+    lo, med, hi = quantiles_last(x, (0.25, 0.5, 0.75))
+    return (x - med[:, None]) / ((hi - lo)[:, None] / 1.349 + 1.0)
+
+
+def texture_signature(images, components, patch: int = TEXTURE_PATCH, stride: int = TEXTURE_STRIDE,
+                      quantiles=TEXTURE_QUANTILES) -> np.ndarray:
+    """uint8 (n, h, w) -> (n, Q*K): per quantile and principal component (rows of ``components`` (K,
+    patch*patch)) the log of that quantile over positions of the squared projection of every ``patch`` px
+    square (stride ``stride``) of the image standardised robustly (:func:`robust_standardize`)."""
+    images = np.asarray(images)
+    n, h, w = images.shape
+    z = robust_standardize(images).reshape(n, h, w)
+    sq = np.lib.stride_tricks.sliding_window_view(z, (patch, patch), axis=(1, 2))[:, ::stride, ::stride]
+    c = sq.reshape(n, -1, patch * patch) @ components.T
+    e = np.log(quantiles_last(np.swapaxes(c ** 2, 1, 2), quantiles) + 1e-3)                # (Q, n, K)
+    return e.transpose(1, 0, 2).reshape(n, -1)
+
+
 def _box3(m: np.ndarray) -> np.ndarray:
     """Mean over 3 x 3 px, edges replicated: (n, h, w) -> (n, h, w)."""
     h, w = m.shape[1:]
     p = np.pad(m, ((0, 0), (1, 1), (1, 1)), mode="edge")
     return sum(p[:, i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0
+
+
+def _fit_texture(goods, rng):
+    """The texture check's model from train goods uint8 (m, h, w): the principal components of a seeded sample
+    of their squares, the whitening of their signatures (the inverse covariance's Cholesky factor) and the
+    whitened reference signatures: the goods' and those of ``TEXTURE_COPIES`` drifted copies of each (one
+    change of the line's drift envelope, :func:`~snw_core.augment.envelope_copies`: blur, JPEG, noise, a light
+    gradient are the same surface). None when the images are smaller than a square or there are too few goods."""
+    goods = np.asarray(goods)
+    m, h, w = goods.shape
+    p, stride = TEXTURE_PATCH, TEXTURE_STRIDE
+    if h < p or w < p or m < 3:
+        return None
+    z = robust_standardize(goods).reshape(m, h, w)
+    sq = np.lib.stride_tricks.sliding_window_view(z, (p, p), axis=(1, 2))[:, ::stride, ::stride].reshape(-1, p * p)
+    sq = sq[rng.choice(len(sq), min(TEXTURE_SAMPLE, len(sq)), replace=False)]
+    _, _, vt = np.linalg.svd(sq - sq.mean(0), full_matrices=False)
+    comps = vt[:min(TEXTURE_COMPONENTS, p * p - 1, m - 2)]
+    f = texture_signature(goods, comps, p, stride, TEXTURE_QUANTILES)
+    cov = np.atleast_2d(np.cov(f.T))
+    cov = cov + 1e-3 * float(np.mean(np.diag(cov))) * np.eye(len(cov))        # a ridge: few goods, tied features
+    whiten = np.linalg.cholesky(np.linalg.inv(cov))                             # f @ whiten: unit covariance
+    from .augment import envelope_copies
+    refs = [f] + [texture_signature(envelope_copies(goods, rng), comps, p, stride, TEXTURE_QUANTILES)
+                  for _ in range(TEXTURE_COPIES)]
+    refs = (np.concatenate(refs) @ whiten).astype(np.float32).astype(np.float64)   # as saved: float32 halves the file
+    return {"texture_components": comps, "texture_whiten": whiten, "texture_refs": refs,
+            "texture_quantiles": np.asarray(TEXTURE_QUANTILES, np.float64),
+            "texture_scalars": np.array([p, stride, 1.0, TEXTURE_K], np.float64)}
 
 
 class Gate:
@@ -81,10 +177,15 @@ class Gate:
     mean : (D,) mean standardised train image; components : (K, D); eigvals : (K,); resid_var : the train
     images' mean energy outside the components; good_images : uint8 (m, h, w) the train goods (heat-map
     references); t_app, t_local : thresholds; min_std : grey-level spread below which a frame is flat;
-    min_sharp : :func:`sharpness` below which an image is out of focus (0: not checked, older runs).
+    min_sharp : :func:`sharpness` below which an image is out of focus (0: not checked, older runs);
+    texture : None (the texture check off: older runs, images smaller than a square) or a dict of arrays:
+    ``texture_components`` (K, p*p), ``texture_whiten`` (Q*K, Q*K), ``texture_refs`` (R, Q*K) the whitened
+    reference signatures, ``texture_quantiles`` (Q,), ``texture_scalars`` [patch, stride, threshold, nearest
+    references averaged].
     """
 
-    def __init__(self, mean, components, eigvals, resid_var, good_images, t_app, t_local, min_std, min_sharp=0.0):
+    def __init__(self, mean, components, eigvals, resid_var, good_images, t_app, t_local, min_std, min_sharp=0.0,
+                 texture=None):
         self.mean = np.asarray(mean, np.float64)
         self.components = np.asarray(components, np.float64)
         self.eigvals = np.asarray(eigvals, np.float64)
@@ -96,6 +197,11 @@ class Gate:
         self.image_shape = tuple(self.good_images.shape[1:])
         self._good_z = standardize(self.good_images)
         self._good_sq = np.sum(self._good_z ** 2, axis=1)
+        self.texture = None
+        if texture is not None:
+            self.texture = {k: np.asarray(texture[k], np.float64) for k in TEXTURE_KEYS}
+            self.t_tex = float(self.texture["texture_scalars"][2])
+            self._tex_sq = np.sum(self.texture["texture_refs"] ** 2, axis=1)
 
     # ------------------------------------------------------------------ fitting
     @classmethod
@@ -134,6 +240,16 @@ class Gate:
         gate.augment = augment
         ref = va if va.any() else tr
         gate.t_app = margin * float(np.quantile(gate._appearance_raw(images[ref]), QUANTILE))
+        rng = np.random.default_rng([seed, 4099])
+        texture = _fit_texture(images[tr & good], rng)
+        if texture is not None:                  # threshold: the val items and a drifted copy of each
+            gate = cls(gate.mean, gate.components, gate.eigvals, gate.resid_var, gate.good_images, gate.t_app, 1.0,
+                       gate.min_std, gate.min_sharp, texture=texture)
+            gate.augment = augment
+            from .augment import envelope_copies
+            val = np.concatenate([images[ref], envelope_copies(images[ref], rng)])
+            gate.t_tex = margin * float(np.quantile(gate._texture_raw(val), QUANTILE))
+            gate.texture["texture_scalars"][2] = gate.t_tex
         ref_good = ref & good
         if ref_good.any():
             local, _, _ = gate._local(images[ref_good], exclude_self=not va.any())
@@ -143,6 +259,15 @@ class Gate:
         return gate
 
     # ------------------------------------------------------------------ the checks
+    def _texture_raw(self, images):
+        """Mean squared whitened distance of each image's signature to its nearest references, per feature."""
+        t = self.texture
+        p, stride, _, k = t["texture_scalars"]
+        f = (texture_signature(images, t["texture_components"], int(p), int(stride), t["texture_quantiles"])
+             @ t["texture_whiten"])
+        d2 = np.maximum(np.sum(f ** 2, 1)[:, None] + self._tex_sq[None] - 2.0 * (f @ t["texture_refs"].T), 0.0)
+        return np.partition(d2, int(k) - 1, axis=1)[:, :int(k)].mean(1) / f.shape[1]
+
     def _appearance_raw(self, images):
         z = standardize(images) - self.mean
         c = z @ self.components.T
@@ -165,9 +290,10 @@ class Gate:
         return local, heat.reshape(-1, h, w), heat.argmax(1)
 
     def check(self, images) -> dict:
-        """Run both checks on uint8 images (n, h, w).
+        """Run the checks on uint8 images (n, h, w).
 
-        Returns arrays (n,): ``appearance`` (> 1 = not recognised), ``flat`` (bool), ``blurred`` (bool: out of
+        Returns arrays (n,): ``appearance`` (> 1 = not recognised), ``texture`` (the same for the texture
+        check; 0 where it is off), ``flat`` (bool), ``blurred`` (bool: out of
         focus), ``unknown`` (bool),
         ``local`` (local evidence / its threshold: > 1 = a local defect), ``local_defect`` (bool),
         ``defect_y``, ``defect_x`` (int, image coordinates of the heat map's maximum) and ``heatmap``
@@ -177,13 +303,15 @@ class Gate:
         if images.ndim == 2:
             images = images[None]
         appearance = self._appearance_raw(images) / self.t_app
+        texture = (self._texture_raw(images) / self.t_tex if self.texture is not None
+                   else np.zeros(len(images)))
         flat = np.asarray(images, np.float64).reshape(len(images), -1).std(1) < self.min_std
         blurred = ~flat & (sharpness(images) < self.min_sharp)
         local, heat, arg = self._local(images)
         local_n = local / self.t_local
         y, x = np.unravel_index(arg, self.image_shape)
-        return {"appearance": appearance, "flat": flat, "blurred": blurred,
-                "unknown": flat | blurred | (appearance > 1.0),
+        return {"appearance": appearance, "texture": texture, "flat": flat, "blurred": blurred,
+                "unknown": flat | blurred | (appearance > 1.0) | (texture > 1.0),
                 "local": local_n, "local_defect": local_n > 1.0, "defect_y": y.astype(np.int64),
                 "defect_x": x.astype(np.int64), "heatmap": heat.astype(np.float32)}
 
@@ -200,7 +328,10 @@ class Gate:
     # ------------------------------------------------------------------ storage
     def arrays(self) -> dict:
         """The state as plain arrays for ``np.savez`` (no pickles)."""
-        return {"mean": self.mean, "components": self.components,
+        texture = dict(self.texture or {})
+        if texture:
+            texture["texture_refs"] = texture["texture_refs"].astype(np.float32)      # exact: fitted at float32
+        return {**texture, "mean": self.mean, "components": self.components,
                 "eigvals": self.eigvals.astype(np.float64), "good_images": self.good_images,
                 "scalars": np.array([self.resid_var, self.t_app, self.t_local, self.min_std, self.min_sharp],
                                     np.float64)}
@@ -208,14 +339,18 @@ class Gate:
     @classmethod
     def from_arrays(cls, a: dict):
         resid_var, t_app, t_local, min_std, *rest = (float(v) for v in a["scalars"])   # older runs: 4 values
+        texture = a if all(k in a for k in TEXTURE_KEYS) else None                 # older runs: no texture check
         return cls(a["mean"], a["components"], a["eigvals"], resid_var, a["good_images"], t_app, t_local, min_std,
-                   rest[0] if rest else 0.0)
+                   rest[0] if rest else 0.0, texture=texture)
 
     def thresholds(self) -> dict:
         """What the run records: the thresholds and the model's size (JSON-friendly)."""
         return {"appearance": self.t_app, "local": self.t_local, "augment": getattr(self, "augment", "none"),
                 "min_std": self.min_std, "min_sharpness": self.min_sharp, "components": int(len(self.eigvals)),
-                "good_references": int(len(self.good_images)), "margin": MARGIN, "quantile": QUANTILE}
+                "good_references": int(len(self.good_images)), "margin": MARGIN, "quantile": QUANTILE,
+                "texture": self.t_tex if self.texture is not None else None,
+                "texture_components": int(len(self.texture["texture_whiten"])) if self.texture is not None else 0,
+                "texture_references": int(len(self.texture["texture_refs"])) if self.texture is not None else 0}
 
     def save(self, path) -> None:
         from .fsutil import atomic_write_npz

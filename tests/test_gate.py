@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from snw_core import notapart
-from snw_core.gate import Gate, standardize
+from snw_core.gate import UNKNOWN_REASON, Gate, standardize
 from snw_core.judge import combine
 from snw_core.metrics import evaluate_embeddings, effective_scores, unknown_rates
 
@@ -77,7 +77,8 @@ def test_gate_round_trip_and_the_bundle_script_compute_the_same(fitted, tiny_dat
     x, _ = notapart.not_a_part((26, 36), tiny_dataset.images[:10], n_per_kind=2, seed=3)
     x = np.concatenate([x, tiny_dataset.images[:20]])
     want, again, got = gate.check(x), back.check(x), script.check(x)
-    for key in ("appearance", "local", "unknown", "flat", "blurred", "local_defect", "defect_y", "defect_x", "heatmap"):
+    for key in ("appearance", "texture", "local", "unknown", "flat", "blurred", "local_defect", "defect_y", "defect_x",
+                "heatmap"):
         assert np.allclose(again[key], want[key], rtol=1e-12, atol=0), key
         tol = 1e-6 if key == "heatmap" else 1e-9          # the dashboard keeps heat maps as float32
         assert np.allclose(got[key], want[key], rtol=tol, atol=1e-12), key
@@ -130,3 +131,68 @@ def test_a_blurred_lens_is_unknown_and_a_slight_blur_is_not(fitted, tiny_dataset
     a["scalars"] = a["scalars"][:4]
     old = Gate.from_arrays(a)
     assert old.min_sharp == 0.0 and not old.check(lens)["blurred"].any()
+
+
+def _surface_crops(n, seed, h=36, w=48):
+    """Random crops of one grainy surface (blurred noise with a faint ramp), as a texture set is."""
+    from snw_core.imageops import gaussian_blur
+    rng = np.random.default_rng(0)                                  # the same surface for every call
+    surface = gaussian_blur(rng.normal(0, 1, (1, 160, 200)), 0.8)[0] * 40 + 120
+    pick = np.random.default_rng(seed)
+    ys, xs = pick.integers(0, 160 - h, n), pick.integers(0, 200 - w, n)
+    return np.stack([surface[y:y + h, x:x + w] for y, x in zip(ys, xs)]).clip(0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def surface_gate():
+    imgs = _surface_crops(300, 1)
+    labels = np.full(300, "0")
+    split = np.array(["train"] * 200 + ["val"] * 100)
+    return Gate.fit(imgs, labels, split, "0")
+
+
+def test_texture_check_ignores_a_local_defect_and_sees_a_foreign_surface(surface_gate):
+    from snw_core.imageops import gaussian_blur
+    gate = surface_gate
+    goods = _surface_crops(20, 2)
+    assert gate.texture is not None and np.all(gate.check(goods)["texture"] < 1)
+    # a defect inside one cell of a 3 x 4 grid (12 x 12 px), as the texture sets plant them
+    stained = goods.astype(np.float64)
+    stained[:, 16:22, 16:22] = 20                                   # a dark stain inside the cell
+    scratched = goods.astype(np.float64)
+    scratched[:, np.arange(1, 11), np.arange(25, 35)] = 255          # a bright diagonal scratch
+    for bad in (stained, scratched):
+        t = gate.check(bad.astype(np.uint8))["texture"]
+        assert np.all(t < 1), t.max()
+    from snw_core import drift                                      # the camera drift the line allows
+    for changed in (drift.blur(goods, 1.0), drift.noise(goods, 8.0), drift.gradient(goods, 30.0)):
+        assert np.all(gate.check(changed)["texture"] < 1)
+    rng = np.random.default_rng(3)
+    foreign = {"white noise": rng.normal(120, 30, (10, 36, 48)),
+               "coarse blobs": gaussian_blur(rng.normal(0, 1, (10, 36, 48)), 3.0) * 400 + 120,
+               "stripes": 120 + 60 * np.sin(np.arange(48) / 2.0)[None, None, :] + rng.normal(0, 2, (10, 36, 48))}
+    for kind, x in foreign.items():
+        c = gate.check(np.clip(x, 0, 255).astype(np.uint8))
+        assert np.all(c["texture"] > 1) and c["unknown"].all(), kind
+        plain = ~c["blurred"] & ~c["flat"]                          # (coarse blobs are also out of focus)
+        assert set(combine(np.zeros(len(x)), 1.0, c)[1][plain]) <= {UNKNOWN_REASON}
+
+
+def test_texture_check_bundle_equals_dashboard_and_an_old_gate_file_loads_without_it(surface_gate, tmp_path):
+    gate = surface_gate
+    gate.save(tmp_path / "gate.npz")
+    spec = importlib.util.spec_from_file_location("bundle_gate2", ROOT / "snw_core" / "bundle_template" / "inspect_bundle.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    x = np.concatenate([_surface_crops(10, 5), np.random.default_rng(4).integers(0, 256, (5, 36, 48), dtype=np.uint8)])
+    want, got = gate.check(x), mod.Gate(str(tmp_path)).check(x)
+    assert np.allclose(got["texture"], want["texture"], rtol=1e-9, atol=1e-12)
+    assert (want["texture"][10:] > 1).all() and np.array_equal(got["unknown"], want["unknown"])
+    assert Gate.load(tmp_path / "gate.npz").check(x)["texture"] == pytest.approx(want["texture"], rel=1e-12)
+    # a gate file written before the texture check: it loads, in both, with the check off
+    old = {k: v for k, v in gate.arrays().items() if not k.startswith("texture")}
+    np.savez(tmp_path / "old" / "gate.npz" if (tmp_path / "old").mkdir() is None else None, **old)
+    back, script = Gate.load(tmp_path / "old" / "gate.npz"), mod.Gate(str(tmp_path / "old"))
+    assert back.texture is None and script.texture is None and back.thresholds()["texture"] is None
+    assert not back.check(x)["texture"].any() and not script.check(x)["texture"].any()
+    assert np.array_equal(back.check(x)["unknown"], script.check(x)["unknown"])

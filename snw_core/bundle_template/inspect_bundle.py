@@ -87,6 +87,19 @@ def load_interpreter_class():
                        "(or tflite-runtime, or tensorflow).")
 
 
+def quantiles_last(a, qs):
+    """Quantiles (linear interpolation) along the last axis: (..., m) -> (len(qs), ...), as snw_core.gate."""
+    s = np.sort(a, axis=-1)
+    m = s.shape[-1]
+    out = []
+    for q in qs:
+        pos = float(q) * (m - 1)
+        lo = int(np.floor(pos))
+        hi = min(lo + 1, m - 1)
+        out.append(s[..., lo] + (pos - lo) * (s[..., hi] - s[..., lo]))
+    return np.stack(out)
+
+
 def standardize(images):
     x = np.asarray(images, np.float64).reshape(len(images), -1)
     return (x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + 1.0)
@@ -94,8 +107,10 @@ def standardize(images):
 
 class Gate:
     """The not-a-part check (UNKNOWN) and the local evidence / heat map, exactly as the dashboard computes
-    them (snw_core.gate): a PCA appearance model of the standardised train images, and the difference from
-    the most similar good train images, smoothed over 3 x 3 px."""
+    them (snw_core.gate): a PCA appearance model of the standardised train images, the texture signature (per
+    principal component of the train goods' small squares, the median and upper quartile over the image of the
+    squared projection) against its nearest reference signatures (absent in older bundles: not checked), and the
+    difference from the most similar good train images, smoothed over 3 x 3 px."""
 
     def __init__(self, path: str):
         with np.load(os.path.join(path, "gate.npz"), allow_pickle=False) as z:
@@ -106,6 +121,8 @@ class Gate:
         self.good_images = np.asarray(a["good_images"], np.uint8)
         self.resid_var, self.t_app, self.t_local, self.min_std, *rest = (float(v) for v in a["scalars"])
         self.min_sharp = rest[0] if rest else 0.0
+        keys = ("texture_components", "texture_whiten", "texture_refs", "texture_quantiles", "texture_scalars")
+        self.texture = {k: np.asarray(a[k], np.float64) for k in keys} if all(k in a for k in keys) else None
         self.image_shape = tuple(self.good_images.shape[1:])
         self.good_z = standardize(self.good_images)
         self.good_sq = np.sum(self.good_z ** 2, axis=1)
@@ -118,6 +135,21 @@ class Gate:
         c = zc @ self.components.T
         r = zc - c @ self.components
         appearance = 0.5 * ((c ** 2 / self.eigvals).mean(1) + (r ** 2).sum(1) / self.resid_var) / self.t_app
+        texture = np.zeros(len(images))
+        if self.texture is not None:
+            t = self.texture
+            ps, stride, t_tex, k = t["texture_scalars"]
+            ps, stride = int(ps), int(stride)
+            x = np.asarray(images, np.float64).reshape(len(images), -1)
+            lo, med, hi = quantiles_last(x, (0.25, 0.5, 0.75))               # robust: minus median, over IQR
+            zr = ((x - med[:, None]) / ((hi - lo)[:, None] / 1.349 + 1.0)).reshape(-1, h, w)
+            sq = np.lib.stride_tricks.sliding_window_view(zr, (ps, ps), axis=(1, 2))
+            proj = sq[:, ::stride, ::stride].reshape(len(z), -1, ps * ps) @ t["texture_components"].T
+            e = np.log(quantiles_last(np.swapaxes(proj ** 2, 1, 2), t["texture_quantiles"]) + 1e-3)   # (Q, n, K)
+            f = e.transpose(1, 0, 2).reshape(len(z), -1) @ t["texture_whiten"]
+            refs = t["texture_refs"]
+            d2 = np.maximum(np.sum(f ** 2, 1)[:, None] + np.sum(refs ** 2, 1)[None] - 2.0 * (f @ refs.T), 0.0)
+            texture = np.partition(d2, int(k) - 1, axis=1)[:, :int(k)].mean(1) / f.shape[1] / t_tex
         x64 = np.asarray(images, np.float64)
         flat = x64.reshape(len(images), -1).std(1) < self.min_std
         lap = x64[:, :-2, 1:-1] + x64[:, 2:, 1:-1] + x64[:, 1:-1, :-2] + x64[:, 1:-1, 2:] - 4.0 * x64[:, 1:-1, 1:-1]
@@ -130,8 +162,8 @@ class Gate:
         heat = (sum(p[:, i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0).reshape(len(z), -1)
         local = heat.max(1) / (np.quantile(heat, 0.75, axis=1) + 0.05) / self.t_local
         y, x = np.unravel_index(heat.argmax(1), (h, w))
-        return {"appearance": appearance, "flat": flat, "blurred": blurred,
-                "unknown": flat | blurred | (appearance > 1.0), "local": local,
+        return {"appearance": appearance, "texture": texture, "flat": flat, "blurred": blurred,
+                "unknown": flat | blurred | (appearance > 1.0) | (texture > 1.0), "local": local,
                 "local_defect": local > 1.0, "defect_y": y, "defect_x": x, "heatmap": heat.reshape(-1, h, w)}
 
 
