@@ -56,7 +56,7 @@ GATE_FILE = "gate.npz"
 #: the operator's message for an UNKNOWN verdict
 UNKNOWN_REASON = "not recognised as this part: check camera, fixture, part type"
 FLAT_REASON = "almost no contrast (flat frame): check lamp, lens cap, exposure"
-BLUR_REASON = "out of focus (far less sharp than any train image): check lens and focus"
+BLUR_REASON = "out of focus (less sharp than the images this run can judge): check lens and focus"
 #: a frame is flat below this share of the train images' smallest spread, out of focus below this share of
 #: their smallest sharpness
 FLAT_SHARE = 0.25

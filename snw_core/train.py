@@ -257,6 +257,67 @@ def fit_gate(images, labels, split, good_label, augment: str = "none", seed: int
     return gate, {k: np.concatenate(v) for k, v in checks.items()}
 
 
+#: the focus guard's test: val items blurred by this Gaussian sigma (px, the drift benchmark's "blur 1 px"); a run
+#: that catches fewer than GUARD_CAUGHT of the blurred val defects gets the guard
+GUARD_BLUR = 1.0
+GUARD_CAUGHT = 0.9
+#: the limit lies halfway between the blurred val items' and the clean train and val items' sharpness, each taken
+#: at this quantile from its far end (not the extremes: registration's turn softens a few clean parts a little)
+GUARD_QUANTILE = 0.99
+
+
+def focus_guard(gate, embedder, registration, raw_images, images, labels, split, good_label, refs, k: int,
+                threshold: float, bank=None) -> dict:
+    """Does this run pass defects when the focus softens? If so, judge such images UNKNOWN instead.
+
+    The val items are blurred by :data:`GUARD_BLUR` px (registered as the judge would) and judged with the run's
+    references, threshold, gate and patch bank. Where fewer than :data:`GUARD_CAUGHT` of the blurred defects are
+    caught (a twin never trained on blur may read a blurred part as a clean one), the gate's focus limit
+    ``min_sharp`` rises to halfway between the blurred val items' sharpness and the clean train and val items' (the
+    99th and the 1st percentile): the line then gets "out of focus" (UNKNOWN) for a blurred part rather than a verdict the
+    run cannot give. A run that catches them, e.g. one trained with the camera augmentation, keeps its limit.
+    Changes ``gate.min_sharp`` in place; returns what was found (metrics.json key ``focus_guard``).
+    """
+    from .drift import blur
+    from .embed import embed_images
+    from .gate import sharpness
+    from .metrics import knn_scores
+
+    val = np.flatnonzero(split == "val")
+    is_def = labels[val] != good_label
+    report = {"blur_sigma": GUARD_BLUR, "min_caught": GUARD_CAUGHT, "used": False}
+    if not is_def.any():
+        return {**report, "reason": "no defective val items to test with"}
+    blurred = blur(raw_images[val], GUARD_BLUR)
+    if registration is not None:
+        blurred = registration.apply(blurred)[0]
+    c = gate.check(blurred)
+    caught = c["unknown"] | c["local_defect"] | (knn_scores(refs, embed_images(embedder, blurred), k=k) > threshold)
+    if registration is not None:
+        caught |= registration.flipped(blurred)
+    if bank is not None and np.isfinite(bank.threshold):
+        from .embed import feature_maps
+        from .patches import feature_layer
+        caught |= bank.score(feature_maps(embedder, blurred, feature_layer(embedder)))[0] > bank.threshold
+    rate = float(caught[is_def].mean())
+    report["blurred_val_defects_caught"] = round(rate, 4)
+    if rate >= GUARD_CAUGHT:
+        return {**report, "reason": f"the run catches {rate:.0%} of the blurred val defects"}
+    fit = (split == "train") | (split == "val")
+    clean = float(np.quantile(sharpness(images[fit]), 1.0 - GUARD_QUANTILE))
+    soft = float(np.quantile(sharpness(blurred), GUARD_QUANTILE))
+    if soft >= clean:
+        return {**report, "reason": f"the run catches {rate:.0%} of the blurred val defects, but blurred images are "
+                                    "as sharp as clean ones here: no limit between them"}
+    limit = 0.5 * (soft + clean)
+    if limit <= gate.min_sharp:
+        return {**report, "reason": "the focus limit already lies above the blurred images"}
+    gate.min_sharp = limit
+    return {**report, "used": True, "min_sharpness": round(limit, 4),
+            "reason": f"the run catches only {rate:.0%} of the blurred val defects: images less sharp than "
+                      f"{limit:.3f} are judged UNKNOWN (out of focus)"}
+
+
 def drift_copies(embedder, gate, images, labels, split, good_label, augment: str, seed: int) -> dict:
     """With a training augmentation, one drifted copy of every train good and val item: one change of the
     envelope at half to full strength (:func:`snw_core.augment.envelope_copies`).
@@ -511,20 +572,35 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     if applied is not None:                   # locations on the source images' pixels
         checks["defect_y"], checks["defect_x"] = registration.point_to_input(checks["defect_y"], checks["defect_x"],
                                                                              applied)
-    drift = drift_copies(embedder, gate, images, labels, prep.split, ds.good_label, settings.get("augment", "none"),
+    def downstream():
+        """The drifted and delivered val copies, the patch bank and the metrics, from the gate as it stands."""
+        d = drift_copies(embedder, gate, images, labels, prep.split, ds.good_label, settings.get("augment", "none"),
                          seed)
-    if registration is not None:
-        drift = delivered_val(embedder, gate, ds.images, labels, prep.split, ds.good_label, drift)
-    patch = fit_patches(embedder, images, labels, prep.split, ds.good_label, emb, checks, settings,
-                        drift.get("ref_extra"))
+        if registration is not None:
+            d = delivered_val(embedder, gate, ds.images, labels, prep.split, ds.good_label, d)
+        p = fit_patches(embedder, images, labels, prep.split, ds.good_label, emb, checks, settings, d.get("ref_extra"))
+        m, sc = evaluate_embeddings(emb, labels, prep.split, good_label=ds.good_label, k=settings["k"],
+                                    threshold_method=settings["threshold_method"], max_escape=settings["max_escape"],
+                                    unknown=checks["unknown"],
+                                    local_defect=checks["local_defect"] | p["defect"] if p else checks["local_defect"],
+                                    ref_extra=d.get("ref_extra"), val_extra=d.get("val_extra"))
+        return d, p, m, sc
+
+    drift, patch, metrics_, scores = downstream()
+    tr_good = (prep.split == "train") & (labels == ds.good_label)
+    refs = emb[tr_good] if "ref_extra" not in drift else np.concatenate([emb[tr_good], drift["ref_extra"]])
+    guard = focus_guard(gate, embedder, registration, ds.images, images, labels, prep.split, ds.good_label, refs,
+                        settings["k"], metrics_["threshold"], patch["bank"] if patch else None)
+    log.msg("focus guard: " + guard["reason"])
+    if guard["used"]:                         # the new focus limit, in the gate file and in every item's verdict
+        gate.save(run.file(GATE_FILE))
+        from .gate import sharpness
+        newly = ~checks["flat"] & (sharpness(images) < gate.min_sharp) & ~checks["unknown"]
+        if newly.any():
+            checks["unknown"] = checks["unknown"] | newly
+        drift, patch, metrics_, scores = downstream()
     if patch and np.isfinite(patch["bank"].threshold):      # kept only where it is used (it costs time per image)
         patch["bank"].save(run.file(PATCH_FILE))
-    metrics_, scores = evaluate_embeddings(emb, labels, prep.split, good_label=ds.good_label, k=settings["k"],
-                                           threshold_method=settings["threshold_method"],
-                                           max_escape=settings["max_escape"], unknown=checks["unknown"],
-                                           local_defect=checks["local_defect"] | patch["defect"] if patch
-                                           else checks["local_defect"],
-                                           ref_extra=drift.get("ref_extra"), val_extra=drift.get("val_extra"))
     te = prep.idx["test"]
     ia, ib, y = eval_pairs["test"]
     e_te = emb[te]
@@ -538,6 +614,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         metrics_["p_good"] = probability_metrics(emb, labels, prep.split, prep.classes, ds.good_label)
     metrics_["gate"] = gate.thresholds()
     metrics_["registration"] = reg_report
+    metrics_["focus_guard"] = guard
     # the twin's score alone at its own val threshold: what a training run changes (the gate's checks do not
     # depend on the twin), so runs and sweeps can be compared on it too
     plain, _ = evaluate_embeddings(emb, labels, prep.split, good_label=ds.good_label, k=settings["k"],

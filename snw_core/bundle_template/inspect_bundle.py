@@ -54,7 +54,7 @@ FIELDS = ("file", "verdict", "reason", "defect", "score", "threshold", "pin", "p
           "defect_y", "defect_x", "appearance", "local", "patch")
 UNKNOWN_REASON = "not recognised as this part: check camera, fixture, part type"
 FLAT_REASON = "almost no contrast (flat frame): check lamp, lens cap, exposure"
-BLUR_REASON = "out of focus (far less sharp than any train image): check lens and focus"
+BLUR_REASON = "out of focus (less sharp than the images this run can judge): check lens and focus"
 LOCAL_REASON = "local difference from the most similar good parts"
 PATCH_REASON = "a neighbourhood unlike any on the good parts (patch evidence)"
 FLIP_REASON = "the part sits flipped or turned round in the fixture"
