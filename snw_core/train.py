@@ -560,6 +560,9 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     else:
         images, applied = ds.images, None
     log.msg("registration: " + ("on" if registration is not None else "off") + f" ({reg_report['reason']})")
+    if registration is None and settings.get("augment", "none") != "none":
+        log.msg("note: a training augmentation on images without a fixed layout; on a random surface texture it was "
+                "measured worse than none (docs/real-data.md, section 7): compare with a run of the default preset")
     t_emb = time.time()
     emb = embed_images(embedder, images)
     embed_seconds = time.time() - t_emb
