@@ -30,7 +30,7 @@ run = ui.current_run()
 if "pairs_preset" not in st.session_state:
     run_preset = run.config().get("preset") if run is not None else None
     st.session_state["pairs_preset"] = run_preset if run_preset in PRESETS else "seed"
-c = st.columns([1.2, 1, 1, 1])
+c = st.columns([1.8, 0.8, 0.8, 1])
 preset = c[0].segmented_control("Preset", list(PRESETS), key="pairs_preset", required=True,
                                 help="Which training recipe's pairs to show.")
 settings = PRESETS[preset]
