@@ -44,6 +44,7 @@ def one(data: str, register: str, args, runs: Path) -> dict:
         judge.judge(img[i % len(img):i % len(img) + 1])
     ms = (time.perf_counter() - t0) * 10
     return {"register": register, "run_id": run.id, "registration": m.get("registration"),
+            "focus_guard": m.get("focus_guard"),
             "good_defect_accuracy": m["good_defect_accuracy"], "escape_rate": m["escape_rate"],
             "overkill_rate": m["overkill_rate"], "auroc": m["auroc"], "threshold": m["threshold"],
             "train_seconds": m["train_seconds"], "drift": d["rows"], "not_a_part_good": nap["GOOD"],
@@ -78,6 +79,7 @@ def main() -> int:
                     + [f"{r['drift'][i]['goods_passed_n']}/{row['n_good']} / {r['drift'][i]['defects_caught_n']}/"
                        f"{row['n_defect']}" for r in res])
     rows.append(["not-a-part inputs judged GOOD"] + [f"{r['not_a_part_good']} of {r['not_a_part_n']}" for r in res])
+    rows.append(["focus guard"] + [("on" if (r["focus_guard"] or {}).get("used") else "off") for r in res])
     rows.append(["one whole verdict (ms, Keras)"] + [f"{r['verdict_ms']:.2f}" for r in res])
     print(text_table([[""] + [f"register {r['register']}" for r in res]] + rows))
     if args.json:
