@@ -274,8 +274,8 @@ def focus_guard(gate, embedder, registration, raw_images, images, labels, split,
     references, threshold, gate and patch bank. Where fewer than :data:`GUARD_CAUGHT` of the blurred defects are
     caught (a twin never trained on blur may read a blurred part as a clean one), the gate's focus limit
     ``min_sharp`` rises to halfway between the blurred val items' sharpness and the clean train and val items' (the
-    99th and the 1st percentile): the line then gets "out of focus" (UNKNOWN) for a blurred part rather than a verdict the
-    run cannot give. A run that catches them, e.g. one trained with the camera augmentation, keeps its limit.
+    99th and the 1st percentile): the line then gets "out of focus" (UNKNOWN) for a blurred part rather than a
+    verdict the run cannot give. A run that catches them, e.g. one trained with the camera augmentation, keeps its limit.
     Changes ``gate.min_sharp`` in place; returns what was found (metrics.json key ``focus_guard``).
     """
     from .drift import blur
@@ -598,9 +598,8 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     if guard["used"]:                         # the new focus limit, in the gate file and in every item's verdict
         gate.save(run.file(GATE_FILE))
         from .gate import sharpness
-        newly = ~checks["flat"] & (sharpness(images) < gate.min_sharp) & ~checks["unknown"]
-        if newly.any():
-            checks["unknown"] = checks["unknown"] | newly
+        blurred = ~checks["flat"] & (sharpness(images) < gate.min_sharp)
+        checks["blurred"], checks["unknown"] = blurred, checks["unknown"] | blurred
         drift, patch, metrics_, scores = downstream()
     if patch and np.isfinite(patch["bank"].threshold):      # kept only where it is used (it costs time per image)
         patch["bank"].save(run.file(PATCH_FILE))

@@ -72,3 +72,26 @@ def test_a_run_that_catches_blurred_defects_keeps_its_focus_limit():
     gate, report, _, _ = run_guard("square", "mean")
     assert not report["used"] and report["blurred_val_defects_caught"] >= 0.9
     assert gate.min_sharp == 0.01 and "catches" in report["reason"]
+
+
+@pytest.mark.slow
+def test_a_trained_run_records_the_guard_and_judges_blurred_parts_by_it(tiny_parquet, tiny_dataset):
+    from trained_run import trained_run
+
+    from snw_core.drift import blur
+    from snw_core.gate import BLUR_REASON
+    from snw_core.judge import Judge
+    from snw_core.runs import RunStore
+
+    runs, rid = trained_run(tiny_parquet)
+    run = RunStore(runs).get(rid)
+    guard = run.metrics()["focus_guard"]
+    assert {"used", "reason", "blurred_val_defects_caught"} <= set(guard)
+    judge = Judge.from_run(run)
+    if guard["used"]:                      # a one-epoch twin: blurred defects pass it, so the guard is on
+        assert judge.gate.min_sharp == pytest.approx(guard["min_sharpness"], abs=1e-4)
+        out = judge.judge(blur(tiny_dataset.images[:20], GUARD_BLUR))
+        assert np.mean(np.asarray(out["verdict"]) == "UNKNOWN") >= 0.9
+        assert BLUR_REASON in set(np.asarray(out["reason"]).tolist())
+    else:
+        assert guard["blurred_val_defects_caught"] >= 0.9
