@@ -44,6 +44,9 @@ AUGMENTATIONS = ("none", "line", "camera")
 CHANGES = ("shift", "rotation", "blur", "noise", "gradient", "brightness", "contrast", "jpeg")
 #: the changes of ``"camera"``: the light and the sensor, not the pose (registration undoes the pose)
 PHOTOMETRIC = ("blur", "noise", "gradient", "brightness", "contrast", "jpeg")
+#: the changes the not-a-part gate of a ``"camera"`` run is fitted on as well: the light only. Noisy, blurred or
+#: compressed copies there widen it until camera noise, flat frames and blurred lenses pass (measured on a texture)
+LIGHT = ("gradient", "brightness", "contrast")
 
 
 def _affine(x: np.ndarray, ty, tx, angle_deg) -> np.ndarray:
@@ -129,11 +132,11 @@ def line_drift(images: np.ndarray, rng: np.random.Generator, envelope: dict | No
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
-def envelope_copies(images: np.ndarray, rng: np.random.Generator, name: str = "line") -> np.ndarray:
+def envelope_copies(images: np.ndarray, rng: np.random.Generator, name: str = "line", names=None) -> np.ndarray:
     """One change per image at a strength of half to all of the envelope's: the drift a run's good
     references and its threshold are made to hold under (see :func:`snw_core.train.drift_copies`); ``name``
-    the run's augmentation (``"camera"``: only its changes)."""
-    return line_drift(images, rng, changes=(1, 1), low=0.5, power=1.0, names=_names(name))
+    the run's augmentation (``"camera"``: only its changes), ``names`` the changes to draw from instead."""
+    return line_drift(images, rng, changes=(1, 1), low=0.5, power=1.0, names=names or _names(name))
 
 
 def _names(name: str) -> tuple:

@@ -213,15 +213,19 @@ class Gate:
         augment : the run's training augmentation (:mod:`snw_core.augment`). With ``"line"`` the model, the
         heat map's references and the thresholds also see one drifted copy of every train and val image (one
         change of the envelope at half to full strength, :func:`~snw_core.augment.envelope_copies`), so the
-        drift the twin was trained to ignore does not make a part UNKNOWN.
+        drift the twin was trained to ignore does not make a part UNKNOWN. With ``"camera"`` the copies change
+        the light only (:data:`~snw_core.augment.LIGHT`): copies with noise, blur or JPEG widened the check until
+        camera noise, flat frames and blurred lenses passed on a texture, and the focus guard of training
+        (:func:`snw_core.train.focus_guard`) decides about blur instead.
         """
         images = np.asarray(images)
         labels = np.asarray(labels).astype(str)
         split = np.asarray(split).astype(str)
         good = labels == str(good_label)
         if augment != "none":
-            from .augment import envelope_copies
-            drifted = envelope_copies(images, np.random.default_rng([seed, 7919]), augment)
+            from .augment import LIGHT, envelope_copies
+            drifted = envelope_copies(images, np.random.default_rng([seed, 7919]), augment,
+                                      names=LIGHT if augment == "camera" else None)
             images = np.concatenate([images, drifted])
             labels, split, good = (np.concatenate([a, a]) for a in (labels, split, good))
         tr, va = split == "train", split == "val"

@@ -53,6 +53,27 @@ def test_the_camera_preset_is_the_default_recipe_with_the_camera_augmentation_an
         {k: v for k, v in default.items() if k not in ("augment", "epochs", "preset")}
 
 
+def test_the_gate_of_a_camera_run_sees_copies_under_other_light_only():
+    rng = np.random.default_rng(5)
+    x = np.clip(rng.normal(120, 20, (200, 16, 16)), 40, 200).astype(np.uint8)
+    yy, xx = np.mgrid[0:16, 0:16]
+
+    def residual(y):
+        """RMS of what is left of each copy after the best gain, offset and linear light ramp of its original."""
+        out = []
+        for a, b in zip(x.astype(np.float64), y.astype(np.float64)):
+            design = np.stack([a.ravel(), np.ones(a.size), yy.ravel(), xx.ravel()], 1)
+            coef, *_ = np.linalg.lstsq(design, b.ravel(), rcond=None)
+            out.append(np.sqrt(np.mean((design @ coef - b.ravel()) ** 2)))
+        return np.array(out)
+
+    light = augment.envelope_copies(x, np.random.default_rng(0), "camera", names=augment.LIGHT)
+    camera = augment.envelope_copies(x, np.random.default_rng(0), "camera")
+    assert np.any(light != x)
+    assert residual(light).max() < 1.0                       # rounding only: the light changed, nothing else
+    assert np.mean(residual(camera) > 2.0) > 0.3              # noise, blur, JPEG change the pixels themselves
+
+
 def test_augment_setting_is_validated_and_the_seed_preset_stays_the_study():
     assert resolve_settings("seed")["augment"] == "none"
     assert resolve_settings("default", augment="line")["augment"] == "line"
