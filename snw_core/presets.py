@@ -79,8 +79,8 @@ _CLASSIFIER = dict(_DEFAULT, **{
 #: afresh (``augment = "camera"``: blur, JPEG, noise, light gradient, brightness, contrast; registration undoes the
 #: pose), and 30 epochs instead of 10, which the augmented twin needs. On a real-light connector set it is better
 #: than ``default`` in every drift condition and on the clean test split; on the generated connectors it gives up a
-#: little clean accuracy, and on a surface texture (no layout to register) its gate let images of other things pass
-#: or its twin lost accuracy (docs/real-data.md, section 7). Trains about four times as long as ``default``.
+#: little clean accuracy; on the moderate texture it held every drift condition, on the strong one (no layout to
+#: register, coarse grain) its twin lost accuracy (docs/real-data.md, section 7). Trains about four times as long as ``default``.
 _CAMERA = dict(_DEFAULT, **{
     "augment": "camera",
     "epochs": 30,
@@ -95,7 +95,7 @@ PRESET_HELP = {
                "the epoch budget counts from take-off (epochs spent on a start-up plateau do not count).",
     "camera": "The default recipe trained against a line camera's drift: blur, JPEG, noise and light changes drawn "
               "afresh for every training image, 30 epochs (about four times as long as default). For parts with a "
-              "fixed layout (connectors); on a surface texture it let images of other things pass or lost accuracy.",
+              "fixed layout (connectors); on a strongly grained surface it did worse than default.",
     "classifier": "Baseline: the default twin's convolutional backbone with a softmax over the labels, trained with "
                   "cross-entropy on the same batches and epoch budget; judged by k-NN in its softmax space.",
 }
