@@ -190,7 +190,8 @@ class Judge:
         return out[:, :d], patch, maps
 
     def judge(self, images) -> dict:
-        if len(np.asarray(images).reshape(-1, *np.shape(images)[-2:])) <= FEW_IMAGES:
+        images = np.asarray(images)
+        if images.ndim == 2 or len(images) <= FEW_IMAGES:
             with _few_images():
                 return self._judge(images)
         return self._judge(images)
