@@ -23,7 +23,7 @@ from snw_core.roles import AccessError
 from snw_core.runs import RunError
 
 FIELDS = ("epochs", "batch_size", "pairs_per_image", "margin", "learning_rate", "embedding_dim", "seed",
-          "plateau_epochs", "augment")
+          "plateau_epochs", "augment", "ema")
 SPLIT_KEYS = ("train_split_train", "train_split_val", "train_split_test")
 LIVE = ("running", "starting")
 PHASE_TEXT = {
@@ -99,6 +99,8 @@ def start_form() -> None:
         c1.selectbox("2-D projection", ("umap", "pca"), key="train_projection",
                      help="UMAP for the Embeddings page (slower, tens of seconds); PCA is instant.")
         c2.selectbox("Augmentation", AUGMENTATIONS, key="train_augment", help=SETTING_HELP["augment"])
+        c1.number_input("Weight average (momentum)", 0.0, 0.9999, step=0.001, format="%.4f", key="train_ema",
+                        help=SETTING_HELP["ema"])
         st.text_input("Run name (optional)", key="train_name", max_chars=24, placeholder=preset)
         corr_files = _corrections_files()
         st.selectbox("Corrections file", ["none"] + corr_files, key="train_corrections",

@@ -18,7 +18,8 @@ _FLAGS = {"epochs": "--epochs", "seed": "--seed", "batch_size": "--batch-size", 
           "margin": "--margin", "learning_rate": "--learning-rate", "embedding_dim": "--embedding-dim", "k": "--k",
           "early_stopping_patience": "--early-stopping-patience", "plateau_epochs": "--plateau-epochs",
           "max_escape": "--max-escape",
-          "threshold_method": "--threshold-method", "augment": "--augment"}
+          "threshold_method": "--threshold-method", "augment": "--augment",
+          "ema": "--ema"}
 
 
 def train_command(source: str, preset: str, overrides: dict, good_label: str = "0", name: str | None = None,

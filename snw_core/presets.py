@@ -32,6 +32,7 @@ _SEED = {
     "augment_shift": 0,
     "augment": "none",          # training augmentation (snw_core.augment): none, or "line" (a camera's drift)
     "presmooth": 0.0,           # conv twin: a fixed Gaussian blur (sigma, px) before the first convolution; 0 = off
+    "ema": 0.0,                 # judge with an exponential moving average of the weights (its momentum); 0 = off
     "register": "off",          # align every image to the taught part before judging (snw_core.register): auto, off
     "split": [0.6, 0.2, 0.2],
     "seed": 0,
@@ -105,6 +106,9 @@ SETTING_HELP = {
     "augment": "training augmentation: none; camera = the light and sensor of a line camera drift (blur, JPEG, "
                "noise, light gradient, brightness, contrast), drawn afresh for every image; line = camera plus "
                "small shifts and turns. Needs a longer epoch budget (about 30)",
+    "ema": "average of the weights kept during training (exponential, this momentum per batch; 0 = off): "
+           "validation, early stopping and the saved model use the average, which moves less from batch to batch "
+           "than the weights themselves",
     "epochs": "passes over the training data (with a plateau allowance: counted from take-off)",
     "batch_size": "pairs per batch (seed scheme) or images per batch (in-batch pairing: batch_size // labels "
                   "images of every label, at least 2)",
@@ -132,6 +136,7 @@ _RANGES = {
     "plateau_epochs": (int, 0, 1000),
     "augment_shift": (int, 0, 4),
     "presmooth": (float, 0.0, 3.0),
+    "ema": (float, 0.0, 0.9999),
     "seed": (int, 0, 2**31 - 1),
     "k": (int, 1, 100),
     "max_escape": (float, 0.0, 1.0),

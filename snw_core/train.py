@@ -2,7 +2,9 @@
 
 Callbacks (one per concern) append progress to the run folder while ``fit`` runs:
 :class:`ProgressWriter` (progress.jsonl), :class:`StopOnRequest` (stop file or SIGTERM, honoured within one
-batch), :class:`PairValidation` (seed-scheme validation pair loss/accuracy, history.csv, early stopping).
+batch), :class:`PairValidation` (seed-scheme validation pair loss/accuracy, history.csv, early stopping),
+:class:`EpochBudget` (learning rate, epoch budget) and, with the setting ``ema``, :class:`WeightAverage` (the
+moving average of the weights that is validated and kept).
 
 >>> run, state = train("default", preset="seed", epochs=1)     # doctest: +SKIP
 """
@@ -83,7 +85,7 @@ class TrainingStopped(Exception):
 
 
 def _make_callbacks(run, prep, keras, eval_pairs, log):
-    """The three callbacks; built inside a function so keras is imported lazily."""
+    """The callback classes; built inside a function so keras is imported lazily."""
     settings = prep.settings
 
     class ProgressWriter(keras.callbacks.Callback):
@@ -234,7 +236,46 @@ def _make_callbacks(run, prep, keras, eval_pairs, log):
         def finished(self, epoch: int) -> bool:
             return self.takeoff is not None and epoch >= self.takeoff + self.epochs
 
-    return ProgressWriter, StopOnRequest, PairValidation, EpochBudget
+    class WeightAverage(keras.callbacks.Callback):
+        """An exponential moving average of the embedder's weights, ``momentum`` per batch (setting ``ema``).
+
+        After every batch ``avg = momentum * avg + (1 - momentum) * weights``, started at zero and divided by
+        ``1 - momentum ** batches`` (Adam's bias correction: early on it is the plain mean of the batches so far).
+        Placed before :class:`PairValidation`: at the end of each epoch the average goes into the embedder, so the
+        validation, the early stopping and the best weights kept are the average's; the next epoch trains on from
+        the weights themselves. After the last epoch the embedder holds the average.
+        """
+
+        def __init__(self, embedder, momentum: float):
+            super().__init__()
+            self.embedder, self.momentum = embedder, float(momentum)
+            self.avg, self.raw, self.updates = None, None, 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if self.raw is not None:
+                self.embedder.set_weights(self.raw)
+                self.raw = None
+
+        def on_train_batch_end(self, batch, logs=None):
+            w = self.embedder.get_weights()
+            if self.avg is None:
+                self.avg = [np.zeros_like(x, dtype=np.float64) for x in w]
+            m = self.momentum
+            for a, x in zip(self.avg, w):
+                a *= m
+                a += (1.0 - m) * x
+            self.updates += 1
+
+        def averaged(self) -> list:
+            c = 1.0 - self.momentum ** self.updates
+            return [(a / c).astype(x.dtype) for a, x in zip(self.avg, self.embedder.get_weights())]
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.updates:
+                self.raw = self.embedder.get_weights()
+                self.embedder.set_weights(self.averaged())
+
+    return ProgressWriter, StopOnRequest, PairValidation, EpochBudget, WeightAverage
 
 
 #: the gate's per-item results kept in embeddings.npz (the Accuracy page recomputes verdicts from them)
@@ -528,10 +569,13 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     steps = len(fit_x) if n_units is None else int(np.ceil(n_units / settings["batch_size"]))
     net.compile(optimizer=keras.optimizers.Adam(learning_rate=settings["learning_rate"]), loss=loss, metrics=metrics)
 
-    ProgressWriter, StopOnRequest, PairValidation, EpochBudget = _make_callbacks(run, prep, keras, eval_pairs, log)
+    ProgressWriter, StopOnRequest, PairValidation, EpochBudget, WeightAverage = _make_callbacks(run, prep, keras,
+                                                                                                eval_pairs, log)
     stopper = StopOnRequest()
     budget = EpochBudget(steps)
     validation = PairValidation(embedder, budget, stopper)
+    # the average's callback before the validation's: each epoch is validated (and its best kept) as averaged
+    average = [WeightAverage(embedder, settings["ema"])] if settings.get("ema", 0.0) > 0 else []
     if _main_thread():
         def on_term(signum, frame):
             stopper.signalled = True
@@ -542,7 +586,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     t0 = time.time()
     batching = {} if fit_y is None else {"batch_size": settings["batch_size"], "shuffle": True}
     net.fit(fit_x, fit_y, epochs=max_epochs, verbose=0,
-            callbacks=[budget, ProgressWriter(budget, steps), stopper, validation], **batching)
+            callbacks=[budget, ProgressWriter(budget, steps), stopper, *average, validation], **batching)
     train_seconds = time.time() - t0
     state = "stopped" if stopper.stopped else "done"
     restored = validation.restore_best()

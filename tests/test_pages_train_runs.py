@@ -222,6 +222,21 @@ def test_train_form_carries_the_augmentation(store, monkeypatch):
     assert argv[argv.index("--augment") + 1] == "camera"
 
 
+def test_train_form_carries_the_weight_average(store, monkeypatch):
+    from snw_core.presets import PRESETS
+    calls = []
+    monkeypatch.setattr(launch, "start_training", lambda source, preset, overrides, **kw:
+                        calls.append(overrides) or running(store, "r8-started").id)
+    at = page("app_pages/train.py")
+    assert at.number_input(key="train_ema").value == PRESETS["default"]["ema"]     # the preset's
+    at.number_input(key="train_ema").set_value(0.99)
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    assert calls[0]["ema"] == 0.99
+    argv = launch.train_command("default", "default", calls[0])
+    assert float(argv[argv.index("--ema") + 1]) == 0.99
+
+
 # ------------------------------------------------------------------ Runs
 
 def select(at, rows, key="runs_table"):

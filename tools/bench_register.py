@@ -28,7 +28,7 @@ def one(data: str, register: str, args, runs: Path) -> dict:
     from snw_core.runs import RunStore
     from snw_core.train import train
 
-    overrides = {"seed": args.seed, "register": register, "augment": args.augment}
+    overrides = {"seed": args.seed, "register": register, "augment": args.augment, "ema": args.ema}
     if args.epochs:
         overrides.update(epochs=args.epochs, plateau_epochs=args.plateau_epochs)
     run, _ = train(data, args.preset, runs_dir=str(runs), projection="none", quiet=True, **overrides)
@@ -56,8 +56,9 @@ def main() -> int:
     p.add_argument("--data", default="default")
     p.add_argument("--preset", default="default")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--augment", default="none", choices=("none", "line", "camera"))
+    p.add_argument("--augment", default=None, choices=("none", "line", "camera"), help="default: the preset's")
     p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--ema", type=float, default=None, help="momentum of the weight average (default: the preset's)")
     p.add_argument("--plateau-epochs", type=int, default=0)
     p.add_argument("--register", default="off,auto", help="the settings to compare (off, auto or both)")
     p.add_argument("--json", default=None)
@@ -66,7 +67,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         res = [one(args.data, r, args, Path(tmp)) for r in args.register.split(",")]
-    print(f"data {args.data}, preset {args.preset}, seed {args.seed}, augment {args.augment}"
+    print(f"data {args.data}, preset {args.preset}, seed {args.seed}, augment {args.augment or 'as the preset'}"
+          + (f", ema {args.ema}" if args.ema is not None else "")
           + (f", {args.epochs} epochs" if args.epochs else ""))
     reg = res[-1]["registration"] or {}
     print(f"registration (auto): {'used' if reg.get('used') else 'not used'}: {reg.get('reason')} "
