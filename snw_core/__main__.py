@@ -285,11 +285,15 @@ def _inspect(a) -> int:
 
 def _export(a) -> int:
     from .export import ExportError, export_bundle
+    from .metrics import unusable_note
     from .runs import RunStore
+    run = RunStore(a.runs_dir).get(a.run_id)
     try:
-        out = export_bundle(RunStore(a.runs_dir).get(a.run_id), a.out)
+        out = export_bundle(run, a.out)
     except ExportError as e:
         raise BadInput(str(e)) from None
+    if unusable_note(run.metrics()):
+        print("WARNING: " + unusable_note(run.metrics()), file=sys.stderr)
     size = sum(f.stat().st_size for f in out.iterdir())
     print(f"bundle of {a.run_id}: {size / 1e6:.2f} MB in {len(list(out.iterdir()))} files", file=sys.stderr)
     print(out)

@@ -45,12 +45,18 @@ __all__ = [
     "evaluate_embeddings",
     "effective_scores",
     "unknown_rates",
+    "unusable_reasons",
+    "unusable_note",
+    "UNUSABLE_RATE",
 ]
 
 #: distance below which a pair is predicted "same" (the seed study's binary accuracy)
 PAIR_CUTOFF = 0.5
 #: the threshold rules :func:`choose_threshold` knows
 THRESHOLD_METHODS = ("best_accuracy", "zero_escape", "max_escape")
+#: a run that rejects at least this share of the good test items, or passes at least this share of the defective
+#: ones, is no better than a coin at one of its two jobs (:func:`unusable_reasons`)
+UNUSABLE_RATE = 0.5
 #: the split names :func:`evaluate_embeddings` knows
 SPLITS = ("train", "val", "test")
 
@@ -343,6 +349,34 @@ def rates(scores, is_defect, threshold: float) -> dict:
         "escape_rate": _ratio(c["fn"], c["fn"] + c["tp"]),
         "overkill_rate": _ratio(c["fp"], c["fp"] + c["tn"]),
     }
+
+
+def unusable_reasons(metrics: dict) -> list[str]:
+    """Why a finished run cannot be trusted to judge parts, from its ``metrics.json``: an empty list when nothing
+    is wrong. A run that rejects at least :data:`UNUSABLE_RATE` of the good test items (its threshold lies below
+    the goods: a twin that did not learn, or collapsed) or passes at least as many of the defective ones.
+
+    >>> unusable_reasons({"overkill_rate": 1.0, "escape_rate": 0.0})
+    ['rejects 100% of the good test items']
+    >>> unusable_reasons({"overkill_rate": 0.02, "escape_rate": 0.01})
+    []
+    """
+    out = []
+    for key, what in (("overkill_rate", "rejects {} of the good test items"),
+                      ("escape_rate", "passes {} of the defective test items")):
+        v = metrics.get(key)
+        if isinstance(v, (int, float)) and np.isfinite(v) and v >= UNUSABLE_RATE:
+            out.append(what.format(f"{v:.0%}"))
+    return out
+
+
+def unusable_note(metrics: dict) -> str | None:
+    """The operator's sentence for a run :func:`unusable_reasons` finds wrong, or None."""
+    reasons = unusable_reasons(metrics)
+    if not reasons:
+        return None
+    return ("This run cannot tell good parts from defective ones: it " + " and ".join(reasons) + ". Do not judge parts "
+            "with it or take it to the line; train again (another seed, or another preset).")
 
 
 def _roc_inputs(scores, is_defect):

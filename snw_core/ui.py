@@ -225,6 +225,10 @@ def finished_run_or_info(run=None):
     if not run.metrics():
         st.info(f"Run `{run.id}` has no results yet (state: {run.state()}).")
         return None
+    from .metrics import unusable_note
+    note = unusable_note(run.metrics())
+    if note:
+        st.error(f"Run `{run.id}`: {note}", icon=":material/block:")
     return run
 
 
@@ -233,7 +237,9 @@ def run_label(run) -> str:
     m = run.metrics()
     acc = m.get("good_defect_accuracy")
     acc_s = f" · {100 * acc:.1f}%" if isinstance(acc, (int, float)) else ""
-    return f"{run.id} · {run.state()} · {cfg.get('preset', '?')}{acc_s}"
+    from .metrics import unusable_reasons
+    bad = " · UNUSABLE" if m and unusable_reasons(m) else ""
+    return f"{run.id} · {run.state()} · {cfg.get('preset', '?')}{acc_s}{bad}"
 
 
 # ------------------------------------------------------------------ roles (logic: snw_core.roles and .actions)

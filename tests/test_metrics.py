@@ -564,3 +564,14 @@ def test_neighbours_numpy_path_matches_sklearn(monkeypatch, k):
     # same neighbours up to the order of exact ties
     np.testing.assert_allclose(np.linalg.norm(q[:, None] - ref[i_np], axis=2), d_sk, rtol=1e-5, atol=1e-6)
     assert M.knn_scores(ref, q, k=k).shape == (5,)
+
+
+def test_unusable_reasons_flag_a_run_no_better_than_a_coin_at_one_job():
+    from snw_core.metrics import unusable_note, unusable_reasons
+    assert unusable_reasons({"overkill_rate": 1.0, "escape_rate": 0.0}) == ["rejects 100% of the good test items"]
+    assert unusable_reasons({"overkill_rate": 0.0, "escape_rate": 0.5}) == ["passes 50% of the defective test items"]
+    assert unusable_reasons({"overkill_rate": 0.235, "escape_rate": 0.073}) == []     # poor, but it judges
+    assert unusable_reasons({"overkill_rate": float("nan")}) == [] and unusable_reasons({}) == []
+    assert unusable_note({"overkill_rate": 0.01, "escape_rate": 0.0}) is None
+    assert "rejects 60% of the good test items and passes 70%" in unusable_note({"overkill_rate": 0.6,
+                                                                                "escape_rate": 0.7})

@@ -202,3 +202,17 @@ def test_accuracy_counts_unknown_goods_as_overkill_and_unknown_defects_as_caught
     assert metrics["UNKNOWN"] == R.pct(3 / n_test)
     at.toggle(key="accuracy_heatmaps").set_value(True).run()
     assert not at.exception, [e.message for e in at.exception]
+
+
+def test_a_run_that_rejects_every_good_part_is_marked_unusable(env):
+    run, _ = make_run(env["runs"], env["parquet"], "bad-run")
+    run.write_metrics({**run.metrics(), "overkill_rate": 1.0, "escape_rate": 0.0})   # a collapsed twin's result
+    at = open_page(env, "accuracy.py", "bad-run")
+    errors = "\n".join(e.value for e in at.error)
+    assert "cannot tell good parts from defective ones" in errors and "rejects 100% of the good test items" in errors
+    from snw_core import ui
+    assert ui.run_label(run).endswith("· UNUSABLE")
+    good, _ = make_run(env["runs"], env["parquet"], "good-run")
+    at = open_page(env, "accuracy.py", "good-run")
+    assert not [e.value for e in at.error if "cannot tell" in e.value]
+    assert "UNUSABLE" not in ui.run_label(good)
