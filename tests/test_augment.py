@@ -49,8 +49,9 @@ def test_camera_changes_the_light_and_sensor_but_never_moves_the_part():
 def test_the_camera_preset_is_the_default_recipe_with_the_camera_augmentation_and_a_longer_budget():
     cam, default = resolve_settings("camera"), resolve_settings("default")
     assert cam["augment"] == "camera" and cam["epochs"] == 30 and default["augment"] == "none"
-    assert {k: v for k, v in cam.items() if k not in ("augment", "epochs", "preset")} == \
-        {k: v for k, v in default.items() if k not in ("augment", "epochs", "preset")}
+    assert cam["ema"] == 0.99 and default["ema"] == 0.0             # the averaged weights are saved
+    assert {k: v for k, v in cam.items() if k not in ("augment", "epochs", "ema", "preset")} == \
+        {k: v for k, v in default.items() if k not in ("augment", "epochs", "ema", "preset")}
 
 
 def test_the_gate_of_a_camera_run_sees_copies_under_other_light_only():
