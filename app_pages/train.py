@@ -99,7 +99,7 @@ def start_form() -> None:
         c1.selectbox("2-D projection", ("umap", "pca"), key="train_projection",
                      help="UMAP for the Embeddings page (slower, tens of seconds); PCA is instant.")
         c2.selectbox("Augmentation", AUGMENTATIONS, key="train_augment", help=SETTING_HELP["augment"])
-        c1.number_input("Weight average (momentum)", 0.0, 0.9999, step=0.001, format="%.4f", key="train_ema",
+        c1.number_input("Weight average", 0.0, 0.9999, step=0.001, format="%.4f", key="train_ema",
                         help=SETTING_HELP["ema"])
         st.text_input("Run name (optional)", key="train_name", max_chars=24, placeholder=preset)
         corr_files = _corrections_files()

@@ -238,8 +238,8 @@ def run_label(run) -> str:
     acc = m.get("good_defect_accuracy")
     acc_s = f" · {100 * acc:.1f}%" if isinstance(acc, (int, float)) else ""
     from .metrics import unusable_reasons
-    bad = " · UNUSABLE" if m and unusable_reasons(m) else ""
-    return f"{run.id} · {run.state()} · {cfg.get('preset', '?')}{acc_s}{bad}"
+    bad = "UNUSABLE · " if m and unusable_reasons(m) else ""      # first: the sidebar cuts long labels short
+    return f"{bad}{run.id} · {run.state()} · {cfg.get('preset', '?')}{acc_s}"
 
 
 # ------------------------------------------------------------------ roles (logic: snw_core.roles and .actions)

@@ -211,7 +211,7 @@ def test_a_run_that_rejects_every_good_part_is_marked_unusable(env):
     errors = "\n".join(e.value for e in at.error)
     assert "cannot tell good parts from defective ones" in errors and "rejects 100% of the good test items" in errors
     from snw_core import ui
-    assert ui.run_label(run).endswith("· UNUSABLE")
+    assert ui.run_label(run).startswith("UNUSABLE · bad-run")
     good, _ = make_run(env["runs"], env["parquet"], "good-run")
     at = open_page(env, "accuracy.py", "good-run")
     assert not [e.value for e in at.error if "cannot tell" in e.value]
