@@ -15,8 +15,46 @@ import numpy as np
 
 from .fsutil import atomic_write_bytes
 
-__all__ = ["embed_images", "project_pca", "project_umap", "exact_knn", "UMAP_EPOCHS", "save_embeddings", "load_embeddings",
+__all__ = ["embed_images", "predict", "FEW_ROWS", "project_pca", "project_umap", "exact_knn", "UMAP_EPOCHS", "save_embeddings", "load_embeddings",
            "save_projection", "load_projection", "ensure_projection"]
+
+
+#: up to this many rows a model runs through its own traced graph (:func:`predict`)
+FEW_ROWS = 8
+_GRAPHS: dict = {}
+
+
+def _graph(model):
+    """The model's inference graph, traced once per model object for float32 input of any batch size; None where
+    it cannot be traced (then :func:`predict` falls back to ``predict_on_batch``)."""
+    key = id(model)
+    if key not in _GRAPHS:
+        try:
+            import weakref
+
+            import tensorflow as tf
+            ref = weakref.ref(model)                 # the graph holds the variables, not the model object
+            spec = tf.TensorSpec((None,) + tuple(model.input_shape[1:]), tf.float32)
+            fn = tf.function(lambda t: ref()(t, training=False), input_signature=[spec]).get_concrete_function()
+            weakref.finalize(model, _GRAPHS.pop, key, None)
+        except Exception:                            # noqa: BLE001 - another backend, or a model it cannot trace
+            fn = None
+        _GRAPHS[key] = fn
+    return _GRAPHS[key]
+
+
+def predict(model, x: np.ndarray) -> np.ndarray:
+    """``model(x)`` in inference mode for a float32 batch -> numpy. A few rows (one image judged on the Inspect page)
+    go through the model's traced graph: ``predict_on_batch`` runs the same graph but adds 0.3-0.6 ms of Keras
+    bookkeeping to every call, a tenth of judging one image. Larger batches use ``predict_on_batch``."""
+    x = np.asarray(x, np.float32)
+    fn = _graph(model) if len(x) <= FEW_ROWS else None
+    if fn is not None:
+        import tensorflow as tf
+        out = fn(tf.constant(x))
+        return out.numpy() if hasattr(out, "numpy") else np.asarray(out)
+    # predict_on_batch runs a compiled predict function: an eager call costs 10-25 ms even for one image
+    return np.asarray(model.predict_on_batch(x))
 
 
 def embed_images(embedder, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
@@ -26,8 +64,7 @@ def embed_images(embedder, images: np.ndarray, batch_size: int = 512) -> np.ndar
         images = images[None]
     out = []
     for i in range(0, images.shape[0], batch_size):
-        # predict_on_batch runs a compiled predict function: an eager call costs 10-25 ms even for one image
-        out.append(np.asarray(embedder.predict_on_batch(images[i:i + batch_size].astype(np.float32))))
+        out.append(predict(embedder, images[i:i + batch_size]))
     if not out:
         return np.zeros((0, embedder.output_shape[-1]), np.float32)
     return np.concatenate(out).astype(np.float32)

@@ -183,8 +183,8 @@ class Judge:
         if getattr(self, "_combined", None) is None:
             from .export import with_patch_features
             self._combined = with_patch_features(self.embedder)
-        x = np.asarray(images, np.float32)
-        out = np.asarray(self._combined.predict_on_batch(x))         # compiled: an eager call costs ~15 ms
+        from .embed import predict
+        out = predict(self._combined, images)
         d = int(self.embedder.output_shape[-1])
         patch, maps = self.patches.score(out[:, d:].reshape(len(out), *self.patches.grid, -1))
         return out[:, :d], patch, maps

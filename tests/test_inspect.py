@@ -135,6 +135,27 @@ def test_a_few_images_are_judged_with_one_blas_thread_and_the_setting_comes_back
     assert blas_threads() == before
 
 
+def test_a_few_rows_run_through_the_models_traced_graph_with_the_same_result():
+    import gc
+
+    from snw_core import embed as E
+    from snw_core.model import build_embedder
+    from snw_core.presets import resolve_settings
+
+    model = build_embedder(resolve_settings("default"), (26, 36))
+    x = np.random.default_rng(0).integers(0, 256, (12, 26, 36)).astype(np.float32)
+    few = E.predict(model, x[:3])
+    assert id(model) in E._GRAPHS and E._GRAPHS[id(model)] is not None      # traced once, kept for the model
+    np.testing.assert_allclose(few, np.asarray(model.predict_on_batch(x[:3])), atol=1e-6)
+    np.testing.assert_allclose(E.predict(model, x), np.asarray(model.predict_on_batch(x)), atol=1e-6)   # many rows
+    model.set_weights([w * 0.5 for w in model.get_weights()])                # the graph reads the weights as they are
+    np.testing.assert_allclose(E.predict(model, x[:1]), np.asarray(model.predict_on_batch(x[:1])), atol=1e-6)
+    key = id(model)
+    del model
+    gc.collect()
+    assert key not in E._GRAPHS                                                # dropped with its model
+
+
 def test_default_and_random_picks_come_from_the_test_split():
     labels = np.array(["0", "1", "0", "2", "1", "3", "0", "2"])
     split = np.array(["train", "test", "test", "test", "test", "test", "test", "train"])
