@@ -204,6 +204,7 @@ td.better{{background:#e6f4ea;color:#1a7f37;font-weight:600}} td.worse{{backgrou
 .thumbs{{display:flex;flex-wrap:wrap;gap:6px}} .thumb{{margin:0;text-align:center}}
 .thumb img{{image-rendering:pixelated;display:block}} .thumb figcaption{{font-size:10px;color:#57606a}}
 .note{{background:#fff8c5;border:1px solid #d4a72c;padding:6px 10px;border-radius:6px;font-size:12.5px}}
+.alarm{{background:#ffebe9;border:1px solid #cf222e;color:#82071e;padding:8px 12px;border-radius:6px;font-weight:600}}
 section{{break-inside:auto}} .keep{{break-inside:avoid;page-break-inside:avoid}}
 @page{{size:A4;margin:12mm}}
 @media print{{
@@ -275,6 +276,11 @@ def build_report(run, threshold: float | None = None, dataset=None, compare=(), 
     parts.append(f"<h1>{_e(title)}</h1>")
     parts.append(f'<p class="muted">Preset <b>{_e(cfg.get("preset", "?"))}</b> · data <code>{_e(data_cfg.get("source", "?"))}'
                  f"</code> · trained {_e(status.get('ended') or status.get('started') or '?')} · report made {_e(now_iso())}</p>")
+
+    from .metrics import unusable_note
+    alarm = unusable_note({"overkill_rate": op["overkill_rate"], "escape_rate": op["escape_rate"]})
+    if alarm:
+        parts.append(f'<p class="alarm">{_e(alarm)}</p>')
 
     # ---- headline
     test = split == "test"

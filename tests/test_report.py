@@ -57,6 +57,15 @@ def test_another_threshold_changes_the_numbers_and_says_where_it_came_from(env):
     assert f"At the run's stored threshold" in page and R.pct(ref["escape_rate"]) in page
 
 
+def test_a_threshold_that_rejects_every_good_part_is_flagged_at_the_top(env):
+    assert "cannot tell good parts" not in text_of(report.build_report(env["run"]))    # the stored threshold judges
+    low = float(env["scores"].min()) - 1.0                                              # every item "defective"
+    page = text_of(report.build_report(env["run"], threshold=low))
+    assert '<p class="alarm">This run cannot tell good parts from defective ones: it rejects 100% of the good ' \
+           'test items' in page
+    assert page.index('class="alarm"') < page.index("Headline (test split)")
+
+
 def test_metrics_keys_it_does_not_know_are_listed_too(env):
     run = env["run"]
     run.write_metrics({**run.metrics(), "unknown_rate": 0.0125, "heatmap_hit_rate": 0.5, "extra": {"x": 1}})
