@@ -405,20 +405,28 @@ def delivered_val(embedder, gate, raw_images, labels, split, good_label, drift: 
     return out
 
 
-def fit_patches(embedder, images, labels, split, good_label, emb, checks, settings, ref_extra=None) -> dict:
+def fit_patches(embedder, images, labels, split, good_label, emb, checks, settings, ref_extra=None,
+                fitted=None) -> dict:
     """The run's patch memory bank (:mod:`snw_core.patches`) and every item's patch score, with the patch
-    threshold chosen together with the twin's on val. Empty dict for a twin without conv features."""
+    threshold chosen together with the twin's on val. Empty dict for a twin without conv features.
+
+    ``fitted`` : ``(bank, scores)`` of an earlier call for the same twin and images: only the threshold is chosen
+    again (with the gate's checks as they are now). Scoring every item against the bank is the costly part (5.5 s
+    for 3,000 items on 2 cores)."""
     from .embed import feature_maps
     from .metrics import knn_scores
     from .patches import PatchBank, choose_patch_threshold, feature_layer
 
-    layer = feature_layer(embedder)
-    if layer is None:
-        return {}
-    feats = feature_maps(embedder, images, layer)
     tr_good = (split == "train") & (labels == good_label)
-    bank = PatchBank.fit(feats[tr_good], seed=settings["seed"])
-    pscore, _ = bank.score(feats)
+    if fitted is not None:
+        bank, pscore = fitted
+    else:
+        layer = feature_layer(embedder)
+        if layer is None:
+            return {}
+        feats = feature_maps(embedder, images, layer)
+        bank = PatchBank.fit(feats[tr_good], seed=settings["seed"])
+        pscore, _ = bank.score(feats)
     val = split == "val"
     if not val.any() or tr_good.sum() < 1:
         return {"bank": bank, "scores": pscore, "defect": np.zeros(len(pscore), bool)}
@@ -619,13 +627,19 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     if applied is not None:                   # locations on the source images' pixels
         checks["defect_y"], checks["defect_x"] = registration.point_to_input(checks["defect_y"], checks["defect_x"],
                                                                              applied)
+    fitted = {}
+
     def downstream():
-        """The drifted and delivered val copies, the patch bank and the metrics, from the gate as it stands."""
+        """The drifted and delivered val copies, the patch bank and the metrics, from the gate as it stands (a
+        second call, after the focus guard moved the gate's limit, reuses the bank and its scores)."""
         d = drift_copies(embedder, gate, images, labels, prep.split, ds.good_label, settings.get("augment", "none"),
                          seed)
         if registration is not None:
             d = delivered_val(embedder, gate, ds.images, labels, prep.split, ds.good_label, d)
-        p = fit_patches(embedder, images, labels, prep.split, ds.good_label, emb, checks, settings, d.get("ref_extra"))
+        p = fit_patches(embedder, images, labels, prep.split, ds.good_label, emb, checks, settings, d.get("ref_extra"),
+                        fitted=fitted.get("patches"))
+        if p:
+            fitted["patches"] = (p["bank"], p["scores"])
         m, sc = evaluate_embeddings(emb, labels, prep.split, good_label=ds.good_label, k=settings["k"],
                                     threshold_method=settings["threshold_method"], max_escape=settings["max_escape"],
                                     unknown=checks["unknown"],

@@ -51,3 +51,36 @@ def test_patch_threshold_is_used_only_where_it_helps():
     patch_good = np.r_[rng.uniform(0, 1, 100), rng.uniform(1.5, 2, 100)]
     tp, _, acc = choose_patch_threshold(patch_good, twin_blind, d, forced)
     assert np.isfinite(tp) and acc >= 0.95
+
+
+def test_fit_patches_again_reuses_the_bank_and_its_scores_and_chooses_the_threshold_anew(tiny_dataset, monkeypatch):
+    from snw_core import patches as P
+    from snw_core import train as T
+    from snw_core.embed import embed_images
+    from snw_core.model import build_embedder
+    from snw_core.presets import resolve_settings
+    from snw_core.splits import stratified_split
+
+    settings = resolve_settings("default")
+    ds = tiny_dataset
+    split = stratified_split(ds.labels, (0.6, 0.2, 0.2), seed=0)
+    embedder = build_embedder(settings, ds.image_shape)
+    emb = embed_images(embedder, ds.images)
+    none = np.zeros(ds.n, bool)
+    first = T.fit_patches(embedder, ds.images, ds.labels, split, "0", emb, {"unknown": none, "local_defect": none},
+                          settings)
+    assert first and len(first["scores"]) == ds.n
+
+    def no_refit(*a, **kw):
+        raise AssertionError("the bank was fitted again")
+
+    monkeypatch.setattr(P.PatchBank, "fit", no_refit)
+    rejected = split == "val"                         # the gate now rejects every val item: another threshold input
+    seen = []
+    real = P.choose_patch_threshold
+    monkeypatch.setattr(P, "choose_patch_threshold", lambda *a, **kw: seen.append(a[3].copy()) or real(*a, **kw))
+    again = T.fit_patches(embedder, ds.images, ds.labels, split, "0", emb,
+                          {"unknown": rejected, "local_defect": none}, settings,
+                          fitted=(first["bank"], first["scores"]))
+    assert again["bank"] is first["bank"] and again["scores"] is first["scores"]
+    assert seen and seen[0].all()                     # the threshold was chosen with the checks as they are now
