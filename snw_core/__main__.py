@@ -244,6 +244,14 @@ def _dispatch(a) -> int:
     raise BadInput(f"unknown command {a.cmd}")
 
 
+def _warn_if_unusable(run) -> None:
+    """One line on stderr for a run that cannot tell good from defective (:func:`snw_core.metrics.unusable_note`)."""
+    from .metrics import unusable_note
+    note = unusable_note(run.metrics())
+    if note:
+        print("WARNING: " + note, file=sys.stderr)
+
+
 def _inspect(a) -> int:
     from .data import DataError
     from .export import finished_config
@@ -259,6 +267,7 @@ def _inspect(a) -> int:
     for name, note in zip(got.names, got.notes):
         if note:
             print(f"note: {name}: {note}", file=sys.stderr)
+    _warn_if_unusable(run)
     judge = Judge.from_run(run)
     out = judge.judge(got.images)
     rows = records(out, got.names)
@@ -285,15 +294,13 @@ def _inspect(a) -> int:
 
 def _export(a) -> int:
     from .export import ExportError, export_bundle
-    from .metrics import unusable_note
     from .runs import RunStore
     run = RunStore(a.runs_dir).get(a.run_id)
     try:
         out = export_bundle(run, a.out)
     except ExportError as e:
         raise BadInput(str(e)) from None
-    if unusable_note(run.metrics()):
-        print("WARNING: " + unusable_note(run.metrics()), file=sys.stderr)
+    _warn_if_unusable(run)
     size = sum(f.stat().st_size for f in out.iterdir())
     print(f"bundle of {a.run_id}: {size / 1e6:.2f} MB in {len(list(out.iterdir()))} files", file=sys.stderr)
     print(out)

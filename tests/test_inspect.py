@@ -227,6 +227,28 @@ def test_inspect_prints_one_json_line_per_image(trained, tiny_dataset, tmp_path)
 
 
 @pytest.mark.slow
+def test_inspect_warns_about_a_run_that_cannot_tell_good_from_defective(trained, tiny_dataset, tmp_path, capsys,
+                                                                         monkeypatch):
+    import shutil
+
+    from snw_core.__main__ import main
+    from snw_core.runs import RunStore
+    runs, rid = trained
+    shutil.copytree(os.path.join(str(runs), rid), tmp_path / "runs" / rid)          # the shared run stays as it is
+    run = RunStore(tmp_path / "runs").get(rid)
+    paths = write_pngs(tiny_dataset.images[:2], tmp_path, ["a.png", "b.png"])
+    monkeypatch.setenv("SNW_RUNS_DIR", str(tmp_path / "runs"))
+    assert main(["inspect", rid, *paths]) == 0
+    assert "WARNING" not in capsys.readouterr().err
+    run.write_metrics({**run.metrics(), "overkill_rate": 1.0})
+    assert main(["inspect", rid, *paths]) == 0
+    captured = capsys.readouterr()
+    assert "WARNING: This run cannot tell good parts from defective ones: it rejects 100% of the good test items" \
+        in captured.err
+    assert len(captured.out.splitlines()) == 2                                          # it still judges
+
+
+@pytest.mark.slow
 def test_inspect_says_unknown_for_what_is_not_the_part_and_writes_heat_maps(trained, tiny_dataset, tmp_path):
     from snw_core import notapart
     runs, rid = trained
