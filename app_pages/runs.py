@@ -232,9 +232,7 @@ elif len(selected) == 1:
     one = runs_by_id[selected[0]]
     if one.metrics() and one.embedder_path.exists():
         from snw_core import export
-        from snw_core.metrics import unusable_note
-        if unusable_note(one.metrics()):
-            st.error(f"Run `{one.id}`: {unusable_note(one.metrics())}", icon=":material/block:")
+        ui.unusable_box(one)
         st.download_button(
             "Download bundle for the line", data=lambda: export.bundle_zip(one).read_bytes(),
             file_name=f"snw-bundle-{one.id}.zip", mime="application/zip", key="runs_bundle_download",

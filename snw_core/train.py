@@ -700,8 +700,9 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     log.msg("test: " + ", ".join(f"{k} {metrics_[k]:.4f}" for k in
                                   ("pair_accuracy", "good_defect_accuracy", "escape_rate", "overkill_rate", "auroc")))
     from .metrics import unusable_note
-    if unusable_note(metrics_):
-        log.msg("WARNING: " + unusable_note(metrics_))
+    unusable = unusable_note(metrics_)
+    if unusable:
+        log.msg("WARNING: " + unusable)
     if projection != "none":
         run.append_progress({"kind": "phase", "phase": "projection"})
         t_p = time.time()

@@ -225,11 +225,16 @@ def finished_run_or_info(run=None):
     if not run.metrics():
         st.info(f"Run `{run.id}` has no results yet (state: {run.state()}).")
         return None
+    unusable_box(run)
+    return run
+
+
+def unusable_box(run) -> None:
+    """A red box when the run cannot tell good parts from defective ones (:func:`snw_core.metrics.unusable_note`)."""
     from .metrics import unusable_note
     note = unusable_note(run.metrics())
     if note:
         st.error(f"Run `{run.id}`: {note}", icon=":material/block:")
-    return run
 
 
 def run_label(run) -> str:
