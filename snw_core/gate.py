@@ -290,7 +290,7 @@ class Gate:
         diff = np.abs(z[:, None, :] - self._good_z[nn]).min(1).reshape(-1, h, w)
         heat = _box3(diff).reshape(len(z), -1)
         peak = heat.max(1)
-        local = peak / (np.quantile(heat, 0.75, axis=1) + 0.05)
+        local = peak / (quantiles_last(heat, (0.75,))[0] + 0.05)
         return local, heat.reshape(-1, h, w), heat.argmax(1)
 
     def check(self, images) -> dict:

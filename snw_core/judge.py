@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .metrics import guess_labels, knn_scores
+from .metrics import nearest, vote_labels
 
 __all__ = ["Judge", "evaluate_run", "records", "RECORD_FIELDS", "VERDICTS", "combine", "read_images", "InspectImages",
            "resize_is_safe", "ASPECT_TOLERANCE"]
@@ -76,6 +76,8 @@ class Judge:
         self.embedder = embedder
         self.ref_good, self.ref_good_idx = ref_good, ref_good_idx
         self.ref_defect, self.ref_defect_labels, self.ref_defect_idx = ref_defect, ref_defect_labels, ref_defect_idx
+        # the defect references' classes, once: np.unique of the labels costs a tenth of a ms every verdict
+        self._classes = np.unique(np.asarray(ref_defect_labels).astype(str), return_inverse=True)
         self.threshold, self.k, self.pin_k = float(threshold), int(k), int(pin_k)
         self.good_label = good_label
         self.image_shape = tuple(image_shape) if image_shape is not None else None
@@ -149,7 +151,8 @@ class Judge:
         where the patch evidence is the stronger. ``images`` are the input images as given; with ``applied``
         (from :meth:`prepare`) they are already registered. Heat maps and locations refer to the input's pixels.
         """
-        scores = knn_scores(self.ref_good, emb, k=self.k)
+        gd, gi = nearest(self.ref_good, emb, self.k)        # one search serves the score and the nearest good
+        scores = gd.mean(axis=1).astype(np.float64)
         checks = None
         if self.gate is not None and images is not None:
             if applied is None:
@@ -161,17 +164,15 @@ class Judge:
             checks = to_input(checks, self.registration, applied)
         verdict, reason = combine(scores, self.threshold, checks)
         defect = verdict != "GOOD"
-        pins, conf = (guess_labels(self.ref_defect, self.ref_defect_labels, emb, k=self.pin_k)
-                      if len(self.ref_defect) else (np.full(len(emb), ""), np.zeros(len(emb))))
-        dg = np.linalg.norm(emb[:, None, :] - self.ref_good[None], axis=2)
-        dd = np.linalg.norm(emb[:, None, :] - self.ref_defect[None], axis=2) if len(self.ref_defect) else None
         out = {"score": scores, "threshold": self.threshold, "defect": defect, "verdict": verdict, "reason": reason,
-               "pin": pins, "pin_confidence": conf,
-               "nearest_good": self.ref_good_idx[dg.argmin(1)], "nearest_good_distance": dg.min(1)}
-        if dd is not None:
-            out["nearest_defect"] = self.ref_defect_idx[dd.argmin(1)]
-            out["nearest_defect_distance"] = dd.min(1)
-            out["nearest_defect_label"] = self.ref_defect_labels[dd.argmin(1)]
+               "pin": np.full(len(emb), ""), "pin_confidence": np.zeros(len(emb)),
+               "nearest_good": self.ref_good_idx[gi[:, 0]], "nearest_good_distance": gd[:, 0]}
+        if len(self.ref_defect):
+            dd, di = nearest(self.ref_defect, emb, self.pin_k)   # the pin vote and the nearest defect
+            out["pin"], out["pin_confidence"] = vote_labels(dd, di, *self._classes)
+            out["nearest_defect"] = self.ref_defect_idx[di[:, 0]]
+            out["nearest_defect_distance"] = dd[:, 0]
+            out["nearest_defect_label"] = self.ref_defect_labels[di[:, 0]]
         if checks is not None:
             out.update({k: checks[k] for k in ("defect_y", "defect_x", "heatmap", "appearance", "local")})
             if "patch" in checks:

@@ -41,6 +41,8 @@ __all__ = [
     "per_label_rates",
     "natural_key",
     "guess_labels",
+    "nearest",
+    "vote_labels",
     "pin_accuracy",
     "evaluate_embeddings",
     "effective_scores",
@@ -493,7 +495,18 @@ def guess_labels(ref_emb, ref_labels, queries, k: int = 5, exclude_self: bool = 
         raise ValueError(f"length mismatch: ref_emb has {np.asarray(ref_emb).shape[0]} rows, "
                          f"ref_labels {len(ref_labels)}")
     dist, idx = _neighbours(ref_emb, queries, k, exclude_self)
-    classes, inv = np.unique(ref_labels, return_inverse=True)
+    return vote_labels(dist, idx, *np.unique(ref_labels, return_inverse=True))
+
+
+def nearest(reference, queries, k: int):
+    """Distances and indices (n, min(k, m)) of each query's nearest reference rows, nearest first: the search
+    behind :func:`knn_scores` and :func:`guess_labels`, for a caller that needs the neighbours themselves too."""
+    return _neighbours(reference, queries, k, exclude_self=False)
+
+
+def vote_labels(dist, idx, classes, inv):
+    """The vote of :func:`guess_labels` from its neighbours (``dist``, ``idx`` as :func:`nearest` gives them) and
+    the references' labels as ``np.unique(ref_labels, return_inverse=True)`` gives them (``classes``, ``inv``)."""
     n, kk = idx.shape
     n_cls = classes.size
     neigh_cls = inv[idx]                                         # (n, kk) class index of each neighbour

@@ -51,7 +51,7 @@ class PatchBank:
         self.threshold = float(threshold)
         self.grid = tuple(int(v) for v in grid)
         self._bsq = np.sum(self.bank * self.bank, axis=1)
-        self._bt = np.ascontiguousarray(self.bank.T)
+        self._bt2 = np.ascontiguousarray(-2.0 * self.bank.T)
 
     @classmethod
     def fit(cls, good_features, seed: int = 0, size: int = BANK_SIZE):
@@ -72,8 +72,11 @@ class PatchBank:
         maps = np.empty((n,) + self.grid, np.float64)
         for i in range(0, n, batch):                  # float32: one judgement stays a few ms
             q = f[i:i + batch].reshape(-1, f.shape[-1])
-            d2 = np.sum(q * q, 1)[:, None] + self._bsq[None] - 2.0 * (q @ self._bt)
-            maps[i:i + batch] = np.sqrt(np.maximum(d2.min(1), 0.0)).reshape(-1, *self.grid)
+            # |q - b|^2 = |q|^2 + min over b of (|b|^2 - 2 q.b): one (positions x bank) temporary, not four
+            m = q @ self._bt2
+            m += self._bsq
+            d2 = m.min(1) + np.sum(q * q, 1)
+            maps[i:i + batch] = np.sqrt(np.maximum(d2, 0.0)).reshape(-1, *self.grid)
         return maps.reshape(n, -1).max(1), maps
 
     def arrays(self) -> dict:

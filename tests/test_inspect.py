@@ -301,3 +301,26 @@ def test_inspect_a_run_without_results_exits_2(runs_dir, tmp_path, capsys):
     assert main(["inspect", "halfway", str(tmp_path / "a.png")]) == 2
     out = capsys.readouterr()
     assert "no results yet" in out.err.replace("\n", " ") and out.out == ""
+
+
+def test_judge_embeddings_searches_each_reference_set_once_with_the_same_answers():
+    """The score, the nearest references and the pin vote come from one neighbour search per reference set: they
+    equal the separate functions (knn_scores, guess_labels, the nearest row by distance)."""
+    from snw_core.metrics import guess_labels, knn_scores
+    rng = np.random.default_rng(3)
+    good, defect = rng.normal(0, 1, (30, 8)), rng.normal(2, 1, (20, 8))
+    labels = np.array([str(i % 4 + 1) for i in range(20)])
+    q = rng.normal(1, 1.5, (9, 8))
+    j = Judge(None, good, np.arange(30) + 100, defect, labels, np.arange(20) + 500, threshold=3.0, k=3, pin_k=5)
+    out = j.judge_embeddings(q)
+    np.testing.assert_allclose(out["score"], knn_scores(good, q, k=3), rtol=1e-12)
+    pins, conf = guess_labels(defect, labels, q, k=5)
+    assert out["pin"].tolist() == pins.tolist()
+    np.testing.assert_allclose(out["pin_confidence"], conf, rtol=1e-12)
+    dg = np.linalg.norm(q[:, None] - good[None], axis=2)
+    dd = np.linalg.norm(q[:, None] - defect[None], axis=2)
+    assert out["nearest_good"].tolist() == (dg.argmin(1) + 100).tolist()
+    np.testing.assert_allclose(out["nearest_good_distance"], dg.min(1), rtol=1e-9)
+    assert out["nearest_defect"].tolist() == (dd.argmin(1) + 500).tolist()
+    assert out["nearest_defect_label"].tolist() == labels[dd.argmin(1)].tolist()
+    np.testing.assert_allclose(out["nearest_defect_distance"], dd.min(1), rtol=1e-9)

@@ -37,6 +37,9 @@ def test_bank_fit_and_score():
     s, maps = bank.score(probe)
     assert s.shape == (5,) and maps.shape == (5, 3, 4)
     assert int(np.argmax(s)) == 2 and np.unravel_index(np.argmax(maps[2]), (3, 4)) == (1, 2)
+    # every map value is the distance to the nearest bank vector, as a plain search finds it
+    plain = np.linalg.norm(probe.reshape(-1, 1, 6).astype(np.float64) - bank.bank[None], axis=2).min(1)
+    np.testing.assert_allclose(maps.ravel(), plain, rtol=1e-4, atol=3e-3)    # float32: sqrt of a cancelled 0
 
 
 def test_patch_threshold_is_used_only_where_it_helps():

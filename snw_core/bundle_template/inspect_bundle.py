@@ -317,13 +317,15 @@ class Patches:
             self.threshold = float(z["threshold"][0])
             self.grid = tuple(int(v) for v in z["grid"])
         self.bsq = np.sum(self.bank * self.bank, axis=1)
-        self.bt = np.ascontiguousarray(self.bank.T)
+        self.bt2 = np.ascontiguousarray(-2.0 * self.bank.T)
 
     def score(self, features):
         f = np.asarray(features, np.float32)
         q = f.reshape(-1, f.shape[-1])
-        d2 = np.sum(q * q, 1)[:, None] + self.bsq[None] - 2.0 * (q @ self.bt)
-        maps = np.sqrt(np.maximum(d2.min(1), 0.0)).astype(np.float64).reshape(len(f), *self.grid)
+        m = q @ self.bt2                     # |q - b|^2 = |q|^2 + min over b of (|b|^2 - 2 q.b), one temporary
+        m += self.bsq
+        d2 = m.min(1) + np.sum(q * q, 1)
+        maps = np.sqrt(np.maximum(d2, 0.0)).astype(np.float64).reshape(len(f), *self.grid)
         return maps.reshape(len(f), -1).max(1), maps
 
     def add_evidence(self, checks, patch, maps):
