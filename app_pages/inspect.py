@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from snw_core import export, heatmap, ui, viz
+from snw_core import acquisition, export, heatmap, ui, viz
 from snw_core import inspect_view as IV
 from snw_core.data import DataError
 from snw_core.judge import Judge, read_images, records
@@ -151,6 +151,10 @@ if known:
     c[3].metric("Test picks: verdict right", f"{verdict_ok} / {len(known)}",
                 help=f"Good passed or defect caught. Pin address right for {sum(t == p for t, p in caught)} of "
                      f"{len(caught)} caught defects.")
+
+camera = acquisition.summary(acquisition.findings(metrics.get("acquisition"), got.images))   # the uploads only
+if camera:
+    st.warning(camera, icon=":material/photo_camera:")
 
 st.plotly_chart(IV.score_figure(names, out["score"], out["verdict"], thr, judge.k), key="inspect_scores")
 

@@ -271,6 +271,10 @@ def _inspect(a) -> int:
     judge = Judge.from_run(run)
     out = judge.judge(got.images)
     rows = records(out, got.names)
+    from .acquisition import findings, summary
+    camera = summary(findings(run.metrics().get("acquisition"), got.images))
+    if camera:
+        print("WARNING: " + camera, file=sys.stderr)
     if a.heatmap:
         if "heatmap" not in out:
             return _fail(f"Run '{run.id}' was trained before heat maps existed (it has no gate.npz); train it again.")

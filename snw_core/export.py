@@ -167,6 +167,8 @@ On the small computer (Raspberry Pi 4/5 with 64-bit OS, or any x86-64 / aarch64 
     ~/snw/bin/python inspect_bundle.py --bench 200 item1.png  # latency per image on this computer
 
 Exit status 0 = judged, 2 = bad input (wrong size, not an image), 1 = other failure.
+Five or more images at once also get a camera check: a warning on stderr when they are darker, brighter,
+softer, noisier or lower in contrast than the images the model was trained on.
 No TensorFlow is needed. If ai-edge-litert is missing the script uses tflite_runtime, then tensorflow.lite.
 Without Pillow, pass uint8 .npy arrays instead of image files.
 """
@@ -251,6 +253,7 @@ def export_bundle(run, out, check_tolerance: float = CHECK_TOLERANCE) -> Path:
                      "recognise the part; DEFECT also on its local evidence",
         "gate": gate.thresholds() if gate is not None else None,
         "registration": m.get("registration") if registration is not None else None,
+        "acquisition": m.get("acquisition"),
         "n_good_references": int(len(refs["good"])),
         "n_defect_references": int(len(refs["defect"])),
         "data": {"source": cfg["data"].get("source"), "content_hash": cfg["data"].get("content_hash"),

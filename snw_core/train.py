@@ -675,6 +675,8 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     metrics_["gate"] = gate.thresholds()
     metrics_["registration"] = reg_report
     metrics_["focus_guard"] = guard
+    from .acquisition import profile as acquisition_profile
+    metrics_["acquisition"] = acquisition_profile(ds.images[(prep.split == "train") | (prep.split == "val")])
     # the twin's score alone at its own val threshold: what a training run changes (the gate's checks do not
     # depend on the twin), so runs and sweeps can be compared on it too
     plain, _ = evaluate_embeddings(emb, labels, prep.split, good_label=ds.good_label, k=settings["k"],

@@ -178,3 +178,29 @@ def test_box_select_on_the_embeddings_scatter_shows_the_images(server, page):
     wait_idle(page, timeout=60)
     assert page.locator("[data-testid='stImage']").count() > 0
     shot(page, "embeddings_selection")
+
+
+def test_inspect_judges_uploads_and_warns_about_a_noisy_camera(server, page, env, tmp_path):
+    """Uploads through the page's file box: every image is judged, and a batch noisier than the run's training
+    images gets the camera check's warning."""
+    import numpy as np
+    from PIL import Image
+
+    from snw_core.data import load
+    from snw_core.drift import apply
+    images = apply(load(env["SNW_DATA_SOURCE"]).images[:6], "noise", 12.0, seed=3)
+    paths = []
+    for i, img in enumerate(np.asarray(images, np.uint8)):
+        paths.append(str(tmp_path / f"noisy{i}.png"))
+        Image.fromarray(img).save(paths[-1])
+    open_page(page, server, "inspect")
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(paths)
+    wait_for(lambda: page.get_by_text("Camera check: the images are noisier than the training images",
+                                      exact=False).count() > 0, timeout=120, what="the camera check's warning")
+    wait_idle(page, timeout=120)
+    assert page.locator("[data-testid='stException']").count() == 0
+    judged = page.locator("[data-testid='stMetric']").filter(has_text="Judged").first.inner_text()
+    assert int(judged.split()[-1]) >= 6, judged                   # the uploads, and the run's test picks
+    for i in range(6):
+        assert page.get_by_text(f"noisy{i}.png", exact=False).count() > 0
+    shot(page, "inspect_uploads_camera_check")

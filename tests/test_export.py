@@ -183,6 +183,20 @@ def test_bundle_script_gives_the_dashboards_verdicts(bundle, run, test_images, t
 
 
 @pytest.mark.slow
+def test_bundle_script_warns_when_a_batch_is_noisier_than_the_training_images(bundle, run, tiny_dataset, tmp_path):
+    from snw_core.drift import apply
+    assert json.loads((bundle / "bundle.json").read_text())["acquisition"] == run.metrics()["acquisition"]
+    clean = write_pngs(tiny_dataset.images[:6], tmp_path / "clean", [f"c{i}.png" for i in range(6)])
+    r = run_bundle(bundle, *clean, cwd=tmp_path)
+    assert r.returncode == 0 and "Camera check" not in r.stderr
+    noisy = write_pngs(apply(tiny_dataset.images[:6], "noise", 12.0, seed=3), tmp_path / "noisy",
+                       [f"n{i}.png" for i in range(6)])
+    r = run_bundle(bundle, *noisy, cwd=tmp_path)
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 6
+    assert "WARNING: Camera check: the images are noisier than the training images" in r.stderr
+
+
+@pytest.mark.slow
 def test_bundle_self_test_and_runtime_fallback(bundle, tmp_path):
     r = run_bundle(bundle, "--self-test", cwd=tmp_path)
     assert r.returncode == 0, r.stderr

@@ -324,3 +324,24 @@ def test_judge_embeddings_searches_each_reference_set_once_with_the_same_answers
     assert out["nearest_defect"].tolist() == (dd.argmin(1) + 500).tolist()
     assert out["nearest_defect_label"].tolist() == labels[dd.argmin(1)].tolist()
     np.testing.assert_allclose(out["nearest_defect_distance"], dd.min(1), rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_inspect_warns_when_a_batch_is_noisier_than_the_training_images(trained, tiny_dataset, tmp_path, capsys,
+                                                                         monkeypatch):
+    from snw_core.__main__ import main
+    from snw_core.drift import apply
+    from snw_core.runs import RunStore
+    runs, rid = trained
+    prof = RunStore(runs).get(rid).metrics()["acquisition"]            # training records how its images were taken
+    assert prof["n"] > 0 and set(prof["measures"]) == {"brightness", "contrast", "sharpness", "noise"}
+    monkeypatch.setenv("SNW_RUNS_DIR", str(runs))
+    clean = write_pngs(tiny_dataset.images[:6], tmp_path / "clean", [f"c{i}.png" for i in range(6)])
+    assert main(["inspect", rid, *clean]) == 0
+    assert "Camera check" not in capsys.readouterr().err
+    noisy = write_pngs(apply(tiny_dataset.images[:6], "noise", 12.0, seed=3), tmp_path / "noisy",
+                       [f"n{i}.png" for i in range(6)])
+    assert main(["inspect", rid, *noisy]) == 0
+    captured = capsys.readouterr()
+    assert "WARNING: Camera check: the images are noisier than the training images" in captured.err
+    assert len(captured.out.splitlines()) == 6                                          # every image still judged

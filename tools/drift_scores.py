@@ -1,5 +1,6 @@
 """Where a run's scores go under camera drift: per condition, the twin's scores of fresh goods and defects beside the
-run's threshold, and how much a noise failure depends on the noise drawn.
+run's threshold, how much a noise failure depends on the noise drawn, and whether the camera check
+(:mod:`snw_core.acquisition`) warns about a batch of 20 such images.
 
     python tools/drift_scores.py RUN_ID [--runs-dir DIR] [--noise-draws 3]
 
@@ -17,14 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def noise_sd(images) -> np.ndarray:
-    """Immerkaer's estimate of the sd of each image's sensor noise (grey levels), from a 3 x 3 second-difference
-    mask that cancels smooth structure: (n, h, w) -> (n,)."""
-    x = np.asarray(images, np.float64)
-    k = (x[:, :-2, :-2] - 2 * x[:, :-2, 1:-1] + x[:, :-2, 2:] - 2 * x[:, 1:-1, :-2] + 4 * x[:, 1:-1, 1:-1]
-         - 2 * x[:, 1:-1, 2:] + x[:, 2:, :-2] - 2 * x[:, 2:, 1:-1] + x[:, 2:, 2:])
-    return np.sqrt(np.pi / 2) * np.abs(k).mean(axis=(1, 2)) / 6
+from snw_core.acquisition import findings, noise_sd, profile  # noqa: E402
 
 
 def main() -> int:
@@ -42,8 +36,16 @@ def main() -> int:
     judge = Judge.from_run(run)
     images, labels = drift.fresh_items(run, 120, 120)[:2]
     good = labels == run.config()["data"]["good_label"]
+    prof = run.metrics().get("acquisition")
+    if prof is None:                      # a run trained before the camera check: its train and val images
+        from snw_core.data import load
+        from snw_core.embed import load_embeddings
+        cfg = run.config()
+        split = load_embeddings(run.file("embeddings.npz"))["split"]
+        prof = profile(load(cfg["data"]["source"], good_label=cfg["data"]["good_label"]).images[split != "test"])
+    order = np.random.default_rng(5).permutation(len(images))            # batches of 20 mixed goods and defects
     rows = [["condition", "goods: median", "goods: 98th pct", "defects: 5th pct", "goods GOOD", "defects caught",
-             "noise sd (2nd-98th pct)"]]
+             "noise sd (2nd-98th pct)", "camera check: batches of 20 warned"]]
     for i, (cond, strength) in enumerate(drift.CONDITIONS):
         x = drift.apply(images, cond, strength, seed=1000 + i)          # as bench --drift draws them
         r = judge.judge(x)
@@ -51,7 +53,8 @@ def main() -> int:
         rows.append([cond, f"{np.median(s[good]):.3f}", f"{np.quantile(s[good], 0.98):.3f}",
                      f"{np.quantile(s[~good], 0.05):.3f}", f"{passed[good].sum()}/{good.sum()}",
                      f"{(~passed[~good]).sum()}/{(~good).sum()}",
-                     "{:.1f}-{:.1f}".format(*np.quantile(noise_sd(x[good]), [0.02, 0.98]))])
+                     "{:.1f}-{:.1f}".format(*np.quantile(noise_sd(x[good]), [0.02, 0.98])),
+                     _warned(prof, x[order])])
     print(f"run {run.id}: threshold {judge.threshold:.3f}")
     print(text_table(rows))
     fails = np.array([np.asarray(judge.judge(drift.apply(images[good], "noise", 8.0, seed=100 + d))["verdict"])
@@ -60,6 +63,14 @@ def main() -> int:
           f"{', '.join(str(int(f)) for f in fails.sum(1))}; in at least one draw {int(fails.any(0).sum())}, "
           f"in every draw {int(fails.all(0).sum())}")
     return 0
+
+
+def _warned(prof, images, size: int = 20) -> str:
+    """How many batches of ``size`` the camera check warns about, and on which measures."""
+    batches = [images[i:i + size] for i in range(0, len(images) - size + 1, size)]
+    found = [findings(prof, b) for b in batches]
+    names = sorted({f["measure"] + (" low" if f["side"] == "low" else " high") for fs in found for f in fs})
+    return f"{sum(bool(f) for f in found)} of {len(batches)}" + (f" ({', '.join(names)})" if names else "")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from drift_scores import noise_sd  # noqa: E402  (the tools folder is on the path when run as a script)
+from snw_core.acquisition import noise_sd  # noqa: E402
 
 #: the noise added to the val items: the camera augmentation's strongest (snw_core.augment.ENVELOPE["noise"])
 NOISE = 9.0

@@ -20,6 +20,8 @@ nearest_defect (row indices in the training data set named in bundle.json) with 
 defect's label, defect_y / defect_x (pixel of the strongest local evidence), appearance (> 1: not recognised as
 the part: UNKNOWN) and local (> 1: a local difference from the good parts: DEFECT). UNKNOWN means the image is
 not the part the model knows (camera fault, empty fixture, another part type): it is never passed.
+With five or more images the camera check warns on stderr when the batch is darker, brighter, softer, noisier or
+lower in contrast than the training images were (bundle.json "acquisition"; the same check as the dashboard's).
 
 In a line program, load once and judge each item as it comes (about a millisecond per image; start it
 with OPENBLAS_NUM_THREADS=1 when it imports numpy before this module)::
@@ -628,6 +630,60 @@ def read_images(paths, image_shape, resize=False):
     return (np.stack(images) if images else np.zeros((0, H, W), np.uint8)), names
 
 
+# ---------------------------------------------------------------- camera check (snw_core.acquisition)
+
+#: which side of each measure's training range is worth a warning, and what to check then
+CAMERA_ADVICE = {
+    ("brightness", "low"): ("darker than", "check the light and the exposure"),
+    ("brightness", "high"): ("brighter than", "check the light and the exposure"),
+    ("contrast", "low"): ("lower in contrast than", "check the light and the exposure"),
+    ("contrast", "high"): ("higher in contrast than", "check the light and the exposure"),
+    ("sharpness", "low"): ("softer than", "check the focus and the lens"),
+    ("noise", "high"): ("noisier than", "check the camera's gain, the exposure and the light"),
+}
+CAMERA_MIN_IMAGES = 5
+
+
+def camera_measures(images) -> dict:
+    """Brightness, contrast, sharpness and relative noise of each image, as the run measured its training images."""
+    x = np.asarray(images, np.float64)
+    if x.ndim == 2:
+        x = x[None]
+    sd = x.std(axis=(1, 2))
+    lap = x[:, :-2, 1:-1] + x[:, 2:, 1:-1] + x[:, 1:-1, :-2] + x[:, 1:-1, 2:] - 4.0 * x[:, 1:-1, 1:-1]
+    k = (x[:, :-2, :-2] - 2 * x[:, :-2, 1:-1] + x[:, :-2, 2:] - 2 * x[:, 1:-1, :-2] + 4 * x[:, 1:-1, 1:-1]
+         - 2 * x[:, 1:-1, 2:] + x[:, 2:, :-2] - 2 * x[:, 2:, 1:-1] + x[:, 2:, 2:])
+    noise = np.sqrt(np.pi / 2) * np.abs(k).mean(axis=(1, 2)) / 6
+    return {"brightness": x.mean(axis=(1, 2)), "contrast": sd, "sharpness": np.abs(lap).mean(axis=(1, 2)) / (sd + 1.0),
+            "noise": noise / (sd + 1.0)}
+
+
+def camera_findings(profile, images) -> list:
+    """Where the median of a batch (at least CAMERA_MIN_IMAGES images) lies outside the training images' 1st-99th
+    percentile (bundle.json "acquisition"): the camera has moved away from the images the run learned from."""
+    images = np.asarray(images)
+    if not profile or len(images) < CAMERA_MIN_IMAGES:
+        return []
+    m = camera_measures(images)
+    out = []
+    for name in ("brightness", "contrast", "sharpness", "noise"):
+        lo, _, hi = profile["measures"][name]
+        med = float(np.median(m[name]))
+        side = "low" if med < lo else "high" if med > hi else None
+        if side is None or (name, side) not in CAMERA_ADVICE:
+            continue
+        words, advice = CAMERA_ADVICE[(name, side)]
+        out.append({"measure": name, "side": side, "median": med, "low": lo, "high": hi,
+                    "message": f"the images are {words} the training images ({name} {_fmt(med)} on the median of "
+                               f"{len(images)}; the training images' 1st-99th percentile {_fmt(lo)}-{_fmt(hi)}): "
+                               f"{advice}"})
+    return out
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.1f}" if abs(v) >= 10 else f"{v:.3f}"
+
+
 # ---------------------------------------------------------------- command line
 
 def bench(bundle: Bundle, images, n: int = 200, batch: int = 32) -> dict:
@@ -689,6 +745,10 @@ def main(argv=None) -> int:
         return 0
     for row in b.judge(images, names):
         print(json.dumps(row))
+    found = camera_findings(b.meta.get("acquisition"), images)
+    if found:
+        print("WARNING: Camera check: " + "; ".join(f["message"] for f in found) + ". The run's verdicts were "
+              "measured on images like its training images.", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,110 @@
+"""The camera check: do the images of a batch look as the camera delivered the training images?
+
+A run records how its train and val images were taken (``metrics.json`` key ``acquisition``): the 1st, 50th and
+99th percentile of four measures of each image as the camera delivered it (before registration),
+
+=============  ===================================================================================================
+brightness     mean grey level
+contrast       grey-level sd
+sharpness      mean absolute Laplacian over the grey-level sd (+1), as the gate's focus check (:func:`gate.sharpness`)
+noise          Immerkaer's estimate of the sensor noise's sd over the grey-level sd (+1): a low-contrast part with
+               the same noise is noisier in what the twin sees
+=============  ===================================================================================================
+
+:func:`findings` compares a batch of at least :data:`MIN_IMAGES` images with it: where the batch's median lies
+outside the training images' 1st-99th percentile, the camera (gain, exposure, light, focus) has moved away from the
+images the run learned from. Each image is still judged on its own (the gate says UNKNOWN for what is not the
+part); this is a warning about the camera, for a batch, because one image outside the range is common (2 % of the
+training images are) and a batch's median is not. The drift benchmark (``bench --drift``) measures how a run's
+verdicts hold under such changes (docs/real-data.md, section 10).
+
+The line bundle's script (``inspect_bundle.py``) makes the same check with numpy alone, from ``bundle.json``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["MEASURES", "MIN_IMAGES", "measure", "profile", "findings", "noise_sd"]
+
+#: the measures, in the order they are reported
+MEASURES = ("brightness", "contrast", "sharpness", "noise")
+#: the smallest batch that is checked
+MIN_IMAGES = 5
+#: the training images' range: these percentiles
+LOW, HIGH = 1.0, 99.0
+#: which side of each measure's range is worth a warning, and what to check then
+_ADVICE = {
+    ("brightness", "low"): ("darker than", "check the light and the exposure"),
+    ("brightness", "high"): ("brighter than", "check the light and the exposure"),
+    ("contrast", "low"): ("lower in contrast than", "check the light and the exposure"),
+    ("contrast", "high"): ("higher in contrast than", "check the light and the exposure"),
+    ("sharpness", "low"): ("softer than", "check the focus and the lens"),
+    ("noise", "high"): ("noisier than", "check the camera's gain, the exposure and the light"),
+}
+
+
+def noise_sd(images) -> np.ndarray:
+    """Immerkaer's estimate of the sd of each image's sensor noise (grey levels), from a 3 x 3 second-difference
+    mask that cancels smooth structure: uint8 or float (n, h, w) -> float64 (n,)."""
+    x = np.asarray(images, np.float64)
+    k = (x[:, :-2, :-2] - 2 * x[:, :-2, 1:-1] + x[:, :-2, 2:] - 2 * x[:, 1:-1, :-2] + 4 * x[:, 1:-1, 1:-1]
+         - 2 * x[:, 1:-1, 2:] + x[:, 2:, :-2] - 2 * x[:, 2:, 1:-1] + x[:, 2:, 2:])
+    return np.sqrt(np.pi / 2) * np.abs(k).mean(axis=(1, 2)) / 6
+
+
+def measure(images) -> dict:
+    """The four measures of every image, uint8 (n, h, w) -> {measure: float64 (n,)}."""
+    from .gate import sharpness
+    x = np.asarray(images)
+    if x.ndim == 2:
+        x = x[None]
+    f = x.astype(np.float64)
+    sd = f.std(axis=(1, 2))
+    return {"brightness": f.mean(axis=(1, 2)), "contrast": sd, "sharpness": sharpness(x),
+            "noise": noise_sd(f) / (sd + 1.0)}
+
+
+def profile(images) -> dict:
+    """How the images were taken, as ``metrics.json`` keeps it: ``{"n": count, "percentiles": [1, 50, 99],
+    "measures": {measure: [p1, p50, p99]}}`` (plain floats)."""
+    m = measure(images)
+    return {"n": int(len(m["brightness"])), "percentiles": [LOW, 50.0, HIGH],
+            "measures": {k: [round(float(v), 6) for v in np.percentile(m[k], [LOW, 50.0, HIGH])] for k in MEASURES}}
+
+
+def findings(prof: dict | None, images) -> list[dict]:
+    """Where a batch of images lies outside the range of the training images: one dict per finding, ``measure``,
+    ``side`` ("low" or "high"), ``median`` (the batch's), ``low`` and ``high`` (the training images' range) and
+    ``message`` (one sentence). Empty for a batch of fewer than :data:`MIN_IMAGES` images, for a run without a
+    profile (trained before the check existed) and for a batch within the range."""
+    x = np.asarray(images)
+    if x.ndim == 2:
+        x = x[None]
+    if not prof or len(x) < MIN_IMAGES:
+        return []
+    m = measure(x)
+    out = []
+    for name in MEASURES:
+        lo, _, hi = prof["measures"][name]
+        med = float(np.median(m[name]))
+        side = "low" if med < lo else "high" if med > hi else None
+        if side is None or (name, side) not in _ADVICE:
+            continue
+        words, advice = _ADVICE[(name, side)]
+        out.append({"measure": name, "side": side, "median": med, "low": lo, "high": hi,
+                    "message": f"the images are {words} the training images ({name} {_fmt(med)} on the median of "
+                               f"{len(x)}; the training images' 1st-99th percentile {_fmt(lo)}-{_fmt(hi)}): "
+                               f"{advice}"})
+    return out
+
+
+def summary(found: list[dict]) -> str:
+    """One paragraph for the pages and the command line ('' when nothing was found)."""
+    if not found:
+        return ""
+    return ("Camera check: " + "; ".join(f["message"] for f in found) + ". The run's verdicts were measured on "
+            "images like its training images; `bench --drift` measures how they hold under such changes.")
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.1f}" if abs(v) >= 10 else f"{v:.3f}"

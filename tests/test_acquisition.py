@@ -1,0 +1,75 @@
+"""The camera check (snw_core.acquisition): a batch unlike the training images is named, a batch like them is not,
+and the line bundle's numpy copy finds the same."""
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from snw_core import acquisition as A
+from snw_core.drift import apply
+from trained_run import ROOT
+
+
+@pytest.fixture(scope="module")
+def parts():
+    from snw_core import synthetic
+    images, labels, _ = synthetic.generate(260, 11)
+    return images[:200], images[200:]              # "training" images, and fresh ones of the same camera
+
+
+def _bundle_module():
+    spec = importlib.util.spec_from_file_location("inspect_bundle_camera", ROOT / "snw_core" / "bundle_template"
+                                                  / "inspect_bundle.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_profile_is_plain_json_with_three_percentiles_per_measure(parts):
+    prof = A.profile(parts[0])
+    assert json.loads(json.dumps(prof)) == prof
+    assert prof["n"] == 200 and prof["percentiles"] == [1.0, 50.0, 99.0]
+    assert set(prof["measures"]) == set(A.MEASURES)
+    for lo, mid, hi in prof["measures"].values():
+        assert lo <= mid <= hi
+
+
+def test_a_batch_from_the_same_camera_passes_and_a_drifted_one_is_named(parts):
+    train, fresh = parts
+    prof = A.profile(train)
+    assert A.findings(prof, fresh[:20]) == [] and A.summary([]) == ""
+
+    def named(x):
+        return {(f["measure"], f["side"]) for f in A.findings(prof, x)}
+
+    assert ("noise", "high") in named(apply(fresh[:20], "noise", 8.0, seed=1))
+    assert ("sharpness", "low") in named(apply(fresh[:20], "blur", 1.0, seed=1))
+    assert named(apply(fresh[:20], "contrast", 0.6, seed=1)) == {("contrast", "low")}
+    dark = np.clip(fresh[:20] * 0.5, 0, 255).astype(np.uint8)
+    assert ("brightness", "low") in named(dark)
+    text = A.summary(A.findings(prof, apply(fresh[:20], "noise", 8.0, seed=1)))
+    assert text.startswith("Camera check: the images are noisier than the training images") and "gain" in text
+
+
+def test_small_batches_and_runs_without_a_profile_are_not_checked(parts):
+    train, fresh = parts
+    noisy = apply(fresh[:20], "noise", 12.0, seed=1)
+    assert A.findings(A.profile(train), noisy[:A.MIN_IMAGES - 1]) == []      # one odd image is common
+    assert A.findings(A.profile(train), noisy[:A.MIN_IMAGES]) != []
+    assert A.findings(None, noisy) == [] and A.findings({}, noisy) == []
+
+
+def test_the_bundle_script_finds_what_the_dashboard_finds(parts):
+    train, fresh = parts
+    prof = A.profile(train)
+    mod = _bundle_module()
+    for batch in (fresh[:20], apply(fresh[:20], "noise", 8.0, seed=2), apply(fresh[:20], "blur", 1.0, seed=2),
+                  np.clip(fresh[:20] * 1.6, 0, 255).astype(np.uint8)):
+        want, got = A.findings(prof, batch), mod.camera_findings(prof, batch)
+        assert [(f["measure"], f["side"], f["message"]) for f in got] == \
+               [(f["measure"], f["side"], f["message"]) for f in want]
+        for g, w in zip(got, want):
+            assert g["median"] == pytest.approx(w["median"], rel=1e-12)
