@@ -85,6 +85,8 @@ def findings(prof: dict | None, images) -> list[dict]:
     m = measure(x)
     out = []
     for name in MEASURES:
+        if name not in prof.get("measures", {}):          # a profile of another version: check what it has
+            continue
         lo, _, hi = prof["measures"][name]
         med = float(np.median(m[name]))
         side = "low" if med < lo else "high" if med > hi else None

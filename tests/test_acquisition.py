@@ -60,6 +60,8 @@ def test_small_batches_and_runs_without_a_profile_are_not_checked(parts):
     assert A.findings(A.profile(train), noisy[:A.MIN_IMAGES - 1]) == []      # one odd image is common
     assert A.findings(A.profile(train), noisy[:A.MIN_IMAGES]) != []
     assert A.findings(None, noisy) == [] and A.findings({}, noisy) == []
+    partial = {"measures": {"noise": A.profile(train)["measures"]["noise"]}}     # what a profile holds is checked
+    assert [f["measure"] for f in A.findings(partial, noisy)] == ["noise"]
 
 
 def test_the_bundle_script_finds_what_the_dashboard_finds(parts):

@@ -667,6 +667,8 @@ def camera_findings(profile, images) -> list:
     m = camera_measures(images)
     out = []
     for name in ("brightness", "contrast", "sharpness", "noise"):
+        if name not in profile.get("measures", {}):
+            continue
         lo, _, hi = profile["measures"][name]
         med = float(np.median(m[name]))
         side = "low" if med < lo else "high" if med > hi else None
