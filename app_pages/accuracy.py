@@ -4,7 +4,6 @@ and the images behind the errors."""
 import streamlit as st
 
 from snw_core import heatmap, report, ui, viz
-from snw_core.judge import gate_checks
 from snw_core import review as R
 from snw_core.metrics import effective_scores
 
@@ -231,7 +230,8 @@ else:
             why_rejected = ["UNKNOWN · " if (unknown is not None and unknown[i]) else "" for i in rows]
             caps = [f"{w}{viz.label_name(labels[i], good)} · {scores[i]:.{digits}f}" for w, i in zip(why_rejected, rows)]
             if show_heat:
-                c = gate_checks(gate, ui.run_registration(run), ds.images[rows])
+                with st.spinner("Heat maps (a run with a patch bank loads TensorFlow the first time) ..."):
+                    c = ui.heat_checks(run, ds.images[rows])
                 shown = gate.display_map(c["heatmap"])
                 st.image([heatmap.overlay(ds.images[i], shown[j], (c["defect_y"][j], c["defect_x"][j]), scale)
                           for j, i in enumerate(rows)], caption=caps)

@@ -127,11 +127,12 @@ if n_up:
 if picks:
     parts.append(np.asarray(emb_ref["embeddings"][picks], np.float32))
 patch = patch_maps = None
-if judge.patches is not None and np.isfinite(judge.patches.threshold):
-    # uploads: the twin's features through the shared model; test items: their maps the same way when the
-    # heat map is wanted, else the patch scores stored with the run
-    p_up = ui.patch_scores(run, judged[:n_up], judge.patches) if n_up else (np.zeros(0), None)
-    p_te = (ui.patch_scores(run, judged[n_up:], judge.patches) if picks else (np.zeros(0), None))
+if judge.patches is not None:
+    # the patch evidence (where its threshold is used) and the heat map's location (always): uploads and test
+    # items through the shared model's features
+    with st.spinner("Scoring the images' neighbourhoods (the first time loads TensorFlow and the model) ..."):
+        p_up = ui.patch_scores(run, judged[:n_up], judge.patches) if n_up else (np.zeros(0), None)
+        p_te = (ui.patch_scores(run, judged[n_up:], judge.patches) if picks else (np.zeros(0), None))
     patch = np.concatenate([p_up[0], p_te[0]])
     maps = [m for m in (p_up[1], p_te[1]) if m is not None]
     patch_maps = np.concatenate(maps) if maps else None

@@ -29,7 +29,9 @@ bundle runs it, one thread, plus the k-NN score; ``None`` with ``litert_error`` 
 ``litert_judge_ms_single`` (LiteRT + score + the not-a-part check and heat map, as the bundle judges);
 ``not_a_part`` (per kind of :mod:`snw_core.notapart`, seed 1: counts judged GOOD / UNKNOWN / DEFECT),
 ``not_a_part_good`` / ``_unknown`` / ``_defect`` (shares of all of them; GOOD must be 0) and the test split's
-``unknown_rate``, ``unknown_rate_good``, ``unknown_rate_defect``.
+``unknown_rate``, ``unknown_rate_good``, ``unknown_rate_defect``; ``localisation`` (of the defective test items the
+run catches, the share whose pixel of the strongest evidence lies in the defect's cell, 2 px tolerance;
+:mod:`snw_core.localisation`; None where the data does not say where its cells are) and ``localisation_caught``.
 
 Timings depend on the machine and on whatever else runs on it; the table prints the core count.
 
@@ -47,7 +49,7 @@ import time
 import numpy as np
 
 __all__ = ["run_bench", "bench_row", "time_to_reach", "format_table", "text_table", "format_not_a_part", "not_a_part_row",
-           "machine", "ROW_KEYS"]
+           "format_localisation", "machine", "ROW_KEYS"]
 
 #: the keys every row has, in table order (the JSON contract)
 ROW_KEYS = ("preset", "epochs", "train_seconds", "pair_accuracy", "good_defect_accuracy", "escape_rate",
@@ -208,6 +210,10 @@ def bench_row(run, preset: str, images: np.ndarray) -> dict:
                                     "auroc", "pin_accuracy")}}
     row.update(_time_judgement(run, images))
     row.update(not_a_part_row(run, images))
+    from .localisation import evaluate as localise
+    loc = localise(run, images)
+    row["localisation"] = None if loc is None else loc["share"]
+    row["localisation_caught"] = None if loc is None else loc["caught"]
     row["best_val_loss"] = min(val) if val else None
     row["best_epoch"] = m.get("best_epoch")
     row["takeoff_epoch"] = m.get("takeoff_epoch")
@@ -254,6 +260,17 @@ def format_not_a_part(rows: list[dict]) -> str:
         for kind, c in res.items():
             lines.append(f"  {kind.ljust(width)}  {c['n']:4d}  {c['GOOD']:4d}  {c['UNKNOWN']:7d}  {c['DEFECT']:6d}")
     return "\n".join(lines)
+
+
+def format_localisation(rows: list[dict]) -> str:
+    """One line: per preset, the share of caught defective test items whose pixel of the strongest evidence lies
+    in the defect's cell (:mod:`snw_core.localisation`)."""
+    from .localisation import TOLERANCE
+    if all(r.get("localisation") is None for r in rows):
+        return "localisation: - (the data does not say where its cells are)"
+    return (f"localisation (pixel of the strongest evidence in the defect's cell, {TOLERANCE} px tolerance): "
+            + ", ".join(f"{r['preset']} {_pct(r.get('localisation'))} of {r.get('localisation_caught') or 0} caught "
+                        "test defects" for r in rows))
 
 
 def _ms(v) -> str:
@@ -380,6 +397,7 @@ def run_bench(data: str = "default", presets=("seed", "default"), json_path=None
           f"{'-' if ref_best is None else f'{ref_best:.4f}'}; 'ms judge' = the whole verdict of one image, the "
           f"not-a-part check and heat map included)", file=out, flush=True)
     print(format_not_a_part(rows), file=out, flush=True)
+    print(format_localisation(rows), file=out, flush=True)
     if unseen_labels:
         from .baselines import print_bench_open_set
         print_bench_open_set(rows, runs, unseen_labels, out=out)

@@ -246,12 +246,15 @@ def add_orientation(checks: dict, registration, registered) -> dict:
     return dict(checks, flipped=registration.flipped(registered))
 
 
-def gate_checks(gate, registration, images) -> dict:
-    """The gate's checks of input images as a run judges them: registered first, mapped back after."""
-    if registration is None:
-        return gate.check(images)
-    registered, _, applied = registration.apply(images)
-    return to_input(add_orientation(gate.check(registered), registration, registered), registration, applied)
+def gate_checks(gate, registration, images, bank=None, patch_scores=None) -> dict:
+    """The gate's checks of input images as a run judges them: registered first, the patch evidence added where
+    the run keeps a patch ``bank`` (``patch_scores(registered images) -> (scores, maps)``), mapped back after."""
+    registered, applied = (registration.apply(images)[::2] if registration is not None else (images, None))
+    checks = add_orientation(gate.check(registered), registration, registered)
+    if bank is not None and patch_scores is not None:
+        patch, maps = patch_scores(registered)
+        checks = add_patch_evidence(checks, patch, bank, maps)
+    return to_input(checks, registration, applied)
 
 
 def load_patches(run):
@@ -263,7 +266,8 @@ def load_patches(run):
 
 def add_patch_evidence(checks: dict, patch, bank, maps=None) -> dict:
     """The gate's checks with the patch evidence added: ``patch`` (score / threshold), ``patch_defect``, and,
-    where the patch map's peak (relative to its threshold) beats the pixel local evidence, the heat map and
+    where the patch map's peak (relative to its threshold, or to the bank's ``scale`` where the threshold is not
+    used: :meth:`~snw_core.patches.PatchBank.location_unit`) beats the pixel local evidence, the heat map and
     location taken from the patch map (scaled up to the image)."""
     from .patches import upsample
     out = dict(checks)
@@ -271,16 +275,20 @@ def add_patch_evidence(checks: dict, patch, bank, maps=None) -> dict:
     rel = patch / t if np.isfinite(t) and t > 0 else np.zeros_like(patch)
     out["patch"] = rel
     out["patch_defect"] = patch > t
-    if maps is not None and np.isfinite(t) and t > 0:
+    t = bank.location_unit()
+    if maps is not None and np.isfinite(t):
         shape = out["heatmap"].shape[1:]
-        use = rel > out["local"]
+        use = patch / t > out["local"]
         if use.any():
-            up = upsample(np.asarray(maps)[use] / t, shape)
+            m = np.asarray(maps)[use] / t
+            up = upsample(m, shape)
             heat = out["heatmap"].copy()
             heat[use] = up.astype(heat.dtype)
             out["heatmap"] = heat
-            arg = up.reshape(len(up), -1).argmax(1)
-            y, x = np.unravel_index(arg, shape)
+            # the location: the centre of the strongest position's block (its first pixel lay up to 3 px off)
+            i, j = np.unravel_index(m.reshape(len(m), -1).argmax(1), m.shape[1:])
+            ry, rx = -(-shape[0] // m.shape[1]), -(-shape[1] // m.shape[2])
+            y, x = np.minimum(i * ry + ry // 2, shape[0] - 1), np.minimum(j * rx + rx // 2, shape[1] - 1)
             dy, dx = out["defect_y"].copy(), out["defect_x"].copy()
             dy[use], dx[use] = y, x
             out["defect_y"], out["defect_x"] = dy, dx

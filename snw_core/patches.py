@@ -14,6 +14,12 @@ threshold is chosen together with the twin's on the val split (:func:`choose_pat
 gives the best val accuracy, and none at all (infinity) where the patch score does not help, so on data where
 the twin alone is right nothing changes. Numpy only at judging time; the line bundle repeats it.
 
+Where the threshold is not used the bank is still kept, for the heat map: ``scale`` (the patch score above which a
+good part's patch evidence would count as unusual, chosen on val goods as the gate chooses its pixel evidence's:
+:func:`location_scale`) puts the patch map beside the pixel comparison, and each verdict's location comes from the
+one whose peak is the more unusual. On a random texture the pixel comparison with the most similar good parts
+points at grain more often than at the defect; the patch map does not (docs/real-data.md, section 11).
+
 >>> bank = PatchBank.fit(features[train_goods], seed=0)     # doctest: +SKIP   features (n, fh, fw, c)
 >>> s, maps = bank.score(features)                           # doctest: +SKIP   (n,), (n, fh, fw)
 """
@@ -22,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["PatchBank", "PATCH_FILE", "PATCH_LAYER", "BANK_SIZE", "PATCH_REASON", "choose_patch_threshold",
-           "coreset", "feature_layer", "upsample"]
+           "coreset", "feature_layer", "location_scale", "upsample"]
 
 PATCH_FILE = "patches.npz"
 #: the conv twin's layer whose output is the patch feature (its last convolution, at 1/4 resolution)
@@ -46,9 +52,10 @@ class PatchBank:
     """bank : float32 (m, c), good train patches; threshold : patch score above which an item is DEFECT
     (inf = never); grid : (fh, fw) of the feature map."""
 
-    def __init__(self, bank, threshold: float, grid):
+    def __init__(self, bank, threshold: float, grid, scale: float = float("nan")):
         self.bank = np.asarray(bank, np.float32)
         self.threshold = float(threshold)
+        self.scale = float(scale)      # the heat map's unit where the threshold is not used (nan: none)
         self.grid = tuple(int(v) for v in grid)
         self._bsq = np.sum(self.bank * self.bank, axis=1)
         self._bt2 = np.ascontiguousarray(-2.0 * self.bank.T)
@@ -80,11 +87,20 @@ class PatchBank:
         return maps.reshape(n, -1).max(1), maps
 
     def arrays(self) -> dict:
-        return {"bank": self.bank, "threshold": np.array([self.threshold]), "grid": np.array(self.grid, np.int64)}
+        return {"bank": self.bank, "threshold": np.array([self.threshold]), "grid": np.array(self.grid, np.int64),
+                "scale": np.array([self.scale])}
 
     @classmethod
     def from_arrays(cls, a: dict):
-        return cls(a["bank"], float(a["threshold"][0]), a["grid"])
+        scale = float(a["scale"][0]) if "scale" in a else float("nan")       # a bank saved before it had one
+        return cls(a["bank"], float(a["threshold"][0]), a["grid"], scale)
+
+    def location_unit(self) -> float:
+        """What the patch map is divided by before it is set beside the pixel evidence: the threshold where it is
+        used, else ``scale``; nan when neither (the map then places nothing)."""
+        if np.isfinite(self.threshold) and self.threshold > 0:
+            return self.threshold
+        return self.scale if np.isfinite(self.scale) and self.scale > 0 else float("nan")
 
     def save(self, path) -> None:
         from .fsutil import atomic_write_npz
@@ -114,6 +130,15 @@ def coreset(x, size: int, rng) -> np.ndarray:
         chosen[i] = j
         np.minimum(nearest, sq + sq[j] - 2.0 * (x @ x[j]), out=nearest)
     return chosen
+
+
+def location_scale(good_scores) -> float:
+    """``scale`` from the patch scores of good val items: the gate's rule for its pixel evidence (its
+    :data:`~snw_core.gate.QUANTILE` quantile times :data:`~snw_core.gate.MARGIN`), so that the two maps' peaks are
+    measured in the same unit."""
+    from .gate import MARGIN, QUANTILE
+    g = np.asarray(good_scores, np.float64)
+    return MARGIN * float(np.quantile(g, QUANTILE)) if g.size else float("nan")
 
 
 def upsample(maps, image_shape) -> np.ndarray:

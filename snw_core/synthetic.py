@@ -459,10 +459,21 @@ def encode_png(images: np.ndarray) -> list[bytes]:
     return out
 
 
+#: schema metadata key of a generated parquet file: where the pin cells lie (``{"grid": [rows, cols], "bounds":
+#: [y0, y1, x0, x1]}``, label k = the k-th cell row-major from the top left; :mod:`snw_core.localisation`)
+CELLS_KEY = "snw_cells"
+
+
+def pin_cells(spec: ConnectorSpec = ConnectorSpec()) -> dict:
+    """The pin grid of a connector: ``{"grid": [pin_rows, pin_cols], "bounds": the housing's [y0, y1, x0, x1]}``."""
+    return {"grid": [int(spec.pin_rows), int(spec.pin_cols)], "bounds": [float(v) for v in _geometry(spec).body]}
+
+
 def write_parquet(path, n: int = 3600, seed: int = 0, spec: ConnectorSpec = ConnectorSpec()) -> pathlib.Path:
-    """Generate the set and write it as parquet with the HF schema (see :func:`write_images_parquet`)."""
+    """Generate the set and write it as parquet with the HF schema (see :func:`write_images_parquet`); the schema
+    metadata says where the pin cells lie (:data:`CELLS_KEY`)."""
     images, labels, dirnames = generate(n, seed, spec)
-    return write_images_parquet(path, images, labels, dirnames)
+    return write_images_parquet(path, images, labels, dirnames, metadata={CELLS_KEY: pin_cells(spec)})
 
 
 def write_images_parquet(path, images: np.ndarray, labels, dirnames, metadata: dict | None = None) -> pathlib.Path:

@@ -415,7 +415,7 @@ def fit_patches(embedder, images, labels, split, good_label, emb, checks, settin
     for 3,000 items on 2 cores)."""
     from .embed import feature_maps
     from .metrics import knn_scores
-    from .patches import PatchBank, choose_patch_threshold, feature_layer
+    from .patches import PatchBank, choose_patch_threshold, feature_layer, location_scale
 
     tr_good = (split == "train") & (labels == good_label)
     if fitted is not None:
@@ -430,6 +430,8 @@ def fit_patches(embedder, images, labels, split, good_label, emb, checks, settin
     val = split == "val"
     if not val.any() or tr_good.sum() < 1:
         return {"bank": bank, "scores": pscore, "defect": np.zeros(len(pscore), bool)}
+    val_good = val & (labels == good_label)
+    bank.scale = location_scale(pscore[val_good if val_good.any() else tr_good])
     refs = emb[tr_good] if ref_extra is None else np.concatenate([emb[tr_good], ref_extra])
     twin_val = knn_scores(refs, emb[val], k=settings["k"])
     forced = checks["unknown"][val] | checks["local_defect"][val]
@@ -659,7 +661,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         blurred = ~checks["flat"] & (sharpness(images) < gate.min_sharp)
         checks["blurred"], checks["unknown"] = blurred, checks["unknown"] | blurred
         drift, patch, metrics_, scores = downstream()
-    if patch and np.isfinite(patch["bank"].threshold):      # kept only where it is used (it costs time per image)
+    if patch:              # its threshold where it helps the verdict, and the heat map's location always
         patch["bank"].save(run.file(PATCH_FILE))
     te = prep.idx["test"]
     ia, ib, y = eval_pairs["test"]

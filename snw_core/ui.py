@@ -102,6 +102,15 @@ def patch_scores(run, images: np.ndarray, bank):
     return bank.score(feats)
 
 
+def heat_checks(run, images: np.ndarray) -> dict:
+    """The gate's checks of input images with the heat map and location as the run's verdicts give them: registered
+    first, the patch map beside the pixel comparison where the run keeps a patch bank, mapped back to the input."""
+    from .judge import gate_checks
+    bank = run_patches(run)
+    return gate_checks(run_gate(run), run_registration(run), images, bank,
+                       lambda registered: patch_scores(run, registered, bank))
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _patches(path: str, mtime_ns: int):
     from .patches import PatchBank

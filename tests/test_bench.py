@@ -74,6 +74,10 @@ def test_bench_tiny_data_both_presets(tmp_path):
 
     table = out.getvalue()
     assert "seed" in table and "default" in table and "cores" in table
+    # a generated set says where its pin cells are: every row measures where its caught defects are shown
+    for r in rows:
+        assert r["localisation_caught"] > 0 and 0.0 <= r["localisation"] <= 1.0
+    assert "localisation (pixel of the strongest evidence in the defect's cell, 2 px tolerance): seed " in table
     runs = RunStore(tmp_path / "runs").list()
     assert sorted(r.config()["name"] for r in runs) == ["bench-default", "bench-seed"]
     assert all(r.state() == "done" for r in runs)

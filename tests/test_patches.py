@@ -87,3 +87,56 @@ def test_fit_patches_again_reuses_the_bank_and_its_scores_and_chooses_the_thresh
                           fitted=(first["bank"], first["scores"]))
     assert again["bank"] is first["bank"] and again["scores"] is first["scores"]
     assert seen and seen[0].all()                     # the threshold was chosen with the checks as they are now
+
+
+def _checks(n=3, shape=(26, 36), local=0.5):
+    """Pixel evidence that points at the top left corner, weakly (local below its threshold)."""
+    heat = np.zeros((n,) + shape, np.float32)
+    heat[:, 0, 0] = 1.0
+    return {"heatmap": heat, "local": np.full(n, local), "defect_y": np.zeros(n, np.int64),
+            "defect_x": np.zeros(n, np.int64)}
+
+
+def test_a_bank_without_a_threshold_still_places_the_heat_map_at_the_centre_of_its_strongest_block(tmp_path):
+    from snw_core.judge import add_patch_evidence
+    from snw_core.patches import location_scale
+    bank = PatchBank(np.zeros((4, 2), np.float32), np.inf, (7, 9), scale=location_scale(np.full(50, 1.0)))
+    assert bank.scale == 1.2 and bank.location_unit() == 1.2
+    maps = np.full((3, 7, 9), 0.5)
+    maps[0, 3, 5] = 3.0                 # a clear peak at block (3, 5): pixels 12-15 x 20-23
+    maps[1, 6, 8] = 3.0                 # in the last block, which the 26 x 36 image crops
+    maps[2, 2, 2] = 0.55                # no clear peak: the pixel evidence keeps the location
+    out = add_patch_evidence(_checks(), maps.reshape(3, -1).max(1), bank, maps)
+    assert not out["patch_defect"].any() and (out["patch"] == 0).all()      # no threshold: no verdict changes
+    assert (out["defect_y"][0], out["defect_x"][0]) == (14, 22)
+    assert (out["defect_y"][1], out["defect_x"][1]) == (25, 34)
+    assert (out["defect_y"][2], out["defect_x"][2]) == (0, 0) and out["heatmap"][2, 0, 0] == 1.0
+    again = PatchBank.from_arrays(bank.arrays())
+    assert again.scale == bank.scale and not np.isfinite(again.threshold)
+    old = {k: v for k, v in bank.arrays().items() if k != "scale"}                 # a bank saved before
+    assert np.isnan(PatchBank.from_arrays(old).location_unit())
+    assert add_patch_evidence(_checks(), maps.reshape(3, -1).max(1), PatchBank.from_arrays(old), maps)[
+        "defect_y"].tolist() == [0, 0, 0]
+
+
+def test_the_bundle_places_the_patch_evidence_as_the_dashboard_does(tmp_path):
+    import importlib.util
+
+    from snw_core.judge import add_patch_evidence
+    from trained_run import ROOT
+    spec = importlib.util.spec_from_file_location("bundle_patches", ROOT / "snw_core" / "bundle_template"
+                                                  / "inspect_bundle.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rng = np.random.default_rng(4)
+    for threshold, scale in ((np.inf, 0.8), (0.9, 0.8), (np.inf, np.nan)):
+        bank = PatchBank(rng.normal(size=(20, 3)).astype(np.float32), threshold, (7, 9), scale=scale)
+        np.savez(tmp_path / "patches.npz", **bank.arrays())
+        theirs = mod.Patches(str(tmp_path))
+        maps = rng.uniform(0, 1.5, (6, 7, 9))
+        patch = maps.reshape(6, -1).max(1)
+        want = add_patch_evidence(_checks(6, local=0.9), patch, bank, maps)
+        got = theirs.add_evidence(_checks(6, local=0.9), patch, maps)
+        for key in ("defect_y", "defect_x", "patch_defect"):
+            assert np.array_equal(np.asarray(got[key]), np.asarray(want[key])), (threshold, scale, key)
+        np.testing.assert_allclose(got["heatmap"], want["heatmap"], rtol=1e-6)

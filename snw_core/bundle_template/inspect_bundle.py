@@ -318,6 +318,7 @@ class Patches:
             self.bank = np.asarray(z["bank"], np.float32)
             self.threshold = float(z["threshold"][0])
             self.grid = tuple(int(v) for v in z["grid"])
+            self.scale = float(z["scale"][0]) if "scale" in z.files else float("nan")
         self.bsq = np.sum(self.bank * self.bank, axis=1)
         self.bt2 = np.ascontiguousarray(-2.0 * self.bank.T)
 
@@ -332,15 +333,19 @@ class Patches:
 
     def add_evidence(self, checks, patch, maps):
         """The dashboard's add_patch_evidence: patch / threshold, patch_defect, and the heat map and location
-        from the patch map where its peak (relative to the threshold) beats the pixel local evidence."""
+        from the patch map where its peak (relative to the threshold, or to the bank's scale where the threshold
+        is not used) beats the pixel local evidence."""
         out = dict(checks)
         t = self.threshold
         ok = np.isfinite(t) and t > 0
         rel = patch / t if ok else np.zeros_like(patch)
         out["patch"], out["patch_defect"] = rel, patch > t
+        if not ok:
+            t = self.scale
+            ok = np.isfinite(t) and t > 0
         if ok:
             h, w = out["heatmap"].shape[1:]
-            use = rel > out["local"]
+            use = patch / t > out["local"]
             if use.any():
                 m = maps[use] / t
                 ry, rx = -(-h // m.shape[1]), -(-w // m.shape[2])
@@ -348,7 +353,8 @@ class Patches:
                 heat = out["heatmap"].copy()
                 heat[use] = up
                 out["heatmap"] = heat
-                y, x = np.unravel_index(up.reshape(len(up), -1).argmax(1), (h, w))
+                i, j = np.unravel_index(m.reshape(len(m), -1).argmax(1), m.shape[1:])    # the block's centre
+                y, x = np.minimum(i * ry + ry // 2, h - 1), np.minimum(j * rx + rx // 2, w - 1)
                 dy, dx = np.array(out["defect_y"]).copy(), np.array(out["defect_x"]).copy()
                 dy[use], dx[use] = y, x
                 out["defect_y"], out["defect_x"] = dy, dx
