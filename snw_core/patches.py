@@ -14,7 +14,8 @@ threshold is chosen together with the twin's on the val split (:func:`choose_pat
 gives the best val accuracy, and none at all (infinity) where the patch score does not help, so on data where
 the twin alone is right nothing changes. Numpy only at judging time; the line bundle repeats it.
 
-Where the threshold is not used the bank is still kept, for the heat map: ``scale`` (the patch score above which a
+Where the threshold is not used the bank can still be kept, for the heat map (where the gate's pixel comparison
+alone finds too few of the val defects: :func:`snw_core.train.patch_location`): ``scale`` (the patch score above which a
 good part's patch evidence would count as unusual, chosen on val goods as the gate chooses its pixel evidence's:
 :func:`location_scale`) puts the patch map beside the pixel comparison, and each verdict's location comes from the
 one whose peak is the more unusual. On a random texture the pixel comparison with the most similar good parts

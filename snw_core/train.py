@@ -359,6 +359,28 @@ def focus_guard(gate, embedder, registration, raw_images, images, labels, split,
                       f"{limit:.3f} are judged UNKNOWN (out of focus)"}
 
 
+#: the pixel comparison places the heat map by itself where at least this share of the val defects show pixel
+#: evidence above its threshold; below it the patch bank is kept for the location too
+LOCATION_PIXEL_SHARE = 0.9
+
+
+def patch_location(patch: dict, local, labels, split, good_label) -> dict:
+    """Is the patch bank kept? Where its threshold is used (it changes verdicts), and where the gate's pixel
+    comparison with the most similar good parts shows evidence above its threshold on fewer than
+    :data:`LOCATION_PIXEL_SHARE` of the val defects (a random texture: the pixel map points at grain as often as at
+    the defect), so that the heat map and the location come from the more unusual of the two maps
+    (:func:`snw_core.judge.add_patch_evidence`). Returns what was found (metrics.json key ``patch_location``)."""
+    val_def = (split == "val") & (labels != good_label)
+    share = float(np.mean(np.asarray(local)[val_def] > 1.0)) if val_def.any() else 1.0
+    used = bool(np.isfinite(patch["bank"].threshold))
+    kept = used or share < LOCATION_PIXEL_SHARE
+    why = ("its threshold is used for the verdict" if used else
+           f"the pixel comparison shows evidence on only {share:.0%} of the val defects" if kept else
+           f"the pixel comparison shows evidence on {share:.0%} of the val defects and places the heat map alone")
+    return {"kept": kept, "threshold_used": used, "val_defects_with_pixel_evidence": round(share, 4),
+            "reason": ("patch bank kept: " if kept else "patch bank not kept: ") + why}
+
+
 def drift_copies(embedder, gate, images, labels, split, good_label, augment: str, seed: int) -> dict:
     """With a training augmentation, one drifted copy of every train good and val item: one change of the
     envelope at half to full strength (:func:`snw_core.augment.envelope_copies`).
@@ -661,7 +683,10 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         blurred = ~checks["flat"] & (sharpness(images) < gate.min_sharp)
         checks["blurred"], checks["unknown"] = blurred, checks["unknown"] | blurred
         drift, patch, metrics_, scores = downstream()
-    if patch:              # its threshold where it helps the verdict, and the heat map's location always
+    location = patch_location(patch, checks["local"], labels, prep.split, ds.good_label) if patch else None
+    if location:
+        log.msg(location["reason"])
+    if location and location["kept"]:         # it costs time per image: kept where it is used
         patch["bank"].save(run.file(PATCH_FILE))
     te = prep.idx["test"]
     ia, ib, y = eval_pairs["test"]
@@ -677,6 +702,8 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     metrics_["gate"] = gate.thresholds()
     metrics_["registration"] = reg_report
     metrics_["focus_guard"] = guard
+    if location:
+        metrics_["patch_location"] = location
     from .acquisition import profile as acquisition_profile
     metrics_["acquisition"] = acquisition_profile(ds.images[(prep.split == "train") | (prep.split == "val")])
     # the twin's score alone at its own val threshold: what a training run changes (the gate's checks do not

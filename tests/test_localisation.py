@@ -45,8 +45,9 @@ def test_the_measurement_judges_the_test_split_as_the_dashboard_does(tiny_parque
     runs, rid = trained_run(tiny_parquet, preset="default")
     run = RunStore(runs).get(rid)
     from snw_core.judge import load_patches
-    bank = load_patches(run)              # kept for the heat map's location, whether or not its threshold is used
-    assert bank is not None and np.isfinite(bank.scale) and bank.scale > 0
+    bank, decided = load_patches(run), run.metrics()["patch_location"]     # kept where used, or for the location
+    assert (bank is not None) == decided["kept"] and 0.0 <= decided["val_defects_with_pixel_evidence"] <= 1.0
+    assert bank is None or (np.isfinite(bank.scale) and bank.scale > 0)
     got = L.evaluate(run)
     e = load_embeddings(run.file("embeddings.npz"))
     test = np.flatnonzero((e["split"] == "test") & (e["labels"] != "0"))
@@ -59,3 +60,19 @@ def test_the_measurement_judges_the_test_split_as_the_dashboard_does(tiny_parque
     assert set(got["per_label"]) == set(e["labels"][test][caught].tolist())
     # the pixel comparison with the most similar good parts finds a pin defect on its pin, even after one epoch
     assert got["share"] >= 0.8, got
+
+
+def test_the_bank_is_kept_where_its_threshold_is_used_or_the_pixel_evidence_misses_defects():
+    from snw_core.patches import PatchBank
+    from snw_core.train import LOCATION_PIXEL_SHARE, patch_location
+    labels = np.array(["0"] * 10 + ["3"] * 10)
+    split = np.array(["val"] * 20)
+    strong = np.r_[np.full(10, 0.4), np.full(10, 2.0)]              # every val defect shows pixel evidence
+    weak = np.r_[np.full(10, 0.4), np.full(9, 0.5), [2.0]]          # one of ten does (a texture)
+    unused = {"bank": PatchBank(np.zeros((2, 2)), np.inf, (1, 1))}
+    used = {"bank": PatchBank(np.zeros((2, 2)), 0.3, (1, 1))}
+    assert not patch_location(unused, strong, labels, split, "0")["kept"]
+    got = patch_location(unused, weak, labels, split, "0")
+    assert got["kept"] and not got["threshold_used"] and got["val_defects_with_pixel_evidence"] == 0.1
+    assert got["val_defects_with_pixel_evidence"] < LOCATION_PIXEL_SHARE and "kept" in got["reason"]
+    assert patch_location(used, strong, labels, split, "0")["kept"]
