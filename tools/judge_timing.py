@@ -3,8 +3,10 @@ evidence, gate, heat map, pin guess), with the model's traced graph and with ``p
 that both see the same machine load.
 
     python tools/judge_timing.py RUN_ID [--runs-dir DIR] [--calls 150] [--reps 8]
+    python tools/judge_timing.py RUN_ID --patch-bank          # with and without the run's patch bank instead
 
-Prints the median of each repetition's median and checks that both paths give the same verdicts and scores.
+Prints the median of each repetition's median and checks that both paths give the same verdicts and scores
+(``--patch-bank``: the time a kept patch bank adds, whose location may differ).
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ def main() -> int:
     p.add_argument("--runs-dir", default=None)
     p.add_argument("--calls", type=int, default=150, help="single-image calls per repetition")
     p.add_argument("--reps", type=int, default=8)
+    p.add_argument("--patch-bank", action="store_true",
+                   help="time the verdict with the run's patch bank and without it (the traced graph both times)")
     args = p.parse_args()
     from snw_core import drift
     from snw_core import embed as E
@@ -33,6 +37,8 @@ def main() -> int:
     run = RunStore(args.runs_dir).get(args.run_id)
     judge = Judge.from_run(run)
     images = drift.fresh_items(run, 60, 60)[0]
+    if args.patch_bank:
+        return _patch_bank(run, judge, images, args)
     few = E.FEW_ROWS
     out = {}
     for rows in (0, few):
@@ -57,6 +63,31 @@ def main() -> int:
     print(f"  predict_on_batch  {np.median(medians[0]):.2f} ms")
     print(f"  traced graph      {np.median(medians[few]):.2f} ms")
     return 0 if same else 1
+
+
+def _patch_bank(run, judge, images, args) -> int:
+    from snw_core.judge import Judge
+    if judge.patches is None:
+        print(f"run {run.id} keeps no patch bank (metrics.json patch_location says why)")
+        return 1
+    plain = Judge.from_run(run)
+    plain.patches = None
+    medians = {"with": [], "without": []}
+    for j in (judge, plain):
+        j.judge(images[:1])
+    for _ in range(args.reps):
+        for name, j in (("without", plain), ("with", judge)):
+            t = []
+            for i in range(args.calls):
+                x = images[i % len(images):i % len(images) + 1]
+                s = time.perf_counter()
+                j.judge(x)
+                t.append(time.perf_counter() - s)
+            medians[name].append(1000 * float(np.median(t)))
+    print(f"run {run.id}: one whole verdict, median of {args.reps} medians of {args.calls} calls")
+    print(f"  without the patch bank  {np.median(medians['without']):.2f} ms")
+    print(f"  with it                 {np.median(medians['with']):.2f} ms")
+    return 0
 
 
 if __name__ == "__main__":
