@@ -140,3 +140,29 @@ def test_the_bundle_places_the_patch_evidence_as_the_dashboard_does(tmp_path):
         for key in ("defect_y", "defect_x", "patch_defect"):
             assert np.array_equal(np.asarray(got[key]), np.asarray(want[key])), (threshold, scale, key)
         np.testing.assert_allclose(got["heatmap"], want["heatmap"], rtol=1e-6)
+
+
+def test_gate_checks_place_the_heat_map_as_the_verdict_does_when_a_bank_is_kept(tiny_dataset):
+    """What the Accuracy page's heat maps use: the gate's checks with the patch map beside the pixel comparison."""
+    from snw_core.gate import Gate
+    from snw_core.judge import add_patch_evidence, gate_checks
+    from snw_core.splits import stratified_split
+    split = stratified_split(tiny_dataset.labels, (0.6, 0.2, 0.2), seed=0)
+    gate = Gate.fit(tiny_dataset.images, tiny_dataset.labels, split, good_label="0")
+    images = tiny_dataset.images[split == "test"][:6]
+    maps = np.full((6, 7, 9), 0.1)
+    maps[:, 1, 7] = 50.0                                  # far above any pixel evidence: the patch map places them
+    bank = PatchBank(np.zeros((2, 4), np.float32), np.inf, (7, 9), scale=1.0)
+    seen = []
+
+    def scores(x):
+        seen.append(x)
+        return maps.reshape(6, -1).max(1), maps
+
+    got = gate_checks(gate, None, images, bank, scores)
+    assert len(seen) == 1 and np.array_equal(seen[0], images)
+    assert got["defect_y"].tolist() == [6] * 6 and got["defect_x"].tolist() == [30] * 6
+    want = add_patch_evidence(gate.check(images), maps.reshape(6, -1).max(1), bank, maps)
+    np.testing.assert_array_equal(got["heatmap"], want["heatmap"])
+    plain = gate_checks(gate, None, images)                                  # no bank: the pixel comparison alone
+    np.testing.assert_array_equal(plain["defect_y"], gate.check(images)["defect_y"])
