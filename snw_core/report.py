@@ -362,7 +362,13 @@ def build_report(run, threshold: float | None = None, dataset=None, compare=(), 
     parts.append("<section><h2>Per pin address</h2>")
     parts.append(_pin_table_html(R.per_pin_table(scores, labels, split, t, good), colors))
     parts.append('<p class="muted">Pins: share of the defective test items caught. Good: share of good items '
-                 "passed. Green is high, red is low.</p></section>")
+                 "passed. Green is high, red is low.</p>")
+    loc = metrics.get("localisation")
+    if loc:
+        parts.append(f"<p><b>Where:</b> for {_e(R.pct(loc['share']))} of the {int(loc['caught']):,} defective test "
+                     "items the run catches at its stored threshold, the strongest evidence (the heat map's cross) "
+                     f"lies in the defect's own cell, {int(loc['tolerance_px'])} px tolerance.</p>")
+    parts.append("</section>")
 
     # ---- errors
     parts.append("<section><h2>The errors, image by image</h2>")

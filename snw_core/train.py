@@ -730,6 +730,13 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     run.write_metrics(metrics_)
     log.msg("test: " + ", ".join(f"{k} {metrics_[k]:.4f}" for k in
                                   ("pair_accuracy", "good_defect_accuracy", "escape_rate", "overkill_rate", "auroc")))
+    if gate is not None:                  # where the data says where its cells are: do the verdicts point there?
+        from .localisation import evaluate as localise
+        loc = localise(run, ds.images)    # judges the test defects as the dashboard does (needs the files above)
+        if loc is not None:
+            metrics_["localisation"] = loc
+            run.write_metrics(metrics_)
+            log.msg(f"localisation: {loc['share']:.1%} of {loc['caught']} caught test defects shown in their cell")
     from .metrics import unusable_note
     unusable = unusable_note(metrics_)
     if unusable:

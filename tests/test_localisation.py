@@ -57,6 +57,7 @@ def test_the_measurement_judges_the_test_split_as_the_dashboard_does(tiny_parque
                    *L.cells(run.config()))
     assert got["caught"] == int(caught.sum()) > 0 and got["located"] == int(ok.sum())
     assert got["share"] == pytest.approx(ok.mean()) and got["tolerance_px"] == 2
+    assert run.metrics()["localisation"] == got                    # training recorded the same measurement
     assert set(got["per_label"]) == set(e["labels"][test][caught].tolist())
     # the pixel comparison with the most similar good parts finds a pin defect on its pin, even after one epoch
     assert got["share"] >= 0.8, got

@@ -110,6 +110,11 @@ def test_accuracy_page_shows_the_stored_operating_point(env):
     assert "Images unavailable" not in t
     assert op["escapes"] > 0 and op["overkills"] > 0                 # the fake run makes both errors
     assert len(at.get("image")) == 2                                 # one thumbnail grid per tab
+    assert "**Where:**" not in t                                     # a run without the measurement says nothing
+    run.write_metrics({**run.metrics(), "localisation": {"share": 0.9875, "located": 79, "caught": 80,
+                                                         "tolerance_px": 2, "per_label": {}}})
+    t = texts(open_page(env, "accuracy.py", "acc-run"))
+    assert f"for {R.pct(0.9875)} of the 80 defective test items the run catches" in t, t
 
 
 def test_accuracy_slider_and_presets_recompute(env):

@@ -187,3 +187,16 @@ def test_report_from_the_accuracy_page_opens_offline_in_chromium_without_failed_
             browser.close()
     finally:
         server.stop()
+
+
+def test_where_the_defects_are_shown_is_reported_when_the_run_measured_it(env):
+    run = env["run"]
+    before = run.metrics()
+    assert "<b>Where:</b>" not in text_of(report.build_report(run))
+    run.write_metrics({**before, "localisation": {"share": 0.99, "located": 99, "caught": 100, "tolerance_px": 2,
+                                                  "per_label": {}}})
+    try:
+        page = text_of(report.build_report(run))
+        assert "<b>Where:</b> for 99.0 % of the 100 defective test items the run catches" in page
+    finally:
+        run.write_metrics(before)
