@@ -203,9 +203,7 @@ with right:
                "(for good items: the share that pass). Green is high, red is low.")
     loc = metrics.get("localisation")
     if loc:
-        st.caption(f"**Where:** for {R.pct(loc['share'])} of the {loc['caught']:,} defective test items the run "
-                   "catches at its stored threshold, the strongest evidence (the heat map's cross) lies in the "
-                   f"defect's own cell, {loc['tolerance_px']} px tolerance.")
+        st.caption("**Where:** " + R.where_sentence(loc))
 
 # ------------------------------------------------------------------ the images behind the errors
 st.subheader("The errors, image by image (test split)")

@@ -365,9 +365,7 @@ def build_report(run, threshold: float | None = None, dataset=None, compare=(), 
                  "passed. Green is high, red is low.</p>")
     loc = metrics.get("localisation")
     if loc:
-        parts.append(f"<p><b>Where:</b> for {_e(R.pct(loc['share']))} of the {int(loc['caught']):,} defective test "
-                     "items the run catches at its stored threshold, the strongest evidence (the heat map's cross) "
-                     f"lies in the defect's own cell, {int(loc['tolerance_px'])} px tolerance.</p>")
+        parts.append(f"<p><b>Where:</b> {_e(R.where_sentence(loc))}</p>")
     parts.append("</section>")
 
     # ---- errors

@@ -154,6 +154,13 @@ def overkill_sentence(op: dict) -> str:
     return f"{op['overkills']} of {op['n_good']} good items rejected as defective ({pct(op['overkill_rate'])})"
 
 
+def where_sentence(loc: dict) -> str:
+    """metrics.json ``localisation`` in words: 'for 99.2 % of the 389 defective test items the run catches ...'."""
+    return (f"for {pct(loc['share'])} of the {int(loc['caught']):,} defective test items the run catches at its stored "
+            "threshold, the strongest evidence (the heat map's cross) lies in the defect's own cell, "
+            f"{int(loc['tolerance_px'])} px tolerance.")
+
+
 # --------------------------------------------------------------------------- pairs
 
 def pair_review(emb, labels, split, seed: int, n_per_image: int = 10, cutoff: float = M.PAIR_CUTOFF) -> dict:

@@ -50,19 +50,24 @@ def main() -> int:
     for _ in range(args.reps):
         for rows in (0, few):
             E.FEW_ROWS = rows
-            t = []
-            for i in range(args.calls):
-                x = images[i % len(images):i % len(images) + 1]
-                s = time.perf_counter()
-                judge.judge(x)
-                t.append(time.perf_counter() - s)
-            medians[rows].append(1000 * float(np.median(t)))
+            medians[rows].append(_median_ms(judge, images, args.calls))
     E.FEW_ROWS = few
     print(f"run {run.id}: one whole verdict, median of {args.reps} medians of {args.calls} calls "
           f"(same verdicts and scores: {'yes' if same else 'NO'})")
     print(f"  predict_on_batch  {np.median(medians[0]):.2f} ms")
     print(f"  traced graph      {np.median(medians[few]):.2f} ms")
     return 0 if same else 1
+
+
+def _median_ms(judge, images, calls: int) -> float:
+    """Median time (ms) of ``calls`` single-image verdicts, cycling through the images."""
+    t = []
+    for i in range(calls):
+        x = images[i % len(images):i % len(images) + 1]
+        s = time.perf_counter()
+        judge.judge(x)
+        t.append(time.perf_counter() - s)
+    return 1000 * float(np.median(t))
 
 
 def _patch_bank(run, judge, images, args) -> int:
@@ -77,13 +82,7 @@ def _patch_bank(run, judge, images, args) -> int:
         j.judge(images[:1])
     for _ in range(args.reps):
         for name, j in (("without", plain), ("with", judge)):
-            t = []
-            for i in range(args.calls):
-                x = images[i % len(images):i % len(images) + 1]
-                s = time.perf_counter()
-                j.judge(x)
-                t.append(time.perf_counter() - s)
-            medians[name].append(1000 * float(np.median(t)))
+            medians[name].append(_median_ms(j, images, args.calls))
     print(f"run {run.id}: one whole verdict, median of {args.reps} medians of {args.calls} calls")
     print(f"  without the patch bank  {np.median(medians['without']):.2f} ms")
     print(f"  with it                 {np.median(medians['with']):.2f} ms")
