@@ -90,6 +90,9 @@ def evaluate(run, images=None, chunk: int = 256) -> dict | None:
     verdict, ys, xs = (np.concatenate(a) if a else np.zeros(0) for a in (verdict, ys, xs))
     caught = verdict != "GOOD"
     labels = e["labels"][test][caught]
+    n_cells = int(where[0][0]) * int(where[0][1])
+    if not all(str(lab).isdigit() and 1 <= int(lab) <= n_cells for lab in np.unique(labels)):
+        return None                      # labels that are not cell addresses of the grid: nothing to measure
     ok = located(labels, ys[caught], xs[caught], images.shape[1:], *where)
     per_label = {str(lab): round(float(ok[labels == lab].mean()), 4) for lab in np.unique(labels)}
     return {"share": float(ok.mean()) if len(ok) else float("nan"), "located": int(ok.sum()), "caught": int(len(ok)),

@@ -37,7 +37,7 @@ def test_a_pixel_counts_inside_its_cell_widened_by_the_tolerance():
 
 
 @pytest.mark.slow
-def test_the_measurement_judges_the_test_split_as_the_dashboard_does(tiny_parquet, tiny_dataset):
+def test_the_measurement_judges_the_test_split_as_the_dashboard_does(tiny_parquet, tiny_dataset, tmp_path):
     from snw_core.embed import load_embeddings
     from snw_core.judge import Judge
     from snw_core.runs import RunStore
@@ -61,6 +61,18 @@ def test_the_measurement_judges_the_test_split_as_the_dashboard_does(tiny_parque
     assert set(got["per_label"]) == set(e["labels"][test][caught].tolist())
     # the pixel comparison with the most similar good parts finds a pin defect on its pin, even after one epoch
     assert got["share"] >= 0.8, got
+    # a file whose cells do not hold the labels (a 1 x 2 grid for 12 pins): no measurement rather than a crash
+    import json
+    import shutil
+    odd = synthetic.write_images_parquet(tmp_path / "odd.parquet", tiny_dataset.images[:2],
+                                         tiny_dataset.labels[:2], tiny_dataset.dirnames[:2],
+                                         metadata={synthetic.CELLS_KEY: {"grid": [1, 2], "bounds": None}})
+    copy = tmp_path / "runs" / rid
+    shutil.copytree(runs / rid, copy)
+    cfg = json.loads((copy / "config.json").read_text())
+    cfg["data"]["source"] = str(odd)
+    (copy / "config.json").write_text(json.dumps(cfg))
+    assert L.evaluate(RunStore(copy.parent).get(rid), images=tiny_dataset.images) is None
 
 
 def test_the_bank_is_kept_where_its_threshold_is_used_or_the_pixel_evidence_misses_defects():
