@@ -687,6 +687,14 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     if location:
         log.msg(location["reason"])
     if location and location["kept"]:         # it costs time per image: kept where it is used
+        if not location["threshold_used"]:    # for the heat map alone: a smaller bank places the same defects
+            from .embed import feature_maps
+            from .patches import feature_layer
+            goods = labels == ds.good_label
+            rows = goods & (prep.split == "val") if (goods & (prep.split == "val")).any() else goods
+            patch["bank"] = patch["bank"].for_location(
+                feature_maps(embedder, images[rows], feature_layer(embedder)), seed)
+            location["bank_vectors"] = int(len(patch["bank"].bank))
         patch["bank"].save(run.file(PATCH_FILE))
     te = prep.idx["test"]
     ia, ib, y = eval_pairs["test"]

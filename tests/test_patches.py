@@ -166,3 +166,16 @@ def test_gate_checks_place_the_heat_map_as_the_verdict_does_when_a_bank_is_kept(
     np.testing.assert_array_equal(got["heatmap"], want["heatmap"])
     plain = gate_checks(gate, None, images)                                  # no bank: the pixel comparison alone
     np.testing.assert_array_equal(plain["defect_y"], gate.check(images)["defect_y"])
+
+
+def test_a_bank_for_the_location_alone_is_a_smaller_coreset_with_its_own_scale():
+    from snw_core.patches import LOCATION_BANK_SIZE, location_scale
+    rng = np.random.default_rng(5)
+    goods = rng.normal(0, 1, (200, 3, 4, 6)).astype(np.float32)
+    big = PatchBank.fit(goods, seed=0, size=3000)
+    small = big.for_location(goods[:40], seed=0)
+    assert len(small.bank) == LOCATION_BANK_SIZE and not np.isfinite(small.threshold) and small.grid == big.grid
+    assert np.isin(small.bank.view([("", small.bank.dtype)] * 6), big.bank.view([("", big.bank.dtype)] * 6)).all()
+    assert small.scale == location_scale(small.score(goods[:40])[0]) and small.location_unit() == small.scale
+    again = big.for_location(goods[:40], seed=0)
+    assert np.array_equal(again.bank, small.bank)                                      # seeded
