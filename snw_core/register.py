@@ -251,7 +251,9 @@ class Registration:
         for s in range(0, n, chunk):
             xb = x[s:s + chunk]
             b = len(xb)
-            win = np.stack([xb[:, m + dy:h - m + dy, m + dx:w - m + dx].reshape(b, -1) for dy, dx in offs], 1)
+            # every shift in offs (dy major): the windows of a sliding view, copied once
+            win = np.lib.stride_tricks.sliding_window_view(xb, (h - 2 * m, w - 2 * m), axis=(1, 2)).reshape(
+                b, len(offs), -1)
             win = win - win.mean(2, keepdims=True)
             win /= np.linalg.norm(win, axis=2, keepdims=True) + 1e-12
             sc = (win @ self.templates.T).reshape(b, 2 * m + 1, 2 * m + 1, na)

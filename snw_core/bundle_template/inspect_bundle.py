@@ -162,7 +162,7 @@ class Gate:
         diff = np.abs(z[:, None, :] - self.good_z[nn]).min(1).reshape(-1, h, w)
         p = np.pad(diff, ((0, 0), (1, 1), (1, 1)), mode="edge")
         heat = (sum(p[:, i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0).reshape(len(z), -1)
-        local = heat.max(1) / (np.quantile(heat, 0.75, axis=1) + 0.05) / self.t_local
+        local = heat.max(1) / (quantiles_last(heat, (0.75,))[0] + 0.05) / self.t_local
         y, x = np.unravel_index(heat.argmax(1), (h, w))
         return {"appearance": appearance, "texture": texture, "flat": flat, "blurred": blurred,
                 "unknown": flat | blurred | (appearance > 1.0) | (texture > 1.0), "local": local,
@@ -230,8 +230,9 @@ class Registration:
         r = flat - (flat @ self.plane_pinv.T) @ self.plane.T
         x = self._blur((r / (r.std(axis=1, keepdims=True) + 1.0)).reshape(n, h, w), self.SIGMA)
         m, na = self.MARGIN, len(self.angles)
-        win = np.stack([x[:, m + dy:h - m + dy, m + dx:w - m + dx].reshape(n, -1)
-                        for dy in range(-m, m + 1) for dx in range(-m, m + 1)], 1)
+        # every shift by -m..m px (dy major): the windows of a sliding view, copied once
+        win = np.lib.stride_tricks.sliding_window_view(x, (h - 2 * m, w - 2 * m), axis=(1, 2)).reshape(
+            n, (2 * m + 1) ** 2, -1)
         win = win - win.mean(2, keepdims=True)
         win /= np.linalg.norm(win, axis=2, keepdims=True) + 1e-12
         sc = (win @ self.templates.T).reshape(n, 2 * m + 1, 2 * m + 1, na)
