@@ -437,7 +437,7 @@ def fit_patches(embedder, images, labels, split, good_label, emb, checks, settin
     for 3,000 items on 2 cores)."""
     from .embed import feature_maps
     from .metrics import knn_scores
-    from .patches import PatchBank, choose_patch_threshold, feature_layer, location_scale
+    from .patches import PatchBank, choose_patch_threshold, feature_layer
 
     tr_good = (split == "train") & (labels == good_label)
     if fitted is not None:
@@ -452,8 +452,6 @@ def fit_patches(embedder, images, labels, split, good_label, emb, checks, settin
     val = split == "val"
     if not val.any() or tr_good.sum() < 1:
         return {"bank": bank, "scores": pscore, "defect": np.zeros(len(pscore), bool)}
-    val_good = val & (labels == good_label)
-    bank.scale = location_scale(pscore[val_good if val_good.any() else tr_good])
     refs = emb[tr_good] if ref_extra is None else np.concatenate([emb[tr_good], ref_extra])
     twin_val = knn_scores(refs, emb[val], k=settings["k"])
     forced = checks["unknown"][val] | checks["local_defect"][val]
@@ -738,13 +736,14 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     run.write_metrics(metrics_)
     log.msg("test: " + ", ".join(f"{k} {metrics_[k]:.4f}" for k in
                                   ("pair_accuracy", "good_defect_accuracy", "escape_rate", "overkill_rate", "auroc")))
-    if gate is not None:                  # where the data says where its cells are: do the verdicts point there?
-        from .localisation import evaluate as localise
-        loc = localise(run, ds.images)    # judges the test defects as the dashboard does (needs the files above)
-        if loc is not None:
-            metrics_["localisation"] = loc
-            run.write_metrics(metrics_)
-            log.msg(f"localisation: {loc['share']:.1%} of {loc['caught']} caught test defects shown in their cell")
+    # where the data says where its cells are: do the verdicts point there? (judges the test defects as the
+    # dashboard does, from the files written above)
+    from .localisation import evaluate as localise
+    loc = localise(run, ds.images)
+    if loc is not None:
+        metrics_["localisation"] = loc
+        run.write_metrics(metrics_)
+        log.msg(f"localisation: {loc['share']:.1%} of {loc['caught']} caught test defects shown in their cell")
     from .metrics import unusable_note
     unusable = unusable_note(metrics_)
     if unusable:

@@ -47,7 +47,7 @@ def test_the_measurement_judges_the_test_split_as_the_dashboard_does(tiny_parque
     from snw_core.judge import load_patches
     bank, decided = load_patches(run), run.metrics()["patch_location"]     # kept where used, or for the location
     assert (bank is not None) == decided["kept"] and 0.0 <= decided["val_defects_with_pixel_evidence"] <= 1.0
-    assert bank is None or (np.isfinite(bank.scale) and bank.scale > 0)
+    assert bank is None or (np.isfinite(bank.location_unit()) and bank.location_unit() > 0)    # it can place
     got = L.evaluate(run)
     e = load_embeddings(run.file("embeddings.npz"))
     test = np.flatnonzero((e["split"] == "test") & (e["labels"] != "0"))
