@@ -210,8 +210,7 @@ def bench_row(run, preset: str, images: np.ndarray) -> dict:
                                     "auroc", "pin_accuracy")}}
     row.update(_time_judgement(run, images))
     row.update(not_a_part_row(run, images))
-    from .localisation import evaluate as localise
-    loc = localise(run, images)
+    loc = m.get("localisation")             # measured by training, from the same judgement the dashboard makes
     row["localisation"] = None if loc is None else loc["share"]
     row["localisation_caught"] = None if loc is None else loc["caught"]
     row["best_val_loss"] = min(val) if val else None
