@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import DataError
+from .imageops import box3
 
 __all__ = ["KINDS", "AuditError", "AuditSettings", "audit_arrays", "audit_run", "cached_audit", "AUDIT_FILE"]
 
@@ -193,13 +194,6 @@ def _standardize(x: np.ndarray) -> np.ndarray:
     return (x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + 1.0)
 
 
-def _box3(m: np.ndarray) -> np.ndarray:
-    """Mean over 3 x 3 px, edges replicated: (n, h, w) -> (n, h, w)."""
-    h, w = m.shape[1:]
-    p = np.pad(m, ((0, 0), (1, 1), (1, 1)), mode="edge")
-    return sum(p[:, i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0
-
-
 def _local_evidence(images: np.ndarray, ref: np.ndarray, group: np.ndarray, n_components: int, seed: int):
     """Every item against its ``LOCAL_K`` most similar reference items (indices ``ref``), in standardised pixels,
     the item itself and its near-duplicates (same ``group`` >= 0) never among its references.
@@ -235,7 +229,7 @@ def _local_evidence(images: np.ndarray, ref: np.ndarray, group: np.ndarray, n_co
         diff = np.abs(np.take_along_axis(d, nn[:, :, None], 1))
         diff = np.where(ok[:, :, None], diff, np.inf).min(1)
         diff[~np.isfinite(diff)] = 0.0
-        heat = _box3(diff.reshape(-1, h, w)).reshape(b - a, -1)
+        heat = box3(diff.reshape(-1, h, w)).reshape(b - a, -1)
         r = heat / (np.quantile(heat, 0.75, axis=1, keepdims=True) + 0.05)
         local[a:b] = r.max(1)
         peak[a:b] = r.argmax(1)
@@ -285,7 +279,7 @@ def _pixel_label_model(rel, y, x, lab_id, good_id: int, n_labels: int, defect_z:
         if c == good_id or clear[c] < 3:
             continue
         hist = np.bincount(flat[m], minlength=density.shape[1]).reshape(shape).astype(np.float64)
-        density[c] = 9.0 * _box3(hist[None])[0].ravel()                # its clear peaks within 1 px
+        density[c] = 9.0 * box3(hist[None])[0].ravel()                # its clear peaks within 1 px
     owner = (density / np.maximum(clear, 1)[:, None]).argmax(axis=0)
     place_z = np.full((n, n_labels), np.nan)
     places = {}

@@ -48,6 +48,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .imageops import box3
+
 __all__ = ["Gate", "standardize", "robust_standardize", "sharpness", "texture_signature", "GATE_FILE",
            "UNKNOWN_REASON", "FLAT_REASON", "BLUR_REASON",
            "LOCAL_REASON"]
@@ -133,13 +135,6 @@ def texture_signature(images, components, patch: int = TEXTURE_PATCH, stride: in
     c = sq.reshape(n, -1, patch * patch) @ components.T
     e = np.log(quantiles_last(np.swapaxes(c ** 2, 1, 2), quantiles) + 1e-3)                # (Q, n, K)
     return e.transpose(1, 0, 2).reshape(n, -1)
-
-
-def _box3(m: np.ndarray) -> np.ndarray:
-    """Mean over 3 x 3 px, edges replicated: (n, h, w) -> (n, h, w)."""
-    h, w = m.shape[1:]
-    p = np.pad(m, ((0, 0), (1, 1), (1, 1)), mode="edge")
-    return sum(p[:, i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0
 
 
 def _fit_texture(goods, rng):
@@ -288,7 +283,7 @@ class Gate:
         kk = min(LOCAL_K, self._good_z.shape[0] - int(exclude_self))
         nn = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
         diff = np.abs(z[:, None, :] - self._good_z[nn]).min(1).reshape(-1, h, w)
-        heat = _box3(diff).reshape(len(z), -1)
+        heat = box3(diff).reshape(len(z), -1)
         peak = heat.max(1)
         local = peak / (quantiles_last(heat, (0.75,))[0] + 0.05)
         return local, heat.reshape(-1, h, w), heat.argmax(1)

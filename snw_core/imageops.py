@@ -6,11 +6,12 @@ registration (numpy only).
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
-__all__ = ["gaussian_blur", "bilinear_sample"]
+__all__ = ["gaussian_blur", "bilinear_sample", "blur_matrix", "box3"]
 
 
 def gaussian_blur(images, sigma, dtype=None) -> np.ndarray:
@@ -45,6 +46,42 @@ def gaussian_blur(images, sigma, dtype=None) -> np.ndarray:
             y = acc
         out[sel] = y
     return out
+
+
+def _edge_filter(n: int, taps) -> np.ndarray:
+    """(n, n) matrix M with M @ v = the centred 1-D filter ``taps`` (odd length) over v, edges replicated."""
+    r = len(taps) // 2
+    m = np.zeros((n, n))
+    for i in range(n):
+        for t, k in enumerate(taps):
+            m[i, min(max(i + t - r, 0), n - 1)] += k
+    return m
+
+
+@functools.lru_cache(maxsize=32)
+def blur_matrix(n: int, sigma: float) -> np.ndarray:
+    """:func:`gaussian_blur` along one axis of length ``n`` as a matrix: for small images (the pose search,
+    one image at a time) ``By @ x @ Bx.T`` is one BLAS call per axis instead of a padded copy per tap."""
+    r = max(1, int(math.ceil(3 * sigma)))
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    m = _edge_filter(n, k / k.sum())
+    m.flags.writeable = False
+    return m
+
+
+@functools.lru_cache(maxsize=32)
+def _box_matrix(n: int) -> np.ndarray:
+    m = _edge_filter(n, (1.0 / 3, 1.0 / 3, 1.0 / 3))
+    m.flags.writeable = False
+    return m
+
+
+def box3(m) -> np.ndarray:
+    """Mean over 3 x 3 px, edges replicated: (n, h, w) -> (n, h, w), in the images' float type (else float64)."""
+    m = np.asarray(m)
+    dt = m.dtype if m.dtype.kind == "f" else np.dtype(np.float64)
+    m = m.astype(dt, copy=False)
+    return _box_matrix(m.shape[1]).astype(dt) @ m @ _box_matrix(m.shape[2]).T.astype(dt)
 
 
 def bilinear_sample(x, sy, sx) -> np.ndarray:

@@ -42,6 +42,7 @@ import numpy as np
 
 from .gate import standardize
 from .imageops import bilinear_sample as _sample
+from .imageops import blur_matrix
 from .imageops import gaussian_blur as _blur
 
 __all__ = ["Registration", "REGISTER_FILE", "FLIP_REASON", "fit_registration"]
@@ -241,9 +242,9 @@ class Registration:
     def estimate(self, images, chunk: int = 256) -> np.ndarray:
         """The pose of every image, float64 (n, 3): dy, dx (px) and angle (degrees) of its part relative to
         the template."""
-        x = _blur(_deplane(images, self._basis), SIGMA)
-        n = len(x)
         h, w = self.image_shape
+        x = blur_matrix(h, SIGMA) @ _deplane(images, self._basis) @ blur_matrix(w, SIGMA).T   # = _blur(., SIGMA)
+        n = len(x)
         m, na = MARGIN, len(self.angles)
         offs = [(dy, dx) for dy in range(-m, m + 1) for dx in range(-m, m + 1)]
         out = np.zeros((n, 3))

@@ -102,6 +102,28 @@ def quantiles_last(a, qs):
     return np.stack(out)
 
 
+def _edge_filter(n: int, taps) -> np.ndarray:
+    """(n, n) matrix M with M @ v = the 1-D filter ``taps`` (odd length, centred) over v, edges repeated."""
+    r = len(taps) // 2
+    m = np.zeros((n, n))
+    for i in range(n):
+        for t, k in enumerate(taps):
+            m[i, min(max(i + t - r, 0), n - 1)] += k
+    return m
+
+
+def blur_matrix(n: int, sigma: float) -> np.ndarray:
+    """The Gaussian blur of snw_core.imageops (radius ceil(3 sigma), normalised taps) along one axis."""
+    r = max(1, int(np.ceil(3 * sigma)))
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    return _edge_filter(n, k / k.sum())
+
+
+def box_matrix(n: int) -> np.ndarray:
+    """The sum over 3 neighbouring pixels along one axis, edges repeated."""
+    return _edge_filter(n, (1.0, 1.0, 1.0))
+
+
 def standardize(images):
     x = np.asarray(images, np.float64).reshape(len(images), -1)
     return (x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + 1.0)
@@ -125,9 +147,16 @@ class Gate:
         self.min_sharp = rest[0] if rest else 0.0
         keys = ("texture_components", "texture_whiten", "texture_refs", "texture_quantiles", "texture_scalars")
         self.texture = {k: np.asarray(a[k], np.float64) for k in keys} if all(k in a for k in keys) else None
+        if self.texture is not None:
+            self.texture["refs_sq"] = np.sum(self.texture["texture_refs"] ** 2, 1)
+            self.texture["refs_t"] = np.ascontiguousarray(self.texture["texture_refs"].T)
         self.image_shape = tuple(self.good_images.shape[1:])
         self.good_z = standardize(self.good_images)
         self.good_sq = np.sum(self.good_z ** 2, axis=1)
+        self.good_z32_t = np.ascontiguousarray(self.good_z.T, np.float32)
+        self.good_sq32 = self.good_sq.astype(np.float32)
+        h, w = self.image_shape
+        self.box_y, self.box_x_t = box_matrix(h) / 3.0, box_matrix(w).T / 3.0
 
     def check(self, images) -> dict:
         images = np.asarray(images)
@@ -149,19 +178,23 @@ class Gate:
             proj = sq[:, ::stride, ::stride].reshape(len(z), -1, ps * ps) @ t["texture_components"].T
             e = np.log(quantiles_last(np.swapaxes(proj ** 2, 1, 2), t["texture_quantiles"]) + 1e-3)   # (Q, n, K)
             f = e.transpose(1, 0, 2).reshape(len(z), -1) @ t["texture_whiten"]
-            refs = t["texture_refs"]
-            d2 = np.maximum(np.sum(f ** 2, 1)[:, None] + np.sum(refs ** 2, 1)[None] - 2.0 * (f @ refs.T), 0.0)
+            d2 = np.maximum(np.sum(f ** 2, 1)[:, None] + t["refs_sq"][None] - 2.0 * (f @ t["refs_t"]), 0.0)
             texture = np.partition(d2, int(k) - 1, axis=1)[:, :int(k)].mean(1) / f.shape[1] / t_tex
         x64 = np.asarray(images, np.float64)
         flat = x64.reshape(len(images), -1).std(1) < self.min_std
         lap = x64[:, :-2, 1:-1] + x64[:, 2:, 1:-1] + x64[:, 1:-1, :-2] + x64[:, 1:-1, 2:] - 4.0 * x64[:, 1:-1, 1:-1]
         blurred = ~flat & (np.abs(lap).mean(axis=(1, 2)) / (x64.std(axis=(1, 2)) + 1.0) < self.min_sharp)
-        d2 = np.sum(z ** 2, 1)[:, None] + self.good_sq[None] - 2.0 * (z @ self.good_z.T)
         kk = min(LOCAL_K, self.good_z.shape[0])
-        nn = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
+        # the kk most similar goods: a float32 pass picks kk + 8 candidates, float64 decides among them
+        c = min(kk + 8, self.good_z.shape[0])
+        z32 = z.astype(np.float32)
+        d2 = np.sum(z32 ** 2, 1)[:, None] + self.good_sq32[None] - 2.0 * (z32 @ self.good_z32_t)
+        cand = np.argpartition(d2, c - 1, axis=1)[:, :c] if c < len(self.good_z) else np.tile(
+            np.arange(len(self.good_z)), (len(z), 1))
+        exact = np.sum(z ** 2, 1)[:, None] + self.good_sq[cand] - 2.0 * np.einsum("nd,ncd->nc", z, self.good_z[cand])
+        nn = np.take_along_axis(cand, np.argpartition(exact, kk - 1, axis=1)[:, :kk], axis=1)
         diff = np.abs(z[:, None, :] - self.good_z[nn]).min(1).reshape(-1, h, w)
-        p = np.pad(diff, ((0, 0), (1, 1), (1, 1)), mode="edge")
-        heat = (sum(p[:, i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0).reshape(len(z), -1)
+        heat = (self.box_y @ diff @ self.box_x_t).reshape(len(z), -1)      # mean over 3 x 3 px, edges repeated
         local = heat.max(1) / (quantiles_last(heat, (0.75,))[0] + 0.05) / self.t_local
         y, x = np.unravel_index(heat.argmax(1), (h, w))
         return {"appearance": appearance, "texture": texture, "flat": flat, "blurred": blurred,
@@ -188,23 +221,8 @@ class Registration:
         yy, xx = np.mgrid[0:h, 0:w]
         self.plane = np.stack([np.ones(h * w), (yy.ravel() - (h - 1) / 2) / h, (xx.ravel() - (w - 1) / 2) / w], 1)
         self.plane_pinv = np.linalg.pinv(self.plane)
-
-    @staticmethod
-    def _blur(x, s):
-        r = max(1, int(np.ceil(3 * s)))
-        k = np.exp(-0.5 * (np.arange(-r, r + 1) / s) ** 2)
-        k = k / k.sum()
-        for axis in (1, 2):
-            pad = [(0, 0)] * 3
-            pad[axis] = (r, r)
-            p = np.pad(x, pad, mode="edge")
-            acc = np.zeros_like(x)
-            for i in range(2 * r + 1):
-                sl = [slice(None)] * 3
-                sl[axis] = slice(i, i + x.shape[axis])
-                acc += k[i] * p[tuple(sl)]
-            x = acc
-        return x
+        self.blur_y, self.blur_x_t = blur_matrix(h, self.SIGMA), blur_matrix(w, self.SIGMA).T
+        self.grid = np.mgrid[0:h, 0:w].astype(np.float64)
 
     @staticmethod
     def _sample(x, sy, sx):
@@ -220,7 +238,7 @@ class Registration:
     def _geometry(self, p):
         h, w = self.image_shape
         cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+        yy, xx = self.grid
         return h, w, cy, cx, yy, xx, np.deg2rad(-p[:, 2])[:, None, None]
 
     def estimate(self, images):
@@ -228,7 +246,7 @@ class Registration:
         n, h, w = x.shape
         flat = x.reshape(n, -1)
         r = flat - (flat @ self.plane_pinv.T) @ self.plane.T
-        x = self._blur((r / (r.std(axis=1, keepdims=True) + 1.0)).reshape(n, h, w), self.SIGMA)
+        x = self.blur_y @ (r / (r.std(axis=1, keepdims=True) + 1.0)).reshape(n, h, w) @ self.blur_x_t
         m, na = self.MARGIN, len(self.angles)
         # every shift by -m..m px (dy major): the windows of a sliding view, copied once
         win = np.lib.stride_tricks.sliding_window_view(x, (h - 2 * m, w - 2 * m), axis=(1, 2)).reshape(

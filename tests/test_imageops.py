@@ -1,0 +1,34 @@
+"""The matrix forms of the small filters (snw_core.imageops) equal the padded, tap-by-tap filters."""
+import numpy as np
+import pytest
+
+from snw_core.imageops import blur_matrix, box3, gaussian_blur
+
+
+def _padded_box3(m):
+    h, w = m.shape[1:]
+    p = np.pad(m, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    return sum(p[:, i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 2.0])
+def test_blur_matrix_is_the_gaussian_blur(sigma):
+    x = np.random.default_rng(0).uniform(0, 255, (3, 7, 11))      # narrower than the kernel in one case
+    got = blur_matrix(7, sigma) @ x @ blur_matrix(11, sigma).T
+    np.testing.assert_allclose(got, gaussian_blur(x, sigma), rtol=0, atol=1e-9)
+
+
+def test_box3_is_the_mean_over_3x3_with_edges_repeated_and_keeps_float32():
+    x = np.random.default_rng(1).uniform(0, 1, (2, 5, 9))
+    np.testing.assert_allclose(box3(x), _padded_box3(x), rtol=0, atol=1e-12)
+    assert box3(x.astype(np.float32)).dtype == np.float32
+    counts = np.zeros((1, 4, 4), np.int64)
+    counts[0, 0, 0] = 9                                            # integer input: float64, mass kept at the edge
+    out = box3(counts)
+    assert out.dtype == np.float64 and out[0, 0, 0] == pytest.approx(4.0) and out[0, 2, 2] == 0.0
+
+
+def test_the_matrices_are_cached_and_read_only():
+    assert blur_matrix(9, 0.5) is blur_matrix(9, 0.5)
+    with pytest.raises(ValueError):
+        blur_matrix(9, 0.5)[0, 0] = 1.0
