@@ -11,6 +11,7 @@
     python -m snw_core stop RUN_ID|SWEEP_ID [--runs-dir DIR]
     python -m snw_core sweep --data SOURCE --grid KEY=V1,V2 ... [--concurrency K] [--address ADDR]  # last line: sweep id
     python -m snw_core bench [--data SOURCE] [--presets seed,default] [--json FILE] [--drift] [--unseen-labels 11,12]
+                               [--seeds 0,1,2]
     python -m snw_core inspect RUN_ID IMAGE... [--resize] [--heatmap DIR] [--runs-dir DIR]   # one JSON line per image
     python -m snw_core export RUN_ID --out DIR [--runs-dir DIR]              # the bundle for the line
     python -m snw_core report RUN_ID --out report.html [--threshold T] [--compare RUN_ID]   # HTML for management
@@ -126,6 +127,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="also write the rows as a JSON list to this file")
     p.add_argument("--epochs", type=int, default=None, help="override every preset's epochs (quick checks)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", default=None, help="comma-separated seeds, e.g. 0,1,2: the whole benchmark once per "
+                   "seed, then the mean, worst and best of each number (replaces --seed)")
     p.add_argument("--good-label", default="0")
     p.add_argument("--drift", action="store_true", help="also judge fresh items under camera drift (shift, rotation, "
                    "blur, JPEG, noise, light gradient, brightness, contrast): one table per preset")
@@ -226,10 +229,14 @@ def _dispatch(a) -> int:
         return 0
     if a.cmd == "bench":
         from .baselines import parse_labels
-        from .bench import run_bench
-        run_bench(a.data, [p.strip() for p in a.presets.split(",") if p.strip()], json_path=a.json,
-                  epochs=a.epochs, seed=a.seed, good_label=a.good_label, runs_dir=a.runs_dir, drift=a.drift,
-                  unseen_labels=parse_labels(a.unseen_labels))
+        from .bench import parse_seeds, run_bench, run_bench_seeds
+        presets = [p.strip() for p in a.presets.split(",") if p.strip()]
+        common = dict(json_path=a.json, epochs=a.epochs, good_label=a.good_label, runs_dir=a.runs_dir, drift=a.drift,
+                      unseen_labels=parse_labels(a.unseen_labels))
+        if a.seeds is not None:
+            run_bench_seeds(a.data, presets, parse_seeds(a.seeds), **common)
+        else:
+            run_bench(a.data, presets, seed=a.seed, **common)
         return 0
     if a.cmd == "inspect":
         return _inspect(a)

@@ -91,3 +91,51 @@ def test_bench_rejects_unknown_preset_before_training(tmp_path):
     with pytest.raises(SettingsError, match="Unknown preset"):
         run_bench("default", ["seed", "nope"], runs_dir=tmp_path / "runs", quiet=True)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_format_seeds_gives_mean_worst_best_and_targets_held():
+    from snw_core.bench import format_seeds
+
+    def row(preset, seed, acc, esc, ovk, auc, t):
+        return {"preset": preset, "seed": seed, "good_defect_accuracy": acc, "escape_rate": esc,
+                "overkill_rate": ovk, "auroc": auc, "train_seconds": t}
+    rows = [row("default", 0, 1.0, 0.0, 0.0, 1.0, 20.0), row("seed", 0, 0.9, 0.1, 0.05, None, 80.0),
+            row("default", 1, 0.99, 0.02, 0.0, 0.998, 30.0), row("seed", 1, 0.8, 0.3, 0.0, None, 70.0)]
+    text = format_seeds(rows)
+    lines = text.splitlines()
+    assert lines[0].startswith("over the seeds")
+    default = next(line for line in lines if line.startswith("default"))
+    assert "0,1" in default
+    assert "99.50 (99.00 .. 100.00)" in default            # accuracy: mean (worst = lowest .. best)
+    assert "1.00 (2.00 .. 0.00)" in default                # escapes: worst is the highest
+    assert "0.9990 (0.9980 .. 1.0000)" in default and "25.0 (30.0 .. 20.0)" in default
+    assert len({len(line) for line in lines[1:]}) == 1      # aligned
+    assert default.split()[-9:] == ["1", "of", "2", "1", "of", "2", "2", "of", "2"]   # targets held: acc, esc, ovk
+    seed_line = next(line for line in lines if line.startswith("seed "))
+    assert " - " in seed_line and seed_line.split()[-9:] == ["0", "of", "2", "0", "of", "2", "1", "of", "2"]
+
+
+def test_parse_seeds_rejects_what_is_not_a_seed():
+    from snw_core.bench import parse_seeds
+    from snw_core.presets import SettingsError
+
+    assert parse_seeds("0, 1,2,1") == [0, 1, 2] and parse_seeds("") == [] and parse_seeds(None) == []
+    for bad in ("0,x", "-1", "1.5"):
+        with pytest.raises(SettingsError, match="--seeds"):
+            parse_seeds(bad)
+
+
+@pytest.mark.slow
+def test_bench_over_two_seeds_writes_every_row_and_summarises(tmp_path):
+    from snw_core import synthetic
+    from snw_core.bench import run_bench_seeds
+
+    src = synthetic.write_parquet(tmp_path / "tiny.parquet", n=130, seed=1)
+    out = io.StringIO()
+    rows = run_bench_seeds(str(src), ["default"], seeds=[0, 1], json_path=str(tmp_path / "b.json"), epochs=1,
+                           runs_dir=tmp_path / "runs", quiet=True, out=out)
+    assert [(r["preset"], r["seed"]) for r in rows] == [("default", 0), ("default", 1)]
+    assert json.loads((tmp_path / "b.json").read_text()) == json.loads(json.dumps(rows))
+    text = out.getvalue()
+    assert "== seed 0" in text and "== seed 1" in text and "over the seeds" in text
+    assert text.rstrip().splitlines()[-1].startswith("default")
