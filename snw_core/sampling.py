@@ -61,11 +61,12 @@ def balanced_batch_indices(labels, batch_size: int, steps: int, seed=0) -> list[
 
 
 def balanced_sequence(images: np.ndarray, targets: np.ndarray, batch_size: int, seed: int = 0,
-                      augment: str = "none"):
+                      augment: str = "none", mirror: dict | None = None):
     """A ``keras.utils.PyDataset`` of class-balanced batches ``(images[b], targets[b])``, new batches each epoch.
 
     One epoch has ``ceil(n / (K * n_labels))`` batches, i.e. about one pass over the images. ``augment``
-    (:mod:`snw_core.augment`) changes every image of a batch afresh, seeded by (seed, epoch, batch).
+    (:mod:`snw_core.augment`) changes every image of a batch afresh, seeded by (seed, epoch, batch); ``mirror``
+    (:func:`snw_core.mirror.mirror_maps`) flips images and moves their labels with them, seeded the same way.
     """
     import keras
 
@@ -87,10 +88,14 @@ def balanced_sequence(images: np.ndarray, targets: np.ndarray, batch_size: int, 
         def __getitem__(self, i):
             b = self.batches[i]
             x = images[b]
+            y = targets[b]
             if augment != "none":
                 from .augment import augment as apply
                 x = apply(augment, x, np.random.default_rng([seed, self.epoch, i]))
-            return x.astype(np.float32), targets[b]
+            if mirror:
+                from .mirror import flip_batch
+                x, y = flip_batch(x, y, mirror, np.random.default_rng([seed, self.epoch, i, 7]))
+            return x.astype(np.float32), y
 
         def on_epoch_end(self):
             self.epoch += 1

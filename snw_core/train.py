@@ -580,6 +580,17 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
                 else M.build_embedder(settings, ds.image_shape))
     tr = prep.idx["train"]
     x_train = ds.images[tr]
+    # the layout first: where there is none to align to, a surface's mirror images are training data too
+    from .register import REGISTER_FILE, fit_registration
+    registration, reg_report = fit_registration(ds.images, labels, prep.split, ds.good_label,
+                                                settings.get("register", "off"), seed=seed)
+    mirror, mirror_report = {}, {"used": False, "axes": [], "reason": "the seed scheme's pairs are not mirrored"}
+    if settings["pairing"] != "pairs":
+        from .mirror import decide
+        mirror, mirror_report = decide(run.config(), sorted(prep.classes), ds.good_label, ds.image_shape,
+                                       settings.get("register", "off"), registration)
+    if mirror:
+        log.msg(f"mirror images: on ({mirror_report['reason']})")
     if settings["pairing"] == "pairs":
         ia, ib, y = make_pairs(labels[tr], settings["pairs_per_image"], seed=seed)
         fit_x, fit_y = [x_train[ia], x_train[ib]], y.astype(np.float32)
@@ -590,7 +601,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         # class-balanced batches of single images (K of every label), all pairs inside a batch
         from .sampling import balanced_sequence
         fit_x, fit_y = balanced_sequence(x_train, prep.class_ids[tr].astype(np.int32), settings["batch_size"], seed=seed,
-                                         augment=settings.get("augment", "none")), None
+                                         augment=settings.get("augment", "none"), mirror=mirror), None
         net = embedder
         loss, metrics = M.InBatchContrastiveLoss(settings["margin"]), []
         if settings["pairing"] == "classify":       # the classifier baseline: same batches, cross-entropy
@@ -625,9 +636,6 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     run.append_progress({"kind": "phase", "phase": "evaluating"})
     M.save_embedder(embedder, run.embedder_path)
     # every image as the judge will see it: registered where the data has a layout to align to
-    from .register import REGISTER_FILE, fit_registration
-    registration, reg_report = fit_registration(ds.images, labels, prep.split, ds.good_label,
-                                                settings.get("register", "off"), seed=seed)
     if registration is not None:
         images, _, applied = registration.apply(ds.images)
         registration.save(run.file(REGISTER_FILE))
@@ -707,6 +715,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         metrics_["p_good"] = probability_metrics(emb, labels, prep.split, prep.classes, ds.good_label)
     metrics_["gate"] = gate.thresholds()
     metrics_["registration"] = reg_report
+    metrics_["mirror"] = mirror_report
     metrics_["focus_guard"] = guard
     if location:
         metrics_["patch_location"] = location
