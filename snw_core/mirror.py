@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["mirror_maps", "flip_batch", "decide"]
+__all__ = ["mirror_maps", "flip_batch", "decide", "EPOCH_FACTOR"]
+
+#: an epoch of a mirrored run has this many times the batches: it has four times the different images to learn
+#: from, and with the plain epoch the strong texture's twin stopped before it had (docs/real-data.md, section 12)
+EPOCH_FACTOR = 2
 
 
 def mirror_maps(classes, good_label: str, grid, bounds, image_shape) -> dict:
@@ -81,5 +85,7 @@ def decide(cfg: dict, classes, good_label: str, image_shape, register_setting: s
         return {}, {"used": False, "axes": [], "reason": "its cells do not mirror onto each other"}
     names = {1: "top to bottom", 2: "left to right"}
     return maps, {"used": True, "axes": sorted(maps),
+                  "epoch_factor": EPOCH_FACTOR,
                   "reason": "a surface without a layout: training images also mirrored "
-                            + " and ".join(names[a] for a in sorted(maps)) + ", labels moved with their cell"}
+                            + " and ".join(names[a] for a in sorted(maps)) + ", labels moved with their cell; "
+                            + f"an epoch has {EPOCH_FACTOR} times the batches"}

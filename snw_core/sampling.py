@@ -66,7 +66,8 @@ def balanced_sequence(images: np.ndarray, targets: np.ndarray, batch_size: int, 
 
     One epoch has ``ceil(n / (K * n_labels))`` batches, i.e. about one pass over the images. ``augment``
     (:mod:`snw_core.augment`) changes every image of a batch afresh, seeded by (seed, epoch, batch); ``mirror``
-    (:func:`snw_core.mirror.mirror_maps`) flips images and moves their labels with them, seeded the same way.
+    (:func:`snw_core.mirror.mirror_maps`) flips images and moves their labels with them, seeded the same way, and
+    an epoch then has :data:`snw_core.mirror.EPOCH_FACTOR` times the batches: there are more different images to see.
     """
     import keras
 
@@ -74,6 +75,9 @@ def balanced_sequence(images: np.ndarray, targets: np.ndarray, batch_size: int, 
     n_cls = np.unique(targets).size
     real_batch = per_class(batch_size, n_cls) * n_cls
     steps = max(1, int(np.ceil(targets.size / real_batch)))
+    if mirror:
+        from .mirror import EPOCH_FACTOR
+        steps *= EPOCH_FACTOR
     rng = np.random.default_rng(seed)
 
     class BalancedBatches(keras.utils.PyDataset):

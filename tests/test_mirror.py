@@ -61,7 +61,7 @@ def test_only_a_surface_without_a_layout_is_mirrored(tmp_path):
     tex = realdata.write_parquet(tmp_path / "tex.parquet", "texture", "moderate", n=30, seed=1)
     cfg = {"data": {"source": str(tex)}}
     maps, report = decide(cfg, CLASSES, "0", (36, 48), "auto", None)
-    assert report["used"] and report["axes"] == [1, 2] and sorted(maps) == [1, 2]
+    assert report["used"] and report["axes"] == [1, 2] and sorted(maps) == [1, 2] and report["epoch_factor"] == 2
     assert "without a layout" in report["reason"]
     assert decide(cfg, CLASSES, "0", (36, 48), "auto", object())[1] == {
         "used": False, "axes": [], "reason": "the part has a layout (registration on)"}
@@ -82,6 +82,8 @@ def test_batches_carry_mirrored_images_with_their_labels():
             images[i, rng.integers(y0, y1), rng.integers(x0, x1)] = 255
     ids = np.array([CLASSES.index(lab) for lab in labels], np.int32)
     seq = balanced_sequence(images, ids, 52, seed=0, mirror=maps)
+    from snw_core.mirror import EPOCH_FACTOR
+    assert len(seq) == EPOCH_FACTOR * len(balanced_sequence(images, ids, 52, seed=0))   # more to see: longer epochs
     moved = 0
     for b in range(len(seq)):
         x, y = seq[b]
