@@ -81,7 +81,7 @@ def box3(m) -> np.ndarray:
     m = np.asarray(m)
     dt = m.dtype if m.dtype.kind == "f" else np.dtype(np.float64)
     m = m.astype(dt, copy=False)
-    return _box_matrix(m.shape[1]).astype(dt) @ m @ _box_matrix(m.shape[2]).T.astype(dt)
+    return _box_matrix(m.shape[1]).astype(dt, copy=False) @ m @ _box_matrix(m.shape[2]).T.astype(dt, copy=False)
 
 
 def bilinear_sample(x, sy, sx) -> np.ndarray:

@@ -139,3 +139,13 @@ def test_bench_over_two_seeds_writes_every_row_and_summarises(tmp_path):
     text = out.getvalue()
     assert "== seed 0" in text and "== seed 1" in text and "over the seeds" in text
     assert text.rstrip().splitlines()[-1].startswith("default")
+
+
+def test_bench_over_seeds_rejects_an_unknown_preset_before_training(tmp_path):
+    from snw_core.bench import run_bench_seeds
+    from snw_core.presets import SettingsError
+
+    with pytest.raises(SettingsError, match="Unknown preset"):
+        run_bench_seeds("default", ["default", "nope"], seeds=[0, 1], runs_dir=tmp_path / "runs", quiet=True,
+                        out=io.StringIO())
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
