@@ -217,7 +217,7 @@ else:
     gate = ui.run_gate(run)
     show_heat = gate is not None and st.toggle(
         "Heat maps", value=False, key="accuracy_heatmaps",
-        help="Red where an image differs most from its most similar good train parts; the cross marks the "
+        help="Red where an image differs most from the good train parts; the cross marks the "
              "strongest evidence (the defect_y / defect_x of its verdict).")
     tab_e, tab_o = st.tabs([f"Escapes ({escapes.size:,})", f"Overkills ({overkills.size:,})"])
     for tab, rows, what in ((tab_e, escapes, "escape"), (tab_o, overkills, "overkill")):

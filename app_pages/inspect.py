@@ -40,7 +40,7 @@ head.markdown(
     f"**DEFECT when score > {thr:.4f}** (threshold chosen on val: {cfg['settings'].get('threshold_method', '?')}). "
     f"Pin address = vote of the {judge.pin_k} nearest of {len(judge.ref_defect):,} defective train items. "
     + ("**UNKNOWN** when the image does not look like the part the run was trained on (camera fault, empty "
-       "fixture, another part type); the heat map shows where an image differs most from its most similar good parts."
+       "fixture, another part type); the heat map shows where an image differs most from the good parts."
        + (" **DEFECT** also when a neighbourhood of the image is unlike any on the good train parts (patch "
           "evidence, chosen on val for this run), whatever the score."
           if judge.patches is not None and np.isfinite(judge.patches.threshold) else "")
@@ -161,8 +161,8 @@ st.plotly_chart(IV.score_figure(names, out["score"], out["verdict"], thr, judge.
 
 colors = viz.label_colors(emb_ref["labels"], good)
 show_heat = judge.gate is not None and st.toggle("Heat map", value=True, key="inspect_heatmap",
-                                                 help="Where the image differs most from its most similar good "
-                                                      "train parts (red); the cross marks the strongest evidence.")
+                                                 help="Where the image differs most from the good train parts "
+                                                      "(red); the cross marks the strongest evidence.")
 
 
 def show_image(col, img, label, caption, s):

@@ -30,13 +30,19 @@ thresholded on its val split, guard the verdict:
   (a scratch or stain in one of the 12 cells) from moving it much; an image that is not this surface anywhere
   (noise, a photograph, another part, an empty fixture) is far from every reference. Fitted for every run; a
   gate file without its arrays (older runs) loads with the check off.
-* **Local evidence** (heat map, and DEFECT where the twin misses): the image is compared with its ``k``
-  most similar train goods in standardised pixel space; per pixel the smallest absolute difference,
-  smoothed over 3 x 3 px, is the heat map. Its peak over its own upper quartile (``local``) is large only
-  when the difference is concentrated in one place (a defect, a key notch on the wrong side), not when
-  the whole image differs a little (blur, noise, a small shift or rotation). Above the val goods' 99.9th
-  percentile times ``margin``, the item is DEFECT even when the twin's score passes. The heat map's
-  maximum is the reported location (``defect_y``, ``defect_x``) of every verdict.
+* **Local evidence** (heat map, and DEFECT where the twin misses): a model of the good parts alone, fitted on
+  the run's train goods: the mean and the first ``LOCAL_COMPONENTS`` principal components of the standardised
+  goods (pose, light, pin-to-pin reflectance: the ways good parts vary). What an image leaves outside them, smoothed
+  by a Gaussian of ``LOCAL_SIGMA`` px (the size of the faintest defects), squared and divided pixel by pixel by
+  what the train goods leave there, is the heat map: about 1 on a good part, large where no good part was ever
+  unlike the model. Its peak over its own mean (``local``) is large only when the difference is concentrated in
+  one place (a defect, a key notch on the wrong side), not when the whole image differs a little (noise, blur, a
+  small shift or rotation). Above the val goods' 99.9th percentile times ``margin``, the item is DEFECT even when
+  the twin's score passes. Nothing in it comes from the defect labels, so it also sees kinds of defect no item of
+  the data showed (docs/real-data.md, section 13). The heat map's maximum is the reported location
+  (``defect_y``, ``defect_x``) of every verdict. Runs trained before the goods model compare with the ``k`` most
+  similar train goods instead (per pixel the smallest absolute difference, smoothed over 3 x 3 px, peak over its
+  upper quartile).
 
 Numpy only; the line bundle's script repeats exactly these computations (a test checks equality).
 
@@ -63,14 +69,19 @@ BLUR_REASON = "out of focus (less sharp than the images this run can judge): che
 #: their smallest sharpness
 FLAT_SHARE = 0.25
 BLUR_SHARE = 0.25
-LOCAL_REASON = "local difference from the most similar good parts"
+LOCAL_REASON = "local difference from the good parts"
 #: principal components of the appearance model (fewer when the train split is smaller)
 N_COMPONENTS = 32
 #: threshold = 99.9th percentile of the val split times this margin
 MARGIN = 1.2
 QUANTILE = 0.999
-#: most similar train goods the heat map compares with
+#: most similar train goods the heat map of an older run compares with
 LOCAL_K = 3
+#: principal components of the goods model behind the local evidence (fewer with fewer train goods: at most a
+#: quarter of them), and the Gaussian (sigma, px) its residual is smoothed with: the size of the faintest defects
+LOCAL_COMPONENTS = 32
+LOCAL_SIGMA = 0.8
+LOCAL_KEYS = ("local_mean", "local_components", "local_var")
 TEXTURE_KEYS = ("texture_components", "texture_whiten", "texture_refs", "texture_quantiles", "texture_scalars")
 #: the texture check: square size and stride (px), principal components of the squares, the quantiles over
 #: positions (median and upper quartile: a defect in one cell of the image barely moves them), squares drawn
@@ -166,6 +177,42 @@ def _fit_texture(goods, rng):
             "texture_scalars": np.array([p, stride, 1.0, TEXTURE_K], np.float64)}
 
 
+#: added to the heat map's mean before the peak is divided by it (in units of the goods' own variance)
+LOCAL_FLOOR = 0.05
+
+
+def fit_local_model(goods) -> dict | None:
+    """The goods model behind the local evidence, from train goods uint8 (m, h, w): the mean and the first
+    principal components of the standardised goods, and per pixel the goods' mean squared residual outside them
+    after the residual is smoothed (:func:`local_heat`). None with fewer than 4 goods."""
+    goods = np.asarray(goods)
+    m, h, w = goods.shape
+    if m < 4:
+        return None
+    z = standardize(goods)
+    mean = z.mean(0)
+    _, _, vt = np.linalg.svd(z - mean, full_matrices=False)
+    k = int(min(LOCAL_COMPONENTS, max(1, m // 4), z.shape[1] - 1))
+    model = {"local_mean": mean, "local_components": vt[:k], "local_var": np.ones((h, w))}
+    r2 = local_heat(z, model, (h, w)).reshape(m, h, w).mean(0)
+    model["local_var"] = np.maximum(r2, 0.1 * float(np.median(r2)) + 1e-12)
+    return model
+
+
+def local_heat(z, model: dict, shape) -> np.ndarray:
+    """Standardised images (n, h*w) -> (n, h*w): per pixel the squared residual outside the goods model's
+    principal components, smoothed by a Gaussian of :data:`LOCAL_SIGMA` px first (a matched filter for a small
+    blob), over the goods' own (``local_var``). About 1 on a good part; a defect of a kind never labelled is a
+    residual no good part has."""
+    from .imageops import blur_matrix
+    h, w = shape
+    zc = z - model["local_mean"]
+    p = model["local_components"]
+    r = (zc - (zc @ p.T) @ p).reshape(-1, h, w)
+    r = blur_matrix(h, LOCAL_SIGMA) @ r @ blur_matrix(w, LOCAL_SIGMA).T
+    return (r ** 2 / model["local_var"]).reshape(len(z), -1)
+
+
 class Gate:
     """The fitted checks. Arrays (see :meth:`arrays`) are all the state; thresholds are floats.
 
@@ -180,7 +227,7 @@ class Gate:
     """
 
     def __init__(self, mean, components, eigvals, resid_var, good_images, t_app, t_local, min_std, min_sharp=0.0,
-                 texture=None):
+                 texture=None, local_model=None):
         self.mean = np.asarray(mean, np.float64)
         self.components = np.asarray(components, np.float64)
         self.eigvals = np.asarray(eigvals, np.float64)
@@ -197,6 +244,9 @@ class Gate:
             self.texture = {k: np.asarray(texture[k], np.float64) for k in TEXTURE_KEYS}
             self.t_tex = float(self.texture["texture_scalars"][2])
             self._tex_sq = np.sum(self.texture["texture_refs"] ** 2, axis=1)
+        self.local_model = None
+        if local_model is not None:
+            self.local_model = {k: np.asarray(local_model[k], np.float64) for k in LOCAL_KEYS}
 
     # ------------------------------------------------------------------ fitting
     @classmethod
@@ -233,9 +283,10 @@ class Gate:
         k = int(min(N_COMPONENTS, max(1, len(z) - 1), z.shape[1] - 1))
         resid_var = float(max(lam[k:].sum(), 1e-9))
         stds = np.asarray(images[tr], np.float64).reshape(tr.sum(), -1).std(1)
+        local_model = fit_local_model(images[tr & good])
         gate = cls(mean, vt[:k], np.maximum(lam[:k], 1e-12), resid_var, images[tr & good],
                    1.0, 1.0, min_std=FLAT_SHARE * float(np.min(stds)),
-                   min_sharp=BLUR_SHARE * float(np.min(sharpness(images[tr]))))
+                   min_sharp=BLUR_SHARE * float(np.min(sharpness(images[tr]))), local_model=local_model)
         gate.augment = augment
         ref = va if va.any() else tr
         gate.t_app = margin * float(np.quantile(gate._appearance_raw(images[ref]), QUANTILE))
@@ -243,7 +294,7 @@ class Gate:
         texture = _fit_texture(images[tr & good], rng)
         if texture is not None:                  # threshold: the val items and a drifted copy of each
             gate = cls(gate.mean, gate.components, gate.eigvals, gate.resid_var, gate.good_images, gate.t_app, 1.0,
-                       gate.min_std, gate.min_sharp, texture=texture)
+                       gate.min_std, gate.min_sharp, texture=texture, local_model=local_model)
             gate.augment = augment
             from .augment import envelope_copies
             val = np.concatenate([images[ref], envelope_copies(images[ref], rng)])
@@ -277,6 +328,10 @@ class Gate:
         """(local evidence (n,), heat maps (n, h, w), flat argmax (n,))."""
         h, w = self.image_shape
         z = standardize(images)
+        if self.local_model is not None:
+            heat = local_heat(z, self.local_model, self.image_shape)
+            local = heat.max(1) / (heat.mean(1) + LOCAL_FLOOR)
+            return local, heat.reshape(-1, h, w), heat.argmax(1)
         d2 = np.sum(z ** 2, 1)[:, None] + self._good_sq[None] - 2.0 * (z @ self._good_z.T)
         if exclude_self:
             d2[d2 < 1e-9] = np.inf
@@ -320,7 +375,10 @@ class Gate:
         twice that excess."""
         heat = np.asarray(heat, np.float64)
         flat = heat.reshape(-1, heat.shape[-2] * heat.shape[-1])
-        q = np.quantile(flat, 0.75, axis=1)[:, None] + 0.05
+        if self.local_model is not None:
+            q = flat.mean(axis=1)[:, None] + LOCAL_FLOOR
+        else:
+            q = np.quantile(flat, 0.75, axis=1)[:, None] + 0.05
         excess = (flat / q - 1.0) / max(self.t_local - 1.0, 1e-6)
         return np.clip(excess / 2.0, 0.0, 1.0).reshape(heat.shape)
 
@@ -330,7 +388,7 @@ class Gate:
         texture = dict(self.texture or {})
         if texture:
             texture["texture_refs"] = texture["texture_refs"].astype(np.float32)      # exact: fitted at float32
-        return {**texture, "mean": self.mean, "components": self.components,
+        return {**texture, **(self.local_model or {}), "mean": self.mean, "components": self.components,
                 "eigvals": self.eigvals.astype(np.float64), "good_images": self.good_images,
                 "scalars": np.array([self.resid_var, self.t_app, self.t_local, self.min_std, self.min_sharp],
                                     np.float64)}
@@ -339,8 +397,9 @@ class Gate:
     def from_arrays(cls, a: dict):
         resid_var, t_app, t_local, min_std, *rest = (float(v) for v in a["scalars"])   # older runs: 4 values
         texture = a if all(k in a for k in TEXTURE_KEYS) else None                 # older runs: no texture check
+        local_model = a if all(k in a for k in LOCAL_KEYS) else None        # older runs: the most similar goods
         return cls(a["mean"], a["components"], a["eigvals"], resid_var, a["good_images"], t_app, t_local, min_std,
-                   rest[0] if rest else 0.0, texture=texture)
+                   rest[0] if rest else 0.0, texture=texture, local_model=local_model)
 
     def thresholds(self) -> dict:
         """What the run records: the thresholds and the model's size (JSON-friendly)."""
@@ -348,6 +407,8 @@ class Gate:
                 "min_std": self.min_std, "min_sharpness": self.min_sharp, "components": int(len(self.eigvals)),
                 "good_references": int(len(self.good_images)), "margin": MARGIN, "quantile": QUANTILE,
                 "texture": self.t_tex if self.texture is not None else None,
+                "local_components": (int(len(self.local_model["local_components"])) if self.local_model is not None
+                                     else 0),
                 "texture_components": int(len(self.texture["texture_whiten"])) if self.texture is not None else 0,
                 "texture_references": int(len(self.texture["texture_refs"])) if self.texture is not None else 0}
 

@@ -1,4 +1,4 @@
-"""Heat-map pictures: where an image differs from its most similar good parts (see :mod:`snw_core.gate`).
+"""Heat-map pictures: where an image differs from the good parts (see :mod:`snw_core.gate`).
 
 >>> rgb = overlay(image, heat, (y, x), scale=6)     # doctest: +SKIP   uint8 (h*6, w*6, 3)
 

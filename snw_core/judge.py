@@ -300,7 +300,7 @@ def combine(scores, threshold: float, checks: dict | None = None):
 
     UNKNOWN when the gate does not recognise the part (flat frame or appearance), whatever the score;
     DEFECT when the score is above the threshold, or when the local evidence is (a concentrated difference
-    from the most similar good parts the twin did not weigh), or when the part sits flipped in the fixture
+    from the good parts the twin did not weigh), or when the part sits flipped in the fixture
     (``flipped``, with registration); GOOD otherwise.
     """
     from .gate import BLUR_REASON, FLAT_REASON, LOCAL_REASON, UNKNOWN_REASON

@@ -14,7 +14,8 @@ align to a taught template before they inspect; so does a run, where the data le
   shift (no resampling) when the angle is inside the dead band, a bilinear rotation and shift otherwise.
   Pixels that have no source in the image (the strip a shift brings in, the corners of a rotation) are
   unknown; they are filled from the most similar good reference (matched on the known pixels, its grey levels
-  mapped to the image's mean and spread), so the twin sees a plausible part, not a smeared edge.
+  mapped to the image's light: gain, offset and a linear ramp fitted on the known pixels), so the twin and the
+  local evidence see a plausible part, not a smeared edge or a step where the light changes across the image.
 * **Orientation.** A connector looks almost the same flipped top to bottom or turned round; a small key notch
   tells them apart, under grain and JPEG too small for a difference image to find. A linear classifier
   (logistic regression on the registered, standardised pixels) learns the train parts as they sit against the
@@ -116,6 +117,16 @@ def _parabola(lo, c, hi):
     den = lo - 2 * c + hi
     safe = np.where(np.abs(den) > 1e-12, den, 1.0)
     return np.where(np.abs(den) > 1e-12, 0.5 * (lo - hi) / safe, 0.0).clip(-0.5, 0.5)
+
+
+def fill_light(ref_z, v, known, plane) -> np.ndarray:
+    """The grey levels of the unknown pixels (``~known``) of a flat image ``v`` (h*w,) from a standardised reference
+    ``ref_z`` (h*w,): the reference's gain and offset and a linear ramp across the image (``plane``, the basis of
+    :func:`_plane_basis`), fitted (least squares) on the known pixels. A light gradient over the part continues into the filled strip instead of stopping at a step
+    (a step there is a local difference the part does not have)."""
+    basis = np.concatenate([np.asarray(ref_z)[:, None], plane], 1)
+    coef = np.linalg.lstsq(basis[known], v[known], rcond=None)[0]
+    return basis[~known] @ coef
 
 
 class Registration:
@@ -295,7 +306,7 @@ class Registration:
 
     def _fill(self, val: np.ndarray, known: np.ndarray) -> np.ndarray:
         """Unknown pixels of float images (n, h, w) from the most similar reference: the one closest on the
-        known pixels after both are standardised, its grey levels mapped to the image's mean and spread."""
+        known pixels after both are standardised, its grey levels mapped to the image's light (:func:`fill_light`)."""
         n = len(val)
         v = val.reshape(n, -1).copy()
         k = known.reshape(n, -1)
@@ -308,7 +319,7 @@ class Registration:
             # sum over the known pixels of (reference - z)^2, without copying the references' known pixels
             d = self._ref_sq - np.sum(self._ref_z[:, unk] ** 2, axis=1) - 2.0 * (self._ref_z @ z)
             j = int(np.argmin(d))
-            v[i, unk] = self._ref_z[j, unk] * asd + am
+            v[i, unk] = fill_light(self._ref_z[j], v[i], ki, self._basis[0])
         return np.clip(np.rint(v), 0, 255).astype(np.uint8).reshape(val.shape)
 
     def to_input(self, maps, applied) -> np.ndarray:

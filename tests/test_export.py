@@ -11,6 +11,7 @@ import ast
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -289,7 +290,9 @@ def test_a_conv_twin_bundle_carries_the_patch_bank_and_judges_like_the_dashboard
     from snw_core.embed import feature_maps, load_embeddings
     from snw_core.model import load_embedder
     from snw_core.patches import PATCH_LAYER, PatchBank
-    runs, rid = trained_run(tiny_parquet, preset="default")
+    shared, rid = trained_run(tiny_parquet, preset="default")
+    runs = tmp_path / "runs"                     # a copy: the bank planted below must not reach other tests' run
+    shutil.copytree(shared / rid, runs / rid)
     run = RunStore(runs).get(rid)
     if not run.file("patches.npz").exists():
         # the run's val split chose no patch evidence (one epoch, 26 val items): give it a bank with a threshold

@@ -46,7 +46,8 @@ def test_the_measurement_judges_the_test_split_as_the_dashboard_does(tiny_parque
     run = RunStore(runs).get(rid)
     from snw_core.judge import load_patches
     bank, decided = load_patches(run), run.metrics()["patch_location"]     # kept where used, or for the location
-    assert (bank is not None) == decided["kept"] and 0.0 <= decided["val_defects_with_pixel_evidence"] <= 1.0
+    assert (bank is not None) == decided["kept"], (decided, sorted(p.name for p in run.path.iterdir()))
+    assert 0.0 <= decided["val_defects_with_pixel_evidence"] <= 1.0
     assert bank is None or (np.isfinite(bank.location_unit()) and bank.location_unit() > 0)    # it can place
     got = L.evaluate(run)
     e = load_embeddings(run.file("embeddings.npz"))

@@ -174,3 +174,35 @@ def test_the_bundle_script_finds_flipped_parts_like_the_dashboard(parts, tmp_pat
     assert np.array_equal(ours, got) and ours[30:].mean() >= 0.8 and not ours[:30].any()
     again = Registration.from_arrays(reg.arrays())
     assert np.array_equal(again.flipped(again.apply(x)[0]), ours)
+
+
+def test_the_filled_strip_follows_the_light_across_the_part(parts, reg):
+    """A part shifted under a light gradient: the strip a shift brings in is filled with the reference's pattern in
+    the image's own light (gain, offset and ramp fitted on the known pixels), so it continues the ramp instead of
+    leaving a step at the border, which the local evidence would report as a difference."""
+    from snw_core.register import fill_light
+    images, labels, split = parts
+    x = images[labels == "0"]
+    x = x[(reg.apply(x)[2] == 0).all(1)][:40]           # parts left where they sit: the truth is the image itself
+    assert len(x) >= 20
+    xx = np.mgrid[0:26, 0:36][1]
+    truth = np.clip(x.astype(np.float64) + 30.0 * (xx - 17.5) / 17.5, 0, 255)      # a ramp of +-30 grey levels
+    moved = np.rint(np.roll(truth, 2, axis=2)).astype(np.uint8)                    # 2 px right (wrapped columns)
+    back, _, applied = reg.apply(moved)
+    done = np.flatnonzero((applied == [0, 2, 0]).all(1))
+    assert len(done) >= 0.8 * len(x)
+    known = np.ones((26, 36), bool)
+    known[:, 34:] = False                                # no source: filled
+    k = known.ravel()
+    err, flat = [], []
+    for i in done:
+        v = np.roll(moved[i].astype(np.float64), -2, axis=1).ravel()
+        am, asd = v[k].mean(), v[k].std() + 1.0
+        z = np.where(k, (v - am) / asd, 0.0)
+        j = int(np.argmin(reg._ref_sq - np.sum(reg._ref_z[:, ~k] ** 2, 1) - 2.0 * (reg._ref_z @ z)))
+        filled = back[i].ravel()[~k].astype(np.float64)
+        assert np.allclose(fill_light(reg._ref_z[j], v, k, reg._basis[0]), filled, atol=0.51)
+        err.append(np.abs(filled - truth[i].ravel()[~k]).mean())
+        # the same reference in the image's mean and spread alone, without the ramp
+        flat.append(np.abs(reg._ref_z[j, ~k] * asd + am - truth[i].ravel()[~k]).mean())
+    assert np.mean(err) < 8.0 and np.mean(err) < 0.5 * np.mean(flat), (np.mean(err), np.mean(flat))

@@ -57,10 +57,12 @@ FIELDS = ("file", "verdict", "reason", "defect", "score", "threshold", "pin", "p
 UNKNOWN_REASON = "not recognised as this part: check camera, fixture, part type"
 FLAT_REASON = "almost no contrast (flat frame): check lamp, lens cap, exposure"
 BLUR_REASON = "out of focus (less sharp than the images this run can judge): check lens and focus"
-LOCAL_REASON = "local difference from the most similar good parts"
+LOCAL_REASON = "local difference from the good parts"
 PATCH_REASON = "a neighbourhood unlike any on the good parts (patch evidence)"
 FLIP_REASON = "the part sits flipped or turned round in the fixture"
 LOCAL_K = 3
+LOCAL_SIGMA = 0.8
+LOCAL_FLOOR = 0.05
 _HIGH_BIT_MODES = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N", "I;32", "I;32L", "I;32B")
 
 
@@ -134,7 +136,8 @@ class Gate:
     them (snw_core.gate): a PCA appearance model of the standardised train images, the texture signature (per
     principal component of the train goods' small squares, the median and upper quartile over the image of the
     squared projection) against its nearest reference signatures (absent in older bundles: not checked), and the
-    difference from the most similar good train images, smoothed over 3 x 3 px."""
+    local evidence: per pixel what a model of the good train images leaves unexplained, over what it leaves of the
+    goods themselves (older bundles: the difference from the most similar good train images)."""
 
     def __init__(self, path: str):
         with np.load(os.path.join(path, "gate.npz"), allow_pickle=False) as z:
@@ -151,6 +154,15 @@ class Gate:
             self.texture["refs_sq"] = np.sum(self.texture["texture_refs"] ** 2, 1)
             self.texture["refs_t"] = np.ascontiguousarray(self.texture["texture_refs"].T)
         self.image_shape = tuple(self.good_images.shape[1:])
+        h, w = self.image_shape
+        keys = ("local_mean", "local_components", "local_var")
+        self.local = None                      # the goods model of the local evidence (older bundles: none)
+        if all(k in a for k in keys):
+            self.local = {k: np.asarray(a[k], np.float64) for k in keys}
+            self.local["components_t"] = np.ascontiguousarray(self.local["local_components"].T)
+            self.local["blur_y"] = blur_matrix(h, LOCAL_SIGMA)
+            self.local["blur_x_t"] = np.ascontiguousarray(blur_matrix(w, LOCAL_SIGMA).T)
+            self.local["var"] = self.local["local_var"].reshape(-1)
         self.good_z = standardize(self.good_images)
         self.good_sq = np.sum(self.good_z ** 2, axis=1)
         self.good_z32_t = np.ascontiguousarray(self.good_z.T, np.float32)
@@ -184,6 +196,29 @@ class Gate:
         flat = x64.reshape(len(images), -1).std(1) < self.min_std
         lap = x64[:, :-2, 1:-1] + x64[:, 2:, 1:-1] + x64[:, 1:-1, :-2] + x64[:, 1:-1, 2:] - 4.0 * x64[:, 1:-1, 1:-1]
         blurred = ~flat & (np.abs(lap).mean(axis=(1, 2)) / (x64.std(axis=(1, 2)) + 1.0) < self.min_sharp)
+        if self.local is not None:
+            heat, local = self._local_heat(z)
+        else:
+            heat, local = self._nearest_goods_heat(z)
+        y, x = np.unravel_index(heat.argmax(1), (h, w))
+        return {"appearance": appearance, "texture": texture, "flat": flat, "blurred": blurred,
+                "unknown": flat | blurred | (appearance > 1.0) | (texture > 1.0), "local": local,
+                "local_defect": local > 1.0, "defect_y": y, "defect_x": x, "heatmap": heat.reshape(-1, h, w)}
+
+    def _local_heat(self, z):
+        """Per pixel the squared residual outside the goods model's components, smoothed by a Gaussian first,
+        over the goods' own; the local evidence is its peak over its mean."""
+        m = self.local
+        h, w = self.image_shape
+        zc = z - m["local_mean"]
+        r = (zc - (zc @ m["components_t"]) @ m["local_components"]).reshape(-1, h, w)
+        r = (m["blur_y"] @ r @ m["blur_x_t"]).reshape(len(z), -1)
+        heat = r ** 2 / m["var"]
+        return heat, heat.max(1) / (heat.mean(1) + LOCAL_FLOOR) / self.t_local
+
+    def _nearest_goods_heat(self, z):
+        """Older bundles: the difference from the most similar good train images, smoothed over 3 x 3 px."""
+        h, w = self.image_shape
         kk = min(LOCAL_K, self.good_z.shape[0])
         # the kk most similar goods: a float32 pass picks kk + 8 candidates, float64 decides among them
         c = min(kk + 8, self.good_z.shape[0])
@@ -196,10 +231,7 @@ class Gate:
         diff = np.abs(z[:, None, :] - self.good_z[nn]).min(1).reshape(-1, h, w)
         heat = (self.box_y @ diff @ self.box_x_t).reshape(len(z), -1)      # mean over 3 x 3 px, edges repeated
         local = heat.max(1) / (quantiles_last(heat, (0.75,))[0] + 0.05) / self.t_local
-        y, x = np.unravel_index(heat.argmax(1), (h, w))
-        return {"appearance": appearance, "texture": texture, "flat": flat, "blurred": blurred,
-                "unknown": flat | blurred | (appearance > 1.0) | (texture > 1.0), "local": local,
-                "local_defect": local > 1.0, "defect_y": y, "defect_x": x, "heatmap": heat.reshape(-1, h, w)}
+        return heat, local
 
 
 class Registration:
@@ -292,7 +324,10 @@ class Registration:
                 am, asd = v[i, ki].mean(), v[i, ki].std() + 1.0
                 z = np.where(ki, (v[i] - am) / asd, 0.0)
                 d = self.ref_sq - np.sum(self.ref_z[:, unk] ** 2, axis=1) - 2.0 * (self.ref_z @ z)
-                v[i, unk] = self.ref_z[int(np.argmin(d)), unk] * asd + am
+                # the reference's gain and offset and a linear ramp, fitted on the known pixels (the image's light)
+                basis = np.concatenate([self.ref_z[int(np.argmin(d))][:, None], self.plane], 1)
+                coef = np.linalg.lstsq(basis[ki], v[i, ki], rcond=None)[0]
+                v[i, unk] = basis[unk] @ coef
             out[sel] = np.clip(np.rint(v), 0, 255).astype(np.uint8).reshape(len(sel), h, w)
         return out, applied
 
