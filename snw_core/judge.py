@@ -69,7 +69,7 @@ class Judge:
 
     def __init__(self, embedder, ref_good, ref_good_idx, ref_defect, ref_defect_labels, ref_defect_idx,
                  threshold, k=3, pin_k=5, good_label="0", image_shape=None, gate=None, patches=None,
-                 registration=None):
+                 registration=None, ref_defect_yx=None):
         self.gate = gate
         self.registration = registration  # the run's Registration (snw_core.register) or None
         self.patches = patches            # the run's PatchBank (snw_core.patches) or None
@@ -78,6 +78,8 @@ class Judge:
         self.ref_defect, self.ref_defect_labels, self.ref_defect_idx = ref_defect, ref_defect_labels, ref_defect_idx
         # the defect references' classes, once: np.unique of the labels costs a tenth of a ms every verdict
         self._classes = np.unique(np.asarray(ref_defect_labels).astype(str), return_inverse=True)
+        # where the gate placed each defective train item's strongest evidence (None: a run without a gate)
+        self.ref_defect_yx = None if ref_defect_yx is None else np.asarray(ref_defect_yx, np.float64).reshape(-1, 2)
         self.threshold, self.k, self.pin_k = float(threshold), int(k), int(pin_k)
         self.good_label = good_label
         self.image_shape = tuple(image_shape) if image_shape is not None else None
@@ -113,10 +115,11 @@ class Judge:
         if "ref_extra" in e and len(e["ref_extra"]):      # drifted copies of train goods (training augmentation)
             ref_good = np.concatenate([ref_good, np.asarray(e["ref_extra"], ref_good.dtype)])
             ref_idx = np.concatenate([ref_idx, np.asarray(e["ref_extra_rows"], ref_idx.dtype)])
+        yx = np.stack([e["defect_y"][d], e["defect_x"][d]], 1) if "defect_y" in e else None
         return cls(embedder, ref_good, ref_idx, e["embeddings"][d], e["labels"][d], d, metrics["threshold"],
                    k=config["settings"].get("k", 3), pin_k=config["settings"].get("pin_k", 5),
                    good_label=good_label, image_shape=config["data"]["image_shape"], gate=gate, patches=patches,
-                   registration=registration)
+                   registration=registration, ref_defect_yx=yx)
 
     def check_images(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images)
@@ -173,6 +176,18 @@ class Judge:
             out["nearest_defect"] = self.ref_defect_idx[di[:, 0]]
             out["nearest_defect_distance"] = dd[:, 0]
             out["nearest_defect_label"] = self.ref_defect_labels[di[:, 0]]
+        if checks is not None and len(self.ref_defect) and self.ref_defect_yx is not None:
+            # a defect only the local or patch evidence saw: the twin put it among the goods, so its defective
+            # neighbours say little; where the evidence is says which pin
+            from .register import FLIP_REASON
+            by_place = (verdict == "DEFECT") & ~(scores > self.threshold) & (reason != FLIP_REASON)
+            if by_place.any():
+                pin, conf = place_vote(checks["defect_y"][by_place], checks["defect_x"][by_place],
+                                       self.ref_defect_yx, *self._classes)
+                known = conf > 0
+                rows = np.flatnonzero(by_place)[known]
+                out["pin"], out["pin_confidence"] = out["pin"].copy(), out["pin_confidence"].copy()
+                out["pin"][rows], out["pin_confidence"][rows] = pin[known], conf[known]
         if checks is not None:
             out.update({k: checks[k] for k in ("defect_y", "defect_x", "heatmap", "appearance", "local")})
             if "patch" in checks:
@@ -207,10 +222,37 @@ class Judge:
 
     def references(self) -> dict:
         """The reference arrays as a dict for ``np.savez`` (no object arrays, so no pickles)."""
-        return {"good": np.asarray(self.ref_good, np.float32), "good_idx": np.asarray(self.ref_good_idx, np.int64),
+        refs = {"good": np.asarray(self.ref_good, np.float32), "good_idx": np.asarray(self.ref_good_idx, np.int64),
                 "defect": np.asarray(self.ref_defect, np.float32).reshape(len(self.ref_defect), -1),
                 "defect_labels": np.asarray(self.ref_defect_labels).astype(str),
                 "defect_idx": np.asarray(self.ref_defect_idx, np.int64)}
+        if self.ref_defect_yx is not None:
+            refs["defect_yx"] = np.asarray(self.ref_defect_yx, np.int64)
+        return refs
+
+
+#: the place vote's reach (px): a defective train item counts with weight exp(-d^2 / (2 PLACE_SIGMA^2)) at a
+#: distance d from the evidence; where the summed weight is below PLACE_MIN no train defect was seen there
+PLACE_SIGMA = 1.5
+PLACE_MIN = 1e-6
+
+
+def place_vote(y, x, ref_yx, classes, inv):
+    """The pin address where the evidence is: every defective train item votes for its label with a weight that
+    falls off with the distance of its strongest evidence (``ref_yx`` (m, 2), the gate's ``defect_y``,
+    ``defect_x`` of the train items) from the item's (``y``, ``x``), a Gaussian of :data:`PLACE_SIGMA` px.
+    Returns labels and the winner's share of the weight; share 0 (and the first label) where no train defect's
+    evidence lay within reach. ``classes``, ``inv`` as ``np.unique(ref_labels, return_inverse=True)`` gives them."""
+    q = np.stack([np.asarray(y, np.float64), np.asarray(x, np.float64)], 1)
+    d2 = ((q[:, None, :] - np.asarray(ref_yx, np.float64)[None]) ** 2).sum(-1)         # (n, m)
+    w = np.exp(-d2 / (2.0 * PLACE_SIGMA ** 2))
+    votes = np.zeros((len(q), len(classes)))
+    for c in range(len(classes)):
+        votes[:, c] = w[:, inv == c].sum(1)
+    total = votes.sum(1)
+    win = votes.argmax(1)
+    conf = np.where(total >= PLACE_MIN, votes[np.arange(len(q)), win] / np.maximum(total, PLACE_MIN), 0.0)
+    return classes[win], conf
 
 
 def load_gate(run):

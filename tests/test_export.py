@@ -90,6 +90,48 @@ def test_bundle_references_judge_exactly_like_the_dashboard():
         assert g["nearest_good_distance"] == pytest.approx(w["nearest_good_distance"], rel=1e-5)
 
 
+def test_a_defect_only_the_local_evidence_saw_gets_the_pin_where_the_evidence_is():
+    """The twin scored it among the goods, so its defective neighbours in the embedding say little; the pin comes
+    from the place of its strongest evidence among the defective train items' places, in the dashboard and in the
+    bundle alike. With no train defect near that place, the embedding's vote stays."""
+    from snw_core.judge import Judge, place_vote, records
+    rng = np.random.default_rng(4)
+    d = 8
+    good = rng.normal(0, 1, (40, d)).astype(np.float32)
+    defect = rng.normal(3.0, 1, (70, d)).astype(np.float32)
+    labels = np.array([str(1 + i % 7) for i in range(70)])
+    centre = {str(p): (5.0, 4.0 * p) for p in range(1, 8)}                     # pin p's evidence lies at (5, 4p)
+    yx = np.array([centre[lab] for lab in labels]) + rng.integers(-1, 2, (70, 2))
+    n = 12
+    q = rng.normal(0, 1, (n, d)).astype(np.float32)                            # all score like goods
+    truth = [str(1 + i % 7) for i in range(n)]
+    dy = np.array([centre[t][0] for t in truth]) + rng.integers(-1, 2, n)
+    dx = np.array([centre[t][1] for t in truth]) + rng.integers(-1, 2, n)
+    dx[-1] = 80                                                                # nowhere near a train defect
+    checks = {"unknown": np.zeros(n, bool), "flat": np.zeros(n, bool), "appearance": np.full(n, 0.3),
+              "local": np.full(n, 2.0), "local_defect": np.ones(n, bool), "defect_y": dy.astype(np.int64),
+              "defect_x": dx.astype(np.int64), "heatmap": np.zeros((n, 10, 90), np.float32)}
+
+    class Gate:
+        def check(self, images):
+            return dict(checks)
+
+    judge = Judge(None, good, np.arange(40), defect, labels, np.arange(70) + 40, threshold=6.0, k=3, pin_k=5,
+                  gate=Gate(), ref_defect_yx=yx)
+    out = judge.judge_embeddings(q, images=np.zeros((n, 10, 90), np.uint8))
+    assert (out["verdict"] == "DEFECT").all() and (out["score"] <= 6.0).all()
+    assert list(out["pin"][:-1]) == truth[:-1]
+    plain = Judge(None, good, np.arange(40), defect, labels, np.arange(70) + 40, threshold=6.0, k=3, pin_k=5)
+    assert out["pin"][-1] == plain.judge_embeddings(q)["pin"][-1]             # no train defect there: unchanged
+    assert place_vote([5], [80], yx, *np.unique(labels, return_inverse=True))[1][0] == 0.0
+    refs = template_module().References(good, np.arange(40), defect, labels, np.arange(70) + 40, threshold=6.0,
+                                        k=3, pin_k=5, defect_yx=yx)
+    got = refs.judge_embeddings(q, None, checks)
+    for w, g in zip(records(out), got):
+        assert g["pin"] == w["pin"] and g["pin_confidence"] == pytest.approx(w["pin_confidence"], abs=1e-9)
+    assert judge.references()["defect_yx"].shape == (70, 2)
+
+
 def test_bundle_references_without_defects_give_no_pin():
     refs = template_module().References(np.eye(3), [0, 1, 2], np.zeros((0, 3)), [], [], threshold=0.5, k=2)
     row = refs.judge_embeddings(np.array([[1.0, 0, 0]]))[0]

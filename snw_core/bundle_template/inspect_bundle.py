@@ -63,6 +63,7 @@ FLIP_REASON = "the part sits flipped or turned round in the fixture"
 LOCAL_K = 3
 LOCAL_SIGMA = 0.8
 LOCAL_FLOOR = 0.05
+PLACE_SIGMA, PLACE_MIN = 1.5, 1e-6
 _HIGH_BIT_MODES = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N", "I;32", "I;32L", "I;32B")
 
 
@@ -422,7 +423,7 @@ class References:
     defect, defect_labels, defect_idx : the same for the defective train items (pin addresses)
     """
 
-    def __init__(self, good, good_idx, defect, defect_labels, defect_idx, threshold, k=3, pin_k=5):
+    def __init__(self, good, good_idx, defect, defect_labels, defect_idx, threshold, k=3, pin_k=5, defect_yx=None):
         self.good = np.asarray(good, np.float64)
         self.good_idx = np.asarray(good_idx)
         self.defect = np.asarray(defect, np.float64).reshape(len(defect), self.good.shape[1])
@@ -430,6 +431,8 @@ class References:
         self.defect_idx = np.asarray(defect_idx)
         self.threshold, self.k, self.pin_k = float(threshold), int(k), int(pin_k)
         self.classes, self.defect_class = np.unique(self.defect_labels, return_inverse=True)
+        # where the gate placed each defective train item's strongest evidence (older bundles: not known)
+        self.defect_yx = None if defect_yx is None else np.asarray(defect_yx, np.float64).reshape(-1, 2)
         self._good_t32 = np.ascontiguousarray(self.good.T, np.float32)
         self._good_sq32 = np.sum(self.good ** 2, axis=1).astype(np.float32)
         self._defect_t32 = np.ascontiguousarray(self.defect.T, np.float32)
@@ -439,7 +442,8 @@ class References:
     def load(cls, path: str, meta: dict):
         with np.load(os.path.join(path, "references.npz"), allow_pickle=False) as z:
             return cls(z["good"], z["good_idx"], z["defect"], z["defect_labels"], z["defect_idx"],
-                       meta["threshold"], meta["k"], meta["pin_k"])
+                       meta["threshold"], meta["k"], meta["pin_k"],
+                       z["defect_yx"] if "defect_yx" in z.files else None)
 
     @staticmethod
     def _nearest(q, ref, ref_t32, ref_sq32, n):
@@ -503,7 +507,24 @@ class References:
                 j = di[i, 0]
                 row.update(pin=pins[i], pin_confidence=conf[i], nearest_defect=int(self.defect_idx[j]),
                            nearest_defect_label=str(self.defect_labels[j]), nearest_defect_distance=float(dd[i, 0]))
+            if checks is not None and self.defect_yx is not None:
+                # a defect only the local or patch evidence saw: where the evidence is says which pin
+                for i, row in enumerate(rows):
+                    if row["verdict"] == "DEFECT" and not score[i] > self.threshold and row["reason"] != FLIP_REASON:
+                        pin, share = self._place_vote(row["defect_y"], row["defect_x"])
+                        if share > 0:
+                            row.update(pin=pin, pin_confidence=share)
         return rows
+
+    def _place_vote(self, y, x):
+        """Every defective train item votes for its label with weight exp(-d^2 / (2 * 1.5^2)), d its evidence's
+        distance (px) from (y, x); returns the winner and its share, share 0 where no train defect lay in reach."""
+        d2 = ((np.array([float(y), float(x)])[None] - self.defect_yx) ** 2).sum(1)
+        w = np.exp(-d2 / (2.0 * PLACE_SIGMA ** 2))
+        votes = np.array([w[self.defect_class == c].sum() for c in range(len(self.classes))])
+        total = votes.sum()
+        win = int(votes.argmax())
+        return str(self.classes[win]), (float(votes[win] / max(total, PLACE_MIN)) if total >= PLACE_MIN else 0.0)
 
     def _vote(self, idx, dist):
         """Distance-weighted vote (weight 1 / (d + 1e-9)) of the nearest defect references ``idx`` (nearest
