@@ -193,7 +193,9 @@ def fit_local_model(goods) -> dict | None:
     mean = z.mean(0)
     _, _, vt = np.linalg.svd(z - mean, full_matrices=False)
     k = int(min(LOCAL_COMPONENTS, max(1, m // 4), z.shape[1] - 1))
-    model = {"local_mean": mean, "local_components": vt[:k], "local_var": np.ones((h, w))}
+    # the components as saved: float32 halves the file (the largest array of a big image's gate)
+    model = {"local_mean": mean, "local_components": vt[:k].astype(np.float32).astype(np.float64),
+             "local_var": np.ones((h, w))}
     r2 = local_heat(z, model, (h, w)).reshape(m, h, w).mean(0)
     model["local_var"] = np.maximum(r2, 0.1 * float(np.median(r2)) + 1e-12)
     return model
@@ -388,7 +390,10 @@ class Gate:
         texture = dict(self.texture or {})
         if texture:
             texture["texture_refs"] = texture["texture_refs"].astype(np.float32)      # exact: fitted at float32
-        return {**texture, **(self.local_model or {}), "mean": self.mean, "components": self.components,
+        local = dict(self.local_model or {})
+        if local:
+            local["local_components"] = local["local_components"].astype(np.float32)     # exact: fitted at float32
+        return {**texture, **local, "mean": self.mean, "components": self.components,
                 "eigvals": self.eigvals.astype(np.float64), "good_images": self.good_images,
                 "scalars": np.array([self.resid_var, self.t_app, self.t_local, self.min_std, self.min_sharp],
                                     np.float64)}
