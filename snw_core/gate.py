@@ -30,6 +30,11 @@ thresholded on its val split, guard the verdict:
   (a scratch or stain in one of the 12 cells) from moving it much; an image that is not this surface anywhere
   (noise, a photograph, another part, an empty fixture) is far from every reference. Fitted for every run; a
   gate file without its arrays (older runs) loads with the check off.
+* **Polarity** (UNKNOWN): a photograph of a surface has asymmetric grey levels (bright specks on a darker ground,
+  or dark pits on a lighter one); a negative image (grey levels inverted: a wrong pixel format) has the mirror
+  asymmetry, which the texture check, built on energies, cannot see. Where every train image's skew
+  (:func:`grey_skew`) lies on one side of 0, at least ``POLARITY_MIN_SKEW`` away, an image beyond half the mirror
+  of the train images' edge is UNKNOWN ("grey levels inverted"). Fitted on the train images as delivered.
 * **Local evidence** (heat map, and DEFECT where the twin misses): a model of the good parts alone, fitted on
   the run's train goods: the mean and the first ``LOCAL_COMPONENTS`` principal components of the standardised
   goods (pose, light, pin-to-pin reflectance: the ways good parts vary). What an image leaves outside them, smoothed
@@ -56,8 +61,8 @@ import numpy as np
 
 from .imageops import box3
 
-__all__ = ["Gate", "standardize", "robust_standardize", "sharpness", "texture_signature", "GATE_FILE",
-           "UNKNOWN_REASON", "FLAT_REASON", "BLUR_REASON",
+__all__ = ["Gate", "standardize", "robust_standardize", "sharpness", "texture_signature", "grey_skew", "GATE_FILE",
+           "UNKNOWN_REASON", "FLAT_REASON", "BLUR_REASON", "INVERTED_REASON",
            "LOCAL_REASON"]
 
 GATE_FILE = "gate.npz"
@@ -70,6 +75,11 @@ BLUR_REASON = "out of focus (less sharp than the images this run can judge): che
 FLAT_SHARE = 0.25
 BLUR_SHARE = 0.25
 LOCAL_REASON = "local difference from the good parts"
+INVERTED_REASON = "grey levels inverted (a negative image): check the camera's pixel format and settings"
+#: the polarity check: the quantiles whose asymmetry is the grey-level skew, and the smallest skew (in absolute
+#: value) of every train image for which the check is used at all
+SKEW_QUANTILES = (0.05, 0.5, 0.95)
+POLARITY_MIN_SKEW = 0.3
 #: principal components of the appearance model (fewer when the train split is smaller)
 N_COMPONENTS = 32
 #: threshold = 99.9th percentile of the val split times this margin
@@ -134,6 +144,15 @@ def robust_standardize(images) -> np.ndarray:
     return (x - med[:, None]) / ((hi - lo)[:, None] / 1.349 + 1.0)
 
 
+def grey_skew(images) -> np.ndarray:
+    """The asymmetry of each image's grey levels, uint8 (n, h, w) -> (n,) in [-1, 1]: ``(q95 + q5 - 2 q50) /
+    (q95 - q5)``. A surface with bright specks on a darker ground is positive, one with dark pits negative; a
+    negative image (grey levels inverted) has the opposite sign. Light and contrast do not change it."""
+    x = np.asarray(images, np.float64).reshape(len(images), -1)
+    lo, med, hi = quantiles_last(x, SKEW_QUANTILES)
+    return (hi + lo - 2.0 * med) / np.maximum(hi - lo, 1e-9)
+
+
 def texture_signature(images, components, patch: int = TEXTURE_PATCH, stride: int = TEXTURE_STRIDE,
                       quantiles=TEXTURE_QUANTILES) -> np.ndarray:
     """uint8 (n, h, w) -> (n, Q*K): per quantile and principal component (rows of ``components`` (K,
@@ -179,6 +198,21 @@ def _fit_texture(goods, rng):
 
 #: added to the heat map's mean before the peak is divided by it (in units of the goods' own variance)
 LOCAL_FLOOR = 0.05
+
+
+def fit_polarity(images) -> tuple[float, float]:
+    """``(sign, limit)`` of the polarity check from the train images uint8 (n, h, w): where every train image's
+    grey-level skew (:func:`grey_skew`, 0.1th to 99.9th percentile) lies on one side of 0, at least
+    :data:`POLARITY_MIN_SKEW` from it, an image whose skew lies beyond half the mirror of that edge is a negative
+    image. Light gradients, blur and noise pull the skew towards 0, not across to the mirror (measured on the
+    real-photo textures); a part whose grey levels are near symmetric is not checked (``(0, 0)``)."""
+    s = grey_skew(images)
+    lo, hi = np.quantile(s, [0.001, 0.999])
+    if lo >= POLARITY_MIN_SKEW:
+        return 1.0, float(-lo / 2.0)
+    if hi <= -POLARITY_MIN_SKEW:
+        return -1.0, float(-hi / 2.0)
+    return 0.0, 0.0
 
 
 def fit_local_model(goods) -> dict | None:
@@ -229,7 +263,7 @@ class Gate:
     """
 
     def __init__(self, mean, components, eigvals, resid_var, good_images, t_app, t_local, min_std, min_sharp=0.0,
-                 texture=None, local_model=None):
+                 texture=None, local_model=None, polarity=(0.0, 0.0)):
         self.mean = np.asarray(mean, np.float64)
         self.components = np.asarray(components, np.float64)
         self.eigvals = np.asarray(eigvals, np.float64)
@@ -246,6 +280,9 @@ class Gate:
             self.texture = {k: np.asarray(texture[k], np.float64) for k in TEXTURE_KEYS}
             self.t_tex = float(self.texture["texture_scalars"][2])
             self._tex_sq = np.sum(self.texture["texture_refs"] ** 2, axis=1)
+        #: (sign, limit): sign +1 = the train images' skew is positive and an image below ``limit`` is a negative
+        #: image, -1 the mirror, 0 = not checked (skews near 0, or an older run)
+        self.polarity = (float(polarity[0]), float(polarity[1]))
         self.local_model = None
         if local_model is not None:
             self.local_model = {k: np.asarray(local_model[k], np.float64) for k in LOCAL_KEYS}
@@ -269,6 +306,8 @@ class Gate:
         labels = np.asarray(labels).astype(str)
         split = np.asarray(split).astype(str)
         good = labels == str(good_label)
+        # as the camera delivered them: drifted copies (a light gradient) pull the skew towards 0 by design
+        polarity = fit_polarity(images[split == "train"]) if (split == "train").any() else (0.0, 0.0)
         if augment != "none":
             from .augment import LIGHT, envelope_copies
             drifted = envelope_copies(images, np.random.default_rng([seed, 7919]), augment,
@@ -288,7 +327,8 @@ class Gate:
         local_model = fit_local_model(images[tr & good])
         gate = cls(mean, vt[:k], np.maximum(lam[:k], 1e-12), resid_var, images[tr & good],
                    1.0, 1.0, min_std=FLAT_SHARE * float(np.min(stds)),
-                   min_sharp=BLUR_SHARE * float(np.min(sharpness(images[tr]))), local_model=local_model)
+                   min_sharp=BLUR_SHARE * float(np.min(sharpness(images[tr]))), local_model=local_model,
+                   polarity=polarity)
         gate.augment = augment
         ref = va if va.any() else tr
         gate.t_app = margin * float(np.quantile(gate._appearance_raw(images[ref]), QUANTILE))
@@ -296,7 +336,7 @@ class Gate:
         texture = _fit_texture(images[tr & good], rng)
         if texture is not None:                  # threshold: the val items and a drifted copy of each
             gate = cls(gate.mean, gate.components, gate.eigvals, gate.resid_var, gate.good_images, gate.t_app, 1.0,
-                       gate.min_std, gate.min_sharp, texture=texture, local_model=local_model)
+                       gate.min_std, gate.min_sharp, texture=texture, local_model=local_model, polarity=polarity)
             gate.augment = augment
             from .augment import envelope_copies
             val = np.concatenate([images[ref], envelope_copies(images[ref], rng)])
@@ -363,11 +403,13 @@ class Gate:
                    else np.zeros(len(images)))
         flat = np.asarray(images, np.float64).reshape(len(images), -1).std(1) < self.min_std
         blurred = ~flat & (sharpness(images) < self.min_sharp)
+        sign, limit = self.polarity
+        inverted = ~flat & (sign * grey_skew(images) < sign * limit) if sign else np.zeros(len(images), bool)
         local, heat, arg = self._local(images)
         local_n = local / self.t_local
         y, x = np.unravel_index(arg, self.image_shape)
-        return {"appearance": appearance, "texture": texture, "flat": flat, "blurred": blurred,
-                "unknown": flat | blurred | (appearance > 1.0) | (texture > 1.0),
+        return {"appearance": appearance, "texture": texture, "flat": flat, "blurred": blurred, "inverted": inverted,
+                "unknown": flat | blurred | inverted | (appearance > 1.0) | (texture > 1.0),
                 "local": local_n, "local_defect": local_n > 1.0, "defect_y": y.astype(np.int64),
                 "defect_x": x.astype(np.int64), "heatmap": heat.astype(np.float32)}
 
@@ -393,7 +435,8 @@ class Gate:
         local = dict(self.local_model or {})
         if local:
             local["local_components"] = local["local_components"].astype(np.float32)     # exact: fitted at float32
-        return {**texture, **local, "mean": self.mean, "components": self.components,
+        return {**texture, **local, "polarity": np.asarray(self.polarity, np.float64), "mean": self.mean,
+                "components": self.components,
                 "eigvals": self.eigvals.astype(np.float64), "good_images": self.good_images,
                 "scalars": np.array([self.resid_var, self.t_app, self.t_local, self.min_std, self.min_sharp],
                                     np.float64)}
@@ -404,7 +447,8 @@ class Gate:
         texture = a if all(k in a for k in TEXTURE_KEYS) else None                 # older runs: no texture check
         local_model = a if all(k in a for k in LOCAL_KEYS) else None        # older runs: the most similar goods
         return cls(a["mean"], a["components"], a["eigvals"], resid_var, a["good_images"], t_app, t_local, min_std,
-                   rest[0] if rest else 0.0, texture=texture, local_model=local_model)
+                   rest[0] if rest else 0.0, texture=texture, local_model=local_model,
+                   polarity=a["polarity"] if "polarity" in a else (0.0, 0.0))         # older runs: not checked
 
     def thresholds(self) -> dict:
         """What the run records: the thresholds and the model's size (JSON-friendly)."""
@@ -412,6 +456,7 @@ class Gate:
                 "min_std": self.min_std, "min_sharpness": self.min_sharp, "components": int(len(self.eigvals)),
                 "good_references": int(len(self.good_images)), "margin": MARGIN, "quantile": QUANTILE,
                 "texture": self.t_tex if self.texture is not None else None,
+                "polarity": {"sign": self.polarity[0], "limit": self.polarity[1]},
                 "local_components": (int(len(self.local_model["local_components"])) if self.local_model is not None
                                      else 0),
                 "texture_components": int(len(self.texture["texture_whiten"])) if self.texture is not None else 0,

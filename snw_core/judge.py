@@ -345,7 +345,7 @@ def combine(scores, threshold: float, checks: dict | None = None):
     from the good parts the twin did not weigh), or when the part sits flipped in the fixture
     (``flipped``, with registration); GOOD otherwise.
     """
-    from .gate import BLUR_REASON, FLAT_REASON, LOCAL_REASON, UNKNOWN_REASON
+    from .gate import BLUR_REASON, FLAT_REASON, INVERTED_REASON, LOCAL_REASON, UNKNOWN_REASON
     from .patches import PATCH_REASON
     scores = np.asarray(scores, np.float64)
     twin = scores > threshold
@@ -368,6 +368,8 @@ def combine(scores, threshold: float, checks: dict | None = None):
         reason[checks["unknown"]] = UNKNOWN_REASON
         if "blurred" in checks:
             reason[np.asarray(checks["blurred"], bool)] = BLUR_REASON
+        if "inverted" in checks:
+            reason[np.asarray(checks["inverted"], bool)] = INVERTED_REASON
         reason[checks["flat"]] = FLAT_REASON
     return verdict, reason.astype(str)
 

@@ -253,3 +253,39 @@ def test_a_gate_file_without_the_goods_model_loads_with_the_nearest_goods_and_th
     assert script.local is None
     assert np.allclose(script.check(x)["local"], got["local"], rtol=1e-9)
     assert not np.allclose(gate.check(x)["local"], got["local"])     # the goods model is another measure
+
+
+def test_a_negative_image_of_a_surface_with_skewed_grey_levels_is_unknown(tmp_path):
+    """The moderate real-photo texture has bright specks on a darker ground; its negative (grey levels inverted, a
+    wrong pixel format) has the mirror asymmetry, which the texture check cannot see. Drifted parts keep their
+    side; a connector whose grey levels are near symmetric is not checked; the bundle's script agrees."""
+    from snw_core import drift, realdata
+    from snw_core.gate import INVERTED_REASON, grey_skew
+    images, labels, _, _ = realdata.generate("texture", "moderate", 300, 0)
+    labels = np.asarray(labels).astype(str)
+    split = np.where(np.arange(300) % 5 < 3, "train", np.where(np.arange(300) % 5 == 3, "val", "test"))
+    gate = Gate.fit(images, labels, split, "0", augment="camera")
+    assert gate.polarity[0] == 1.0 and gate.polarity[1] < 0
+    goods = images[(split == "test") & (labels == "0")]
+    neg = gate.check(255 - goods)
+    assert neg["inverted"].all() and neg["unknown"].all()
+    assert np.allclose(grey_skew(255 - goods), -grey_skew(goods))
+    verdict, reason = combine(np.zeros(len(goods)), 0.5, neg)
+    assert set(verdict) == {"UNKNOWN"} and set(reason) == {INVERTED_REASON}
+    for i, (cond, strength) in enumerate(drift.CONDITIONS):
+        assert not gate.check(drift.apply(goods, cond, strength, seed=i))["inverted"].any(), cond
+    gate.save(tmp_path / "gate.npz")
+    spec = importlib.util.spec_from_file_location("bundle_gate_pol", ROOT / "snw_core" / "bundle_template" / "inspect_bundle.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    x = np.concatenate([goods, 255 - goods])
+    assert np.array_equal(mod.Gate(str(tmp_path)).check(x)["inverted"], gate.check(x)["inverted"])
+    # an older gate file without the check loads with it off
+    np.savez(tmp_path / "old.npz", **{k: v for k, v in gate.arrays().items() if k != "polarity"})
+    assert Gate.load(tmp_path / "old.npz").polarity == (0.0, 0.0)
+
+
+def test_the_generated_connector_is_not_checked_for_polarity(fitted):
+    gate, _ = fitted
+    assert gate.polarity == (0.0, 0.0)
+    assert not gate.check(255 - gate.good_images[:5])["inverted"].any()      # the appearance check sees these
