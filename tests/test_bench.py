@@ -149,3 +149,37 @@ def test_bench_over_seeds_rejects_an_unknown_preset_before_training(tmp_path):
         run_bench_seeds("default", ["default", "nope"], seeds=[0, 1], runs_dir=tmp_path / "runs", quiet=True,
                         out=io.StringIO())
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.slow
+def test_unseen_kinds_tool_leaves_the_kind_out_and_counts_every_fresh_item(tmp_path):
+    """tools/unseen_kinds.py: the data set it trains on has no item of the kind left out, and the fresh items it
+    judges (goods and every kind) are all counted, caught ones located and given a pin at most as often as caught."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from snw_core import synthetic as S
+    from trained_run import ROOT
+    sys.path.insert(0, str(ROOT / "tools"))
+    import unseen_kinds
+    path = unseen_kinds.held_out_set(tmp_path, 5, 260, 0)
+    labels = pq.read_table(path).column("label").to_pylist()
+    p = S.sample_params(260, seed=0)
+    assert len(labels) == int((p["kind"] != 5).sum()) < 260
+    out = tmp_path / "unseen.json"
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "unseen_kinds.py"), "--kinds", "dirty", "--no-baseline",
+                        "--n", "260", "--fresh", "200", "--epochs", "1", "--json", str(out)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "left out: dirty" in r.stdout
+    (row,) = json.loads(out.read_text())
+    assert row["left_out"] == "dirty" and row["seed"] == 0
+    fresh = row["fresh"]
+    assert fresh["goods"]["n"] + sum(c["n"] for k, c in fresh.items() if k != "goods") == 200
+    for kind, c in fresh.items():
+        if kind != "goods":
+            assert 0 <= c["located"] <= c["caught"] <= c["n"] and c["right_pin"] <= c["caught"]
+    assert np.isfinite(row["test_good_defect_accuracy"])

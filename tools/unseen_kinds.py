@@ -71,6 +71,7 @@ def main() -> int:
     p.add_argument("--n", type=int, default=3600, help="items generated (before the held-out kind is removed)")
     p.add_argument("--fresh", type=int, default=4000, help="fresh items judged (another generator seed)")
     p.add_argument("--preset", default="default")
+    p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs (quick checks)")
     p.add_argument("--no-baseline", action="store_true", help="skip the run with every kind")
     p.add_argument("--json", default=None)
     args = p.parse_args()
@@ -88,8 +89,9 @@ def main() -> int:
         tmp = Path(tmp)
         for kind in ([] if args.no_baseline else [0]) + [names[k] for k in kinds]:
             path = held_out_set(tmp, kind, args.n, args.seed)
+            extra = {"epochs": args.epochs} if args.epochs else {}
             run, _ = train(str(path), args.preset, runs_dir=str(tmp / "runs"), projection="none", quiet=True,
-                           seed=args.seed)
+                           seed=args.seed, **extra)
             run = RunStore(tmp / "runs").get(run.id)
             m = run.metrics()
             rows = judge_fresh(run, fresh, fresh_labels, fresh_kinds)
