@@ -23,7 +23,7 @@ from snw_core.roles import AccessError
 from snw_core.runs import RunError
 
 FIELDS = ("epochs", "batch_size", "pairs_per_image", "margin", "learning_rate", "embedding_dim", "seed",
-          "plateau_epochs", "augment", "ema")
+          "plateau_epochs", "augment", "ema", "augment_noise")
 SPLIT_KEYS = ("train_split_train", "train_split_val", "train_split_test")
 LIVE = ("running", "starting")
 PHASE_TEXT = {
@@ -101,6 +101,8 @@ def start_form() -> None:
         c2.selectbox("Augmentation", AUGMENTATIONS, key="train_augment", help=SETTING_HELP["augment"])
         c1.number_input("Weight average", 0.0, 0.9999, step=0.001, format="%.4f", key="train_ema",
                         help=SETTING_HELP["ema"])
+        c2.number_input("Extra noise (share of images)", 0.0, 1.0, step=0.05, format="%.2f", key="train_augment_noise",
+                        help=SETTING_HELP["augment_noise"])
         st.text_input("Run name (optional)", key="train_name", max_chars=24, placeholder=preset)
         corr_files = _corrections_files()
         st.selectbox("Corrections file", ["none"] + corr_files, key="train_corrections",

@@ -91,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     for flag, typ in (("epochs", int), ("seed", int), ("batch-size", int), ("pairs-per-image", int),
                       ("margin", float), ("learning-rate", float), ("embedding-dim", int), ("k", int),
                       ("early-stopping-patience", int), ("plateau-epochs", int), ("max-escape", float),
-                      ("presmooth", float), ("ema", float)):
+                      ("presmooth", float), ("ema", float), ("augment-noise", float)):
         p.add_argument(f"--{flag}", type=typ, default=None)
     p.add_argument("--threshold-method", default=None, choices=("best_accuracy", "zero_escape", "max_escape"))
     p.add_argument("--augment", default=None, choices=("none", "line", "camera"),
@@ -368,7 +368,7 @@ def _train(a) -> int:
     overrides = {k: getattr(a, k) for k in ("epochs", "seed", "batch_size", "pairs_per_image", "margin",
                                              "learning_rate", "embedding_dim", "k", "early_stopping_patience",
                                              "plateau_epochs", "max_escape", "threshold_method", "augment",
-                                             "presmooth", "ema", "register")}
+                                             "presmooth", "ema", "register", "augment_noise")}
     if a.split:
         try:
             overrides["split"] = [float(x) for x in a.split.split(",")]

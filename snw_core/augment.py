@@ -147,9 +147,17 @@ def _names(name: str) -> tuple:
     raise ValueError(f"unknown augmentation {name!r}; choose one of {', '.join(AUGMENTATIONS)}")
 
 
-def augment(name: str, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def augment(name: str, images: np.ndarray, rng: np.random.Generator, noise_share: float = 0.0) -> np.ndarray:
     """The ``augment`` setting applied to a batch: ``"none"`` returns the images, ``"line"`` :func:`line_drift`,
-    ``"camera"`` :func:`line_drift` with the photometric changes only."""
+    ``"camera"`` :func:`line_drift` with the photometric changes only. ``noise_share`` (the ``augment_noise``
+    setting): that share of the images, drawn at random, gets sensor noise of a uniform sd up to the envelope's on
+    top, whatever else was drawn for it (0: nothing more is drawn, so runs without it repeat exactly)."""
     if name == "none":
         return images
-    return line_drift(images, rng, names=_names(name))
+    out = line_drift(images, rng, names=_names(name))
+    if noise_share > 0:
+        extra = rng.uniform(size=len(out)) < noise_share
+        sd = rng.uniform(0.0, ENVELOPE["noise"], len(out))[:, None, None]
+        noisy = np.clip(np.rint(out + rng.normal(0.0, 1.0, out.shape) * sd), 0, 255)
+        out = np.where(extra[:, None, None], noisy, out).astype(np.uint8)
+    return out

@@ -19,7 +19,7 @@ _FLAGS = {"epochs": "--epochs", "seed": "--seed", "batch_size": "--batch-size", 
           "early_stopping_patience": "--early-stopping-patience", "plateau_epochs": "--plateau-epochs",
           "max_escape": "--max-escape",
           "threshold_method": "--threshold-method", "augment": "--augment",
-          "ema": "--ema"}
+          "ema": "--ema", "augment_noise": "--augment-noise"}
 
 
 def train_command(source: str, preset: str, overrides: dict, good_label: str = "0", name: str | None = None,

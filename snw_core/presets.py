@@ -33,6 +33,7 @@ _SEED = {
     "augment": "none",          # training augmentation (snw_core.augment): none, or "line" (a camera's drift)
     "presmooth": 0.0,           # conv twin: a fixed Gaussian blur (sigma, px) before the first convolution; 0 = off
     "ema": 0.0,                 # judge with an exponential moving average of the weights (its momentum); 0 = off
+    "augment_noise": 0.0,       # with an augmentation: this share of the training images gets extra sensor noise
     "register": "off",          # align every image to the taught part before judging (snw_core.register): auto, off
     "split": [0.6, 0.2, 0.2],
     "seed": 0,
@@ -89,6 +90,7 @@ _CAMERA = dict(_DEFAULT, **{
     "augment": "camera",
     "epochs": 30,
     "ema": 0.99,
+    "augment_noise": 0.5,
 })
 
 PRESETS = {"seed": _SEED, "default": _DEFAULT, "camera": _CAMERA, "classifier": _CLASSIFIER}
@@ -111,6 +113,9 @@ SETTING_HELP = {
     "augment": "training augmentation: none; camera = the light and sensor of a line camera drift (blur, JPEG, "
                "noise, light gradient, brightness, contrast), drawn afresh for every image; line = camera plus "
                "small shifts and turns. Needs a longer epoch budget (about 30)",
+    "augment_noise": "with an augmentation: this share of the training images, drawn afresh, also gets sensor noise "
+                     "(sd up to 9 grey levels) whatever else was drawn for it; a line camera's noise is the drift "
+                     "the twin holds worst",
     "ema": "average of the weights kept during training (exponential, this momentum per batch; 0 = off): "
            "validation, early stopping and the saved model use the average, which moves less from batch to batch "
            "than the weights themselves",
@@ -142,6 +147,7 @@ _RANGES = {
     "augment_shift": (int, 0, 4),
     "presmooth": (float, 0.0, 3.0),
     "ema": (float, 0.0, 0.9999),
+    "augment_noise": (float, 0.0, 1.0),
     "seed": (int, 0, 2**31 - 1),
     "k": (int, 1, 100),
     "max_escape": (float, 0.0, 1.0),

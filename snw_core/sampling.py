@@ -61,7 +61,7 @@ def balanced_batch_indices(labels, batch_size: int, steps: int, seed=0) -> list[
 
 
 def balanced_sequence(images: np.ndarray, targets: np.ndarray, batch_size: int, seed: int = 0,
-                      augment: str = "none", mirror: dict | None = None):
+                      augment: str = "none", mirror: dict | None = None, augment_noise: float = 0.0):
     """A ``keras.utils.PyDataset`` of class-balanced batches ``(images[b], targets[b])``, new batches each epoch.
 
     One epoch has ``ceil(n / (K * n_labels))`` batches, i.e. about one pass over the images. ``augment``
@@ -95,7 +95,7 @@ def balanced_sequence(images: np.ndarray, targets: np.ndarray, batch_size: int, 
             y = targets[b]
             if augment != "none":
                 from .augment import augment as apply
-                x = apply(augment, x, np.random.default_rng([seed, self.epoch, i]))
+                x = apply(augment, x, np.random.default_rng([seed, self.epoch, i]), augment_noise)
             if mirror:
                 from .mirror import flip_batch
                 x, y = flip_batch(x, y, mirror, np.random.default_rng([seed, self.epoch, i, 7]))

@@ -601,7 +601,8 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         # class-balanced batches of single images (K of every label), all pairs inside a batch
         from .sampling import balanced_sequence
         fit_x, fit_y = balanced_sequence(x_train, prep.class_ids[tr].astype(np.int32), settings["batch_size"], seed=seed,
-                                         augment=settings.get("augment", "none"), mirror=mirror), None
+                                         augment=settings.get("augment", "none"), mirror=mirror,
+                                         augment_noise=settings.get("augment_noise", 0.0)), None
         net = embedder
         loss, metrics = M.InBatchContrastiveLoss(settings["margin"]), []
         if settings["pairing"] == "classify":       # the classifier baseline: same batches, cross-entropy

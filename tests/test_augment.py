@@ -50,8 +50,21 @@ def test_the_camera_preset_is_the_default_recipe_with_the_camera_augmentation_an
     cam, default = resolve_settings("camera"), resolve_settings("default")
     assert cam["augment"] == "camera" and cam["epochs"] == 30 and default["augment"] == "none"
     assert cam["ema"] == 0.99 and default["ema"] == 0.0             # the averaged weights are saved
-    assert {k: v for k, v in cam.items() if k not in ("augment", "epochs", "ema", "preset")} == \
-        {k: v for k, v in default.items() if k not in ("augment", "epochs", "ema", "preset")}
+    assert cam["augment_noise"] == 0.5 and default["augment_noise"] == 0.0
+    other = ("augment", "epochs", "ema", "augment_noise", "preset")
+    assert {k: v for k, v in cam.items() if k not in other} == {k: v for k, v in default.items() if k not in other}
+
+
+def test_extra_noise_goes_to_about_that_share_of_the_images_and_nothing_is_drawn_without_it(tiny_dataset):
+    x = tiny_dataset.images[:200]
+    plain = augment.augment("camera", x, np.random.default_rng(3))
+    assert np.array_equal(augment.augment("camera", x, np.random.default_rng(3), 0.0), plain)   # old runs repeat
+    noisy = augment.augment("camera", x, np.random.default_rng(3), 0.5)
+    assert np.array_equal(noisy, augment.augment("camera", x, np.random.default_rng(3), 0.5))   # seeded
+    changed = (noisy != plain).reshape(len(x), -1).mean(1) > 0.2
+    assert 0.35 <= changed.mean() <= 0.65
+    sd = (noisy.astype(float) - plain)[changed].reshape(changed.sum(), -1).std(1)
+    assert sd.max() <= 1.2 * augment.ENVELOPE["noise"] and noisy.dtype == np.uint8
 
 
 def test_the_gate_of_a_camera_run_sees_copies_under_other_light_only():

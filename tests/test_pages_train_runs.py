@@ -237,6 +237,20 @@ def test_train_form_carries_the_weight_average(store, monkeypatch):
     assert float(argv[argv.index("--ema") + 1]) == 0.99
 
 
+def test_train_form_carries_the_extra_noise_share(store, monkeypatch):
+    from snw_core.presets import PRESETS
+    calls = []
+    monkeypatch.setattr(launch, "start_training", lambda source, preset, overrides, **kw:
+                        calls.append(overrides) or running(store, "r9-started").id)
+    at = page("app_pages/train.py")
+    assert at.number_input(key="train_augment_noise").value == PRESETS["default"]["augment_noise"]
+    at.number_input(key="train_augment_noise").set_value(0.25)
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    argv = launch.train_command("default", "default", calls[0])
+    assert float(argv[argv.index("--augment-noise") + 1]) == 0.25
+
+
 # ------------------------------------------------------------------ Runs
 
 def select(at, rows, key="runs_table"):
