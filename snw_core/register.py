@@ -122,8 +122,9 @@ def _parabola(lo, c, hi):
 def fill_light(ref_z, v, known, plane) -> np.ndarray:
     """The grey levels of the unknown pixels (``~known``) of a flat image ``v`` (h*w,) from a standardised reference
     ``ref_z`` (h*w,): the reference's gain and offset and a linear ramp across the image (``plane``, the basis of
-    :func:`_plane_basis`), fitted (least squares) on the known pixels. A light gradient over the part continues into the filled strip instead of stopping at a step
-    (a step there is a local difference the part does not have)."""
+    :func:`_plane_basis`), fitted (least squares) on the known pixels. A light gradient over the part continues
+    into the filled strip instead of stopping at a step (a step there is a local difference the part does not
+    have)."""
     basis = np.concatenate([np.asarray(ref_z)[:, None], plane], 1)
     coef = np.linalg.lstsq(basis[known], v[known], rcond=None)[0]
     return basis[~known] @ coef

@@ -14,6 +14,14 @@ from snw_core.metrics import evaluate_embeddings, effective_scores, unknown_rate
 from trained_run import ROOT
 
 
+def bundle_script():
+    """The line bundle's script as a module (numpy only), to compare its gate with the dashboard's."""
+    spec = importlib.util.spec_from_file_location("bundle_gate", ROOT / "snw_core" / "bundle_template" / "inspect_bundle.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 @pytest.fixture(scope="module")
 def fitted(tiny_dataset):
     from snw_core.splits import stratified_split
@@ -70,9 +78,7 @@ def test_gate_round_trip_and_the_bundle_script_compute_the_same(fitted, tiny_dat
     gate, _ = fitted
     gate.save(tmp_path / "gate.npz")
     back = Gate.load(tmp_path / "gate.npz")
-    spec = importlib.util.spec_from_file_location("bundle_gate", ROOT / "snw_core" / "bundle_template" / "inspect_bundle.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = bundle_script()
     script = mod.Gate(str(tmp_path))
     x, _ = notapart.not_a_part((26, 36), tiny_dataset.images[:10], n_per_kind=2, seed=3)
     x = np.concatenate([x, tiny_dataset.images[:20]])
@@ -181,9 +187,7 @@ def test_texture_check_ignores_a_local_defect_and_sees_a_foreign_surface(surface
 def test_texture_check_bundle_equals_dashboard_and_an_old_gate_file_loads_without_it(surface_gate, tmp_path):
     gate = surface_gate
     gate.save(tmp_path / "gate.npz")
-    spec = importlib.util.spec_from_file_location("bundle_gate2", ROOT / "snw_core" / "bundle_template" / "inspect_bundle.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = bundle_script()
     x = np.concatenate([_surface_crops(10, 5), np.random.default_rng(4).integers(0, 256, (5, 36, 48), dtype=np.uint8)])
     want, got = gate.check(x), mod.Gate(str(tmp_path)).check(x)
     assert np.allclose(got["texture"], want["texture"], rtol=1e-9, atol=1e-12)
@@ -246,9 +250,7 @@ def test_a_gate_file_without_the_goods_model_loads_with_the_nearest_goods_and_th
     want = heat.max(1) / (np.quantile(heat, 0.75, axis=1) + 0.05) / old.t_local
     got = old.check(x)
     assert np.allclose(got["local"], want, rtol=1e-9)
-    spec = importlib.util.spec_from_file_location("bundle_gate_old", ROOT / "snw_core" / "bundle_template" / "inspect_bundle.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = bundle_script()
     script = mod.Gate(str(tmp_path))
     assert script.local is None
     assert np.allclose(script.check(x)["local"], got["local"], rtol=1e-9)
@@ -275,9 +277,7 @@ def test_a_negative_image_of_a_surface_with_skewed_grey_levels_is_unknown(tmp_pa
     for i, (cond, strength) in enumerate(drift.CONDITIONS):
         assert not gate.check(drift.apply(goods, cond, strength, seed=i))["inverted"].any(), cond
     gate.save(tmp_path / "gate.npz")
-    spec = importlib.util.spec_from_file_location("bundle_gate_pol", ROOT / "snw_core" / "bundle_template" / "inspect_bundle.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = bundle_script()
     x = np.concatenate([goods, 255 - goods])
     assert np.array_equal(mod.Gate(str(tmp_path)).check(x)["inverted"], gate.check(x)["inverted"])
     # an older gate file without the check loads with it off

@@ -113,8 +113,9 @@ def _line(r: dict) -> str:
         if name == "goods":
             continue
         mark = "*" if name == r["left_out"] else ""
+        caught = max(c["caught"], 1)
         parts.append(f"{name}{mark} caught {100 * c['caught'] / c['n']:.1f} % (in cell "
-                     f"{100 * c['located'] / max(c['caught'], 1):.0f} %, pin {100 * c['right_pin'] / max(c['caught'], 1):.0f} %)")
+                     f"{100 * c['located'] / caught:.0f} %, pin {100 * c['right_pin'] / caught:.0f} %)")
     return head + " | " + " | ".join(parts)
 
 
