@@ -101,7 +101,7 @@ def start_form() -> None:
         c2.selectbox("Augmentation", AUGMENTATIONS, key="train_augment", help=SETTING_HELP["augment"])
         c1.number_input("Weight average", 0.0, 0.9999, step=0.001, format="%.4f", key="train_ema",
                         help=SETTING_HELP["ema"])
-        c2.number_input("Extra noise (share of images)", 0.0, 1.0, step=0.05, format="%.2f", key="train_augment_noise",
+        c2.number_input("Extra noise share", 0.0, 1.0, step=0.05, format="%.2f", key="train_augment_noise",
                         help=SETTING_HELP["augment_noise"])
         st.text_input("Run name (optional)", key="train_name", max_chars=24, placeholder=preset)
         corr_files = _corrections_files()
