@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .gate import noise_sd, relative_noise, sharpness
+
 __all__ = ["MEASURES", "MIN_IMAGES", "measure", "profile", "findings", "noise_sd"]
 
 #: the measures, in the order they are reported
@@ -43,25 +45,15 @@ _ADVICE = {
 }
 
 
-def noise_sd(images) -> np.ndarray:
-    """Immerkaer's estimate of the sd of each image's sensor noise (grey levels), from a 3 x 3 second-difference
-    mask that cancels smooth structure: uint8 or float (n, h, w) -> float64 (n,)."""
-    x = np.asarray(images, np.float64)
-    k = (x[:, :-2, :-2] - 2 * x[:, :-2, 1:-1] + x[:, :-2, 2:] - 2 * x[:, 1:-1, :-2] + 4 * x[:, 1:-1, 1:-1]
-         - 2 * x[:, 1:-1, 2:] + x[:, 2:, :-2] - 2 * x[:, 2:, 1:-1] + x[:, 2:, 2:])
-    return np.sqrt(np.pi / 2) * np.abs(k).mean(axis=(1, 2)) / 6
-
-
 def measure(images) -> dict:
     """The four measures of every image, uint8 (n, h, w) -> {measure: float64 (n,)}."""
-    from .gate import sharpness
     x = np.asarray(images)
     if x.ndim == 2:
         x = x[None]
     f = x.astype(np.float64)
     sd = f.std(axis=(1, 2))
     return {"brightness": f.mean(axis=(1, 2)), "contrast": sd, "sharpness": sharpness(x),
-            "noise": noise_sd(f) / (sd + 1.0)}
+            "noise": relative_noise(f)}
 
 
 def profile(images) -> dict:

@@ -28,7 +28,9 @@ bundle runs it, one thread, plus the k-NN score; ``None`` with ``litert_error`` 
 ``takeoff_epoch``, ``run_id``, ``data``, ``n_items``, ``image_shape``, ``seed``, ``cores``;
 ``litert_judge_ms_single`` (LiteRT + score + the not-a-part check and heat map, as the bundle judges);
 ``not_a_part`` (per kind of :mod:`snw_core.notapart`, seed 1: counts judged GOOD / UNKNOWN / DEFECT),
-``not_a_part_good`` / ``_unknown`` / ``_defect`` (shares of all of them; GOOD must be 0) and the test split's
+``not_a_part_good`` / ``_unknown`` / ``_defect`` (shares of all of them; GOOD must be 0), ``not_a_part_held_out``
+and ``not_a_part_held_out_good`` (the same for :data:`snw_core.notapart.HELD_OUT_KINDS`, kinds the gate was not
+designed on; without the layout kinds where registration found no fixed layout) and the test split's
 ``unknown_rate``, ``unknown_rate_good``, ``unknown_rate_defect``; ``localisation`` (of the defective test items the
 run catches, the share whose pixel of the strongest evidence lies in the defect's cell, 2 px tolerance;
 :mod:`snw_core.localisation`; None where the data does not say where its cells are) and ``localisation_caught``.
@@ -243,13 +245,21 @@ def not_a_part_row(run, images: np.ndarray, n_per_kind: int = 20, seed: int = 1)
         goods = images[(e["split"] == "test") & (e["labels"] == judge.good_label)]
     res = notapart.evaluate(judge, goods, n_per_kind=n_per_kind, seed=seed)
     a = res["all"]
+    # the held-out kinds (never looked at while the gate was designed); the layout kinds only where the run's
+    # registration did not find the images without a fixed layout (a surface texture shifted is still the surface)
+    reg = m.get("registration") or {}
+    no_layout = reg.get("shift_error_px") is not None and not reg.get("used")
+    kinds = tuple(k for k in notapart.HELD_OUT_KINDS if not (no_layout and k in notapart.LAYOUT_KINDS))
+    held = notapart.evaluate(judge, goods, n_per_kind=n_per_kind, seed=seed, kinds=kinds)
     return {"not_a_part": res, "not_a_part_n": a["n"], "not_a_part_good": a["GOOD"] / a["n"],
             "not_a_part_unknown": a["UNKNOWN"] / a["n"], "not_a_part_defect": a["DEFECT"] / a["n"],
+            "not_a_part_held_out": held, "not_a_part_held_out_good": held["all"]["GOOD"] / held["all"]["n"],
             **{k: m.get(k) for k in ("unknown_rate", "unknown_rate_good", "unknown_rate_defect")}}
 
 
 def format_not_a_part(rows: list[dict]) -> str:
-    """Per preset and kind: how many not-a-part images were judged GOOD (must be 0) / UNKNOWN / DEFECT."""
+    """Per preset and kind: how many not-a-part images were judged GOOD (must be 0) / UNKNOWN / DEFECT; then the
+    same for the held-out kinds."""
     lines = []
     for r in rows:
         res = r.get("not_a_part") or {}
@@ -259,11 +269,20 @@ def format_not_a_part(rows: list[dict]) -> str:
                      f"{_pct(r.get('unknown_rate_good'))} of goods, {_pct(r.get('unknown_rate_defect'))} of defects; "
                      f"one whole verdict with the check and heat map: {_ms(r.get('judge_ms_single'))} Keras, "
                      f"{_ms(r.get('litert_judge_ms_single'))} LiteRT)")
-        width = max(len(k) for k in res)
-        lines.append(f"  {'kind'.ljust(width)}     n  GOOD  UNKNOWN  DEFECT")
-        for kind, c in res.items():
-            lines.append(f"  {kind.ljust(width)}  {c['n']:4d}  {c['GOOD']:4d}  {c['UNKNOWN']:7d}  {c['DEFECT']:6d}")
+        lines += _kind_lines(res)
+        held = r.get("not_a_part_held_out") or {}
+        if held:
+            lines.append(f"held-out not-a-part inputs, preset {r['preset']} (kinds the gate was not designed on; "
+                         "GOOD should be 0)")
+            lines += _kind_lines(held)
     return "\n".join(lines)
+
+
+def _kind_lines(res: dict) -> list[str]:
+    width = max(len(k) for k in res)
+    return [f"  {'kind'.ljust(width)}     n  GOOD  UNKNOWN  DEFECT"] + [
+        f"  {kind.ljust(width)}  {c['n']:4d}  {c['GOOD']:4d}  {c['UNKNOWN']:7d}  {c['DEFECT']:6d}"
+        for kind, c in res.items()]
 
 
 def format_localisation(rows: list[dict]) -> str:

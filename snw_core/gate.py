@@ -11,9 +11,10 @@ thresholded on its val split, guard the verdict:
   train images' (``residual``); their mean, divided by its val threshold (the 99.9th percentile of the val
   items times ``margin``), is ``appearance``. An image whose appearance is above 1, or that has almost no
   contrast (``std < min_std``) or is far less sharp than any train image (``sharpness < min_sharp``, a
-  blurred lens), is UNKNOWN. Standardisation makes the check blind to
-  brightness and contrast (the twin is too); what it sees is structure: noise, flat frames, other parts,
-  inverted grey levels, a blurred lens.
+  blurred lens), or noisier than the run was found to judge (``relative_noise > max_noise``, set by the noise
+  guard of training, :func:`snw_core.train.noise_guard`; 0 = not checked), is UNKNOWN. Standardisation makes the
+  check blind to brightness and contrast (the twin is too); what it sees is structure: noise, flat frames, other
+  parts, inverted grey levels, a blurred lens.
 * **Texture** (UNKNOWN): where the parts have no fixed layout (random crops of a surface), a PCA of whole
   images is wide by nature and other things pass it. This check describes an image by what its small
   neighbourhoods look like, wherever they are: every ``TEXTURE_PATCH`` px square of the image (stride
@@ -62,8 +63,8 @@ import numpy as np
 from .imageops import box3
 
 __all__ = ["Gate", "standardize", "robust_standardize", "sharpness", "texture_signature", "grey_skew", "GATE_FILE",
-           "UNKNOWN_REASON", "FLAT_REASON", "BLUR_REASON", "INVERTED_REASON",
-           "LOCAL_REASON"]
+           "UNKNOWN_REASON", "FLAT_REASON", "BLUR_REASON", "INVERTED_REASON", "NOISE_REASON",
+           "LOCAL_REASON", "noise_sd", "relative_noise"]
 
 GATE_FILE = "gate.npz"
 #: the operator's message for an UNKNOWN verdict
@@ -75,6 +76,7 @@ BLUR_REASON = "out of focus (less sharp than the images this run can judge): che
 FLAT_SHARE = 0.25
 BLUR_SHARE = 0.25
 LOCAL_REASON = "local difference from the good parts"
+NOISE_REASON = "too noisy (noisier than the images this run can judge): check gain, exposure and light"
 INVERTED_REASON = "grey levels inverted (a negative image): check the camera's pixel format and settings"
 #: the polarity check: the quantiles whose asymmetry is the grey-level skew, and the smallest skew (in absolute
 #: value) of every train image for which the check is used at all
@@ -119,6 +121,23 @@ def sharpness(images) -> np.ndarray:
     x = np.asarray(images, np.float64)
     lap = x[:, :-2, 1:-1] + x[:, 2:, 1:-1] + x[:, 1:-1, :-2] + x[:, 1:-1, 2:] - 4.0 * x[:, 1:-1, 1:-1]
     return np.abs(lap).mean(axis=(1, 2)) / (x.std(axis=(1, 2)) + 1.0)
+
+
+def noise_sd(images) -> np.ndarray:
+    """Immerkaer's estimate of the sd of each image's sensor noise (grey levels), from a 3 x 3 second-difference
+    mask that cancels smooth structure: uint8 or float (n, h, w) -> float64 (n,)."""
+    x = np.asarray(images, np.float64)
+    k = (x[:, :-2, :-2] - 2 * x[:, :-2, 1:-1] + x[:, :-2, 2:] - 2 * x[:, 1:-1, :-2] + 4 * x[:, 1:-1, 1:-1]
+         - 2 * x[:, 1:-1, 2:] + x[:, 2:, :-2] - 2 * x[:, 2:, 1:-1] + x[:, 2:, 2:])
+    return np.sqrt(np.pi / 2) * np.abs(k).mean(axis=(1, 2)) / 6
+
+
+def relative_noise(images) -> np.ndarray:
+    """The sensor noise of uint8 images (n, h, w) as the twin sees it: :func:`noise_sd` over the grey-level spread
+    (+1), (n,). Brightness and contrast changes scale both alike; a part of low contrast under the same noise is
+    noisier to the twin."""
+    x = np.asarray(images, np.float64)
+    return noise_sd(x) / (x.std(axis=(1, 2)) + 1.0)
 
 
 def quantiles_last(a: np.ndarray, qs) -> np.ndarray:
@@ -256,6 +275,7 @@ class Gate:
     images' mean energy outside the components; good_images : uint8 (m, h, w) the train goods (heat-map
     references); t_app, t_local : thresholds; min_std : grey-level spread below which a frame is flat;
     min_sharp : :func:`sharpness` below which an image is out of focus (0: not checked, older runs);
+    max_noise : :func:`relative_noise` above which an image is too noisy to judge (0: not checked, the usual case);
     texture : None (the texture check off: older runs, images smaller than a square) or a dict of arrays:
     ``texture_components`` (K, p*p), ``texture_whiten`` (Q*K, Q*K), ``texture_refs`` (R, Q*K) the whitened
     reference signatures, ``texture_quantiles`` (Q,), ``texture_scalars`` [patch, stride, threshold, nearest
@@ -263,7 +283,7 @@ class Gate:
     """
 
     def __init__(self, mean, components, eigvals, resid_var, good_images, t_app, t_local, min_std, min_sharp=0.0,
-                 texture=None, local_model=None, polarity=(0.0, 0.0)):
+                 texture=None, local_model=None, polarity=(0.0, 0.0), max_noise=0.0):
         self.mean = np.asarray(mean, np.float64)
         self.components = np.asarray(components, np.float64)
         self.eigvals = np.asarray(eigvals, np.float64)
@@ -272,6 +292,7 @@ class Gate:
         self.t_app, self.t_local = float(t_app), float(t_local)
         self.min_std = float(min_std)
         self.min_sharp = float(min_sharp)
+        self.max_noise = float(max_noise)
         self.image_shape = tuple(self.good_images.shape[1:])
         self._good_z = standardize(self.good_images)
         self._good_sq = np.sum(self._good_z ** 2, axis=1)
@@ -390,7 +411,7 @@ class Gate:
 
         Returns arrays (n,): ``appearance`` (> 1 = not recognised), ``texture`` (the same for the texture
         check; 0 where it is off), ``flat`` (bool), ``blurred`` (bool: out of
-        focus), ``unknown`` (bool),
+        focus), ``noisy`` (bool: too noisy), ``inverted`` (bool: a negative image), ``unknown`` (bool),
         ``local`` (local evidence / its threshold: > 1 = a local defect), ``local_defect`` (bool),
         ``defect_y``, ``defect_x`` (int, image coordinates of the heat map's maximum) and ``heatmap``
         (float32 (n, h, w), 0 = like the good parts).
@@ -403,13 +424,15 @@ class Gate:
                    else np.zeros(len(images)))
         flat = np.asarray(images, np.float64).reshape(len(images), -1).std(1) < self.min_std
         blurred = ~flat & (sharpness(images) < self.min_sharp)
+        noisy = (~flat & (relative_noise(images) > self.max_noise) if self.max_noise > 0
+                 else np.zeros(len(images), bool))
         sign, limit = self.polarity
         inverted = ~flat & (sign * grey_skew(images) < sign * limit) if sign else np.zeros(len(images), bool)
         local, heat, arg = self._local(images)
         local_n = local / self.t_local
         y, x = np.unravel_index(arg, self.image_shape)
         return {"appearance": appearance, "texture": texture, "flat": flat, "blurred": blurred, "inverted": inverted,
-                "unknown": flat | blurred | inverted | (appearance > 1.0) | (texture > 1.0),
+                "noisy": noisy, "unknown": flat | blurred | noisy | inverted | (appearance > 1.0) | (texture > 1.0),
                 "local": local_n, "local_defect": local_n > 1.0, "defect_y": y.astype(np.int64),
                 "defect_x": x.astype(np.int64), "heatmap": heat.astype(np.float32)}
 
@@ -438,22 +461,24 @@ class Gate:
         return {**texture, **local, "polarity": np.asarray(self.polarity, np.float64), "mean": self.mean,
                 "components": self.components,
                 "eigvals": self.eigvals.astype(np.float64), "good_images": self.good_images,
-                "scalars": np.array([self.resid_var, self.t_app, self.t_local, self.min_std, self.min_sharp],
-                                    np.float64)}
+                "scalars": np.array([self.resid_var, self.t_app, self.t_local, self.min_std, self.min_sharp,
+                                     self.max_noise], np.float64)}
 
     @classmethod
     def from_arrays(cls, a: dict):
-        resid_var, t_app, t_local, min_std, *rest = (float(v) for v in a["scalars"])   # older runs: 4 values
+        resid_var, t_app, t_local, min_std, *rest = (float(v) for v in a["scalars"])   # older runs: 4 or 5 values
         texture = a if all(k in a for k in TEXTURE_KEYS) else None                 # older runs: no texture check
         local_model = a if all(k in a for k in LOCAL_KEYS) else None        # older runs: the most similar goods
         return cls(a["mean"], a["components"], a["eigvals"], resid_var, a["good_images"], t_app, t_local, min_std,
                    rest[0] if rest else 0.0, texture=texture, local_model=local_model,
-                   polarity=a["polarity"] if "polarity" in a else (0.0, 0.0))         # older runs: not checked
+                   polarity=a["polarity"] if "polarity" in a else (0.0, 0.0),         # older runs: not checked
+                   max_noise=rest[1] if len(rest) > 1 else 0.0)
 
     def thresholds(self) -> dict:
         """What the run records: the thresholds and the model's size (JSON-friendly)."""
         return {"appearance": self.t_app, "local": self.t_local, "augment": getattr(self, "augment", "none"),
-                "min_std": self.min_std, "min_sharpness": self.min_sharp, "components": int(len(self.eigvals)),
+                "min_std": self.min_std, "min_sharpness": self.min_sharp, "max_noise": self.max_noise,
+                "components": int(len(self.eigvals)),
                 "good_references": int(len(self.good_images)), "margin": MARGIN, "quantile": QUANTILE,
                 "texture": self.t_tex if self.texture is not None else None,
                 "polarity": {"sign": self.polarity[0], "limit": self.polarity[1]},

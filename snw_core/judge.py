@@ -345,7 +345,7 @@ def combine(scores, threshold: float, checks: dict | None = None):
     from the good parts the twin did not weigh), or when the part sits flipped in the fixture
     (``flipped``, with registration); GOOD otherwise.
     """
-    from .gate import BLUR_REASON, FLAT_REASON, INVERTED_REASON, LOCAL_REASON, UNKNOWN_REASON
+    from .gate import BLUR_REASON, FLAT_REASON, INVERTED_REASON, LOCAL_REASON, NOISE_REASON, UNKNOWN_REASON
     from .patches import PATCH_REASON
     scores = np.asarray(scores, np.float64)
     twin = scores > threshold
@@ -366,6 +366,8 @@ def combine(scores, threshold: float, checks: dict | None = None):
             reason[flipped] = FLIP_REASON
         verdict[checks["unknown"]] = "UNKNOWN"
         reason[checks["unknown"]] = UNKNOWN_REASON
+        if "noisy" in checks:
+            reason[np.asarray(checks["noisy"], bool)] = NOISE_REASON
         if "blurred" in checks:
             reason[np.asarray(checks["blurred"], bool)] = BLUR_REASON
         if "inverted" in checks:

@@ -21,7 +21,34 @@ kind                what it stands for
 ==================  ==============================================================================
 
 ``inverted``, ``upside_down`` and ``blurred_lens`` are made from good images passed in (e.g. a run's test
-goods or fresh items from the generator); the other kinds need only the image size. Everything is
+goods or fresh items from the generator); the other kinds need only the image size.
+
+**Held-out kinds** (:data:`HELD_OUT_KINDS`, never part of the default set): the gate was designed looking at the
+kinds above; these were made afterwards to test it on faults nobody tuned it for. All but the last two are made
+from good images:
+
+===================  =============================================================================
+kind                 what it stands for
+===================  =============================================================================
+``zoomed_in``        the camera too close, or another lens: the middle of the part, enlarged 1.4 x
+``zoomed_out``       the camera too far: the part at 0.7 x in the middle of its own background
+``off_centre``       the part a third of the image width out of place (out of the fixture)
+``half_covered``     half of the image covered (a hand, a cover) at the background's grey level
+``glare``            a saturated specular spot over about a quarter of the image
+``overexposed``      three times the exposure, clipped at white
+``turned_90``        the part turned by 90 degrees, squeezed to the image size
+``motion_blur``      the part moving during exposure: a 9 px horizontal smear
+``line_dropout``     a transfer fault: every third row black
+``frame_tear``       a transfer fault: the lower half shifted by a third of the width
+``jpeg_blocks``      JPEG at quality 5: 8 x 8 blocks
+``heavy_noise``      sensor noise of sd 30 grey levels over the part (gain far up, light far down)
+``double_exposure``  two parts in one frame: a good part and another one turned round, 5 px apart
+``checkerboard``     a calibration target: squares of 2 to 5 px
+``stripes``          vertical stripes of 2 to 4 px
+===================  =============================================================================
+
+:data:`LAYOUT_KINDS` of them only mean "not the part" for a part with a fixed layout: a crop of a surface
+texture shifted, enlarged, turned, torn or blended with another crop is still that surface. Everything is
 deterministic for a seed. Numpy, Pillow and scikit-learn's bundled sample data only (no download).
 
 >>> imgs, kinds = not_a_part((26, 36), goods=None, n_per_kind=4, seed=0)   # doctest: +SKIP
@@ -32,12 +59,18 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["KINDS", "GOOD_BASED_KINDS", "not_a_part", "gaussian_blur"]
+__all__ = ["KINDS", "GOOD_BASED_KINDS", "HELD_OUT_KINDS", "LAYOUT_KINDS", "not_a_part", "gaussian_blur"]
 
 #: kinds that need good images to transform
 GOOD_BASED_KINDS = ("inverted", "upside_down", "blurred_lens")
 KINDS = ("noise_uniform", "noise_gaussian", "noise_blobs", "salt_pepper", "flat", "empty_fixture", "other_part",
          "texture", "digits") + GOOD_BASED_KINDS
+HELD_OUT_KINDS = ("zoomed_in", "zoomed_out", "off_centre", "half_covered", "glare", "overexposed", "turned_90",
+                  "motion_blur", "line_dropout", "frame_tear", "jpeg_blocks", "heavy_noise", "double_exposure",
+                  "checkerboard", "stripes")
+#: the held-out kinds that are "not the part" only where the part has a fixed layout
+LAYOUT_KINDS = ("zoomed_in", "zoomed_out", "off_centre", "turned_90", "frame_tear", "double_exposure")
+_MADE_WITHOUT_GOODS = ("checkerboard", "stripes")
 
 
 def gaussian_blur(images: np.ndarray, sigma) -> np.ndarray:
@@ -91,7 +124,7 @@ def not_a_part(image_shape, goods: np.ndarray | None = None, n_per_kind: int = 2
     h, w = int(image_shape[0]), int(image_shape[1])
     n = int(n_per_kind)
     kinds = tuple(kinds or KINDS)
-    unknown = set(kinds) - set(KINDS)
+    unknown = set(kinds) - set(KINDS) - set(HELD_OUT_KINDS)
     if unknown:
         raise ValueError(f"unknown not-a-part kinds: {', '.join(sorted(unknown))}")
     rng = np.random.default_rng(seed)
@@ -129,6 +162,14 @@ def not_a_part(image_shape, goods: np.ndarray | None = None, n_per_kind: int = 2
                 y0, x0 = rng.integers(0, p.shape[0] - ch + 1), rng.integers(0, p.shape[1] - cw + 1)
                 out.append(_resize(p[y0:y0 + ch, x0:x0 + cw], h, w))
             x = np.stack(out)
+        elif kind in HELD_OUT_KINDS:
+            if goods is None or len(goods) == 0:
+                if kind not in _MADE_WITHOUT_GOODS:
+                    continue
+                g = np.zeros((n, h, w))
+            else:
+                g = np.asarray(goods, np.float64)[rng.choice(len(goods), n, replace=len(goods) < n)]
+            x = _held_out(kind, g, rng)
         elif kind == "digits":
             from sklearn.datasets import load_digits
             d = load_digits().images                                     # (1797, 8, 8), 0..16
@@ -153,6 +194,80 @@ def not_a_part(image_shape, goods: np.ndarray | None = None, n_per_kind: int = 2
     return images, labels
 
 
+def _held_out(kind: str, g: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One held-out kind (:data:`HELD_OUT_KINDS`) from good images g, float (n, h, w)."""
+    n, h, w = g.shape
+    bg = np.median(np.concatenate([g[:, :, :2], g[:, :, -2:]], axis=2).reshape(n, -1), axis=1)  # the side columns
+    if kind == "zoomed_in":
+        ch, cw = int(round(h / 1.4)), int(round(w / 1.4))
+        y0, x0 = (h - ch) // 2, (w - cw) // 2
+        return np.stack([_resize(im[y0:y0 + ch, x0:x0 + cw], h, w) for im in g])
+    if kind == "zoomed_out":
+        sh, sw = int(round(h * 0.7)), int(round(w * 0.7))
+        out = np.repeat(bg[:, None, None], h, 1).repeat(w, 2) + rng.normal(0, 2, (n, h, w))
+        y0, x0 = (h - sh) // 2, (w - sw) // 2
+        out[:, y0:y0 + sh, x0:x0 + sw] = np.stack([_resize(im, sh, sw) for im in g])
+        return out
+    if kind == "off_centre":
+        d = w // 3
+        right = rng.uniform(size=n) < 0.5
+        return np.stack([np.pad(im, ((0, 0), (d, 0)), mode="edge")[:, :w] if r else
+                         np.pad(im, ((0, 0), (0, d)), mode="edge")[:, d:] for im, r in zip(g, right)])
+    if kind == "half_covered":
+        out = g.copy()
+        left = rng.uniform(size=n) < 0.5
+        cover = bg[:, None, None] + rng.normal(0, 2, (n, h, w))
+        out[left, :, :w // 2] = cover[left, :, :w // 2]
+        out[~left, :, w // 2:] = cover[~left, :, w // 2:]
+        return out
+    if kind == "glare":
+        yy, xx = np.mgrid[0:h, 0:w]
+        cy, cx = rng.uniform(0.3, 0.7, n) * h, rng.uniform(0.3, 0.7, n) * w
+        ry, rx = 0.28 * h, 0.28 * w                     # an ellipse of about a quarter of the image
+        d2 = ((yy[None] - cy[:, None, None]) / ry) ** 2 + ((xx[None] - cx[:, None, None]) / rx) ** 2
+        return np.maximum(g, 255.0 * np.clip(1.5 - d2, 0.0, 1.0))
+    if kind == "overexposed":
+        return g * 3.0
+    if kind == "turned_90":
+        return np.stack([_resize(np.rot90(im, 1 if rng.uniform() < 0.5 else -1), h, w) for im in g])
+    if kind == "motion_blur":
+        p = np.pad(g, ((0, 0), (0, 0), (4, 4)), mode="edge")
+        return np.mean([p[:, :, i:i + w] for i in range(9)], axis=0)
+    if kind == "line_dropout":
+        out = g.copy()
+        out[:, int(rng.integers(3))::3, :] = 0.0
+        return out
+    if kind == "frame_tear":
+        out = g.copy()
+        out[:, h // 2:, :] = np.roll(g[:, h // 2:, :], w // 3, axis=2)
+        return out
+    if kind == "jpeg_blocks":
+        import io
+
+        from PIL import Image
+        out = []
+        for im in g:
+            b = io.BytesIO()
+            Image.fromarray(np.clip(np.rint(im), 0, 255).astype(np.uint8)).save(b, format="JPEG", quality=5)
+            out.append(np.asarray(Image.open(io.BytesIO(b.getvalue())).convert("L"), np.float64))
+        return np.stack(out)
+    if kind == "heavy_noise":
+        return g + rng.normal(0, 30, g.shape)
+    if kind == "double_exposure":
+        other = g[rng.permutation(n)][:, ::-1, ::-1]
+        return 0.5 * g + 0.5 * np.roll(other, 5, axis=2)
+    if kind == "checkerboard":
+        yy, xx = np.mgrid[0:h, 0:w]
+        size = rng.integers(2, 6, n)[:, None, None]
+        lo, hi = rng.uniform(20, 80, (n, 1, 1)), rng.uniform(160, 230, (n, 1, 1))
+        return np.where(((yy[None] // size) + (xx[None] // size)) % 2 == 0, lo, hi) + rng.normal(0, 2, (n, h, w))
+    # stripes
+    xx = np.arange(w)[None, None, :]
+    size = rng.integers(2, 5, n)[:, None, None]
+    lo, hi = rng.uniform(20, 80, (n, 1, 1)), rng.uniform(160, 230, (n, 1, 1))
+    return np.where((xx // size) % 2 == 0, lo, hi) + rng.normal(0, 2, (n, h, w))
+
+
 def fresh_goods(run_config: dict, n: int = 60, seed: int = 12345):
     """Good images for the good-based kinds: fresh items from the generator when the run's data is the
     embedded default set (never seen in training), else None (the caller passes the run's test goods)."""
@@ -163,13 +278,13 @@ def fresh_goods(run_config: dict, n: int = 60, seed: int = 12345):
     return imgs[labels == "0"][:n]
 
 
-def evaluate(judge, goods=None, n_per_kind: int = 20, seed: int = 1) -> dict:
+def evaluate(judge, goods=None, n_per_kind: int = 20, seed: int = 1, kinds=None) -> dict:
     """Judge not-a-part images with a :class:`~snw_core.judge.Judge` (it embeds them itself).
 
     Returns ``{kind: {"n", "GOOD", "DEFECT", "UNKNOWN"}}`` plus ``"all"``; a kind's counts are items.
     ``GOOD`` must be 0: anything else is an escape of something that is not the part.
     """
-    images, kinds = not_a_part(judge.image_shape, goods, n_per_kind=n_per_kind, seed=seed)
+    images, kinds = not_a_part(judge.image_shape, goods, n_per_kind=n_per_kind, seed=seed, kinds=kinds)
     verdict = np.asarray(judge.judge(images)["verdict"]).astype(str)
     out = {}
     for kind in list(dict.fromkeys(kinds.tolist())) + ["all"]:

@@ -320,26 +320,15 @@ def focus_guard(gate, embedder, registration, raw_images, images, labels, split,
     Changes ``gate.min_sharp`` in place; returns what was found (metrics.json key ``focus_guard``).
     """
     from .drift import blur
-    from .embed import embed_images
     from .gate import sharpness
-    from .metrics import knn_scores
 
     val = np.flatnonzero(split == "val")
     is_def = labels[val] != good_label
     report = {"blur_sigma": GUARD_BLUR, "min_caught": GUARD_CAUGHT, "used": False}
     if not is_def.any():
         return {**report, "reason": "no defective val items to test with"}
-    blurred = blur(raw_images[val], GUARD_BLUR)
-    if registration is not None:
-        blurred = registration.apply(blurred)[0]
-    c = gate.check(blurred)
-    caught = c["unknown"] | c["local_defect"] | (knn_scores(refs, embed_images(embedder, blurred), k=k) > threshold)
-    if registration is not None:
-        caught |= registration.flipped(blurred)
-    if bank is not None and np.isfinite(bank.threshold):
-        from .embed import feature_maps
-        from .patches import feature_layer
-        caught |= bank.score(feature_maps(embedder, blurred, feature_layer(embedder)))[0] > bank.threshold
+    blurred, caught = _judged_changed(blur(raw_images[val], GUARD_BLUR), gate, embedder, registration, refs, k,
+                                      threshold, bank)
     rate = float(caught[is_def].mean())
     report["blurred_val_defects_caught"] = round(rate, 4)
     if rate >= GUARD_CAUGHT:
@@ -357,6 +346,76 @@ def focus_guard(gate, embedder, registration, raw_images, images, labels, split,
     return {**report, "used": True, "min_sharpness": round(limit, 4),
             "reason": f"the run catches only {rate:.0%} of the blurred val defects: images less sharp than "
                       f"{limit:.3f} are judged UNKNOWN (out of focus)"}
+
+
+def _judged_changed(changed, gate, embedder, registration, refs, k: int, threshold: float, bank=None):
+    """Images the camera changed (uint8 (n, h, w), as delivered) registered as the judge registers them, and
+    which of them the run rejects (the gate's UNKNOWN and local evidence, the twin's score, a flipped part, the
+    patch bank): ``(registered images, rejected bool (n,))``."""
+    from .embed import embed_images
+    from .metrics import knn_scores
+    if registration is not None:
+        changed = registration.apply(changed)[0]
+    c = gate.check(changed)
+    caught = c["unknown"] | c["local_defect"] | (knn_scores(refs, embed_images(embedder, changed), k=k) > threshold)
+    if registration is not None:
+        caught |= registration.flipped(changed)
+    if bank is not None and np.isfinite(bank.threshold):
+        from .embed import feature_maps
+        from .patches import feature_layer
+        caught |= bank.score(feature_maps(embedder, changed, feature_layer(embedder)))[0] > bank.threshold
+    return changed, caught
+
+
+#: the noise guard's ladder: Gaussian sensor noise of these sds (grey levels) on the val items, in turn, until
+#: the run catches fewer than GUARD_CAUGHT of the noisy val defects
+NOISE_LADDER = (8.0, 16.0, 24.0, 32.0, 48.0)
+
+
+def noise_guard(gate, embedder, registration, raw_images, images, labels, split, good_label, refs, k: int,
+                threshold: float, bank=None, seed: int = 0) -> dict:
+    """Up to what sensor noise does this run still catch its defects? Noisier images are judged UNKNOWN.
+
+    The val items get Gaussian noise of each sd of :data:`NOISE_LADDER` in turn (seeded; registered as the judge
+    would) and are judged with the run's references, threshold, gate and patch bank. At the first sd where fewer
+    than :data:`GUARD_CAUGHT` of the noisy val defects are caught (noise hides a defect, or makes the twin guess),
+    the gate's ``max_noise`` becomes the midpoint between that level's least noisy val items and the last level
+    the run held (its noisiest; the clean train and val items where none held), each taken at
+    :data:`GUARD_QUANTILE` from its far end (:func:`~snw_core.gate.relative_noise`), and never below the clean
+    items' 99.9th percentile: a part under such noise is UNKNOWN, "too noisy", instead of a verdict the run cannot
+    give. A run that holds every level keeps no limit (its gate's appearance check sees the heaviest noise).
+    Changes ``gate.max_noise`` in place; returns what was found (metrics.json key ``noise_guard``).
+    """
+    from .drift import apply as drift_apply
+    from .gate import relative_noise
+
+    val = np.flatnonzero(split == "val")
+    is_def = labels[val] != good_label
+    report = {"ladder": list(NOISE_LADDER), "min_caught": GUARD_CAUGHT, "used": False, "caught": {}}
+    if not is_def.any():
+        return {**report, "reason": "no defective val items to test with"}
+    fit = (split == "train") | (split == "val")
+    clean = relative_noise(images[fit])
+    held = float(np.quantile(clean, GUARD_QUANTILE))
+    floor = float(np.quantile(clean, 0.999))
+    for j, sd in enumerate(NOISE_LADDER):
+        noisy, caught = _judged_changed(drift_apply(raw_images[val], "noise", sd, seed=(seed + 1) * 7919 + j), gate,
+                                        embedder, registration, refs, k, threshold, bank)
+        rate = float(caught[is_def].mean())
+        report["caught"][f"{sd:g}"] = round(rate, 4)
+        rel = relative_noise(noisy)
+        if rate < GUARD_CAUGHT:
+            limit = max(0.5 * (held + float(np.quantile(rel, 1.0 - GUARD_QUANTILE))), floor)
+            if gate.max_noise and gate.max_noise <= limit:
+                return {**report, "reason": "the noise limit already lies below the images it fails on"}
+            gate.max_noise = limit
+            return {**report, "used": True, "failed_sd": sd, "max_noise": round(limit, 4),
+                    "reason": f"the run catches only {rate:.0%} of the val defects under noise of sd {sd:g}: images "
+                              f"noisier than {limit:.3f} (noise sd over grey-level spread) are judged UNKNOWN "
+                              "(too noisy)"}
+        held = float(np.quantile(rel, GUARD_QUANTILE))
+    return {**report, "reason": f"the run catches at least {GUARD_CAUGHT:.0%} of the val defects up to noise of sd "
+                                f"{NOISE_LADDER[-1]:g}"}
 
 
 #: the pixel comparison places the heat map by itself where at least this share of the val defects show pixel
@@ -690,6 +749,15 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         blurred = ~checks["flat"] & (sharpness(images) < gate.min_sharp)
         checks["blurred"], checks["unknown"] = blurred, checks["unknown"] | blurred
         drift, patch, metrics_, scores = downstream()
+    noise = noise_guard(gate, embedder, registration, ds.images, images, labels, prep.split, ds.good_label, refs,
+                        settings["k"], metrics_["threshold"], patch["bank"] if patch else None, seed)
+    log.msg("noise guard: " + noise["reason"])
+    if noise["used"]:                         # the new noise limit, in the gate file and in every item's verdict
+        gate.save(run.file(GATE_FILE))
+        from .gate import relative_noise
+        noisy = ~checks["flat"] & (relative_noise(images) > gate.max_noise)
+        checks["noisy"], checks["unknown"] = noisy, checks["unknown"] | noisy
+        drift, patch, metrics_, scores = downstream()
     location = patch_location(patch, checks["local"], labels, prep.split, ds.good_label) if patch else None
     if location:
         log.msg(location["reason"])
@@ -718,6 +786,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     metrics_["registration"] = reg_report
     metrics_["mirror"] = mirror_report
     metrics_["focus_guard"] = guard
+    metrics_["noise_guard"] = noise
     if location:
         metrics_["patch_location"] = location
     from .acquisition import profile as acquisition_profile

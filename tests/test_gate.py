@@ -50,6 +50,41 @@ def test_not_a_part_makes_every_kind_deterministically(tiny_dataset):
         notapart.not_a_part((26, 36), None, kinds=["fog"])
 
 
+def test_the_held_out_kinds_are_made_deterministically_and_need_goods_but_two(tiny_dataset):
+    goods = tiny_dataset.images[tiny_dataset.labels == "0"]
+    held = notapart.HELD_OUT_KINDS
+    a, ka = notapart.not_a_part((26, 36), goods, n_per_kind=2, seed=4, kinds=held)
+    b, _ = notapart.not_a_part((26, 36), goods, n_per_kind=2, seed=4, kinds=held)
+    assert a.shape == (2 * len(held), 26, 36) and a.dtype == np.uint8 and np.array_equal(a, b)
+    assert list(dict.fromkeys(ka)) == list(held) and not set(held) & set(notapart.KINDS)
+    assert set(notapart.LAYOUT_KINDS) < set(held)
+    _, kinds = notapart.not_a_part((26, 36), None, n_per_kind=2, seed=4, kinds=held)
+    assert set(kinds) == {"checkerboard", "stripes"}
+    x = {k: a[ka == k].astype(float) for k in held}
+    g = goods.astype(float)
+    assert (x["overexposed"] == 255).mean() > (g == 255).mean() + 0.2          # clipped at white
+    assert (x["line_dropout"] == 0).mean() >= 0.3 and (x["glare"] == 255).mean() >= 0.1
+    assert x["heavy_noise"].std() > g.std()
+
+
+def test_a_gate_fitted_on_generated_parts_rejects_the_held_out_kinds():
+    """Kinds nobody looked at while the gate was designed: the gate alone (no twin) calls every one of them
+    UNKNOWN or a local defect, but for a few double exposures (two parts in one frame, their pins interleaved);
+    the test parts stay in."""
+    from snw_core import synthetic as S
+    from snw_core.splits import stratified_split
+    imgs, labels, _ = S.generate(1200, seed=0)
+    split = stratified_split(labels, (0.6, 0.2, 0.2), 0)
+    gate = Gate.fit(imgs, labels, split, "0")
+    x, kinds = notapart.not_a_part((26, 36), imgs[(labels == "0") & (split == "test")], n_per_kind=20, seed=1,
+                                   kinds=notapart.HELD_OUT_KINDS)
+    c = gate.check(x)
+    rejected = c["unknown"] | c["local_defect"]
+    for kind in notapart.HELD_OUT_KINDS:
+        assert rejected[kinds == kind].mean() >= (0.7 if kind == "double_exposure" else 1.0), kind
+    assert gate.check(imgs[split == "test"])["unknown"].mean() <= 0.01
+
+
 def test_gate_calls_not_a_part_inputs_unknown_and_keeps_the_parts(fitted, tiny_dataset):
     gate, split = fitted
     goods = tiny_dataset.images[(tiny_dataset.labels == "0") & (split == "test")]

@@ -57,6 +57,7 @@ FIELDS = ("file", "verdict", "reason", "defect", "score", "threshold", "pin", "p
 UNKNOWN_REASON = "not recognised as this part: check camera, fixture, part type"
 FLAT_REASON = "almost no contrast (flat frame): check lamp, lens cap, exposure"
 BLUR_REASON = "out of focus (less sharp than the images this run can judge): check lens and focus"
+NOISE_REASON = "too noisy (noisier than the images this run can judge): check gain, exposure and light"
 INVERTED_REASON = "grey levels inverted (a negative image): check the camera's pixel format and settings"
 LOCAL_REASON = "local difference from the good parts"
 PATCH_REASON = "a neighbourhood unlike any on the good parts (patch evidence)"
@@ -150,6 +151,7 @@ class Gate:
         self.good_images = np.asarray(a["good_images"], np.uint8)
         self.resid_var, self.t_app, self.t_local, self.min_std, *rest = (float(v) for v in a["scalars"])
         self.min_sharp = rest[0] if rest else 0.0
+        self.max_noise = rest[1] if len(rest) > 1 else 0.0       # too noisy to judge above it; 0 = not checked
         # the polarity check (sign, limit): 0 = not checked (older bundles, near symmetric grey levels)
         self.polarity = tuple(float(v) for v in a["polarity"]) if "polarity" in a else (0.0, 0.0)
         keys = ("texture_components", "texture_whiten", "texture_refs", "texture_quantiles", "texture_scalars")
@@ -200,6 +202,13 @@ class Gate:
         flat = x64.reshape(len(images), -1).std(1) < self.min_std
         lap = x64[:, :-2, 1:-1] + x64[:, 2:, 1:-1] + x64[:, 1:-1, :-2] + x64[:, 1:-1, 2:] - 4.0 * x64[:, 1:-1, 1:-1]
         blurred = ~flat & (np.abs(lap).mean(axis=(1, 2)) / (x64.std(axis=(1, 2)) + 1.0) < self.min_sharp)
+        noisy = np.zeros(len(images), bool)
+        if self.max_noise > 0:                 # Immerkaer's noise sd over the grey-level spread
+            k = (x64[:, :-2, :-2] - 2 * x64[:, :-2, 1:-1] + x64[:, :-2, 2:] - 2 * x64[:, 1:-1, :-2]
+                 + 4 * x64[:, 1:-1, 1:-1] - 2 * x64[:, 1:-1, 2:]
+                 + x64[:, 2:, :-2] - 2 * x64[:, 2:, 1:-1] + x64[:, 2:, 2:])
+            noise = np.sqrt(np.pi / 2) * np.abs(k).mean(axis=(1, 2)) / 6 / (x64.std(axis=(1, 2)) + 1.0)
+            noisy = ~flat & (noise > self.max_noise)
         sign, limit = self.polarity
         inverted = np.zeros(len(images), bool)
         if sign:                               # grey-level skew (q95 + q5 - 2 q50) / (q95 - q5), mirrored: inverted
@@ -211,7 +220,8 @@ class Gate:
             heat, local = self._nearest_goods_heat(z)
         y, x = np.unravel_index(heat.argmax(1), (h, w))
         return {"appearance": appearance, "texture": texture, "flat": flat, "blurred": blurred, "inverted": inverted,
-                "unknown": flat | blurred | inverted | (appearance > 1.0) | (texture > 1.0), "local": local,
+                "noisy": noisy, "unknown": flat | blurred | noisy | inverted | (appearance > 1.0) | (texture > 1.0),
+                "local": local,
                 "local_defect": local > 1.0, "defect_y": y, "defect_x": x, "heatmap": heat.reshape(-1, h, w)}
 
     def _local_heat(self, z):
@@ -496,6 +506,7 @@ class References:
                     verdict, reason = "UNKNOWN", (FLAT_REASON if checks["flat"][i] else
                                                   INVERTED_REASON if checks.get("inverted", [False] * (i + 1))[i]
                                                   else BLUR_REASON if checks.get("blurred", [False] * (i + 1))[i]
+                                                  else NOISE_REASON if checks.get("noisy", [False] * (i + 1))[i]
                                                   else UNKNOWN_REASON)
             has = checks is not None
             rows.append({"file": names[i], "verdict": verdict, "reason": reason, "defect": verdict != "GOOD",
