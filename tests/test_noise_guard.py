@@ -106,3 +106,27 @@ def test_the_gate_calls_images_above_its_noise_limit_unknown_and_the_bundle_agre
     a["scalars"] = a["scalars"][:5]
     assert Gate.from_arrays(a).max_noise == 0.0 and not Gate.from_arrays(a).check(heavy)["noisy"].any()
     gate.max_noise = 0.0
+
+
+@pytest.mark.slow
+def test_a_trained_run_records_the_noise_guard_and_judges_by_it(tiny_parquet, tiny_dataset):
+    from trained_run import trained_run
+
+    from snw_core.drift import apply
+    from snw_core.judge import Judge
+    from snw_core.runs import RunStore
+
+    runs, rid = trained_run(tiny_parquet)
+    run = RunStore(runs).get(rid)
+    guard = run.metrics()["noise_guard"]
+    assert {"used", "reason", "caught", "ladder"} <= set(guard) and guard["ladder"] == list(NOISE_LADDER)
+    assert run.metrics()["gate"]["max_noise"] == pytest.approx(guard["max_noise"] if guard["used"] else 0.0, abs=1e-4)
+    judge = Judge.from_run(run)
+    if guard["used"]:
+        assert judge.gate.max_noise == pytest.approx(guard["max_noise"], abs=1e-4)
+        assert guard["caught"][f"{guard['failed_sd']:g}"] < GUARD_CAUGHT
+        out = judge.judge(apply(tiny_dataset.images[:20], "noise", 2 * guard["failed_sd"], seed=5))
+        assert np.all(np.asarray(out["verdict"]) == "UNKNOWN")
+        assert NOISE_REASON in set(np.asarray(out["reason"]).tolist())
+    else:
+        assert judge.gate.max_noise == 0.0 and min(guard["caught"].values()) >= GUARD_CAUGHT
