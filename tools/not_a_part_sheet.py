@@ -1,6 +1,7 @@
 """Write a sheet PNG of the not-a-part benchmark inputs (one row per kind, good parts of the generator first).
 
 Usage: python tools/not_a_part_sheet.py --out docs/not_a_part_sheet.png [--seed 1] [--per-kind 8] [--scale 4]
+       python tools/not_a_part_sheet.py --held-out --out docs/not_a_part_held_out_sheet.png   (the held-out kinds)
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1, help="the benchmark's seed (bench reports seed 1)")
     ap.add_argument("--per-kind", type=int, default=8)
     ap.add_argument("--scale", type=int, default=4)
+    ap.add_argument("--held-out", action="store_true", help="the held-out kinds (notapart.HELD_OUT_KINDS) instead")
     a = ap.parse_args(argv)
     images, labels, _ = generate(3 * a.per_kind + 13, seed=12345)
     goods = images[labels == "0"]
-    x, kinds = notapart.not_a_part(goods.shape[1:], goods, n_per_kind=a.per_kind, seed=a.seed)
+    x, kinds = notapart.not_a_part(goods.shape[1:], goods, n_per_kind=a.per_kind, seed=a.seed,
+                                   kinds=notapart.HELD_OUT_KINDS if a.held_out else None)
     rows = [goods[:a.per_kind]] + [x[kinds == k][:a.per_kind] for k in dict.fromkeys(kinds.tolist())]
     pad = [np.concatenate([np.pad(im, 1, constant_values=128) for im in r], axis=1) for r in rows]
     sheet = np.concatenate(pad, axis=0)
