@@ -40,7 +40,8 @@ head.markdown(
     f"**DEFECT when score > {thr:.4f}** (threshold chosen on val: {cfg['settings'].get('threshold_method', '?')}). "
     f"Pin address = vote of the {judge.pin_k} nearest of {len(judge.ref_defect):,} defective train items. "
     + ("**UNKNOWN** when the image does not look like the part the run was trained on (camera fault, empty "
-       "fixture, another part type); the heat map shows where an image differs most from the good parts."
+       "fixture, another part type) or is softer or noisier than the run can judge; the heat map shows where an "
+       "image differs most from the good parts."
        + (" **DEFECT** also when a neighbourhood of the image is unlike any on the good train parts (patch "
           "evidence, chosen on val for this run), whatever the score."
           if judge.patches is not None and np.isfinite(judge.patches.threshold) else "")

@@ -19,7 +19,8 @@ when score > threshold), pin (guessed pin address; meaningful for DEFECT), pin_c
 nearest_defect (row indices in the training data set named in bundle.json) with their distances and the nearest
 defect's label, defect_y / defect_x (pixel of the strongest local evidence), appearance (> 1: not recognised as
 the part: UNKNOWN) and local (> 1: a local difference from the good parts: DEFECT). UNKNOWN means the image is
-not the part the model knows (camera fault, empty fixture, another part type): it is never passed.
+not the part the model knows (camera fault, empty fixture, another part type) or softer or noisier than the
+run can judge: it is never passed.
 With five or more images the camera check warns on stderr when the batch is darker, brighter, softer, noisier or
 lower in contrast than the training images were (bundle.json "acquisition"; the same check as the dashboard's).
 
