@@ -250,8 +250,11 @@ def export_bundle(run, out, check_tolerance: float = CHECK_TOLERANCE) -> Path:
         "judgement": "score = mean Euclidean distance of the embedding to its k nearest good references; "
                      "DEFECT when score > threshold; pin = vote of the pin_k nearest defective references, "
                      "each weighted 1 / (distance + 1e-9); UNKNOWN when gate.npz's appearance check does not "
-                     "recognise the part; DEFECT also on its local evidence",
+                     "recognise the part; DEFECT also on its local evidence; where noise_rule is used, an image "
+                     "noisier than noise_rule.min_noise whose local evidence is at most noise_rule.local has its "
+                     "score scaled by threshold / noise_rule.twin",
         "gate": gate.thresholds() if gate is not None else None,
+        "noise_rule": judge.noise_rule,
         "registration": m.get("registration") if registration is not None else None,
         "acquisition": m.get("acquisition"),
         "n_good_references": int(len(refs["good"])),

@@ -411,7 +411,8 @@ class Gate:
 
         Returns arrays (n,): ``appearance`` (> 1 = not recognised), ``texture`` (the same for the texture
         check; 0 where it is off), ``flat`` (bool), ``blurred`` (bool: out of
-        focus), ``noisy`` (bool: too noisy), ``inverted`` (bool: a negative image), ``unknown`` (bool),
+        focus), ``noise`` (:func:`relative_noise`), ``noisy`` (bool: too noisy), ``inverted`` (bool: a negative
+        image), ``unknown`` (bool),
         ``local`` (local evidence / its threshold: > 1 = a local defect), ``local_defect`` (bool),
         ``defect_y``, ``defect_x`` (int, image coordinates of the heat map's maximum) and ``heatmap``
         (float32 (n, h, w), 0 = like the good parts).
@@ -424,15 +425,16 @@ class Gate:
                    else np.zeros(len(images)))
         flat = np.asarray(images, np.float64).reshape(len(images), -1).std(1) < self.min_std
         blurred = ~flat & (sharpness(images) < self.min_sharp)
-        noisy = (~flat & (relative_noise(images) > self.max_noise) if self.max_noise > 0
-                 else np.zeros(len(images), bool))
+        noise = relative_noise(images)
+        noisy = ~flat & (noise > self.max_noise) if self.max_noise > 0 else np.zeros(len(images), bool)
         sign, limit = self.polarity
         inverted = ~flat & (sign * grey_skew(images) < sign * limit) if sign else np.zeros(len(images), bool)
         local, heat, arg = self._local(images)
         local_n = local / self.t_local
         y, x = np.unravel_index(arg, self.image_shape)
         return {"appearance": appearance, "texture": texture, "flat": flat, "blurred": blurred, "inverted": inverted,
-                "noisy": noisy, "unknown": flat | blurred | noisy | inverted | (appearance > 1.0) | (texture > 1.0),
+                "noise": noise, "noisy": noisy,
+                "unknown": flat | blurred | noisy | inverted | (appearance > 1.0) | (texture > 1.0),
                 "local": local_n, "local_defect": local_n > 1.0, "defect_y": y.astype(np.int64),
                 "defect_x": x.astype(np.int64), "heatmap": heat.astype(np.float32)}
 

@@ -69,8 +69,11 @@ class Judge:
 
     def __init__(self, embedder, ref_good, ref_good_idx, ref_defect, ref_defect_labels, ref_defect_idx,
                  threshold, k=3, pin_k=5, good_label="0", image_shape=None, gate=None, patches=None,
-                 registration=None, ref_defect_yx=None):
+                 registration=None, ref_defect_yx=None, noise_rule=None):
         self.gate = gate
+        #: the run's rule for images noisier than its train and val images (metrics.json ``noise_rule``, used only
+        #: where it was learned: :func:`apply_noise_rule`), or None
+        self.noise_rule = noise_rule if noise_rule and noise_rule.get("used") else None
         self.registration = registration  # the run's Registration (snw_core.register) or None
         self.patches = patches            # the run's PatchBank (snw_core.patches) or None
         self.embedder = embedder
@@ -119,7 +122,7 @@ class Judge:
         return cls(embedder, ref_good, ref_idx, e["embeddings"][d], e["labels"][d], d, metrics["threshold"],
                    k=config["settings"].get("k", 3), pin_k=config["settings"].get("pin_k", 5),
                    good_label=good_label, image_shape=config["data"]["image_shape"], gate=gate, patches=patches,
-                   registration=registration, ref_defect_yx=yx)
+                   registration=registration, ref_defect_yx=yx, noise_rule=metrics.get("noise_rule"))
 
     def check_images(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images)
@@ -165,7 +168,13 @@ class Judge:
             checks = add_patch_evidence(checks, np.asarray(patch, np.float64), self.patches, patch_maps)
         if checks is not None and applied is not None:
             checks = to_input(checks, self.registration, applied)
+        scaled = np.zeros(len(scores), bool)
+        if checks is not None and self.noise_rule is not None:
+            scores, scaled = apply_noise_rule(scores, self.threshold, checks, self.noise_rule)
         verdict, reason = combine(scores, self.threshold, checks)
+        if scaled.any():
+            by_score = np.isin(reason, ["score above the threshold", "score within the threshold"]) & scaled
+            reason = np.where(by_score, np.char.add(reason.astype(str), NOISE_RULE_NOTE), reason)
         defect = verdict != "GOOD"
         out = {"score": scores, "threshold": self.threshold, "defect": defect, "verdict": verdict, "reason": reason,
                "pin": np.full(len(emb), ""), "pin_confidence": np.zeros(len(emb)),
@@ -335,6 +344,24 @@ def add_patch_evidence(checks: dict, patch, bank, maps=None) -> dict:
             dy[use], dx[use] = y, x
             out["defect_y"], out["defect_x"] = dy, dx
     return out
+
+
+#: appended to the reason of a verdict the score gave where the noise rule scaled the score
+NOISE_RULE_NOTE = " (noisy image: score scaled, no local difference from the good parts)"
+
+
+def apply_noise_rule(scores, threshold: float, checks: dict, rule: dict):
+    """The rule a run learned for images noisier than its own (``rule``: metrics.json ``noise_rule``, see
+    :func:`snw_core.train.fit_noise_rule`): where an image's relative noise (``checks["noise"]``) is above
+    ``rule["min_noise"]`` and the gate's local evidence (``checks["local"]``) is at most ``rule["local"]``, the twin's
+    score is scaled by ``threshold / rule["twin"]``, so that such an image is DEFECT by its score only above
+    ``rule["twin"]``. Noise moves a good part's embedding away from the good references; a real defect under noise
+    either scores above ``rule["twin"]`` or leaves local evidence. Returns ``(scores, scaled bool (n,))``."""
+    scores = np.asarray(scores, np.float64)
+    if "noise" not in checks:
+        return scores, np.zeros(len(scores), bool)
+    scaled = (np.asarray(checks["noise"]) > rule["min_noise"]) & (np.asarray(checks["local"]) <= rule["local"])
+    return np.where(scaled, scores * (threshold / rule["twin"]), scores), scaled
 
 
 def combine(scores, threshold: float, checks: dict | None = None):

@@ -418,6 +418,78 @@ def noise_guard(gate, embedder, registration, raw_images, images, labels, split,
                                 f"{NOISE_LADDER[-1]:g}"}
 
 
+#: the noise rule's val copies: Gaussian sensor noise of an sd drawn uniformly from this range for each val item
+NOISE_RULE_SD = (4.0, 16.0)
+
+
+def fit_noise_rule(gate, embedder, registration, raw_images, images, labels, split, good_label, refs, k: int,
+                   threshold: float, bank=None, seed: int = 0) -> dict:
+    """A rule of its own for images noisier than the run's train and val images (see
+    :func:`snw_core.judge.apply_noise_rule`), learned on noisy copies of the val items.
+
+    Sensor noise moves a good part's embedding away from the good references, so the twin's score alone rejects
+    noisy good parts, while the gate's local evidence, divided by its own mean, stays calm on them. Every val item
+    gets noise of an sd drawn from :data:`NOISE_RULE_SD` (seeded), is registered and judged as the judge would; of
+    the copies noisier than the clean train and val images' 99.9th percentile (``min_noise``, relative noise), the
+    pair (``twin`` >= the threshold, ``local`` in [0, 1]) is chosen with the best accuracy for the rule "DEFECT when
+    the gate rejects, or the score is above ``twin``, or above the threshold with local evidence above ``local``"
+    (ties: the lowest ``twin``, then ``local``: the fewest escapes). Used only where it is more accurate on those
+    copies than the plain threshold. Returns the record for metrics.json's ``noise_rule``.
+    """
+    from .drift import apply as drift_apply
+    from .embed import embed_images
+    from .gate import relative_noise
+    from .metrics import knn_scores
+
+    val = np.flatnonzero(split == "val")
+    is_def = labels[val] != good_label
+    report = {"used": False, "sd": list(NOISE_RULE_SD)}
+    if not is_def.any() or is_def.all():
+        return {**report, "reason": "the val split needs goods and defects"}
+    fit = (split == "train") | (split == "val")
+    min_noise = float(np.quantile(relative_noise(images[fit]), 0.999))
+    rng = np.random.default_rng([seed, 15485863])
+    sds = rng.uniform(*NOISE_RULE_SD, len(val))
+    noisy = np.clip(np.rint(raw_images[val] + rng.normal(0.0, 1.0, raw_images[val].shape) * sds[:, None, None]),
+                    0, 255).astype(np.uint8)
+    if registration is not None:
+        noisy = registration.apply(noisy)[0]
+    c = gate.check(noisy)
+    above = c["noise"] > min_noise
+    if above.sum() < 10 or not is_def[above].any() or is_def[above].all():
+        return {**report, "min_noise": round(min_noise, 4), "reason": "too few noisy val copies above the clean images"}
+    forced = c["unknown"] | c["local_defect"]
+    if registration is not None:
+        forced |= registration.flipped(noisy)
+    if bank is not None and np.isfinite(bank.threshold):
+        from .embed import feature_maps
+        from .patches import feature_layer
+        forced |= bank.score(feature_maps(embedder, noisy, feature_layer(embedder)))[0] > bank.threshold
+    twin = knn_scores(refs, embed_images(embedder, noisy), k=k)[above]
+    local, forced, d = np.asarray(c["local"])[above], forced[above], is_def[above]
+    plain = float(np.mean((forced | (twin > threshold)) == d))
+    best = (plain, threshold, 0.0)
+    t_cand = np.unique(twin[twin > threshold])
+    l_cand = np.unique(np.concatenate([[0.0], local[(local > 0) & (local <= 1)]]))
+    over = twin[None, :] > threshold
+    for t in t_cand[::max(1, len(t_cand) // 300)]:
+        rej = forced[None, :] | (twin[None, :] > t) | (over & (local[None, :] > l_cand[:, None]))
+        acc = np.mean(rej == d[None, :], axis=1)
+        j = int(np.argmax(acc))                   # the first maximum: the lowest local
+        if acc[j] > best[0]:
+            best = (float(acc[j]), float(t), float(l_cand[j]))
+    accuracy, t_hi, l_mid = best
+    record = {**report, "min_noise": round(min_noise, 4), "copies": int(above.sum()),
+              "val_accuracy_plain": round(plain, 4), "val_accuracy": round(accuracy, 4)}
+    if accuracy <= plain:
+        return {**record, "reason": f"on {int(above.sum())} noisy val copies no rule beats the plain threshold "
+                                    f"({plain:.1%})"}
+    return {**record, "used": True, "twin": t_hi, "local": l_mid,
+            "reason": f"on {int(above.sum())} noisy val copies: {plain:.1%} -> {accuracy:.1%} right when a noisy "
+                      f"image's score counts above {t_hi:.3f}, or above the threshold with local evidence above "
+                      f"{l_mid:.2f}"}
+
+
 #: the pixel comparison places the heat map by itself where at least this share of the val defects show pixel
 #: evidence above its threshold; below it the patch bank is kept for the location too
 LOCATION_PIXEL_SHARE = 0.9
@@ -758,6 +830,9 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         noisy = ~checks["flat"] & (relative_noise(images) > gate.max_noise)
         checks["noisy"], checks["unknown"] = noisy, checks["unknown"] | noisy
         drift, patch, metrics_, scores = downstream()
+    rule = fit_noise_rule(gate, embedder, registration, ds.images, images, labels, prep.split, ds.good_label, refs,
+                          settings["k"], metrics_["threshold"], patch["bank"] if patch else None, seed)
+    log.msg("noise rule: " + rule["reason"])
     location = patch_location(patch, checks["local"], labels, prep.split, ds.good_label) if patch else None
     if location:
         log.msg(location["reason"])
@@ -787,6 +862,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     metrics_["mirror"] = mirror_report
     metrics_["focus_guard"] = guard
     metrics_["noise_guard"] = noise
+    metrics_["noise_rule"] = rule
     if location:
         metrics_["patch_location"] = location
     from .acquisition import profile as acquisition_profile

@@ -59,6 +59,7 @@ UNKNOWN_REASON = "not recognised as this part: check camera, fixture, part type"
 FLAT_REASON = "almost no contrast (flat frame): check lamp, lens cap, exposure"
 BLUR_REASON = "out of focus (less sharp than the images this run can judge): check lens and focus"
 NOISE_REASON = "too noisy (noisier than the images this run can judge): check gain, exposure and light"
+NOISE_RULE_NOTE = " (noisy image: score scaled, no local difference from the good parts)"
 INVERTED_REASON = "grey levels inverted (a negative image): check the camera's pixel format and settings"
 LOCAL_REASON = "local difference from the good parts"
 PATCH_REASON = "a neighbourhood unlike any on the good parts (patch evidence)"
@@ -203,13 +204,12 @@ class Gate:
         flat = x64.reshape(len(images), -1).std(1) < self.min_std
         lap = x64[:, :-2, 1:-1] + x64[:, 2:, 1:-1] + x64[:, 1:-1, :-2] + x64[:, 1:-1, 2:] - 4.0 * x64[:, 1:-1, 1:-1]
         blurred = ~flat & (np.abs(lap).mean(axis=(1, 2)) / (x64.std(axis=(1, 2)) + 1.0) < self.min_sharp)
-        noisy = np.zeros(len(images), bool)
-        if self.max_noise > 0:                 # Immerkaer's noise sd over the grey-level spread
-            k = (x64[:, :-2, :-2] - 2 * x64[:, :-2, 1:-1] + x64[:, :-2, 2:] - 2 * x64[:, 1:-1, :-2]
-                 + 4 * x64[:, 1:-1, 1:-1] - 2 * x64[:, 1:-1, 2:]
-                 + x64[:, 2:, :-2] - 2 * x64[:, 2:, 1:-1] + x64[:, 2:, 2:])
-            noise = np.sqrt(np.pi / 2) * np.abs(k).mean(axis=(1, 2)) / 6 / (x64.std(axis=(1, 2)) + 1.0)
-            noisy = ~flat & (noise > self.max_noise)
+        # Immerkaer's noise sd over the grey-level spread: too noisy above max_noise; the noise rule's measure
+        k = (x64[:, :-2, :-2] - 2 * x64[:, :-2, 1:-1] + x64[:, :-2, 2:] - 2 * x64[:, 1:-1, :-2]
+             + 4 * x64[:, 1:-1, 1:-1] - 2 * x64[:, 1:-1, 2:]
+             + x64[:, 2:, :-2] - 2 * x64[:, 2:, 1:-1] + x64[:, 2:, 2:])
+        noise = np.sqrt(np.pi / 2) * np.abs(k).mean(axis=(1, 2)) / 6 / (x64.std(axis=(1, 2)) + 1.0)
+        noisy = ~flat & (noise > self.max_noise) if self.max_noise > 0 else np.zeros(len(images), bool)
         sign, limit = self.polarity
         inverted = np.zeros(len(images), bool)
         if sign:                               # grey-level skew (q95 + q5 - 2 q50) / (q95 - q5), mirrored: inverted
@@ -221,7 +221,8 @@ class Gate:
             heat, local = self._nearest_goods_heat(z)
         y, x = np.unravel_index(heat.argmax(1), (h, w))
         return {"appearance": appearance, "texture": texture, "flat": flat, "blurred": blurred, "inverted": inverted,
-                "noisy": noisy, "unknown": flat | blurred | noisy | inverted | (appearance > 1.0) | (texture > 1.0),
+                "noise": noise, "noisy": noisy,
+                "unknown": flat | blurred | noisy | inverted | (appearance > 1.0) | (texture > 1.0),
                 "local": local,
                 "local_defect": local > 1.0, "defect_y": y, "defect_x": x, "heatmap": heat.reshape(-1, h, w)}
 
@@ -442,7 +443,10 @@ class References:
     defect, defect_labels, defect_idx : the same for the defective train items (pin addresses)
     """
 
-    def __init__(self, good, good_idx, defect, defect_labels, defect_idx, threshold, k=3, pin_k=5, defect_yx=None):
+    def __init__(self, good, good_idx, defect, defect_labels, defect_idx, threshold, k=3, pin_k=5, defect_yx=None,
+                 noise_rule=None):
+        # the run's rule for images noisier than its own (bundle.json "noise_rule"; older bundles: none)
+        self.noise_rule = noise_rule if noise_rule and noise_rule.get("used") else None
         self.good = np.asarray(good, np.float64)
         self.good_idx = np.asarray(good_idx)
         self.defect = np.asarray(defect, np.float64).reshape(len(defect), self.good.shape[1])
@@ -462,7 +466,7 @@ class References:
         with np.load(os.path.join(path, "references.npz"), allow_pickle=False) as z:
             return cls(z["good"], z["good_idx"], z["defect"], z["defect_labels"], z["defect_idx"],
                        meta["threshold"], meta["k"], meta["pin_k"],
-                       z["defect_yx"] if "defect_yx" in z.files else None)
+                       z["defect_yx"] if "defect_yx" in z.files else None, meta.get("noise_rule"))
 
     @staticmethod
     def _nearest(q, ref, ref_t32, ref_sq32, n):
@@ -491,11 +495,19 @@ class References:
         names = list(names) if names is not None else [None] * n
         gi, gd = self._nearest(q, self.good, self._good_t32, self._good_sq32, min(self.k, len(self.good)))
         score = gd.mean(axis=1)
+        scaled = np.zeros(n, bool)
+        if checks is not None and self.noise_rule is not None and "noise" in checks:
+            # a noisy image without local evidence: its score scaled by threshold / twin (the dashboard's rule)
+            r = self.noise_rule
+            scaled = (np.asarray(checks["noise"]) > r["min_noise"]) & (np.asarray(checks["local"]) <= r["local"])
+            score = np.where(scaled, score * (self.threshold / r["twin"]), score)
         rows = []
         for i in range(n):
             twin = bool(score[i] > self.threshold)
             verdict = "DEFECT" if twin else "GOOD"
             reason = "score above the threshold" if twin else "score within the threshold"
+            if scaled[i]:
+                reason += NOISE_RULE_NOTE
             if checks is not None:
                 if "patch_defect" in checks and checks["patch_defect"][i] and not twin:
                     verdict, reason = "DEFECT", PATCH_REASON
