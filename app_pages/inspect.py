@@ -45,6 +45,10 @@ head.markdown(
        + (" **DEFECT** also when a neighbourhood of the image is unlike any on the good train parts (patch "
           "evidence, chosen on val for this run), whatever the score."
           if judge.patches is not None and np.isfinite(judge.patches.threshold) else "")
+       + (f" An image noisier than the training images counts as DEFECT by its score only above "
+          f"{judge.noise_rule['twin']:.4f}, unless the good parts' model sees a local difference (its score is shown "
+          "scaled to this threshold; the rule was learned on noisy copies of the val items)."
+          if judge.noise_rule is not None else "")
        if judge.gate is not None else
        ":orange[This run was trained before the not-a-part check existed: it can only say GOOD or DEFECT and shows "
        "no heat map. Train it again to get both.]"))
