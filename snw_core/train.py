@@ -379,10 +379,10 @@ def noise_guard(gate, embedder, registration, raw_images, images, labels, split,
     The val items get Gaussian noise of each sd of :data:`NOISE_LADDER` in turn (seeded; registered as the judge
     would) and are judged with the run's references, threshold, gate and patch bank. At the first sd where fewer
     than :data:`GUARD_CAUGHT` of the noisy val defects are caught (noise hides a defect, or makes the twin guess),
-    the gate's ``max_noise`` becomes the midpoint between that level's least noisy val items and the last level
-    the run held (its noisiest; the clean train and val items where none held), each taken at
-    :data:`GUARD_QUANTILE` from its far end (:func:`~snw_core.gate.relative_noise`), and never below the clean
-    items' 99.9th percentile: a part under such noise is UNKNOWN, "too noisy", instead of a verdict the run cannot
+    the gate's ``max_noise`` becomes the relative noise (:func:`~snw_core.gate.relative_noise`, measured as the gate
+    measures it, after registration) that best tells that level's val items from the last level the run held (the
+    clean train and val items where none held): the fewest of either on the wrong side. Never below the clean
+    items' 99.9th percentile. A part under such noise is UNKNOWN, "too noisy", instead of a verdict the run cannot
     give. A run that holds every level keeps no limit (its gate's appearance check sees the heaviest noise).
     Changes ``gate.max_noise`` in place; returns what was found (metrics.json key ``noise_guard``).
     """
@@ -396,7 +396,7 @@ def noise_guard(gate, embedder, registration, raw_images, images, labels, split,
         return {**report, "reason": "no defective val items to test with"}
     fit = (split == "train") | (split == "val")
     clean = relative_noise(images[fit])
-    held = float(np.quantile(clean, GUARD_QUANTILE))
+    held = clean
     floor = float(np.quantile(clean, 0.999))
     for j, sd in enumerate(NOISE_LADDER):
         noisy, caught = _judged_changed(drift_apply(raw_images[val], "noise", sd, seed=(seed + 1) * 7919 + j), gate,
@@ -405,7 +405,7 @@ def noise_guard(gate, embedder, registration, raw_images, images, labels, split,
         report["caught"][f"{sd:g}"] = round(rate, 4)
         rel = relative_noise(noisy)
         if rate < GUARD_CAUGHT:
-            limit = max(0.5 * (held + float(np.quantile(rel, 1.0 - GUARD_QUANTILE))), floor)
+            limit = max(_boundary(held, rel), floor)
             if gate.max_noise and gate.max_noise <= limit:
                 return {**report, "reason": "the noise limit already lies below the images it fails on"}
             gate.max_noise = limit
@@ -413,9 +413,22 @@ def noise_guard(gate, embedder, registration, raw_images, images, labels, split,
                     "reason": f"the run catches only {rate:.0%} of the val defects under noise of sd {sd:g}: images "
                               f"noisier than {limit:.3f} (noise sd over grey-level spread) are judged UNKNOWN "
                               "(too noisy)"}
-        held = float(np.quantile(rel, GUARD_QUANTILE))
+        held = rel
     return {**report, "reason": f"the run catches at least {GUARD_CAUGHT:.0%} of the val defects up to noise of sd "
                                 f"{NOISE_LADDER[-1]:g}"}
+
+
+def _boundary(low, high) -> float:
+    """The value that best tells two samples apart (``low`` below it, ``high`` above): the fewest of ``low`` above
+    plus ``high`` at or below it, each as a share of its sample; the middle of the best run of candidates."""
+    low, high = np.sort(np.asarray(low, np.float64)), np.sort(np.asarray(high, np.float64))
+    cand = np.unique(np.concatenate([low, high]))
+    below_low = np.searchsorted(low, cand, side="right") / len(low)
+    err = (1.0 - below_low) + np.searchsorted(high, cand, side="right") / len(high)
+    best = np.flatnonzero(err == err.min())
+    i, j = best[0], best[-1]
+    nxt = cand[j + 1] if j + 1 < len(cand) else cand[j]
+    return float(0.5 * (cand[i] + nxt))
 
 
 #: the noise rule's val copies: Gaussian sensor noise of an sd drawn uniformly from this range for each val item
