@@ -130,3 +130,13 @@ def test_a_trained_run_records_the_noise_guard_and_judges_by_it(tiny_parquet, ti
         assert NOISE_REASON in set(np.asarray(out["reason"]).tolist())
     else:
         assert judge.gate.max_noise == 0.0 and min(guard["caught"].values()) >= GUARD_CAUGHT
+
+
+def test_the_boundary_tells_two_samples_apart_with_the_fewest_on_the_wrong_side():
+    from snw_core.train import _boundary
+    assert 2.0 < _boundary([0.0, 1.0, 2.0], [3.0, 4.0]) < 3.0
+    rng = np.random.default_rng(0)
+    low, high = rng.normal(0.0, 1.0, 2000), rng.normal(3.0, 1.0, 2000)
+    low[:40] = 10.0                                   # a few outliers far into the other side do not drag it there
+    b = _boundary(low, high)
+    assert 1.2 < b < 1.8                               # near the midpoint of two equal spreads
