@@ -45,14 +45,21 @@ def data(kind: str, n: int = 120, seed: int = 0):
     return np.clip(np.rint(images), 0, 255).astype(np.uint8), labels, split
 
 
+def stub_twin(embedder, images, labels, split):
+    """A one-number twin's good references (the train goods) and a threshold halfway between the val goods' and
+    the val defects' scores (distance to the references' mean)."""
+    emb = embedder.predict_on_batch(images)
+    refs = emb[(split == "train") & (labels == "0")]
+    score = np.abs(emb - refs.mean())[:, 0]
+    threshold = 0.5 * (score[(labels == "0") & (split == "val")].max() + score[(labels == "1") & (split == "val")].min())
+    return refs, threshold
+
+
 def run_guard(kind, how):
     images, labels, split = data(kind)
     embedder = Embedder(how)
-    emb = embedder.predict_on_batch(images)
-    refs = emb[(split == "train") & (labels == "0")]
+    refs, threshold = stub_twin(embedder, images, labels, split)
     gate = StubGate()
-    score = np.abs(emb - refs.mean())[:, 0]
-    threshold = 0.5 * (score[(labels == "0") & (split == "val")].max() + score[(labels == "1") & (split == "val")].min())
     report = focus_guard(gate, embedder, None, images, images, labels, split, "0", refs, 1, threshold)
     return gate, report, images, split
 

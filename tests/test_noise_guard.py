@@ -8,7 +8,7 @@ from snw_core.gate import NOISE_REASON, Gate, relative_noise
 from snw_core.judge import combine
 from snw_core.train import GUARD_CAUGHT, NOISE_LADDER, noise_guard
 
-from test_focus_guard import StubGate
+from test_focus_guard import StubGate, stub_twin
 from test_gate import bundle_script
 
 
@@ -44,12 +44,9 @@ def data(kind: str, n: int = 300, seed: int = 0):
 def run_guard(kind, how):
     images, labels, split = data(kind)
     embedder = Embedder(how)
-    emb = embedder.predict_on_batch(images)
-    refs = emb[(split == "train") & (labels == "0")]
+    refs, threshold = stub_twin(embedder, images, labels, split)
     gate = StubGate()
     gate.max_noise = 0.0
-    score = np.abs(emb - refs.mean())[:, 0]
-    threshold = 0.5 * (score[(labels == "0") & (split == "val")].max() + score[(labels == "1") & (split == "val")].min())
     report = noise_guard(gate, embedder, None, images, images, labels, split, "0", refs, 1, threshold, seed=3)
     return gate, report, images, split
 

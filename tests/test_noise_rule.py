@@ -10,6 +10,7 @@ from snw_core.judge import NOISE_RULE_NOTE, Judge, apply_noise_rule, records
 from snw_core.train import NOISE_RULE_SD, fit_noise_rule
 
 from test_export import template_module
+from test_focus_guard import stub_twin
 
 
 def test_the_rule_scales_only_noisy_scores_without_local_evidence():
@@ -55,11 +56,7 @@ def data(n=600, seed=0, noise=3.0):
 
 def test_a_rule_is_learned_on_noisy_val_copies_and_passes_noisy_goods_but_not_noisy_defects():
     images, labels, split = data()
-    emb = Embedder().predict_on_batch(images)
-    refs = emb[(split == "train") & (labels == "0")]
-    score = np.abs(emb - refs.mean())[:, 0]
-    val = split == "val"
-    threshold = 0.5 * (score[val & (labels == "0")].max() + score[val & (labels == "1")].min())
+    refs, threshold = stub_twin(Embedder(), images, labels, split)
     rule = fit_noise_rule(StubGate(), Embedder(), None, images, images, labels, split, "0", refs, 1, threshold, seed=1)
     assert rule["used"], rule
     assert rule["sd"] == list(NOISE_RULE_SD) and rule["val_accuracy"] > rule["val_accuracy_plain"]
