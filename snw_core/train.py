@@ -348,23 +348,29 @@ def focus_guard(gate, embedder, registration, raw_images, images, labels, split,
                       f"{limit:.3f} are judged UNKNOWN (out of focus)"}
 
 
-def _judged_changed(changed, gate, embedder, registration, refs, k: int, threshold: float, bank=None):
-    """Images the camera changed (uint8 (n, h, w), as delivered) registered as the judge registers them, and
-    which of them the run rejects (the gate's UNKNOWN and local evidence, the twin's score, a flipped part, the
-    patch bank): ``(registered images, rejected bool (n,))``."""
+def _judged_parts(changed, gate, embedder, registration, refs, k: int, bank=None):
+    """Images the camera changed (uint8 (n, h, w), as delivered) registered as the judge registers them and judged
+    in parts: ``(registered images, the gate's checks, the twin's scores, forced)``, forced = rejected whatever the
+    score (the gate's UNKNOWN and local evidence, a flipped part, the patch bank)."""
     from .embed import embed_images
     from .metrics import knn_scores
     if registration is not None:
         changed = registration.apply(changed)[0]
     c = gate.check(changed)
-    caught = c["unknown"] | c["local_defect"] | (knn_scores(refs, embed_images(embedder, changed), k=k) > threshold)
+    forced = c["unknown"] | c["local_defect"]
     if registration is not None:
-        caught |= registration.flipped(changed)
+        forced |= registration.flipped(changed)
     if bank is not None and np.isfinite(bank.threshold):
         from .embed import feature_maps
         from .patches import feature_layer
-        caught |= bank.score(feature_maps(embedder, changed, feature_layer(embedder)))[0] > bank.threshold
-    return changed, caught
+        forced |= bank.score(feature_maps(embedder, changed, feature_layer(embedder)))[0] > bank.threshold
+    return changed, c, knn_scores(refs, embed_images(embedder, changed), k=k), forced
+
+
+def _judged_changed(changed, gate, embedder, registration, refs, k: int, threshold: float, bank=None):
+    """:func:`_judged_parts` as one verdict: ``(registered images, rejected bool (n,))``."""
+    changed, _, twin, forced = _judged_parts(changed, gate, embedder, registration, refs, k, bank)
+    return changed, forced | (twin > threshold)
 
 
 #: the noise guard's ladder: Gaussian sensor noise of these sds (grey levels) on the val items, in turn, until
@@ -449,10 +455,7 @@ def fit_noise_rule(gate, embedder, registration, raw_images, images, labels, spl
     (ties: the lowest ``twin``, then ``local``: the fewest escapes). Used only where it is more accurate on those
     copies than the plain threshold. Returns the record for metrics.json's ``noise_rule``.
     """
-    from .drift import apply as drift_apply
-    from .embed import embed_images
     from .gate import relative_noise
-    from .metrics import knn_scores
 
     val = np.flatnonzero(split == "val")
     is_def = labels[val] != good_label
@@ -465,21 +468,11 @@ def fit_noise_rule(gate, embedder, registration, raw_images, images, labels, spl
     sds = rng.uniform(*NOISE_RULE_SD, len(val))
     noisy = np.clip(np.rint(raw_images[val] + rng.normal(0.0, 1.0, raw_images[val].shape) * sds[:, None, None]),
                     0, 255).astype(np.uint8)
-    if registration is not None:
-        noisy = registration.apply(noisy)[0]
-    c = gate.check(noisy)
+    _, c, twin, forced = _judged_parts(noisy, gate, embedder, registration, refs, k, bank)
     above = c["noise"] > min_noise
     if above.sum() < 10 or not is_def[above].any() or is_def[above].all():
         return {**report, "min_noise": round(min_noise, 4), "reason": "too few noisy val copies above the clean images"}
-    forced = c["unknown"] | c["local_defect"]
-    if registration is not None:
-        forced |= registration.flipped(noisy)
-    if bank is not None and np.isfinite(bank.threshold):
-        from .embed import feature_maps
-        from .patches import feature_layer
-        forced |= bank.score(feature_maps(embedder, noisy, feature_layer(embedder)))[0] > bank.threshold
-    twin = knn_scores(refs, embed_images(embedder, noisy), k=k)[above]
-    local, forced, d = np.asarray(c["local"])[above], forced[above], is_def[above]
+    twin, local, forced, d = twin[above], np.asarray(c["local"])[above], forced[above], is_def[above]
     plain = float(np.mean((forced | (twin > threshold)) == d))
     best = (plain, threshold, 0.0)
     t_cand = np.unique(twin[twin > threshold])
