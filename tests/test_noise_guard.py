@@ -8,21 +8,8 @@ from snw_core.gate import NOISE_REASON, Gate, relative_noise
 from snw_core.judge import combine
 from snw_core.train import GUARD_CAUGHT, NOISE_LADDER, noise_guard
 
-from test_focus_guard import StubGate, stub_twin
+from test_focus_guard import Embedder, StubGate, stub_twin
 from test_gate import bundle_script
-
-
-class Embedder:
-    """A one-number 'twin': the grey level of the centre pixel, or the mean grey level."""
-
-    def __init__(self, how):
-        self.how = how
-        self.output_shape = (None, 1)
-
-    def predict_on_batch(self, x):
-        x = np.asarray(x, np.float64)
-        v = x[:, 10, 10] if self.how == "pixel" else x.mean(axis=(1, 2))
-        return (v / 255.0)[:, None].astype(np.float32)
 
 
 def data(kind: str, n: int = 300, seed: int = 0):

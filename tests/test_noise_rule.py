@@ -10,7 +10,7 @@ from snw_core.judge import NOISE_RULE_NOTE, Judge, apply_noise_rule, records
 from snw_core.train import NOISE_RULE_SD, fit_noise_rule
 
 from test_export import template_module
-from test_focus_guard import stub_twin
+from test_focus_guard import Embedder, stub_twin
 
 
 def test_the_rule_scales_only_noisy_scores_without_local_evidence():
@@ -36,14 +36,6 @@ class StubGate:
                 "local_defect": np.zeros(n, bool)}
 
 
-class Embedder:
-    """A one-number 'twin': the grey-level spread, which noise raises for every part."""
-    output_shape = (None, 1)
-
-    def predict_on_batch(self, x):
-        return (np.asarray(x, np.float64).std(axis=(1, 2)) / 255.0)[:, None].astype(np.float32)
-
-
 def data(n=600, seed=0, noise=3.0):
     rng = np.random.default_rng(seed)
     xx = np.arange(20)[None, :]
@@ -56,13 +48,14 @@ def data(n=600, seed=0, noise=3.0):
 
 def test_a_rule_is_learned_on_noisy_val_copies_and_passes_noisy_goods_but_not_noisy_defects():
     images, labels, split = data()
-    refs, threshold = stub_twin(Embedder(), images, labels, split)
-    rule = fit_noise_rule(StubGate(), Embedder(), None, images, images, labels, split, "0", refs, 1, threshold, seed=1)
+    twin = Embedder("std")
+    refs, threshold = stub_twin(twin, images, labels, split)
+    rule = fit_noise_rule(StubGate(), twin, None, images, images, labels, split, "0", refs, 1, threshold, seed=1)
     assert rule["used"], rule
     assert rule["sd"] == list(NOISE_RULE_SD) and rule["val_accuracy"] > rule["val_accuracy_plain"]
     assert rule["twin"] > threshold and 0.0 <= rule["local"] <= 1.0
     fresh, flab, _ = data(seed=7, noise=12.0)                       # a noisier camera than the data's
-    e = Embedder().predict_on_batch(fresh)
+    e = Embedder("std").predict_on_batch(fresh)
     s = np.abs(e - refs.mean())[:, 0]
     c = StubGate().check(fresh)
     plain = s > threshold
@@ -76,7 +69,7 @@ def test_a_rule_is_learned_on_noisy_val_copies_and_passes_noisy_goods_but_not_no
 def test_no_rule_where_the_plain_threshold_is_as_good():
     images, labels, split = data()
     images[labels == "1", 8:12, 8:12] = 255                         # defects so bright that noise changes nothing
-    emb = Embedder().predict_on_batch(images)
+    emb = Embedder("std").predict_on_batch(images)
     refs = emb[(split == "train") & (labels == "0")]
 
     class Blind(StubGate):
@@ -85,7 +78,7 @@ def test_no_rule_where_the_plain_threshold_is_as_good():
             c["unknown"] = np.asarray(images)[:, 8:12, 8:12].mean(axis=(1, 2)) > 200     # the gate rejects them
             return c
 
-    rule = fit_noise_rule(Blind(), Embedder(), None, images, images, labels, split, "0", refs, 1, 10.0, seed=1)
+    rule = fit_noise_rule(Blind(), Embedder("std"), None, images, images, labels, split, "0", refs, 1, 10.0, seed=1)
     assert not rule["used"] and "beats" in rule["reason"]
 
 
