@@ -11,7 +11,9 @@ align to a taught template before they inspect; so does a run, where the data le
   through its neighbours, is the image's ``pose`` (``dy``, ``dx``, ``angle``): where its part sits relative
   to the taught position.
 * **Correction.** A pose beyond the dead band (half a pixel, ``ANGLE_DEADBAND`` degrees) is undone: an integer
-  shift (no resampling) when the angle is inside the dead band, a bilinear rotation and shift otherwise.
+  shift (no resampling) when the angle is inside the dead band, a rotation and shift otherwise, resampled by
+  cubic convolution (:func:`~snw_core.imageops.cubic_sample`): a bilinear resampling smooths the part like a slight
+  blur, which the twin reads as a difference from the good parts.
   Pixels that have no source in the image (the strip a shift brings in, the corners of a rotation) are
   unknown; they are filled from the most similar good reference (matched on the known pixels, its grey levels
   mapped to the image's light: gain, offset and a linear ramp fitted on the known pixels), so the twin and the
@@ -43,6 +45,7 @@ import numpy as np
 
 from .gate import standardize
 from .imageops import bilinear_sample as _sample
+from .imageops import cubic_sample
 from .imageops import blur_matrix
 from .imageops import gaussian_blur as _blur
 
@@ -301,7 +304,7 @@ class Registration:
             h, w = self.image_shape
             sy, sx = _source(applied[sel], (h, w))
             known = (sy > -0.01) & (sy < h - 0.99) & (sx > -0.01) & (sx < w - 0.99)
-            val = _sample(images[sel].astype(np.float64), sy, sx)
+            val = cubic_sample(images[sel].astype(np.float64), sy, sx)
             out[sel] = self._fill(val, known)
         return out, pose, applied
 

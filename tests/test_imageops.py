@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from snw_core.imageops import blur_matrix, box3, gaussian_blur
+from snw_core.imageops import bilinear_sample, blur_matrix, box3, cubic_sample, gaussian_blur
 
 
 def _padded_box3(m):
@@ -32,3 +32,23 @@ def test_the_matrices_are_cached_and_read_only():
     assert blur_matrix(9, 0.5) is blur_matrix(9, 0.5)
     with pytest.raises(ValueError):
         blur_matrix(9, 0.5)[0, 0] = 1.0
+
+
+def test_cubic_sampling_keeps_pixels_and_quadratic_ramps_and_is_sharper_than_bilinear():
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0, 255, (2, 12, 16))
+    yy, xx = np.mgrid[0:12, 0:16].astype(np.float64)
+    grid = (np.repeat(yy[None], 2, 0), np.repeat(xx[None], 2, 0))
+    np.testing.assert_allclose(cubic_sample(x, *grid), x, rtol=0, atol=1e-9)       # on the pixels: the pixels
+    ramp = (0.5 * yy ** 2 - 2.0 * yy * xx + 3.0 * xx + 7.0)[None]                  # exact up to second order
+    sy, sx = rng.uniform(1, 10, (1, 12, 16)), rng.uniform(1, 14, (1, 12, 16))       # taps inside the image
+    np.testing.assert_allclose(cubic_sample(ramp, sy, sx), 0.5 * sy ** 2 - 2.0 * sy * sx + 3.0 * sx + 7.0,
+                               rtol=0, atol=1e-9)
+    assert np.abs(bilinear_sample(ramp, sy, sx) - (0.5 * sy ** 2 - 2.0 * sy * sx + 3.0 * sx + 7.0)).max() > 0.05
+    # half a pixel over a one-pixel stripe pattern: bilinear averages it flat, cubic keeps some of it
+    stripes = np.tile(np.array([0.0, 100.0]), 8)[None, None, :].repeat(12, 1)
+    half = (grid[0][:1], np.clip(grid[1][:1] + 0.25, 0, 15))
+    assert cubic_sample(stripes, *half)[0, :, 2:-2].std() > 1.2 * bilinear_sample(stripes, *half)[0, :, 2:-2].std()
+    # outside the image: the edge repeated
+    np.testing.assert_allclose(cubic_sample(x, np.full((2, 1, 1), -3.0), np.full((2, 1, 1), 40.0))[:, 0, 0],
+                               x[:, 0, -1], rtol=0, atol=1e-9)

@@ -288,6 +288,27 @@ class Registration:
         return ((1 - fy) * (1 - fx) * x[i, y0, x0] + (1 - fy) * fx * x[i, y0, x1]
                 + fy * (1 - fx) * x[i, y1, x0] + fy * fx * x[i, y1, x1])
 
+    @staticmethod
+    def _cubic(x, sy, sx, a=-0.5):
+        """Cubic convolution (Keys, 4 x 4 taps), edges replicated: the registration's resampling."""
+        n, h, w = x.shape
+        sy, sx = np.clip(sy, 0, h - 1), np.clip(sx, 0, w - 1)
+        y0, x0 = np.floor(sy).astype(np.int64), np.floor(sx).astype(np.int64)
+
+        def weights(t):
+            u = 1.0 - t
+            return (a * ((t + 1) ** 3 - 5 * (t + 1) ** 2 + 8 * (t + 1) - 4), ((a + 2) * t - (a + 3)) * t * t + 1,
+                    ((a + 2) * u - (a + 3)) * u * u + 1, a * ((u + 1) ** 3 - 5 * (u + 1) ** 2 + 8 * (u + 1) - 4))
+
+        wy, wx = weights(sy - y0), weights(sx - x0)
+        i = np.arange(n)[:, None, None]
+        cols = [np.clip(x0 + k - 1, 0, w - 1) for k in range(4)]
+        out = 0.0
+        for m in range(4):
+            yy = np.clip(y0 + m - 1, 0, h - 1)
+            out = out + wy[m] * sum(wx[k] * x[i, yy, cols[k]] for k in range(4))
+        return out
+
     def _geometry(self, p):
         h, w = self.image_shape
         cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
@@ -338,7 +359,7 @@ class Registration:
             dy, dx = yy[None] - cy + p[:, 0, None, None], xx[None] - cx + p[:, 1, None, None]
             sy, sx = cy + np.cos(a) * dy - np.sin(a) * dx, cx + np.sin(a) * dy + np.cos(a) * dx
             known = ((sy > -0.01) & (sy < h - 0.99) & (sx > -0.01) & (sx < w - 0.99)).reshape(len(sel), -1)
-            v = self._sample(np.asarray(images)[sel].astype(np.float64), sy, sx).reshape(len(sel), -1)
+            v = self._cubic(np.asarray(images)[sel].astype(np.float64), sy, sx).reshape(len(sel), -1)
             for i in np.flatnonzero(~known.all(1)):
                 ki = known[i]
                 unk = np.flatnonzero(~ki)
