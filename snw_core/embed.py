@@ -70,12 +70,27 @@ def embed_images(embedder, images: np.ndarray, batch_size: int = 512) -> np.ndar
     return np.concatenate(out).astype(np.float32)
 
 
+_FEATURE_MODELS: dict = {}
+
+
+def _feature_model(embedder, layer: str):
+    """The model from the embedder's input to its layer ``layer``, built once per embedder object and layer: a new
+    model per call traced its predict function again every time (about 50 ms, and TensorFlow's retracing warnings
+    in the training log)."""
+    key = (id(embedder), layer)
+    if key not in _FEATURE_MODELS:
+        import weakref
+
+        import keras
+        _FEATURE_MODELS[key] = keras.Model(embedder.input, embedder.get_layer(layer).output)
+        weakref.finalize(embedder, _FEATURE_MODELS.pop, key, None)
+    return _FEATURE_MODELS[key]
+
+
 def feature_maps(embedder, images: np.ndarray, layer: str, batch_size: int = 512) -> np.ndarray:
     """The output of the embedder's layer ``layer`` for uint8 images (n, h, w) -> float32 (n, fh, fw, c)."""
-    import keras
-    model = keras.Model(embedder.input, embedder.get_layer(layer).output)
-    out = [np.asarray(model.predict_on_batch(np.asarray(images[i:i + batch_size], np.float32)))
-           for i in range(0, len(images), batch_size)]
+    model = _feature_model(embedder, layer)
+    out = [predict(model, images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0,), np.float32)
 
 
