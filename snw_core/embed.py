@@ -15,12 +15,10 @@ import numpy as np
 
 from .fsutil import atomic_write_bytes
 
-__all__ = ["embed_images", "predict", "FEW_ROWS", "project_pca", "project_umap", "exact_knn", "UMAP_EPOCHS", "save_embeddings", "load_embeddings",
+__all__ = ["embed_images", "predict", "project_pca", "project_umap", "exact_knn", "UMAP_EPOCHS", "save_embeddings", "load_embeddings",
            "save_projection", "load_projection", "ensure_projection"]
 
 
-#: up to this many rows a model runs through its own traced graph (:func:`predict`)
-FEW_ROWS = 8
 _GRAPHS: dict = {}
 
 
@@ -44,11 +42,13 @@ def _graph(model):
 
 
 def predict(model, x: np.ndarray) -> np.ndarray:
-    """``model(x)`` in inference mode for a float32 batch -> numpy. A few rows (one image judged on the Inspect page)
-    go through the model's traced graph: ``predict_on_batch`` runs the same graph but adds 0.3-0.6 ms of Keras
-    bookkeeping to every call, a tenth of judging one image. Larger batches use ``predict_on_batch``."""
+    """``model(x)`` in inference mode for a float32 batch -> numpy, through the model's traced graph (any batch
+    size, traced once): ``predict_on_batch`` runs the same graph but adds 0.3-0.6 ms of Keras bookkeeping to every
+    call, a tenth of judging one image, and traces it again for every new batch size (TensorFlow warns about the
+    retracing once that happens often, as when a run judges sets of many sizes). The same numbers, to the bit, and
+    the same speed for large batches (3,600 images: 0.31 s against 0.30 s)."""
     x = np.asarray(x, np.float32)
-    fn = _graph(model) if len(x) <= FEW_ROWS else None
+    fn = _graph(model)
     if fn is not None:
         import tensorflow as tf
         out = fn(tf.constant(x))
