@@ -1,7 +1,7 @@
 """The command line (a contract, see design.md).
 
     python -m snw_core data synth --out FILE [--n N] [--seed S]
-    python -m snw_core data real --kind texture|connector --difficulty moderate|strong --out FILE [--n N] [--seed S] [--sheet PNG]
+    python -m snw_core data real --kind texture|connector --difficulty moderate|strong --out FILE [--n N] [--seed S] [--sheet PNG] [--photo FILE|skimage:NAME]
     python -m snw_core data check SOURCE [--good-label L]
     python -m snw_core data import hub:OWNER/NAME --out FILE
     python -m snw_core train --data SOURCE [--preset seed|default] [--epochs N] [--seed S] [--name NAME] ...
@@ -75,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=3000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sheet", default=None, help="also write a sample sheet PNG of the set here")
+    p.add_argument("--photo", default=None, help="texture only: cut the surface from this photograph instead: an "
+                   "image file of your own surface, or one shipped with a package (skimage:grass.png); the "
+                   "difficulty then sets only the defects' strength range")
     p = d.add_parser("check", help="load a source and print its summary (exit 2 on bad input)")
     p.add_argument("source")
     p.add_argument("--good-label", default="0")
@@ -341,7 +344,7 @@ def _data(a) -> int:
     if a.data_cmd == "real":
         from .realdata import RealDataError, write_parquet
         try:
-            print(write_parquet(a.out, a.kind, a.difficulty, n=a.n, seed=a.seed, sheet=a.sheet))
+            print(write_parquet(a.out, a.kind, a.difficulty, n=a.n, seed=a.seed, sheet=a.sheet, photo=a.photo))
         except RealDataError as e:
             raise BadInput(str(e)) from None
         return 0

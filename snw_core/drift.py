@@ -217,8 +217,15 @@ def fresh_items(run, n_good: int = 120, n_defect: int = 120, seed: int = 1000):
             info = None
         if info:
             s = seed if seed != info.get("seed") else seed + 1
-            images, labels, _, _ = realdata.generate(info["kind"], info["difficulty"], n, s)
-            note = f"realdata {info['kind']}/{info['difficulty']}, seed {s}"
+            own = None                          # a texture cut from a photograph of its own: the same one
+            if info["kind"] == "texture" and info.get("photo", realdata.texture_photo(info["difficulty"])) \
+                    != realdata.texture_photo(info["difficulty"]):
+                own = info["photo"]
+            try:
+                images, labels, _, _ = realdata.generate(info["kind"], info["difficulty"], n, s, photo=own)
+                note = f"realdata {info['kind']}/{info['difficulty']}" + (f" ({own})" if own else "") + f", seed {s}"
+            except realdata.RealDataError:      # the photograph has moved since: fall back to the test split
+                images = None
     if images is None:
         from .embed import load_embeddings
         ds = D.load(source, good_label=good_label)

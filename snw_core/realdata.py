@@ -21,7 +21,8 @@ Two kinds, same schema as every other set (``dirname``, ``label``, ``image``; la
     shaded by light from one side), each from subtle to obvious. Difficulty: ``moderate`` =
     ``brick.png`` (a regular texture), the whole range; ``strong`` = ``gravel.png`` (a random texture of
     high contrast at the defects' own scale), the upper 40 % of each range (below it a person no longer
-    finds the defect in the gravel).
+    finds the defect in the gravel). ``photo`` (``data real --photo``) cuts the surface from another
+    photograph instead: one shipped with a package (``skimage:grass.png``) or your own image file.
 ``connector``
     The connector of :mod:`snw_core.synthetic` (its geometry, pins, defects and labels: pin addresses
     ``1 .. 12``), 26 x 36 px, with the housing's surface grain cut from a real photograph (``gravel.png``
@@ -38,6 +39,7 @@ Deterministic for a seed: all randomness comes from ``numpy.random.default_rng(s
 
 >>> images, labels, dirnames, info = generate("texture", "strong", n=300, seed=0)    # doctest: +SKIP
 >>> write_parquet("gravel.parquet", "texture", "strong", n=3000, seed=0)            # doctest: +SKIP
+>>> write_parquet("mine.parquet", "texture", "moderate", photo="surface.png")       # doctest: +SKIP
 >>> cell_box("7", (36, 48), (3, 4))
 (12, 24, 24, 36)
 
@@ -54,7 +56,8 @@ import numpy as np
 from . import synthetic
 
 __all__ = ["KINDS", "DIFFICULTIES", "TEXTURE_SHAPE", "TEXTURE_GRID", "TEXTURE_DEFECTS", "BOX_LEVELS",
-           "RealDataError", "generate", "write_parquet", "read_info", "cell_box", "photo", "sample_sheet",
+           "RealDataError", "generate", "write_parquet", "read_info", "cell_box", "photo", "photo_from", "texture_photo",
+           "sample_sheet",
            "META_KEY"]
 
 KINDS = ("texture", "connector")
@@ -70,6 +73,8 @@ META_KEY = "snw_realdata"
 #: the photograph of each difficulty of the texture kind (file, package)
 _TEXTURE_PHOTO = {"moderate": ("brick.png", "skimage"), "strong": ("gravel.png", "skimage")}
 _PHOTO_DIRS = {"skimage": "data", "sklearn": "datasets/images"}
+#: the smallest photograph (h, w) a texture set is cut from: four crop sizes each way at half its size
+MIN_PHOTO_HW = (4 * 2 * 36, 4 * 2 * 48)
 #: the subtle end of the defects' strength range per texture difficulty: on the strong texture the subtlest
 #: defects of the full range hide in the gravel even from a person who knows where to look (seen on the
 #: sample sheet of the weakest items), so its defects span the upper 40 % of each kind's range
@@ -102,6 +107,50 @@ def photo(name: str, package: str) -> np.ndarray:
                             "install the version pinned in requirements.txt.")
     with Image.open(path) as im:
         return np.asarray(im.convert("L"), dtype=np.float32)
+
+
+def texture_photo(difficulty: str) -> str:
+    """The photograph a texture set of ``difficulty`` is cut from unless another is given, as a spec of
+    :func:`photo_from` (``"skimage:brick.png"``)."""
+    fname, pkg = _TEXTURE_PHOTO[difficulty]
+    return f"{pkg}:{fname}"
+
+
+def photo_from(spec: str) -> tuple[np.ndarray, str]:
+    """The photograph a texture set is cut from: ``"skimage:NAME"`` or ``"sklearn:NAME"`` (one shipped inside that
+    package, see :func:`photo`) or the path of any image file Pillow reads (your own surface, photographed as
+    evenly lit as the line would see it). Returns ``(float32 grayscale (h, w) in 0..255, the spec as recorded)``;
+    a file's path is recorded absolute, so the drift benchmark can cut fresh items from it later. Raises
+    :class:`RealDataError` with what to do when it is missing, unreadable or smaller than
+    :data:`MIN_PHOTO_HW`."""
+    spec = str(spec).strip()
+    pkg, _, name = spec.partition(":")
+    if pkg in _PHOTO_DIRS and name:
+        spec_ = importlib.util.find_spec(pkg)
+        folder = (pathlib.Path(list(spec_.submodule_search_locations)[0]) / _PHOTO_DIRS[pkg]
+                  if spec_ is not None and spec_.submodule_search_locations else None)
+        if folder is not None and not (folder / name).is_file():
+            have = sorted(f.name for f in folder.iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg"))
+            raise RealDataError(f"{pkg} ships no photograph '{name}'; it has: {', '.join(have)}.")
+        img, recorded = photo(name, pkg), f"{pkg}:{name}"
+    else:
+        from PIL import Image, UnidentifiedImageError
+
+        path = pathlib.Path(spec).expanduser()
+        if not path.is_file():
+            raise RealDataError(f"The photograph '{spec}' is not a file. Give the path of an image file, or one that "
+                                f"ships with a package: skimage:NAME or sklearn:NAME (e.g. skimage:grass.png).")
+        try:
+            with Image.open(path) as im:
+                img = np.asarray(im.convert("L"), dtype=np.float32)
+        except (UnidentifiedImageError, OSError) as e:
+            raise RealDataError(f"The photograph '{spec}' could not be read as an image ({e}).") from None
+        recorded = str(path.resolve())
+    if img.shape[0] < MIN_PHOTO_HW[0] or img.shape[1] < MIN_PHOTO_HW[1]:
+        raise RealDataError(f"The photograph '{spec}' is {img.shape[1]} x {img.shape[0]} px; a texture set needs at "
+                            f"least {MIN_PHOTO_HW[1]} x {MIN_PHOTO_HW[0]} px (crops of {TEXTURE_SHAPE[1]} x "
+                            f"{TEXTURE_SHAPE[0]} px at half its size, from enough different places).")
+    return img, recorded
 
 
 def _downscale(img: np.ndarray, f: int) -> np.ndarray:
@@ -283,7 +332,7 @@ def _texture_defects(clean: np.ndarray, label: np.ndarray, kind: np.ndarray, rng
     return out
 
 
-def _texture(difficulty: str, n: int, seed: int):
+def _texture(difficulty: str, n: int, seed: int, photo_spec: str | None = None):
     rng = np.random.default_rng(seed)
     h, w = TEXTURE_SHAPE
     grid = TEXTURE_GRID
@@ -291,8 +340,8 @@ def _texture(difficulty: str, n: int, seed: int):
     counts = synthetic.label_counts(n, n_cells)
     label = np.repeat(np.arange(n_cells + 1), counts)[rng.permutation(n)]
     kind = np.where(label > 0, rng.choice(np.arange(1, 5), size=n, p=_TEXTURE_DEFECT_PROBS), 0)
-    fname, pkg = _TEXTURE_PHOTO[difficulty]
-    src = _downscale(photo(fname, pkg), 2)
+    img, recorded = photo_from(photo_spec or texture_photo(difficulty))
+    src = _downscale(img, 2)
     clean = _crops(src, n, (h, w), rng)
     contrast = rng.uniform(0.92, 1.08, n).astype(np.float32)[:, None, None]
     bright = rng.uniform(-6.0, 6.0, n).astype(np.float32)[:, None, None]
@@ -306,7 +355,7 @@ def _texture(difficulty: str, n: int, seed: int):
     boxes, peak = _boxes(img_def - img_clean), np.abs(img_def - img_clean).max(axis=(1, 2))
     boxes[label == 0] = -1
     kinds = np.array(("none",) + TEXTURE_DEFECTS)[kind]
-    info = {"kind": "texture", "difficulty": difficulty, "photo": f"{pkg}:{fname}", "grid": list(grid),
+    info = {"kind": "texture", "difficulty": difficulty, "photo": recorded, "grid": list(grid),
             "bounds": [0.0, float(h), 0.0, float(w)]}
     return img_def.astype(np.uint8), label, kinds, boxes, peak, info
 
@@ -412,11 +461,15 @@ def _check(kind: str, difficulty: str, n: int, seed: int) -> None:
         raise RealDataError(f"seed must be an integer from 0 to {2**32 - 1}; got {seed!r}.")
 
 
-def generate(kind: str = "texture", difficulty: str = "moderate", n: int = 3000, seed: int = 0):
+def generate(kind: str = "texture", difficulty: str = "moderate", n: int = 3000, seed: int = 0,
+             photo: str | None = None):
     """Generate a real-photo set.
 
     kind : ``"texture"`` or ``"connector"``; difficulty : ``"moderate"`` or ``"strong"``
     n : items (at least 13: one per label); seed : the only source of randomness
+    photo : texture only: the photograph to cut the surface from instead of the difficulty's own (a spec of
+        :func:`photo_from`: ``"skimage:grass.png"`` or an image file); the difficulty then sets only the
+        defects' strength range (``strong``: the upper 40 %)
 
     Returns ``(images, labels, dirnames, info)``: images uint8 (n, h, w) (36 x 48 for texture, 26 x 36 for
     the connector); labels str (n,), ``"0"`` good, ``"1" .. "12"`` the cell (texture) or pin (connector)
@@ -428,7 +481,13 @@ def generate(kind: str = "texture", difficulty: str = "moderate", n: int = 3000,
     Label counts follow :func:`snw_core.synthetic.label_counts` (3,000 -> 1,000 good, 166-167 per address).
     """
     _check(kind, difficulty, n, seed)
-    images, label, kinds, boxes, peak, info = (_texture if kind == "texture" else _connector)(difficulty, int(n), int(seed))
+    if photo is not None and kind != "texture":
+        raise RealDataError("A photograph of your own (--photo) is for the texture kind; the connector's grain, "
+                            "background and light come from fixed photographs.")
+    if kind == "texture":
+        images, label, kinds, boxes, peak, info = _texture(difficulty, int(n), int(seed), photo)
+    else:
+        images, label, kinds, boxes, peak, info = _connector(difficulty, int(n), int(seed))
     labels = label.astype(str)
     dirnames = np.array(["OK" if v == 0 else f"NG_{v:02d}" for v in label.tolist()])
     info.update({"seed": int(seed), "n": int(n), "defect": kinds.tolist(), "box": boxes.tolist(),
@@ -437,14 +496,14 @@ def generate(kind: str = "texture", difficulty: str = "moderate", n: int = 3000,
 
 
 def write_parquet(path, kind: str = "texture", difficulty: str = "moderate", n: int = 3000, seed: int = 0,
-                  sheet=None) -> pathlib.Path:
+                  sheet=None, photo: str | None = None) -> pathlib.Path:
     """Generate a set and write it as parquet (same schema and writer as the embedded set); returns the path.
 
     The per-item records (see :func:`generate`, ``info``) go into the schema metadata under
     :data:`META_KEY`. With ``sheet`` (a PNG path) a sample sheet of the set is written too (atomically).
     Arguments are checked before anything is written.
     """
-    images, labels, dirnames, info = generate(kind, difficulty, n, seed)
+    images, labels, dirnames, info = generate(kind, difficulty, n, seed, photo=photo)
     out = synthetic.write_images_parquet(path, images, labels, dirnames, metadata={META_KEY: info})
     if sheet is not None:
         from PIL import Image

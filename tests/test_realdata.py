@@ -96,3 +96,62 @@ def test_cli_writes_a_set_and_refuses_bad_input(tmp_path, capsys):
     assert main(["data", "real", "--n", "5", "--out", str(tmp_path / "w.parquet")]) == 2
     assert "error:" in capsys.readouterr().err
     assert not (tmp_path / "w.parquet").exists()
+
+
+def _surface_png(path, size=(300, 400), seed=0):
+    """A photograph of a surface of our own: blobs of several sizes (a random texture), saved as PNG."""
+    from PIL import Image
+
+    from snw_core.imageops import gaussian_blur
+    rng = np.random.default_rng(seed)
+    fine, coarse = rng.normal(0, 1, (1,) + size), rng.normal(0, 1, (1,) + size)
+    img = 128 + 40 * gaussian_blur(fine, 1.5)[0] / 0.2 + 25 * gaussian_blur(coarse, 6.0)[0] / 0.05
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
+    return path
+
+
+def test_a_texture_set_from_a_photograph_of_your_own(tmp_path, capsys):
+    from snw_core.__main__ import main
+
+    own = _surface_png(tmp_path / "surface.png")
+    a = generate("texture", "moderate", n=40, seed=3, photo=str(own))
+    b = generate("texture", "moderate", n=40, seed=3, photo=str(own))
+    assert np.array_equal(a[0], b[0]) and a[0].shape == (40,) + realdata.TEXTURE_SHAPE
+    assert a[3]["photo"] == str(own.resolve())
+    brick = generate("texture", "moderate", n=40, seed=3)
+    assert brick[3]["photo"] == realdata.texture_photo("moderate") == "skimage:brick.png"
+    assert not np.array_equal(a[0], brick[0]) and np.array_equal(a[1], brick[1])     # same labels, other surface
+    # a packaged photograph by name; the difficulty keeps its strength range
+    grass = generate("texture", "strong", n=40, seed=3, photo="skimage:grass.png")
+    assert grass[3]["photo"] == "skimage:grass.png" and grass[3]["difficulty"] == "strong"
+    # the command line writes it; bad photographs exit 2 with what to do and write nothing
+    out = tmp_path / "own.parquet"
+    assert main(["data", "real", "--photo", str(own), "--n", "30", "--out", str(out)]) == 0
+    assert realdata.read_info(out)["photo"] == str(own.resolve())
+    small = tmp_path / "small.png"
+    from PIL import Image
+    Image.fromarray(np.full((100, 120), 128, np.uint8)).save(small)
+    for photo, says in ((str(small), "at least 384 x 288 px"), (str(tmp_path / "none.png"), "not a file"),
+                        ("skimage:nothere.png", "brick.png"), (str(tmp_path / "own.parquet"), "could not be read")):
+        assert main(["data", "real", "--photo", photo, "--n", "30", "--out", str(tmp_path / "bad.parquet")]) == 2
+        assert says in " ".join(capsys.readouterr().err.split())            # the message is wrapped
+    assert main(["data", "real", "--kind", "connector", "--photo", str(own), "--n", "30",
+                 "--out", str(tmp_path / "bad.parquet")]) == 2
+    assert "texture kind" in " ".join(capsys.readouterr().err.split())
+    assert not (tmp_path / "bad.parquet").exists()
+
+
+def test_fresh_drift_items_come_from_the_sets_own_photograph(tmp_path):
+    from snw_core import drift
+
+    own = _surface_png(tmp_path / "surface.png", seed=1)
+    src = realdata.write_parquet(tmp_path / "own.parquet", "texture", "moderate", n=40, seed=0, photo=str(own))
+
+    class Run:                       # what fresh_items reads of a run
+        def config(self):
+            return {"data": {"source": str(src), "good_label": "0"}}
+
+    images, labels, note = drift.fresh_items(Run(), 5, 5, seed=1000)
+    assert note == f"realdata texture/moderate ({own.resolve()}), seed 1000"
+    expected = generate("texture", "moderate", n=3 * 5 + 13, seed=1000, photo=str(own))[0]
+    assert any(np.array_equal(images[0], e) for e in expected)
