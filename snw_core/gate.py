@@ -63,7 +63,7 @@ import numpy as np
 from .imageops import box3
 
 __all__ = ["Gate", "standardize", "robust_standardize", "sharpness", "texture_signature", "grey_skew", "GATE_FILE",
-           "UNKNOWN_REASON", "FLAT_REASON", "BLUR_REASON", "INVERTED_REASON", "NOISE_REASON",
+           "UNKNOWN_REASON", "FLAT_REASON", "BLUR_REASON", "INVERTED_REASON", "NOISE_REASON", "EXPOSURE_REASON",
            "LOCAL_REASON", "noise_sd", "relative_noise"]
 
 GATE_FILE = "gate.npz"
@@ -78,6 +78,12 @@ BLUR_SHARE = 0.25
 LOCAL_REASON = "local difference from the good parts"
 NOISE_REASON = "too noisy (noisier than the images this run can judge): check gain, exposure and light"
 INVERTED_REASON = "grey levels inverted (a negative image): check the camera's pixel format and settings"
+EXPOSURE_REASON = "far darker or brighter than the images this run was trained on: check lamp, lens cap and exposure"
+#: the exposure check: an image whose mean grey level is below EXPOSURE_LOW times the train images' 0.1th
+#: percentile, or above EXPOSURE_HIGH times their 99.9th, is UNKNOWN. A line's light drifts (the drift benchmark
+#: asks for +-30 %), a lamp that is off or a lens cap does not; on a surface with little structure of its own (a
+#: smooth, painted or polished part) the appearance check cannot tell such a frame from the part, the level can
+EXPOSURE_LOW, EXPOSURE_HIGH = 0.5, 1.5
 #: the polarity check: the quantiles whose asymmetry is the grey-level skew, and the smallest skew (in absolute
 #: value) of every train image for which the check is used at all
 SKEW_QUANTILES = (0.05, 0.5, 0.95)
@@ -219,6 +225,18 @@ def _fit_texture(goods, rng):
 LOCAL_FLOOR = 0.05
 
 
+def fit_exposure(images) -> tuple[float, float]:
+    """The exposure check's limits from the train and val images as delivered: (EXPOSURE_LOW x their mean grey
+    level's 0.1th percentile, EXPOSURE_HIGH x its 99.9th); the upper limit is 0 (not checked) where it would lie at
+    or above white, or for no images."""
+    images = np.asarray(images)
+    if not len(images):
+        return 0.0, 0.0
+    level = images.reshape(len(images), -1).mean(1, dtype=np.float64)
+    lo, hi = EXPOSURE_LOW * float(np.quantile(level, 0.001)), EXPOSURE_HIGH * float(np.quantile(level, 0.999))
+    return (lo, hi) if hi < 255.0 else (lo, 0.0)
+
+
 def fit_polarity(images) -> tuple[float, float]:
     """``(sign, limit)`` of the polarity check from the train images uint8 (n, h, w): where every train image's
     grey-level skew (:func:`grey_skew`, 0.1th to 99.9th percentile) lies on one side of 0, at least
@@ -276,6 +294,7 @@ class Gate:
     references); t_app, t_local : thresholds; min_std : grey-level spread below which a frame is flat;
     min_sharp : :func:`sharpness` below which an image is out of focus (0: not checked, older runs);
     max_noise : :func:`relative_noise` above which an image is too noisy to judge (0: not checked, the usual case);
+    exposure : (lowest, highest) mean grey level of an image the run judges ((0, 0): not checked, older runs);
     texture : None (the texture check off: older runs, images smaller than a square) or a dict of arrays:
     ``texture_components`` (K, p*p), ``texture_whiten`` (Q*K, Q*K), ``texture_refs`` (R, Q*K) the whitened
     reference signatures, ``texture_quantiles`` (Q,), ``texture_scalars`` [patch, stride, threshold, nearest
@@ -283,7 +302,7 @@ class Gate:
     """
 
     def __init__(self, mean, components, eigvals, resid_var, good_images, t_app, t_local, min_std, min_sharp=0.0,
-                 texture=None, local_model=None, polarity=(0.0, 0.0), max_noise=0.0):
+                 texture=None, local_model=None, polarity=(0.0, 0.0), max_noise=0.0, exposure=(0.0, 0.0)):
         self.mean = np.asarray(mean, np.float64)
         self.components = np.asarray(components, np.float64)
         self.eigvals = np.asarray(eigvals, np.float64)
@@ -293,6 +312,7 @@ class Gate:
         self.min_std = float(min_std)
         self.min_sharp = float(min_sharp)
         self.max_noise = float(max_noise)
+        self.exposure = (float(exposure[0]), float(exposure[1]))
         self.image_shape = tuple(self.good_images.shape[1:])
         self._good_z = standardize(self.good_images)
         self._good_sq = np.sum(self._good_z ** 2, axis=1)
@@ -329,6 +349,7 @@ class Gate:
         good = labels == str(good_label)
         # as the camera delivered them: drifted copies (a light gradient) pull the skew towards 0 by design
         polarity = fit_polarity(images[split == "train"]) if (split == "train").any() else (0.0, 0.0)
+        exposure = fit_exposure(images[(split == "train") | (split == "val")])
         if augment != "none":
             from .augment import LIGHT, envelope_copies
             drifted = envelope_copies(images, np.random.default_rng([seed, 7919]), augment,
@@ -349,7 +370,7 @@ class Gate:
         gate = cls(mean, vt[:k], np.maximum(lam[:k], 1e-12), resid_var, images[tr & good],
                    1.0, 1.0, min_std=FLAT_SHARE * float(np.min(stds)),
                    min_sharp=BLUR_SHARE * float(np.min(sharpness(images[tr]))), local_model=local_model,
-                   polarity=polarity)
+                   polarity=polarity, exposure=exposure)
         gate.augment = augment
         ref = va if va.any() else tr
         gate.t_app = margin * float(np.quantile(gate._appearance_raw(images[ref]), QUANTILE))
@@ -357,7 +378,8 @@ class Gate:
         texture = _fit_texture(images[tr & good], rng)
         if texture is not None:                  # threshold: the val items and a drifted copy of each
             gate = cls(gate.mean, gate.components, gate.eigvals, gate.resid_var, gate.good_images, gate.t_app, 1.0,
-                       gate.min_std, gate.min_sharp, texture=texture, local_model=local_model, polarity=polarity)
+                       gate.min_std, gate.min_sharp, texture=texture, local_model=local_model, polarity=polarity,
+                       exposure=exposure)
             gate.augment = augment
             from .augment import envelope_copies
             val = np.concatenate([images[ref], envelope_copies(images[ref], rng)])
@@ -412,7 +434,8 @@ class Gate:
         Returns arrays (n,): ``appearance`` (> 1 = not recognised), ``texture`` (the same for the texture
         check; 0 where it is off), ``flat`` (bool), ``blurred`` (bool: out of
         focus), ``noise`` (:func:`relative_noise`), ``noisy`` (bool: too noisy), ``inverted`` (bool: a negative
-        image), ``unknown`` (bool),
+        image), ``level`` (the mean grey level), ``exposure`` (bool: far darker or brighter than the training
+        images), ``unknown`` (bool),
         ``local`` (local evidence / its threshold: > 1 = a local defect), ``local_defect`` (bool),
         ``defect_y``, ``defect_x`` (int, image coordinates of the heat map's maximum) and ``heatmap``
         (float32 (n, h, w), 0 = like the good parts).
@@ -429,12 +452,15 @@ class Gate:
         noisy = ~flat & (noise > self.max_noise) if self.max_noise > 0 else np.zeros(len(images), bool)
         sign, limit = self.polarity
         inverted = ~flat & (sign * grey_skew(images) < sign * limit) if sign else np.zeros(len(images), bool)
+        level = np.asarray(images, np.float64).reshape(len(images), -1).mean(1)
+        lo, hi = self.exposure
+        exposure = ~flat & ((level < lo) | ((level > hi) & (hi > 0)))          # (0, 0): not checked
         local, heat, arg = self._local(images)
         local_n = local / self.t_local
         y, x = np.unravel_index(arg, self.image_shape)
         return {"appearance": appearance, "texture": texture, "flat": flat, "blurred": blurred, "inverted": inverted,
-                "noise": noise, "noisy": noisy,
-                "unknown": flat | blurred | noisy | inverted | (appearance > 1.0) | (texture > 1.0),
+                "noise": noise, "noisy": noisy, "level": level, "exposure": exposure,
+                "unknown": flat | blurred | noisy | inverted | exposure | (appearance > 1.0) | (texture > 1.0),
                 "local": local_n, "local_defect": local_n > 1.0, "defect_y": y.astype(np.int64),
                 "defect_x": x.astype(np.int64), "heatmap": heat.astype(np.float32)}
 
@@ -464,22 +490,24 @@ class Gate:
                 "components": self.components,
                 "eigvals": self.eigvals.astype(np.float64), "good_images": self.good_images,
                 "scalars": np.array([self.resid_var, self.t_app, self.t_local, self.min_std, self.min_sharp,
-                                     self.max_noise], np.float64)}
+                                     self.max_noise, *self.exposure], np.float64)}
 
     @classmethod
     def from_arrays(cls, a: dict):
-        resid_var, t_app, t_local, min_std, *rest = (float(v) for v in a["scalars"])   # older runs: 4 or 5 values
+        resid_var, t_app, t_local, min_std, *rest = (float(v) for v in a["scalars"])   # older runs: 4 to 6 values
         texture = a if all(k in a for k in TEXTURE_KEYS) else None                 # older runs: no texture check
         local_model = a if all(k in a for k in LOCAL_KEYS) else None        # older runs: the most similar goods
         return cls(a["mean"], a["components"], a["eigvals"], resid_var, a["good_images"], t_app, t_local, min_std,
                    rest[0] if rest else 0.0, texture=texture, local_model=local_model,
                    polarity=a["polarity"] if "polarity" in a else (0.0, 0.0),         # older runs: not checked
-                   max_noise=rest[1] if len(rest) > 1 else 0.0)
+                   max_noise=rest[1] if len(rest) > 1 else 0.0,
+                   exposure=(rest[2], rest[3]) if len(rest) > 3 else (0.0, 0.0))        # older runs: not checked
 
     def thresholds(self) -> dict:
         """What the run records: the thresholds and the model's size (JSON-friendly)."""
         return {"appearance": self.t_app, "local": self.t_local, "augment": getattr(self, "augment", "none"),
                 "min_std": self.min_std, "min_sharpness": self.min_sharp, "max_noise": self.max_noise,
+                "exposure": {"min_level": self.exposure[0], "max_level": self.exposure[1]},
                 "components": int(len(self.eigvals)),
                 "good_references": int(len(self.good_images)), "margin": MARGIN, "quantile": QUANTILE,
                 "texture": self.t_tex if self.texture is not None else None,

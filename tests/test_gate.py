@@ -324,3 +324,35 @@ def test_the_generated_connector_is_not_checked_for_polarity(fitted):
     gate, _ = fitted
     assert gate.polarity == (0.0, 0.0)
     assert not gate.check(255 - gate.good_images[:5])["inverted"].any()      # the appearance check sees these
+
+
+def test_a_frame_far_darker_or_brighter_than_the_training_images_is_unknown(fitted, tiny_dataset, tmp_path):
+    from snw_core.drift import apply
+    from snw_core.gate import EXPOSURE_HIGH, EXPOSURE_LOW, EXPOSURE_REASON, fit_exposure
+    gate, split = fitted
+    level = tiny_dataset.images[split != "test"].reshape(int((split != "test").sum()), -1).mean(1)
+    lo, hi = gate.exposure
+    assert lo == pytest.approx(EXPOSURE_LOW * np.quantile(level, 0.001))
+    assert hi == pytest.approx(EXPOSURE_HIGH * np.quantile(level, 0.999)) and 0 < lo < hi < 255
+    parts = tiny_dataset.images[split == "test"]
+    dark = np.clip(np.rint(parts * 0.3), 0, 255).astype(np.uint8)              # a lamp far too weak
+    c = gate.check(dark)
+    assert c["exposure"].all() and c["unknown"].all()
+    verdict, reason = combine(np.zeros(len(dark)), 1.0, c)
+    assert set(verdict) == {"UNKNOWN"} and set(reason) == {EXPOSURE_REASON}
+    for gain in (0.7, 1.3):                    # the light drift a line has (bench --drift: +-30 %) stays judged
+        x = np.clip(np.rint(parts * gain), 0, 255).astype(np.uint8)
+        assert not gate.check(x)["exposure"].any()
+    assert not gate.check(apply(parts, "brightness", 30, seed=0))["exposure"].any()
+    assert not gate.check(parts)["exposure"].any()
+    # the bundle's script judges alike; a gate file from before the check (six scalars) checks nothing
+    gate.save(tmp_path / "gate.npz")
+    script = bundle_script()
+    x = np.concatenate([dark, parts])
+    assert np.array_equal(script.Gate(str(tmp_path)).check(x)["exposure"], gate.check(x)["exposure"])
+    assert script.EXPOSURE_REASON == EXPOSURE_REASON
+    a = gate.arrays()
+    a["scalars"] = a["scalars"][:6]
+    assert Gate.from_arrays(a).exposure == (0.0, 0.0) and not Gate.from_arrays(a).check(dark)["exposure"].any()
+    # a set as bright as white allows: no upper limit, the lower one stays
+    assert fit_exposure(np.full((5, 4, 4), 200, np.uint8)) == (100.0, 0.0) and fit_exposure(np.zeros((0, 4, 4))) == (0.0, 0.0)

@@ -19,8 +19,8 @@ when score > threshold), pin (guessed pin address; meaningful for DEFECT), pin_c
 nearest_defect (row indices in the training data set named in bundle.json) with their distances and the nearest
 defect's label, defect_y / defect_x (pixel of the strongest local evidence), appearance (> 1: not recognised as
 the part: UNKNOWN) and local (> 1: a local difference from the good parts: DEFECT). UNKNOWN means the image is
-not the part the model knows (camera fault, empty fixture, another part type) or softer or noisier than the
-run can judge: it is never passed.
+not the part the model knows (camera fault, empty fixture, another part type), softer or noisier than the
+run can judge, or far darker or brighter than its training images (a lamp off): it is never passed.
 With five or more images the camera check warns on stderr when the batch is darker, brighter, softer, noisier or
 lower in contrast than the training images were (bundle.json "acquisition"; the same check as the dashboard's).
 
@@ -59,6 +59,7 @@ UNKNOWN_REASON = "not recognised as this part: check camera, fixture, part type"
 FLAT_REASON = "almost no contrast (flat frame): check lamp, lens cap, exposure"
 BLUR_REASON = "out of focus (less sharp than the images this run can judge): check lens and focus"
 NOISE_REASON = "too noisy (noisier than the images this run can judge): check gain, exposure and light"
+EXPOSURE_REASON = "far darker or brighter than the images this run was trained on: check lamp, lens cap and exposure"
 NOISE_RULE_NOTE = " (noisy image: score scaled, no local difference from the good parts)"
 INVERTED_REASON = "grey levels inverted (a negative image): check the camera's pixel format and settings"
 LOCAL_REASON = "local difference from the good parts"
@@ -154,6 +155,8 @@ class Gate:
         self.resid_var, self.t_app, self.t_local, self.min_std, *rest = (float(v) for v in a["scalars"])
         self.min_sharp = rest[0] if rest else 0.0
         self.max_noise = rest[1] if len(rest) > 1 else 0.0       # too noisy to judge above it; 0 = not checked
+        # the lowest and highest mean grey level of an image it judges; (0, 0) = not checked (older bundles)
+        self.exposure = (rest[2], rest[3]) if len(rest) > 3 else (0.0, 0.0)
         # the polarity check (sign, limit): 0 = not checked (older bundles, near symmetric grey levels)
         self.polarity = tuple(float(v) for v in a["polarity"]) if "polarity" in a else (0.0, 0.0)
         keys = ("texture_components", "texture_whiten", "texture_refs", "texture_quantiles", "texture_scalars")
@@ -215,14 +218,17 @@ class Gate:
         if sign:                               # grey-level skew (q95 + q5 - 2 q50) / (q95 - q5), mirrored: inverted
             lo, med, hi = quantiles_last(x64.reshape(len(images), -1), (0.05, 0.5, 0.95))
             inverted = ~flat & (sign * (hi + lo - 2.0 * med) / np.maximum(hi - lo, 1e-9) < sign * limit)
+        level = x64.reshape(len(images), -1).mean(1)
+        lo_level, hi_level = self.exposure
+        exposure = ~flat & ((level < lo_level) | ((level > hi_level) & (hi_level > 0)))
         if self.local is not None:
             heat, local = self._local_heat(z)
         else:
             heat, local = self._nearest_goods_heat(z)
         y, x = np.unravel_index(heat.argmax(1), (h, w))
         return {"appearance": appearance, "texture": texture, "flat": flat, "blurred": blurred, "inverted": inverted,
-                "noise": noise, "noisy": noisy,
-                "unknown": flat | blurred | noisy | inverted | (appearance > 1.0) | (texture > 1.0),
+                "noise": noise, "noisy": noisy, "level": level, "exposure": exposure,
+                "unknown": flat | blurred | noisy | inverted | exposure | (appearance > 1.0) | (texture > 1.0),
                 "local": local,
                 "local_defect": local > 1.0, "defect_y": y, "defect_x": x, "heatmap": heat.reshape(-1, h, w)}
 
@@ -541,6 +547,7 @@ class References:
                                                   INVERTED_REASON if checks.get("inverted", [False] * (i + 1))[i]
                                                   else BLUR_REASON if checks.get("blurred", [False] * (i + 1))[i]
                                                   else NOISE_REASON if checks.get("noisy", [False] * (i + 1))[i]
+                                                  else EXPOSURE_REASON if checks.get("exposure", [False] * (i + 1))[i]
                                                   else UNKNOWN_REASON)
             has = checks is not None
             rows.append({"file": names[i], "verdict": verdict, "reason": reason, "defect": verdict != "GOOD",
