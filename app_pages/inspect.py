@@ -41,7 +41,7 @@ head.markdown(
     f"Pin address = vote of the {judge.pin_k} nearest of {len(judge.ref_defect):,} defective train items. "
     + ("**UNKNOWN** when the image does not look like the part the run was trained on (camera fault, empty "
        "fixture, another part type), is softer or noisier than the run can judge, or far darker or brighter than "
-       "its training images (a lamp off); the heat map shows where an "
+       "its training images (a lamp off) or clipped by glare; the heat map shows where an "
        "image differs most from the good parts."
        + (" **DEFECT** also when a neighbourhood of the image is unlike any on the good train parts (patch "
           "evidence, chosen on val for this run), whatever the score."

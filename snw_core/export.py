@@ -157,7 +157,7 @@ def _readme(run_id: str, meta: dict) -> str:
 Judges {h} x {w} px grayscale connector images: GOOD / DEFECT against threshold {meta['threshold']:.6g}
 (score = mean distance to the {meta['k']} nearest good references), the guessed pin address of a defect,
 UNKNOWN for an image that is not recognised as the part (camera fault, empty fixture, another part type) or
-is softer or noisier than the run can judge or far darker or brighter than its training images (never passed), and the pixel where an image differs most from the good parts (defect_y, defect_x).
+is softer or noisier than the run can judge or far darker or brighter than its training images or clipped by glare (never passed), and the pixel where an image differs most from the good parts (defect_y, defect_x).
 
 On the small computer (Raspberry Pi 4/5 with 64-bit OS, or any x86-64 / aarch64 Linux, Python 3.9+):
 

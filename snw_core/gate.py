@@ -64,6 +64,7 @@ from .imageops import box3
 
 __all__ = ["Gate", "standardize", "robust_standardize", "sharpness", "texture_signature", "grey_skew", "GATE_FILE",
            "UNKNOWN_REASON", "FLAT_REASON", "BLUR_REASON", "INVERTED_REASON", "NOISE_REASON", "EXPOSURE_REASON",
+           "GLARE_REASON",
            "LOCAL_REASON", "noise_sd", "relative_noise"]
 
 GATE_FILE = "gate.npz"
@@ -84,6 +85,10 @@ EXPOSURE_REASON = "far darker or brighter than the images this run was trained o
 #: asks for +-30 %), a lamp that is off or a lens cap does not; on a surface with little structure of its own (a
 #: smooth, painted or polished part) the appearance check cannot tell such a frame from the part, the level can
 EXPOSURE_LOW, EXPOSURE_HIGH = 0.5, 1.5
+GLARE_REASON = "clipped highlights (glare, a reflection or too much light): check lamp, reflections and exposure"
+#: the highlights check: grey levels at or above CLIP_LEVEL are clipped; an image with a larger share of them than
+#: any train or val image brightened by LIGHT_DRIFT (the light drift a line has), plus CLIP_MARGIN, is UNKNOWN
+CLIP_LEVEL, LIGHT_DRIFT, CLIP_MARGIN = 250, 1.3, 0.02
 #: the polarity check: the quantiles whose asymmetry is the grey-level skew, and the smallest skew (in absolute
 #: value) of every train image for which the check is used at all
 SKEW_QUANTILES = (0.05, 0.5, 0.95)
@@ -237,6 +242,17 @@ def fit_exposure(images) -> tuple[float, float]:
     return (lo, hi) if hi < 255.0 else (lo, 0.0)
 
 
+def fit_highlights(images) -> float:
+    """The highlights check's limit from the train and val images as delivered: the largest share of clipped pixels
+    (:data:`CLIP_LEVEL`) of any of them brightened by :data:`LIGHT_DRIFT`, plus :data:`CLIP_MARGIN`; 0 (not checked)
+    for no images."""
+    images = np.asarray(images)
+    if not len(images):
+        return 0.0
+    brighter = np.asarray(images, np.float64).reshape(len(images), -1) * LIGHT_DRIFT
+    return float((np.rint(brighter) >= CLIP_LEVEL).mean(1).max()) + CLIP_MARGIN
+
+
 def fit_polarity(images) -> tuple[float, float]:
     """``(sign, limit)`` of the polarity check from the train images uint8 (n, h, w): where every train image's
     grey-level skew (:func:`grey_skew`, 0.1th to 99.9th percentile) lies on one side of 0, at least
@@ -295,6 +311,7 @@ class Gate:
     min_sharp : :func:`sharpness` below which an image is out of focus (0: not checked, older runs);
     max_noise : :func:`relative_noise` above which an image is too noisy to judge (0: not checked, the usual case);
     exposure : (lowest, highest) mean grey level of an image the run judges ((0, 0): not checked, older runs);
+    max_clipped : the largest share of clipped pixels (:data:`CLIP_LEVEL`) of an image it judges (0: not checked);
     texture : None (the texture check off: older runs, images smaller than a square) or a dict of arrays:
     ``texture_components`` (K, p*p), ``texture_whiten`` (Q*K, Q*K), ``texture_refs`` (R, Q*K) the whitened
     reference signatures, ``texture_quantiles`` (Q,), ``texture_scalars`` [patch, stride, threshold, nearest
@@ -302,7 +319,8 @@ class Gate:
     """
 
     def __init__(self, mean, components, eigvals, resid_var, good_images, t_app, t_local, min_std, min_sharp=0.0,
-                 texture=None, local_model=None, polarity=(0.0, 0.0), max_noise=0.0, exposure=(0.0, 0.0)):
+                 texture=None, local_model=None, polarity=(0.0, 0.0), max_noise=0.0, exposure=(0.0, 0.0),
+                 max_clipped=0.0):
         self.mean = np.asarray(mean, np.float64)
         self.components = np.asarray(components, np.float64)
         self.eigvals = np.asarray(eigvals, np.float64)
@@ -313,6 +331,7 @@ class Gate:
         self.min_sharp = float(min_sharp)
         self.max_noise = float(max_noise)
         self.exposure = (float(exposure[0]), float(exposure[1]))
+        self.max_clipped = float(max_clipped)
         self.image_shape = tuple(self.good_images.shape[1:])
         self._good_z = standardize(self.good_images)
         self._good_sq = np.sum(self._good_z ** 2, axis=1)
@@ -350,6 +369,7 @@ class Gate:
         # as the camera delivered them: drifted copies (a light gradient) pull the skew towards 0 by design
         polarity = fit_polarity(images[split == "train"]) if (split == "train").any() else (0.0, 0.0)
         exposure = fit_exposure(images[(split == "train") | (split == "val")])
+        max_clipped = fit_highlights(images[(split == "train") | (split == "val")])
         if augment != "none":
             from .augment import LIGHT, envelope_copies
             drifted = envelope_copies(images, np.random.default_rng([seed, 7919]), augment,
@@ -370,7 +390,7 @@ class Gate:
         gate = cls(mean, vt[:k], np.maximum(lam[:k], 1e-12), resid_var, images[tr & good],
                    1.0, 1.0, min_std=FLAT_SHARE * float(np.min(stds)),
                    min_sharp=BLUR_SHARE * float(np.min(sharpness(images[tr]))), local_model=local_model,
-                   polarity=polarity, exposure=exposure)
+                   polarity=polarity, exposure=exposure, max_clipped=max_clipped)
         gate.augment = augment
         ref = va if va.any() else tr
         gate.t_app = margin * float(np.quantile(gate._appearance_raw(images[ref]), QUANTILE))
@@ -379,7 +399,7 @@ class Gate:
         if texture is not None:                  # threshold: the val items and a drifted copy of each
             gate = cls(gate.mean, gate.components, gate.eigvals, gate.resid_var, gate.good_images, gate.t_app, 1.0,
                        gate.min_std, gate.min_sharp, texture=texture, local_model=local_model, polarity=polarity,
-                       exposure=exposure)
+                       exposure=exposure, max_clipped=max_clipped)
             gate.augment = augment
             from .augment import envelope_copies
             val = np.concatenate([images[ref], envelope_copies(images[ref], rng)])
@@ -435,7 +455,7 @@ class Gate:
         check; 0 where it is off), ``flat`` (bool), ``blurred`` (bool: out of
         focus), ``noise`` (:func:`relative_noise`), ``noisy`` (bool: too noisy), ``inverted`` (bool: a negative
         image), ``level`` (the mean grey level), ``exposure`` (bool: far darker or brighter than the training
-        images), ``unknown`` (bool),
+        images), ``clipped_share`` (the share of clipped pixels), ``clipped`` (bool: glare), ``unknown`` (bool),
         ``local`` (local evidence / its threshold: > 1 = a local defect), ``local_defect`` (bool),
         ``defect_y``, ``defect_x`` (int, image coordinates of the heat map's maximum) and ``heatmap``
         (float32 (n, h, w), 0 = like the good parts).
@@ -455,12 +475,16 @@ class Gate:
         level = np.asarray(images, np.float64).reshape(len(images), -1).mean(1)
         lo, hi = self.exposure
         exposure = ~flat & ((level < lo) | ((level > hi) & (hi > 0)))          # (0, 0): not checked
+        clipped_share = (np.asarray(images).reshape(len(images), -1) >= CLIP_LEVEL).mean(1)
+        clipped = ~flat & (clipped_share > self.max_clipped) if self.max_clipped > 0 else np.zeros(len(images), bool)
         local, heat, arg = self._local(images)
         local_n = local / self.t_local
         y, x = np.unravel_index(arg, self.image_shape)
         return {"appearance": appearance, "texture": texture, "flat": flat, "blurred": blurred, "inverted": inverted,
-                "noise": noise, "noisy": noisy, "level": level, "exposure": exposure,
-                "unknown": flat | blurred | noisy | inverted | exposure | (appearance > 1.0) | (texture > 1.0),
+                "noise": noise, "noisy": noisy, "level": level, "exposure": exposure, "clipped_share": clipped_share,
+                "clipped": clipped,
+                "unknown": (flat | blurred | noisy | inverted | exposure | clipped | (appearance > 1.0)
+                            | (texture > 1.0)),
                 "local": local_n, "local_defect": local_n > 1.0, "defect_y": y.astype(np.int64),
                 "defect_x": x.astype(np.int64), "heatmap": heat.astype(np.float32)}
 
@@ -490,24 +514,26 @@ class Gate:
                 "components": self.components,
                 "eigvals": self.eigvals.astype(np.float64), "good_images": self.good_images,
                 "scalars": np.array([self.resid_var, self.t_app, self.t_local, self.min_std, self.min_sharp,
-                                     self.max_noise, *self.exposure], np.float64)}
+                                     self.max_noise, *self.exposure, self.max_clipped], np.float64)}
 
     @classmethod
     def from_arrays(cls, a: dict):
-        resid_var, t_app, t_local, min_std, *rest = (float(v) for v in a["scalars"])   # older runs: 4 to 6 values
+        resid_var, t_app, t_local, min_std, *rest = (float(v) for v in a["scalars"])   # older runs: 4 to 8 values
         texture = a if all(k in a for k in TEXTURE_KEYS) else None                 # older runs: no texture check
         local_model = a if all(k in a for k in LOCAL_KEYS) else None        # older runs: the most similar goods
         return cls(a["mean"], a["components"], a["eigvals"], resid_var, a["good_images"], t_app, t_local, min_std,
                    rest[0] if rest else 0.0, texture=texture, local_model=local_model,
                    polarity=a["polarity"] if "polarity" in a else (0.0, 0.0),         # older runs: not checked
                    max_noise=rest[1] if len(rest) > 1 else 0.0,
-                   exposure=(rest[2], rest[3]) if len(rest) > 3 else (0.0, 0.0))        # older runs: not checked
+                   exposure=(rest[2], rest[3]) if len(rest) > 3 else (0.0, 0.0),        # older runs: not checked
+                   max_clipped=rest[4] if len(rest) > 4 else 0.0)
 
     def thresholds(self) -> dict:
         """What the run records: the thresholds and the model's size (JSON-friendly)."""
         return {"appearance": self.t_app, "local": self.t_local, "augment": getattr(self, "augment", "none"),
                 "min_std": self.min_std, "min_sharpness": self.min_sharp, "max_noise": self.max_noise,
                 "exposure": {"min_level": self.exposure[0], "max_level": self.exposure[1]},
+                "max_clipped": self.max_clipped,
                 "components": int(len(self.eigvals)),
                 "good_references": int(len(self.good_images)), "margin": MARGIN, "quantile": QUANTILE,
                 "texture": self.t_tex if self.texture is not None else None,

@@ -372,8 +372,8 @@ def combine(scores, threshold: float, checks: dict | None = None):
     from the good parts the twin did not weigh), or when the part sits flipped in the fixture
     (``flipped``, with registration); GOOD otherwise.
     """
-    from .gate import (BLUR_REASON, EXPOSURE_REASON, FLAT_REASON, INVERTED_REASON, LOCAL_REASON, NOISE_REASON,
-                       UNKNOWN_REASON)
+    from .gate import (BLUR_REASON, EXPOSURE_REASON, FLAT_REASON, GLARE_REASON, INVERTED_REASON, LOCAL_REASON,
+                       NOISE_REASON, UNKNOWN_REASON)
     from .patches import PATCH_REASON
     scores = np.asarray(scores, np.float64)
     twin = scores > threshold
@@ -396,6 +396,8 @@ def combine(scores, threshold: float, checks: dict | None = None):
         reason[checks["unknown"]] = UNKNOWN_REASON
         if "exposure" in checks:
             reason[np.asarray(checks["exposure"], bool)] = EXPOSURE_REASON
+        if "clipped" in checks:
+            reason[np.asarray(checks["clipped"], bool)] = GLARE_REASON
         if "noisy" in checks:
             reason[np.asarray(checks["noisy"], bool)] = NOISE_REASON
         if "blurred" in checks:

@@ -356,3 +356,29 @@ def test_a_frame_far_darker_or_brighter_than_the_training_images_is_unknown(fitt
     assert Gate.from_arrays(a).exposure == (0.0, 0.0) and not Gate.from_arrays(a).check(dark)["exposure"].any()
     # a set as bright as white allows: no upper limit, the lower one stays
     assert fit_exposure(np.full((5, 4, 4), 200, np.uint8)) == (100.0, 0.0) and fit_exposure(np.zeros((0, 4, 4))) == (0.0, 0.0)
+
+
+def test_clipped_highlights_glare_are_unknown_but_a_brighter_lamp_is_not(fitted, tiny_dataset, tmp_path):
+    from snw_core.gate import CLIP_LEVEL, CLIP_MARGIN, GLARE_REASON, LIGHT_DRIFT, fit_highlights
+    gate, split = fitted
+    seen = tiny_dataset.images[split != "test"].astype(np.float64)
+    share = (np.rint(seen * LIGHT_DRIFT) >= CLIP_LEVEL).reshape(len(seen), -1).mean(1)
+    assert gate.max_clipped == pytest.approx(share.max() + CLIP_MARGIN)
+    parts = tiny_dataset.images[split == "test"]
+    glare, kinds = notapart.not_a_part(parts.shape[1:], parts, n_per_kind=10, seed=2, kinds=("glare",))
+    c = gate.check(glare)
+    assert c["clipped"].all() and c["unknown"].all() and (c["clipped_share"] > gate.max_clipped).all()
+    verdict, reason = combine(np.zeros(len(glare)), 1.0, c)
+    assert set(verdict) == {"UNKNOWN"} and GLARE_REASON in set(reason)
+    brighter = np.clip(np.rint(parts * LIGHT_DRIFT), 0, 255).astype(np.uint8)
+    assert not gate.check(brighter)["clipped"].any() and not gate.check(parts)["clipped"].any()
+    gate.save(tmp_path / "gate.npz")
+    script = bundle_script()
+    x = np.concatenate([glare, parts, brighter])
+    assert np.array_equal(script.Gate(str(tmp_path)).check(x)["clipped"], gate.check(x)["clipped"])
+    assert script.GLARE_REASON == GLARE_REASON
+    a = gate.arrays()                          # a gate file from before the check (eight scalars): not checked
+    a["scalars"] = a["scalars"][:8]
+    assert Gate.from_arrays(a).max_clipped == 0.0 and not Gate.from_arrays(a).check(glare)["clipped"].any()
+    assert fit_highlights(np.zeros((0, 4, 4), np.uint8)) == 0.0
+    assert fit_highlights(np.full((3, 4, 4), 200, np.uint8)) == pytest.approx(1.0 + CLIP_MARGIN)   # 200 x 1.3 clips

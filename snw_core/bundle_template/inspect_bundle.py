@@ -20,7 +20,8 @@ nearest_defect (row indices in the training data set named in bundle.json) with 
 defect's label, defect_y / defect_x (pixel of the strongest local evidence), appearance (> 1: not recognised as
 the part: UNKNOWN) and local (> 1: a local difference from the good parts: DEFECT). UNKNOWN means the image is
 not the part the model knows (camera fault, empty fixture, another part type), softer or noisier than the
-run can judge, or far darker or brighter than its training images (a lamp off): it is never passed.
+run can judge, far darker or brighter than its training images (a lamp off) or clipped by glare: it is never
+passed.
 With five or more images the camera check warns on stderr when the batch is darker, brighter, softer, noisier or
 lower in contrast than the training images were (bundle.json "acquisition"; the same check as the dashboard's).
 
@@ -60,6 +61,7 @@ FLAT_REASON = "almost no contrast (flat frame): check lamp, lens cap, exposure"
 BLUR_REASON = "out of focus (less sharp than the images this run can judge): check lens and focus"
 NOISE_REASON = "too noisy (noisier than the images this run can judge): check gain, exposure and light"
 EXPOSURE_REASON = "far darker or brighter than the images this run was trained on: check lamp, lens cap and exposure"
+GLARE_REASON = "clipped highlights (glare, a reflection or too much light): check lamp, reflections and exposure"
 NOISE_RULE_NOTE = " (noisy image: score scaled, no local difference from the good parts)"
 INVERTED_REASON = "grey levels inverted (a negative image): check the camera's pixel format and settings"
 LOCAL_REASON = "local difference from the good parts"
@@ -157,6 +159,8 @@ class Gate:
         self.max_noise = rest[1] if len(rest) > 1 else 0.0       # too noisy to judge above it; 0 = not checked
         # the lowest and highest mean grey level of an image it judges; (0, 0) = not checked (older bundles)
         self.exposure = (rest[2], rest[3]) if len(rest) > 3 else (0.0, 0.0)
+        # the largest share of clipped pixels (>= 250) of an image it judges; 0 = not checked (older bundles)
+        self.max_clipped = rest[4] if len(rest) > 4 else 0.0
         # the polarity check (sign, limit): 0 = not checked (older bundles, near symmetric grey levels)
         self.polarity = tuple(float(v) for v in a["polarity"]) if "polarity" in a else (0.0, 0.0)
         keys = ("texture_components", "texture_whiten", "texture_refs", "texture_quantiles", "texture_scalars")
@@ -221,14 +225,18 @@ class Gate:
         level = x64.reshape(len(images), -1).mean(1)
         lo_level, hi_level = self.exposure
         exposure = ~flat & ((level < lo_level) | ((level > hi_level) & (hi_level > 0)))
+        clipped_share = (np.asarray(images).reshape(len(images), -1) >= 250).mean(1)
+        clipped = ~flat & (clipped_share > self.max_clipped) if self.max_clipped > 0 else np.zeros(len(images), bool)
         if self.local is not None:
             heat, local = self._local_heat(z)
         else:
             heat, local = self._nearest_goods_heat(z)
         y, x = np.unravel_index(heat.argmax(1), (h, w))
         return {"appearance": appearance, "texture": texture, "flat": flat, "blurred": blurred, "inverted": inverted,
-                "noise": noise, "noisy": noisy, "level": level, "exposure": exposure,
-                "unknown": flat | blurred | noisy | inverted | exposure | (appearance > 1.0) | (texture > 1.0),
+                "noise": noise, "noisy": noisy, "level": level, "exposure": exposure, "clipped_share": clipped_share,
+                "clipped": clipped,
+                "unknown": (flat | blurred | noisy | inverted | exposure | clipped | (appearance > 1.0)
+                            | (texture > 1.0)),
                 "local": local,
                 "local_defect": local > 1.0, "defect_y": y, "defect_x": x, "heatmap": heat.reshape(-1, h, w)}
 
@@ -547,6 +555,7 @@ class References:
                                                   INVERTED_REASON if checks.get("inverted", [False] * (i + 1))[i]
                                                   else BLUR_REASON if checks.get("blurred", [False] * (i + 1))[i]
                                                   else NOISE_REASON if checks.get("noisy", [False] * (i + 1))[i]
+                                                  else GLARE_REASON if checks.get("clipped", [False] * (i + 1))[i]
                                                   else EXPOSURE_REASON if checks.get("exposure", [False] * (i + 1))[i]
                                                   else UNKNOWN_REASON)
             has = checks is not None
