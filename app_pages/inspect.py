@@ -41,8 +41,13 @@ head.markdown(
     f"Pin address = vote of the {judge.pin_k} nearest of {len(judge.ref_defect):,} defective train items. "
     + ("**UNKNOWN** when the image does not look like the part the run was trained on (camera fault, empty "
        "fixture, another part type), is softer or noisier than the run can judge, or far darker or brighter than "
-       "its training images (a lamp off) or clipped by glare; the heat map shows where an "
-       "image differs most from the good parts."
+       "its training images (a lamp off) or clipped by glare"
+       + (f" (this run: a mean grey level from {judge.gate.exposure[0]:.0f}"
+          + (f" to {judge.gate.exposure[1]:.0f}" if judge.gate.exposure[1] > 0 else " up")
+          + (f", at most {judge.gate.max_clipped:.0%} of the pixels clipped white" if judge.gate.max_clipped > 0
+             else "") + ")"
+          if judge.gate is not None and judge.gate.exposure[0] > 0 else "")
+       + "; the heat map shows where an image differs most from the good parts."
        + (" **DEFECT** also when a neighbourhood of the image is unlike any on the good train parts (patch "
           "evidence, chosen on val for this run), whatever the score."
           if judge.patches is not None and np.isfinite(judge.patches.threshold) else "")
