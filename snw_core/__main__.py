@@ -256,10 +256,10 @@ def _dispatch(a) -> int:
 
 def _warn_if_unusable(run) -> None:
     """One line on stderr for a run that cannot tell good from defective (:func:`snw_core.metrics.unusable_note`)."""
-    from .metrics import unusable_note
-    note = unusable_note(run.metrics())
-    if note:
-        print("WARNING: " + note, file=sys.stderr)
+    from .metrics import unusable_note, weak_twin_note
+    for note in (unusable_note(run.metrics()), weak_twin_note(run.metrics() or {})):
+        if note:
+            print("WARNING: " + note, file=sys.stderr)
 
 
 def _inspect(a) -> int:

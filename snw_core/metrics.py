@@ -49,6 +49,7 @@ __all__ = [
     "unknown_rates",
     "unusable_reasons",
     "unusable_note",
+    "weak_twin_note",
     "UNUSABLE_RATE",
 ]
 
@@ -379,6 +380,25 @@ def unusable_note(metrics: dict) -> str | None:
         return None
     return ("This run cannot tell good parts from defective ones: it " + " and ".join(reasons) + ". Do not judge parts "
             "with it or take it to the line; train again (another seed, or another preset).")
+
+
+def weak_twin_note(metrics: dict) -> str | None:
+    """The operator's sentence for a run whose twin ranks its test items worse than chance (``auroc`` below 0.5:
+    defective items nearer the good references than good ones), or None. Such a run may still judge through the
+    gate's local and patch evidence, but its twin's score says nothing.
+
+    >>> weak_twin_note({"auroc": 0.9}) is None
+    True
+    >>> weak_twin_note({"auroc": 0.17})[:46]
+    "The twin's own score ranks the test items wors"
+    """
+    v = metrics.get("auroc")
+    if not isinstance(v, (int, float)) or not np.isfinite(v) or v >= 0.5:
+        return None
+    return (f"The twin's own score ranks the test items worse than chance (AUROC {v:.2f}): its defective items lie "
+            "nearer the good references than the good ones do. The verdicts rest on the gate's local and patch "
+            "evidence alone. The defects may be too faint for this surface (look at a sample sheet of the data), or "
+            "train again with another seed or preset.")
 
 
 def _roc_inputs(scores, is_defect):

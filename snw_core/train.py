@@ -905,10 +905,10 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         metrics_["localisation"] = loc
         run.write_metrics(metrics_)
         log.msg(f"localisation: {loc['share']:.1%} of {loc['caught']} caught test defects shown in their cell")
-    from .metrics import unusable_note
-    unusable = unusable_note(metrics_)
-    if unusable:
-        log.msg("WARNING: " + unusable)
+    from .metrics import unusable_note, weak_twin_note
+    for note in (unusable_note(metrics_), weak_twin_note(metrics_)):
+        if note:
+            log.msg("WARNING: " + note)
     if projection != "none":
         run.append_progress({"kind": "phase", "phase": "projection"})
         t_p = time.time()

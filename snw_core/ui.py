@@ -240,10 +240,13 @@ def finished_run_or_info(run=None):
 
 def unusable_box(run) -> None:
     """A red box when the run cannot tell good parts from defective ones (:func:`snw_core.metrics.unusable_note`)."""
-    from .metrics import unusable_note
+    from .metrics import unusable_note, weak_twin_note
     note = unusable_note(run.metrics())
     if note:
         st.error(f"Run `{run.id}`: {note}", icon=":material/block:")
+    weak = weak_twin_note(run.metrics() or {})
+    if weak:
+        st.warning(f"Run `{run.id}`: {weak}", icon=":material/warning:")
 
 
 def run_label(run) -> str:

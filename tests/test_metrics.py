@@ -575,3 +575,11 @@ def test_unusable_reasons_flag_a_run_no_better_than_a_coin_at_one_job():
     assert unusable_note({"overkill_rate": 0.01, "escape_rate": 0.0}) is None
     assert "rejects 60% of the good test items and passes 70%" in unusable_note({"overkill_rate": 0.6,
                                                                                 "escape_rate": 0.7})
+
+
+def test_a_twin_that_ranks_worse_than_chance_is_named():
+    from snw_core.metrics import weak_twin_note
+    note = weak_twin_note({"auroc": 0.168, "good_defect_accuracy": 0.785})
+    assert "worse than chance (AUROC 0.17)" in note and "local and patch evidence" in note
+    for fine in ({"auroc": 0.5}, {"auroc": 0.99}, {"auroc": float("nan")}, {"auroc": None}, {}):
+        assert weak_twin_note(fine) is None

@@ -220,4 +220,10 @@ def test_a_run_that_rejects_every_good_part_is_marked_unusable(env):
     good, _ = make_run(env["runs"], env["parquet"], "good-run")
     at = open_page(env, "accuracy.py", "good-run")
     assert not [e.value for e in at.error if "cannot tell" in e.value]
+    assert not [w.value for w in at.warning if "worse than chance" in w.value]
     assert "UNUSABLE" not in ui.run_label(good)
+    inverted, _ = make_run(env["runs"], env["parquet"], "inverted-twin")
+    inverted.write_metrics({**inverted.metrics(), "auroc": 0.17})     # judged by the gate's evidence alone
+    at = open_page(env, "accuracy.py", "inverted-twin")
+    assert [w.value for w in at.warning if "worse than chance (AUROC 0.17)" in w.value]
+    assert not [e.value for e in at.error if "cannot tell" in e.value]
