@@ -112,12 +112,10 @@ def test_a_defect_only_the_local_evidence_saw_gets_the_pin_where_the_evidence_is
               "local": np.full(n, 2.0), "local_defect": np.ones(n, bool), "defect_y": dy.astype(np.int64),
               "defect_x": dx.astype(np.int64), "heatmap": np.zeros((n, 10, 90), np.float32)}
 
-    class Gate:
-        def check(self, images):
-            return dict(checks)
+    from trained_run import FixedGate
 
     judge = Judge(None, good, np.arange(40), defect, labels, np.arange(70) + 40, threshold=6.0, k=3, pin_k=5,
-                  gate=Gate(), ref_defect_yx=yx)
+                  gate=FixedGate(checks), ref_defect_yx=yx)
     out = judge.judge_embeddings(q, images=np.zeros((n, 10, 90), np.uint8))
     assert (out["verdict"] == "DEFECT").all() and (out["score"] <= 6.0).all()
     assert list(out["pin"][:-1]) == truth[:-1]

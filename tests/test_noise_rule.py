@@ -95,15 +95,13 @@ def test_dashboard_and_bundle_apply_the_same_rule():
               "heatmap": np.zeros((n, 4, 4), np.float32)}
     rule = {"used": True, "min_noise": 0.2, "twin": 4.5, "local": 0.5}
 
-    class Gate:
-        def check(self, images):
-            return dict(checks)
+    from trained_run import FixedGate
 
     judge = Judge(None, good, np.arange(40), defect, labels, np.arange(50) + 40, threshold=3.0, k=3, pin_k=5,
-                  gate=Gate(), noise_rule=rule)
+                  gate=FixedGate(checks), noise_rule=rule)
     out = judge.judge_embeddings(q, images=np.zeros((n, 4, 4), np.uint8))
     plain = Judge(None, good, np.arange(40), defect, labels, np.arange(50) + 40, threshold=3.0, k=3, pin_k=5,
-                  gate=Gate()).judge_embeddings(q, images=np.zeros((n, 4, 4), np.uint8))
+                  gate=FixedGate(checks)).judge_embeddings(q, images=np.zeros((n, 4, 4), np.uint8))
     changed = out["verdict"] != plain["verdict"]
     assert changed.any() and (out["verdict"][changed] == "GOOD").all()       # the rule only ever passes more
     assert all(NOISE_RULE_NOTE in r for r in out["reason"][changed])
@@ -113,5 +111,5 @@ def test_dashboard_and_bundle_apply_the_same_rule():
         assert g["verdict"] == w["verdict"] and g["reason"] == w["reason"]
         assert g["score"] == pytest.approx(w["score"], rel=1e-5)
     unused = Judge(None, good, np.arange(40), defect, labels, np.arange(50) + 40, threshold=3.0, k=3, pin_k=5,
-                   gate=Gate(), noise_rule={**rule, "used": False})
+                   gate=FixedGate(checks), noise_rule={**rule, "used": False})
     assert unused.noise_rule is None

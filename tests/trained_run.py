@@ -41,3 +41,14 @@ def write_pngs(images, folder: Path, names) -> list[str]:
         Image.fromarray(img).save(p)
         paths.append(str(p))
     return paths
+
+
+class FixedGate:
+    """A stand-in for a run's gate whose check gives the same checks (a dict of arrays) for any images: the tests
+    of the verdict's rules set the gate's evidence by hand."""
+
+    def __init__(self, checks: dict):
+        self.checks = checks
+
+    def check(self, images) -> dict:
+        return dict(self.checks)
