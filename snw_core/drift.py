@@ -218,8 +218,8 @@ def fresh_items(run, n_good: int = 120, n_defect: int = 120, seed: int = 1000):
         if info:
             s = seed if seed != info.get("seed") else seed + 1
             own = None                          # a texture cut from a photograph of its own: the same one
-            if info["kind"] == "texture" and info.get("photo", realdata.texture_photo(info["difficulty"])) \
-                    != realdata.texture_photo(info["difficulty"]):
+            default = realdata.texture_photo(info["difficulty"]) if info["kind"] == "texture" else None
+            if default is not None and info.get("photo") not in (None, default):
                 own = info["photo"]
             try:
                 images, labels, _, _ = realdata.generate(info["kind"], info["difficulty"], n, s, photo=own)

@@ -466,16 +466,17 @@ class Gate:
         appearance = self._appearance_raw(images) / self.t_app
         texture = (self._texture_raw(images) / self.t_tex if self.texture is not None
                    else np.zeros(len(images)))
-        flat = np.asarray(images, np.float64).reshape(len(images), -1).std(1) < self.min_std
+        flat_x = np.asarray(images, np.float64).reshape(len(images), -1)
+        flat = flat_x.std(1) < self.min_std
         blurred = ~flat & (sharpness(images) < self.min_sharp)
         noise = relative_noise(images)
         noisy = ~flat & (noise > self.max_noise) if self.max_noise > 0 else np.zeros(len(images), bool)
         sign, limit = self.polarity
         inverted = ~flat & (sign * grey_skew(images) < sign * limit) if sign else np.zeros(len(images), bool)
-        level = np.asarray(images, np.float64).reshape(len(images), -1).mean(1)
+        level = flat_x.mean(1)
         lo, hi = self.exposure
         exposure = ~flat & ((level < lo) | ((level > hi) & (hi > 0)))          # (0, 0): not checked
-        clipped_share = (np.asarray(images).reshape(len(images), -1) >= CLIP_LEVEL).mean(1)
+        clipped_share = (flat_x >= CLIP_LEVEL).mean(1)
         clipped = ~flat & (clipped_share > self.max_clipped) if self.max_clipped > 0 else np.zeros(len(images), bool)
         local, heat, arg = self._local(images)
         local_n = local / self.t_local

@@ -56,9 +56,8 @@ import numpy as np
 from . import synthetic
 
 __all__ = ["KINDS", "DIFFICULTIES", "TEXTURE_SHAPE", "TEXTURE_GRID", "TEXTURE_DEFECTS", "BOX_LEVELS",
-           "RealDataError", "generate", "write_parquet", "read_info", "cell_box", "photo", "photo_from", "texture_photo",
-           "sample_sheet",
-           "META_KEY"]
+           "RealDataError", "generate", "write_parquet", "read_info", "cell_box", "photo", "photo_from",
+           "texture_photo", "sample_sheet", "META_KEY"]
 
 KINDS = ("texture", "connector")
 DIFFICULTIES = ("moderate", "strong")
@@ -103,8 +102,11 @@ def photo(name: str, package: str) -> np.ndarray:
                             f"install the project's requirements (pip install -r requirements.txt).")
     path = pathlib.Path(list(spec.submodule_search_locations)[0]) / _PHOTO_DIRS[package] / name
     if not path.is_file():
-        raise RealDataError(f"The photograph '{name}' is not in the installed {package} ({path.parent}); "
-                            "install the version pinned in requirements.txt.")
+        have = sorted(f.name for f in path.parent.iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg")) \
+            if path.parent.is_dir() else []
+        raise RealDataError(f"The photograph '{name}' is not in the installed {package} ({path.parent}); it has: "
+                            f"{', '.join(have) or 'none'}. A set of this project that needs it: install the version "
+                            "pinned in requirements.txt.")
     with Image.open(path) as im:
         return np.asarray(im.convert("L"), dtype=np.float32)
 
@@ -126,12 +128,6 @@ def photo_from(spec: str) -> tuple[np.ndarray, str]:
     spec = str(spec).strip()
     pkg, _, name = spec.partition(":")
     if pkg in _PHOTO_DIRS and name:
-        spec_ = importlib.util.find_spec(pkg)
-        folder = (pathlib.Path(list(spec_.submodule_search_locations)[0]) / _PHOTO_DIRS[pkg]
-                  if spec_ is not None and spec_.submodule_search_locations else None)
-        if folder is not None and not (folder / name).is_file():
-            have = sorted(f.name for f in folder.iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg"))
-            raise RealDataError(f"{pkg} ships no photograph '{name}'; it has: {', '.join(have)}.")
         img, recorded = photo(name, pkg), f"{pkg}:{name}"
     else:
         from PIL import Image, UnidentifiedImageError
