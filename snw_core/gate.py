@@ -98,6 +98,12 @@ N_COMPONENTS = 32
 #: threshold = 99.9th percentile of the val split times this margin
 MARGIN = 1.2
 QUANTILE = 0.999
+#: a val item filed as good whose local evidence lies more than this many robust spreads (1.4826 x the median
+#: absolute deviation, of the evidence's logarithm) above the val goods' median is left out of the local
+#: threshold's quantile: no good part measured comes near it (at most 5.4 on every set of docs/real-data.md), a
+#: defect filed as good does (5 to 11), and with a few hundred val goods the 99.9th percentile is their maximum,
+#: so one wrong label would set the threshold
+CLEAR_OUTLIER_Z = 6.0
 #: most similar train goods the heat map of an older run compares with
 LOCAL_K = 3
 #: principal components of the goods model behind the local evidence (fewer with fewer train goods: at most a
@@ -268,6 +274,25 @@ def fit_polarity(images) -> tuple[float, float]:
     return 0.0, 0.0
 
 
+def without_clear_outliers(values, z: float | None = None) -> np.ndarray:
+    """The positive ``values`` (n,) without those whose logarithm lies more than ``z`` robust spreads (1.4826 x the
+    median absolute deviation) above the median (``z`` defaults to :data:`CLEAR_OUTLIER_Z`): what a threshold set on
+    items filed as good may use when a few of them are not good parts at all.
+
+    >>> v = np.exp(np.random.default_rng(0).normal(0, 0.3, 200))
+    >>> len(without_clear_outliers(v)), len(without_clear_outliers(np.r_[v, 20.0]))
+    (200, 200)
+    """
+    z = CLEAR_OUTLIER_Z if z is None else z
+    v = np.asarray(values, np.float64)
+    lv = np.log(np.maximum(v, 1e-300))
+    med = float(np.median(lv))
+    spread = 1.4826 * float(np.median(np.abs(lv - med)))
+    if not spread > 0:
+        return v
+    return v[lv <= med + z * spread]
+
+
 def fit_local_model(goods) -> dict | None:
     """The goods model behind the local evidence, from train goods uint8 (m, h, w): the mean and the first
     principal components of the standardised goods, and per pixel the goods' mean squared residual outside them
@@ -327,6 +352,8 @@ class Gate:
         self.resid_var = float(resid_var)
         self.good_images = np.asarray(good_images, np.uint8)
         self.t_app, self.t_local = float(t_app), float(t_local)
+        #: val items filed as good left out of the local threshold (:func:`without_clear_outliers`); 0 when loaded
+        self.local_set_aside = 0
         self.min_std = float(min_std)
         self.min_sharp = float(min_sharp)
         self.max_noise = float(max_noise)
@@ -408,7 +435,9 @@ class Gate:
         ref_good = ref & good
         if ref_good.any():
             local, _, _ = gate._local(images[ref_good], exclude_self=not va.any())
-            gate.t_local = margin * float(np.quantile(local, QUANTILE))
+            kept = without_clear_outliers(local)
+            gate.t_local = margin * float(np.quantile(kept, QUANTILE))
+            gate.local_set_aside = int(len(local) - len(kept))
         else:
             gate.t_local = float("inf")
         return gate
@@ -534,7 +563,7 @@ class Gate:
         return {"appearance": self.t_app, "local": self.t_local, "augment": getattr(self, "augment", "none"),
                 "min_std": self.min_std, "min_sharpness": self.min_sharp, "max_noise": self.max_noise,
                 "exposure": {"min_level": self.exposure[0], "max_level": self.exposure[1]},
-                "max_clipped": self.max_clipped,
+                "max_clipped": self.max_clipped, "local_set_aside": self.local_set_aside,
                 "components": int(len(self.eigvals)),
                 "good_references": int(len(self.good_images)), "margin": MARGIN, "quantile": QUANTILE,
                 "texture": self.t_tex if self.texture is not None else None,

@@ -790,6 +790,10 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     gate, checks = fit_gate(images, labels, prep.split, ds.good_label, augment=settings.get("augment", "none"),
                             seed=seed)
     gate.save(run.file(GATE_FILE))
+    if gate.local_set_aside:
+        log.msg(f"local evidence: {gate.local_set_aside} val item(s) filed as good differ from the good parts far more "
+                "than any good part does and were left out of its threshold: defects filed as good? "
+                f"`python -m snw_core audit {run.id}` lists the labels to check")
     if registration is not None:              # a part flipped in the fixture is DEFECT, as the judge says
         checks["local_defect"] = checks["local_defect"] | registration.flipped(images)
     if applied is not None:                   # locations on the source images' pixels

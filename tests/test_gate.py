@@ -382,3 +382,30 @@ def test_clipped_highlights_glare_are_unknown_but_a_brighter_lamp_is_not(fitted,
     assert Gate.from_arrays(a).max_clipped == 0.0 and not Gate.from_arrays(a).check(glare)["clipped"].any()
     assert fit_highlights(np.zeros((0, 4, 4), np.uint8)) == 0.0
     assert fit_highlights(np.full((3, 4, 4), 200, np.uint8)) == pytest.approx(1.0 + CLIP_MARGIN)   # 200 x 1.3 clips
+
+
+def test_a_few_defects_filed_as_good_do_not_set_the_local_threshold(monkeypatch):
+    """With a few hundred val goods the 99.9th percentile is their largest value: one defect filed as good would set
+    the local threshold far above every good part. Clear outliers among the val goods are left out of it."""
+    from snw_core import gate as G
+    from snw_core import synthetic
+    from snw_core.splits import stratified_split
+    images, labels, _ = synthetic.generate(400, seed=3)
+    split = stratified_split(labels, (0.6, 0.2, 0.2), 0)
+    clean = Gate.fit(images, labels, split, "0")
+    assert clean.local_set_aside == 0 and clean.thresholds()["local_set_aside"] == 0
+
+    faulty = images.copy()
+    val_goods = np.flatnonzero((labels == "0") & (split == "val"))[:3]
+    for i, r in enumerate(val_goods):                 # a clear spot on three val parts that stay filed as good
+        y, x = 9 + 3 * i, 12 + 4 * i
+        faulty[r, y:y + 3, x:x + 3] = 255 - faulty[r, y:y + 3, x:x + 3]
+    kept = Gate.fit(faulty, labels, split, "0")
+    assert kept.local_set_aside == 3
+    assert kept.t_local == pytest.approx(clean.t_local, rel=0.02)   # the same val goods set it (n differs)
+    monkeypatch.setattr(G, "CLEAR_OUTLIER_Z", float("inf"))        # as before: every item filed as good counts
+    naive = Gate.fit(faulty, labels, split, "0")
+    assert naive.local_set_aside == 0 and naive.t_local > 2 * clean.t_local
+    # the spotted parts themselves: local defects under the kept threshold, passed under the naive one
+    assert kept.check(faulty[val_goods])["local_defect"].all()
+    assert not naive.check(faulty[val_goods])["local_defect"].any()

@@ -33,13 +33,19 @@ from snw_core.plant import plant, read_truth, write_planted  # noqa: E402
 from snw_core.train import prepare, train  # noqa: E402
 
 
-def true_accuracy(run, true_labels, good_label="0"):
-    """Good/defect accuracy of a run's test items at its threshold, against the true labels of those rows."""
+def true_accuracy(run, true_labels, good_label="0", twin_only=False):
+    """Good/defect accuracy of a run's test items against the true labels of those rows, judged as the run judges
+    them (its metrics.json's verdict: the twin's score above its threshold, or the gate's UNKNOWN, local or patch
+    evidence), or by the twin's score alone (``twin_only``)."""
     z = load_embeddings(run.file("embeddings.npz"))
     rows = run_rows(run.config(), data.load(run.config()["data"]["source"]))
     test = z["split"] == "test"
-    judged_defect = z["scores"][test] > run.metrics()["threshold"]
-    return float((judged_defect == (true_labels[rows][test] != good_label)).mean())
+    judged_defect = z["scores"] > run.metrics()["threshold"]
+    if not twin_only:
+        for key in ("unknown", "local_defect", "patch_defect"):
+            if key in z:
+                judged_defect = judged_defect | z[key].astype(bool)
+    return float((judged_defect[test] == (true_labels[rows][test] != good_label)).mean())
 
 
 def score_audit(flags, truth, split):
@@ -126,7 +132,8 @@ def one_seed(seed, a, work: Path, runs: Path) -> dict:
         m = run.metrics()
         row[name] = {"run_id": run.id, "good_defect_accuracy": m["good_defect_accuracy"],
                      "escape_rate": m["escape_rate"], "overkill_rate": m["overkill_rate"],
-                     "true_label_accuracy": true_accuracy(run, truth_labels)}
+                     "true_label_accuracy": true_accuracy(run, truth_labels),
+                     "true_label_accuracy_twin": true_accuracy(run, truth_labels, twin_only=True)}
     return row
 
 
@@ -212,14 +219,17 @@ def format_table(out) -> str:
         by = r["audit"]["label"]["recall_by_split"]
         acc = {k: r[k]["true_label_accuracy"] for k in ("clean", "faulty", "corrected")}
         own = {k: r[k]["good_defect_accuracy"] for k in ("clean", "faulty", "corrected")}
+        twin = {k: r[k].get("true_label_accuracy_twin") for k in ("clean", "faulty", "corrected")}
         lines.append(f"| {r['seed']} | " + " / ".join(f"{a}/{b}" for a, b in (by[p] for p in ("train", "val", "test")))
                      + f" | {pct(r['audit']['label']['suggestion_right'])} | {r['audit_seconds']:.2f} s | "
-                     + " | ".join(f"{100 * acc[k]:.2f} % ({100 * own[k]:.2f} %)" for k in ("clean", "faulty", "corrected"))
+                     + " | ".join(f"{100 * acc[k]:.2f} % ({100 * own[k]:.2f} %; twin {pct(twin[k])})"
+                                  for k in ("clean", "faulty", "corrected"))
                      + f" | {100 * (acc['corrected'] - acc['clean']):+.2f} points |")
     if out.get("big"):
         lines += ["", f"Audit of {out['big']['n']:,} items: {out['big']['seconds']:.2f} s."]
-    lines += ["", f"Accuracy: good/defect accuracy on the run's test split against the true labels (in brackets: "
-                  f"against the run's own test labels, as its metrics.json reports it). {out['cores']} cores."]
+    lines += ["", f"Accuracy: good/defect accuracy of the run's verdicts on its test split against the true labels (in "
+                  f"brackets: against the run's own test labels, as its metrics.json reports it; then the twin's score "
+                  f"alone against the true labels). {out['cores']} cores."]
     return "\n".join(lines)
 
 
