@@ -104,6 +104,14 @@ QUANTILE = 0.999
 #: defect filed as good does (5 to 11), and with a few hundred val goods the 99.9th percentile is their maximum,
 #: so one wrong label would set the threshold
 CLEAR_OUTLIER_Z = 6.0
+#: train and val images this far from their nearest images (the audit's outlier statistic,
+#: :func:`snw_core.audit.pixel_outlier_z`, on the standardised images, so blind to the light like the checks) are
+#: left out of every limit the gate fits: a wrong part, a camera fault or an empty fixture filed among the parts set
+#: the flat-frame, exposure, highlights, appearance and texture limits. Measured (docs/audit.md): parts of every set
+#: at most 4.7, planted wrong parts, empty fixtures and upside-down pictures 14.7 to 19.4
+IMAGE_OUTLIER_Z = 8.0
+#: fewer train and val images than this: no image is set aside
+IMAGE_OUTLIER_MIN = 20
 #: most similar train goods the heat map of an older run compares with
 LOCAL_K = 3
 #: principal components of the goods model behind the local evidence (fewer with fewer train goods: at most a
@@ -274,6 +282,19 @@ def fit_polarity(images) -> tuple[float, float]:
     return 0.0, 0.0
 
 
+def image_outliers(images, split, seed: int = 0) -> np.ndarray:
+    """The train and val images (bool (n,)) that the gate leaves out of its limits: the audit's pixel outliers
+    (:data:`IMAGE_OUTLIER_Z`), none with fewer than :data:`IMAGE_OUTLIER_MIN` train and val images."""
+    split = np.asarray(split).astype(str)
+    tv = np.flatnonzero((split == "train") | (split == "val"))
+    out = np.zeros(len(split), bool)
+    if len(tv) >= IMAGE_OUTLIER_MIN:
+        from .audit import pixel_outlier_z
+        x = np.asarray(images)[tv]
+        out[tv[pixel_outlier_z(standardize(x).reshape(x.shape), seed) >= IMAGE_OUTLIER_Z]] = True
+    return out
+
+
 def without_clear_outliers(values, z: float | None = None) -> np.ndarray:
     """The positive ``values`` (n,) without those whose logarithm lies more than ``z`` robust spreads (1.4826 x the
     median absolute deviation) above the median (``z`` defaults to :data:`CLEAR_OUTLIER_Z`): what a threshold set on
@@ -354,6 +375,8 @@ class Gate:
         self.t_app, self.t_local = float(t_app), float(t_local)
         #: val items filed as good left out of the local threshold (:func:`without_clear_outliers`); 0 when loaded
         self.local_set_aside = 0
+        #: train and val images left out of every limit (:func:`image_outliers`); 0 when loaded
+        self.images_set_aside = 0
         self.min_std = float(min_std)
         self.min_sharp = float(min_sharp)
         self.max_noise = float(max_noise)
@@ -392,6 +415,8 @@ class Gate:
         images = np.asarray(images)
         labels = np.asarray(labels).astype(str)
         split = np.asarray(split).astype(str)
+        set_aside = image_outliers(images, split, seed)
+        split = np.where(set_aside, "set_aside", split)
         good = labels == str(good_label)
         # as the camera delivered them: drifted copies (a light gradient) pull the skew towards 0 by design
         polarity = fit_polarity(images[split == "train"]) if (split == "train").any() else (0.0, 0.0)
@@ -432,6 +457,7 @@ class Gate:
             val = np.concatenate([images[ref], envelope_copies(images[ref], rng)])
             gate.t_tex = margin * float(np.quantile(gate._texture_raw(val), QUANTILE))
             gate.texture["texture_scalars"][2] = gate.t_tex
+        gate.images_set_aside = int(set_aside.sum())
         ref_good = ref & good
         if ref_good.any():
             local, _, _ = gate._local(images[ref_good], exclude_self=not va.any())
@@ -564,6 +590,7 @@ class Gate:
                 "min_std": self.min_std, "min_sharpness": self.min_sharp, "max_noise": self.max_noise,
                 "exposure": {"min_level": self.exposure[0], "max_level": self.exposure[1]},
                 "max_clipped": self.max_clipped, "local_set_aside": self.local_set_aside,
+                "images_set_aside": self.images_set_aside,
                 "components": int(len(self.eigvals)),
                 "good_references": int(len(self.good_images)), "margin": MARGIN, "quantile": QUANTILE,
                 "texture": self.t_tex if self.texture is not None else None,

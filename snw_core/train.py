@@ -790,6 +790,10 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     gate, checks = fit_gate(images, labels, prep.split, ds.good_label, augment=settings.get("augment", "none"),
                             seed=seed)
     gate.save(run.file(GATE_FILE))
+    if gate.images_set_aside:
+        log.msg(f"not-a-part check: {gate.images_set_aside} train/val image(s) far from every other image (a wrong part, "
+                "a camera fault, an empty fixture?) were left out of its limits; "
+                f"`python -m snw_core audit {run.id}` lists them as outliers")
     if gate.local_set_aside:
         log.msg(f"local evidence: {gate.local_set_aside} val item(s) filed as good differ from the good parts far more "
                 "than any good part does and were left out of its threshold: defects filed as good? "

@@ -409,3 +409,32 @@ def test_a_few_defects_filed_as_good_do_not_set_the_local_threshold(monkeypatch)
     # the spotted parts themselves: local defects under the kept threshold, passed under the naive one
     assert kept.check(faulty[val_goods])["local_defect"].all()
     assert not naive.check(faulty[val_goods])["local_defect"].any()
+
+
+def test_a_wrong_part_or_an_empty_frame_among_the_training_images_does_not_widen_the_limits(monkeypatch):
+    """A flat frame, a glaring frame and a wrong part filed among the parts used to set the flat-frame, highlights and
+    appearance limits (their minimum, maximum and 99.9th percentile); they are left out of every limit now."""
+    from snw_core import synthetic
+    from snw_core.splits import stratified_split
+    images, labels, _ = synthetic.generate(400, seed=4)
+    split = stratified_split(labels, (0.6, 0.2, 0.2), 0)
+    clean = Gate.fit(images, labels, split, "0")
+    assert clean.images_set_aside == 0
+
+    junk = images.copy()
+    rng = np.random.default_rng(0)
+    tr, va = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
+    junk[tr[0]] = 40 + rng.integers(0, 3, junk.shape[1:])                              # a lamp that is off
+    junk[tr[1]] = np.where(rng.random(junk.shape[1:]) < 0.6, 255, 120)                # glare
+    junk[va[0]] = notapart.not_a_part((26, 36), None, n_per_kind=1, seed=2, kinds=["other_part"])[0][0]
+    junk[va[1]] = notapart.not_a_part((26, 36), None, n_per_kind=1, seed=3, kinds=["digits"])[0][0]
+    fitted = Gate.fit(junk, labels, split, "0")
+    assert fitted.images_set_aside == 4 and fitted.thresholds()["images_set_aside"] == 4
+    assert fitted.min_std == pytest.approx(clean.min_std) and fitted.max_clipped == pytest.approx(clean.max_clipped)
+    assert fitted.exposure == pytest.approx(clean.exposure, rel=0.02)     # quantiles of 4 images fewer
+    assert fitted.t_app == pytest.approx(clean.t_app, rel=0.1)
+    from snw_core import gate as G
+    monkeypatch.setattr(G, "IMAGE_OUTLIER_Z", float("inf"))             # as before: every image counts
+    wide = Gate.fit(junk, labels, split, "0")
+    assert wide.images_set_aside == 0
+    assert wide.min_std < 0.5 * clean.min_std and wide.max_clipped > 2 * clean.max_clipped
