@@ -375,8 +375,10 @@ class Gate:
         self.t_app, self.t_local = float(t_app), float(t_local)
         #: val items filed as good left out of the local threshold (:func:`without_clear_outliers`); 0 when loaded
         self.local_set_aside = 0
-        #: train and val images left out of every limit (:func:`image_outliers`); 0 when loaded
+        #: train and val images left out of every limit (:func:`image_outliers`): how many, and which of the images
+        #: it was fitted on (bool (n,)); 0 and None when loaded
         self.images_set_aside = 0
+        self.set_aside_mask = None
         self.min_std = float(min_std)
         self.min_sharp = float(min_sharp)
         self.max_noise = float(max_noise)
@@ -458,6 +460,7 @@ class Gate:
             gate.t_tex = margin * float(np.quantile(gate._texture_raw(val), QUANTILE))
             gate.texture["texture_scalars"][2] = gate.t_tex
         gate.images_set_aside = int(set_aside.sum())
+        gate.set_aside_mask = set_aside
         ref_good = ref & good
         if ref_good.any():
             local, _, _ = gate._local(images[ref_good], exclude_self=not va.any())

@@ -826,7 +826,9 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     drift, patch, metrics_, scores = downstream()
     tr_good = (prep.split == "train") & (labels == ds.good_label)
     refs = emb[tr_good] if "ref_extra" not in drift else np.concatenate([emb[tr_good], drift["ref_extra"]])
-    guard = focus_guard(gate, embedder, registration, ds.images, images, labels, prep.split, ds.good_label, refs,
+    # the guards' limits, like the gate's, are not set by images far from every other image (a camera fault)
+    guard_split = prep.split if gate.set_aside_mask is None else np.where(gate.set_aside_mask, "set_aside", prep.split)
+    guard = focus_guard(gate, embedder, registration, ds.images, images, labels, guard_split, ds.good_label, refs,
                         settings["k"], metrics_["threshold"], patch["bank"] if patch else None)
     log.msg("focus guard: " + guard["reason"])
     if guard["used"]:                         # the new focus limit, in the gate file and in every item's verdict
@@ -835,7 +837,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         blurred = ~checks["flat"] & (sharpness(images) < gate.min_sharp)
         checks["blurred"], checks["unknown"] = blurred, checks["unknown"] | blurred
         drift, patch, metrics_, scores = downstream()
-    noise = noise_guard(gate, embedder, registration, ds.images, images, labels, prep.split, ds.good_label, refs,
+    noise = noise_guard(gate, embedder, registration, ds.images, images, labels, guard_split, ds.good_label, refs,
                         settings["k"], metrics_["threshold"], patch["bank"] if patch else None, seed)
     log.msg("noise guard: " + noise["reason"])
     if noise["used"]:                         # the new noise limit, in the gate file and in every item's verdict

@@ -430,6 +430,7 @@ def test_a_wrong_part_or_an_empty_frame_among_the_training_images_does_not_widen
     junk[va[1]] = notapart.not_a_part((26, 36), None, n_per_kind=1, seed=3, kinds=["digits"])[0][0]
     fitted = Gate.fit(junk, labels, split, "0")
     assert fitted.images_set_aside == 4 and fitted.thresholds()["images_set_aside"] == 4
+    assert sorted(np.flatnonzero(fitted.set_aside_mask)) == sorted([tr[0], tr[1], va[0], va[1]])
     assert fitted.min_std == pytest.approx(clean.min_std) and fitted.max_clipped == pytest.approx(clean.max_clipped)
     assert fitted.exposure == pytest.approx(clean.exposure, rel=0.02)     # quantiles of 4 images fewer
     assert fitted.t_app == pytest.approx(clean.t_app, rel=0.1)

@@ -48,6 +48,18 @@ def true_accuracy(run, true_labels, good_label="0", twin_only=False):
     return float((judged_defect[test] == (true_labels[rows][test] != good_label)).mean())
 
 
+def not_a_part_good(run):
+    """Not-a-part inputs judged GOOD by the run (the bench's 240 and its 180 held-out ones; GOOD must be 0)."""
+    from snw_core import notapart
+    from snw_core.judge import Judge
+    judge = Judge.from_run(run)
+    goods = notapart.fresh_goods(run.config(), n=60)
+    main = notapart.evaluate(judge, goods, n_per_kind=20, seed=1)
+    held = notapart.evaluate(judge, goods, n_per_kind=20, seed=1, kinds=notapart.HELD_OUT_KINDS)
+    return {"all": main["all"]["GOOD"], "held_out": held["all"]["GOOD"],
+            "kinds": {k: v["GOOD"] for k, v in {**main, **held}.items() if k != "all" and v["GOOD"]}}
+
+
 def score_audit(flags, truth, split):
     """Recall and precision per kind against the planted truth (leaks expected: planted pairs across train)."""
     by_kind = {k: {f["row"] for f in flags if f["kind"] == k} for k in KINDS}
@@ -133,7 +145,10 @@ def one_seed(seed, a, work: Path, runs: Path) -> dict:
         row[name] = {"run_id": run.id, "good_defect_accuracy": m["good_defect_accuracy"],
                      "escape_rate": m["escape_rate"], "overkill_rate": m["overkill_rate"],
                      "true_label_accuracy": true_accuracy(run, truth_labels),
-                     "true_label_accuracy_twin": true_accuracy(run, truth_labels, twin_only=True)}
+                     "true_label_accuracy_twin": true_accuracy(run, truth_labels, twin_only=True),
+                     "gate": {k: m["gate"].get(k) for k in ("images_set_aside", "local_set_aside", "min_std", "appearance",
+                                                             "local", "max_clipped")},
+                     "not_a_part_good": not_a_part_good(run)}
     return row
 
 
@@ -225,6 +240,15 @@ def format_table(out) -> str:
                      + " | ".join(f"{100 * acc[k]:.2f} % ({100 * own[k]:.2f} %; twin {pct(twin[k])})"
                                   for k in ("clean", "faulty", "corrected"))
                      + f" | {100 * (acc['corrected'] - acc['clean']):+.2f} points |")
+    if all("gate" in r["clean"] for r in out["rows"]):
+        lines += ["", "| seed | run | images left out of the gate's limits | val goods left out of the local threshold | "
+                      "flat-frame limit (grey-level spread) | highlights limit | appearance threshold | "
+                      "not-a-part GOOD (of 240) | held-out GOOD (of 180) |", "| --- " * 9 + "|"]
+        for r in out["rows"]:
+            for k in ("clean", "faulty", "corrected"):
+                g, n = r[k]["gate"], r[k]["not_a_part_good"]
+                lines.append(f"| {r['seed']} | {k} | {g['images_set_aside']} | {g['local_set_aside']} | {g['min_std']:.2f} | "
+                             f"{g['max_clipped']:.3f} | {g['appearance']:.2f} | {n['all']} | {n['held_out']} |")
     if out.get("big"):
         lines += ["", f"Audit of {out['big']['n']:,} items: {out['big']['seconds']:.2f} s."]
     lines += ["", f"Accuracy: good/defect accuracy of the run's verdicts on its test split against the true labels (in "
