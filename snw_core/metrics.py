@@ -50,6 +50,7 @@ __all__ = [
     "unusable_reasons",
     "unusable_note",
     "weak_twin_note",
+    "faulty_data_note",
     "UNUSABLE_RATE",
 ]
 
@@ -399,6 +400,31 @@ def weak_twin_note(metrics: dict) -> str | None:
             "nearer the good references than the good ones do. The verdicts rest on the gate's local and patch "
             "evidence alone. The defects may be too faint for this surface (look at a sample sheet of the data), or "
             "train again with another seed or preset.")
+
+
+def faulty_data_note(metrics: dict, run_id: str = "RUN_ID") -> str | None:
+    """The operator's sentence for a run whose data held images the gate left out of its limits (metrics.json
+    ``gate.images_set_aside``: far from every other image; ``gate.local_set_aside``: val items filed as good that
+    differ from the good parts as defects do), or None. The run judges well without them; the data should be fixed.
+
+    >>> faulty_data_note({"gate": {"images_set_aside": 0, "local_set_aside": 0}}) is None
+    True
+    >>> faulty_data_note({"gate": {"images_set_aside": 2, "local_set_aside": 1}}, "r1")[:60]
+    'The training data holds 2 images far from every other image '
+    """
+    gate = metrics.get("gate") or {}
+    images, local = int(gate.get("images_set_aside") or 0), int(gate.get("local_set_aside") or 0)
+    if not images and not local:
+        return None
+    parts = []
+    if images:
+        parts.append(f"{images} image{'s' if images > 1 else ''} far from every other image (a wrong part, a camera "
+                     "fault, an empty fixture?)")
+    if local:
+        parts.append(f"{local} val item{'s' if local > 1 else ''} filed as good that differ from the good parts as "
+                     "defects do (a defect filed as good?)")
+    return (f"The training data holds {' and '.join(parts)}. The not-a-part check left them out of its limits; look "
+            f"at them on the Audit page (`python -m snw_core audit {run_id}`) and fix the data.")
 
 
 def _roc_inputs(scores, is_defect):

@@ -790,14 +790,6 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     gate, checks = fit_gate(images, labels, prep.split, ds.good_label, augment=settings.get("augment", "none"),
                             seed=seed)
     gate.save(run.file(GATE_FILE))
-    if gate.images_set_aside:
-        log.msg(f"not-a-part check: {gate.images_set_aside} train/val image(s) far from every other image (a wrong part, "
-                "a camera fault, an empty fixture?) were left out of its limits; "
-                f"`python -m snw_core audit {run.id}` lists them as outliers")
-    if gate.local_set_aside:
-        log.msg(f"local evidence: {gate.local_set_aside} val item(s) filed as good differ from the good parts far more "
-                "than any good part does and were left out of its threshold: defects filed as good? "
-                f"`python -m snw_core audit {run.id}` lists the labels to check")
     if registration is not None:              # a part flipped in the fixture is DEFECT, as the judge says
         checks["local_defect"] = checks["local_defect"] | registration.flipped(images)
     if applied is not None:                   # locations on the source images' pixels
@@ -915,8 +907,8 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         metrics_["localisation"] = loc
         run.write_metrics(metrics_)
         log.msg(f"localisation: {loc['share']:.1%} of {loc['caught']} caught test defects shown in their cell")
-    from .metrics import unusable_note, weak_twin_note
-    for note in (unusable_note(metrics_), weak_twin_note(metrics_)):
+    from .metrics import faulty_data_note, unusable_note, weak_twin_note
+    for note in (unusable_note(metrics_), weak_twin_note(metrics_), faulty_data_note(metrics_, run.id)):
         if note:
             log.msg("WARNING: " + note)
     if projection != "none":

@@ -577,6 +577,17 @@ def test_unusable_reasons_flag_a_run_no_better_than_a_coin_at_one_job():
                                                                                 "escape_rate": 0.7})
 
 
+def test_training_data_the_gate_left_out_is_named():
+    from snw_core.metrics import faulty_data_note
+    note = faulty_data_note({"gate": {"images_set_aside": 1, "local_set_aside": 4}}, "run-7")
+    assert note.startswith("The training data holds 1 image far from every other image")
+    assert "4 val items filed as good" in note and "`python -m snw_core audit run-7`" in note
+    assert "images far" not in faulty_data_note({"gate": {"local_set_aside": 2}})
+    for fine in ({}, {"gate": {}}, {"gate": {"images_set_aside": 0, "local_set_aside": 0}},
+                 {"gate": {"images_set_aside": None}}):          # older runs have no counts
+        assert faulty_data_note(fine) is None
+
+
 def test_a_twin_that_ranks_worse_than_chance_is_named():
     from snw_core.metrics import weak_twin_note
     note = weak_twin_note({"auroc": 0.168, "good_defect_accuracy": 0.785})

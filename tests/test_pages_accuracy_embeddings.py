@@ -227,3 +227,11 @@ def test_a_run_that_rejects_every_good_part_is_marked_unusable(env):
     at = open_page(env, "accuracy.py", "inverted-twin")
     assert [w.value for w in at.warning if "worse than chance (AUROC 0.17)" in w.value]
     assert not [e.value for e in at.error if "cannot tell" in e.value]
+    assert not [i.value for i in at.info if "left them out" in i.value]
+    faulty, _ = make_run(env["runs"], env["parquet"], "faulty-data")       # the gate left junk out of its limits
+    m = faulty.metrics()
+    faulty.write_metrics({**m, "gate": {**m.get("gate", {}), "images_set_aside": 3, "local_set_aside": 1}})
+    at = open_page(env, "accuracy.py", "faulty-data")
+    info = "\n".join(i.value for i in at.info)
+    assert "3 images far from every other image" in info and "1 val item filed as good" in info
+    assert "audit faulty-data" in info
