@@ -105,10 +105,12 @@ QUANTILE = 0.999
 #: so one wrong label would set the threshold
 CLEAR_OUTLIER_Z = 6.0
 #: train and val images this far from their nearest images (the audit's outlier statistic,
-#: :func:`snw_core.audit.pixel_outlier_z`, on the standardised images, so blind to the light like the checks) are
-#: left out of every limit the gate fits: a wrong part, a camera fault or an empty fixture filed among the parts set
-#: the flat-frame, exposure, highlights, appearance and texture limits. Measured (docs/audit.md): parts of every set
-#: at most 4.7, planted wrong parts, empty fixtures and upside-down pictures 14.7 to 19.4
+#: :func:`snw_core.audit.pixel_outlier_z`, on the standardised images, so blind to the light like the checks), or
+#: with a grey-level spread this far from the others' (robust z of its logarithm), are left out of every limit the
+#: gate fits: a wrong part, a camera fault or an empty fixture filed among the parts set the flat-frame, exposure,
+#: highlights, appearance and texture limits. Measured (docs/audit.md): parts of every set at most 4.7 and 3.8,
+#: planted wrong parts, empty fixtures and upside-down pictures 14.7 to 19.4 in pixels, flat frames -15 to -20 in
+#: spread (among random textures every image is far from every other in pixels)
 IMAGE_OUTLIER_Z = 8.0
 #: fewer train and val images than this: no image is set aside
 IMAGE_OUTLIER_MIN = 20
@@ -282,16 +284,29 @@ def fit_polarity(images) -> tuple[float, float]:
     return 0.0, 0.0
 
 
+def robust_z(values) -> np.ndarray:
+    """Robust z-scores (minus the median, over 1.4826 x the median absolute deviation) of ``values`` (n,); zeros
+    where the deviation is 0 (more than half the values equal)."""
+    v = np.asarray(values, np.float64)
+    med = float(np.median(v))
+    spread = 1.4826 * float(np.median(np.abs(v - med)))
+    return (v - med) / spread if spread > 0 else np.zeros_like(v)
+
+
 def image_outliers(images, split, seed: int = 0) -> np.ndarray:
-    """The train and val images (bool (n,)) that the gate leaves out of its limits: the audit's pixel outliers
-    (:data:`IMAGE_OUTLIER_Z`), none with fewer than :data:`IMAGE_OUTLIER_MIN` train and val images."""
+    """The train and val images (bool (n,)) that the gate leaves out of its limits: the audit's pixel outliers on
+    the standardised images, and images whose grey-level spread (its logarithm) is a robust z-score of
+    :data:`IMAGE_OUTLIER_Z` or more from the others' (a flat frame among random textures, which are all far from
+    each other in pixels); none with fewer than :data:`IMAGE_OUTLIER_MIN` train and val images."""
     split = np.asarray(split).astype(str)
     tv = np.flatnonzero((split == "train") | (split == "val"))
     out = np.zeros(len(split), bool)
     if len(tv) >= IMAGE_OUTLIER_MIN:
         from .audit import pixel_outlier_z
         x = np.asarray(images)[tv]
-        out[tv[pixel_outlier_z(standardize(x).reshape(x.shape), seed) >= IMAGE_OUTLIER_Z]] = True
+        far = pixel_outlier_z(standardize(x).reshape(x.shape), seed) >= IMAGE_OUTLIER_Z
+        spread = np.log(np.asarray(x, np.float64).reshape(len(x), -1).std(1) + 1.0)
+        out[tv[far | (np.abs(robust_z(spread)) >= IMAGE_OUTLIER_Z)]] = True
     return out
 
 
@@ -306,12 +321,7 @@ def without_clear_outliers(values, z: float | None = None) -> np.ndarray:
     """
     z = CLEAR_OUTLIER_Z if z is None else z
     v = np.asarray(values, np.float64)
-    lv = np.log(np.maximum(v, 1e-300))
-    med = float(np.median(lv))
-    spread = 1.4826 * float(np.median(np.abs(lv - med)))
-    if not spread > 0:
-        return v
-    return v[lv <= med + z * spread]
+    return v[robust_z(np.log(np.maximum(v, 1e-300))) <= z]
 
 
 def fit_local_model(goods) -> dict | None:

@@ -439,3 +439,18 @@ def test_a_wrong_part_or_an_empty_frame_among_the_training_images_does_not_widen
     wide = Gate.fit(junk, labels, split, "0")
     assert wide.images_set_aside == 0
     assert wide.min_std < 0.5 * clean.min_std and wide.max_clipped > 2 * clean.max_clipped
+
+
+def test_a_flat_frame_among_random_texture_crops_does_not_set_the_flat_frame_limit(surface_gate):
+    """Crops of a random surface are all far from each other in pixels, so the pixel statistic cannot single out a
+    flat frame among them; its grey-level spread can."""
+    from snw_core.gate import image_outliers
+    imgs = _surface_crops(300, 1)
+    split = np.array(["train"] * 200 + ["val"] * 100)
+    assert not image_outliers(imgs, split).any()
+    assert surface_gate.images_set_aside == 0
+    junk = imgs.copy()
+    junk[[3, 250]] = 118 + np.random.default_rng(1).integers(0, 2, (2, 36, 48))   # an empty, evenly lit fixture
+    assert np.flatnonzero(image_outliers(junk, split)).tolist() == [3, 250]
+    fitted = Gate.fit(junk, np.full(300, "0"), split, "0")
+    assert fitted.images_set_aside == 2 and fitted.min_std == pytest.approx(surface_gate.min_std)
