@@ -57,7 +57,8 @@ _HIGH_BIT_MODES = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N", "I;32", "I;32L",
 class Judge:
     """Everything needed to judge an image, taken from a finished run.
 
-    ref_good : float32 (m, d), embeddings of the good train items (the reference set)
+    ref_good : float32 (m, d), embeddings of the good train items (the reference set; without those training left
+        out as lying among the defects, embeddings.npz ``ref_left_out``)
     ref_good_idx : int (m,), their row indices in the run's data set
     ref_defect, ref_defect_labels, ref_defect_idx : embeddings, labels and row indices of the defective
         train items (pin guesses, nearest defect)
@@ -112,7 +113,8 @@ class Judge:
         e = embeddings
         good_label = config["data"]["good_label"]
         tr = e["split"] == "train"
-        g = np.flatnonzero(tr & (e["labels"] == good_label))
+        left_out = np.asarray(e["ref_left_out"], bool) if "ref_left_out" in e else False   # older runs: none
+        g = np.flatnonzero(tr & (e["labels"] == good_label) & ~left_out)
         d = np.flatnonzero(tr & (e["labels"] != good_label))
         ref_good, ref_idx = e["embeddings"][g], g
         if "ref_extra" in e and len(e["ref_extra"]):      # drifted copies of train goods (training augmentation)
@@ -595,7 +597,8 @@ def evaluate_run(run, source: str | None = None) -> dict:
     emb = embed_images(embedder, images)
     gate = load_gate(run)
     if ds.content_hash == cfg["data"]["content_hash"]:
-        split = load_embeddings(run.file("embeddings.npz"))["split"]
+        stored = load_embeddings(run.file("embeddings.npz"))
+        split, left_out = stored["split"], stored.get("ref_left_out")
         s = cfg["settings"]
         checks = gate.check(images) if gate is not None else {}
         if gate is not None and registration is not None:      # as training counted it
@@ -604,14 +607,15 @@ def evaluate_run(run, source: str | None = None) -> dict:
         if gate is not None:                  # the same drifted copies as training made (seeded)
             from .train import drift_copies
             drift = drift_copies(embedder, gate, images, ds.labels, split, good_label, s.get("augment", "none"),
-                                 s["seed"])
+                                 s["seed"], left_out=left_out)
             if registration is not None:
                 from .train import delivered_val
                 drift = delivered_val(embedder, gate, ds.images, ds.labels, split, good_label, drift)
         m, _ = evaluate_embeddings(emb, ds.labels, split, good_label=good_label, k=s["k"],
                                    threshold_method=s["threshold_method"], max_escape=s["max_escape"],
                                    unknown=checks.get("unknown"), local_defect=checks.get("local_defect"),
-                                   ref_extra=drift.get("ref_extra"), val_extra=drift.get("val_extra"))
+                                   ref_extra=drift.get("ref_extra"), val_extra=drift.get("val_extra"),
+                                   left_out=left_out)
         return {"run_id": run.id, "data": ds.source, "evaluated_on": "test split", **m}
     j = Judge.from_run(run, embedder=embedder)
     out = j.judge_embeddings(emb, images=images, applied=applied if applied is not None else np.zeros((ds.n, 3)))

@@ -51,6 +51,7 @@ __all__ = [
     "unusable_note",
     "weak_twin_note",
     "faulty_data_note",
+    "doubtful_goods",
     "UNUSABLE_RATE",
 ]
 
@@ -231,6 +232,39 @@ def knn_scores(reference, queries, k: int = 3, exclude_self: bool = False) -> np
     """
     dist, _ = _neighbours(reference, queries, k, exclude_self)
     return dist.mean(axis=1).astype(np.float64)
+
+
+#: a train item filed as good is left out of the good references when at least REF_VOTE_SHARE of its REF_VOTE_K
+#: nearest other train items (in the embedding) are filed as defects (the audit's vote, docs/audit.md)
+REF_VOTE_K, REF_VOTE_SHARE = 10, 0.8
+
+
+def doubtful_goods(emb, labels, split, good_label: str = "0", k: int = REF_VOTE_K,
+                   share: float = REF_VOTE_SHARE) -> np.ndarray:
+    """The train items filed as good that the twin places among defects: at least ``share`` of their ``k`` nearest
+    other train items are filed as defects. bool (n,); never more than the train goods less the ``k`` the score
+    needs at most. A defect filed as good is such an item (the twin puts it with its own kind), and as a good
+    reference it passes every defect like it; a good part among the defects passes defects near it.
+
+    >>> emb = [[0.0], [0.1], [0.2], [5.0], [5.1], [5.2], [5.05]]
+    >>> lab = ["0", "0", "0", "3", "3", "3", "0"]            # the last one: a pin-3 defect filed as good
+    >>> doubtful_goods(emb, lab, ["train"] * 7, k=3).tolist()
+    [False, False, False, False, False, False, True]
+    """
+    emb = _as_2d_float(emb, "emb")
+    labels = _as_1d_str(labels, "labels")
+    split = _as_1d_str(split, "split")
+    out = np.zeros(len(labels), bool)
+    train = np.flatnonzero(split == "train")
+    goods = train[labels[train] == str(good_label)]
+    if len(goods) <= k or len(train) <= k:
+        return out
+    _, idx = _neighbours(emb[train], emb[train], k, exclude_self=True)
+    defect_share = (labels[train][idx] != str(good_label)).mean(axis=1)
+    out[train[(defect_share >= share) & (labels[train] == str(good_label))]] = True
+    if out.sum() > len(goods) - k:                  # the twin cannot tell goods at all: keep them
+        out[:] = False
+    return out
 
 
 # --------------------------------------------------------------------------- thresholds
@@ -606,7 +640,7 @@ def unknown_rates(unknown, is_defect) -> dict:
 
 def evaluate_embeddings(emb, labels, split, good_label: str = "0", k: int = 3,
                         threshold_method: str = "best_accuracy", max_escape: float = 0.0, pin_k: int = 5,
-                        unknown=None, local_defect=None, ref_extra=None, val_extra=None):
+                        unknown=None, local_defect=None, ref_extra=None, val_extra=None, left_out=None):
     """Good/defect and pin-address metrics of an embedding table, as in design.md.
 
     emb : float array, shape (n, d)
@@ -625,6 +659,7 @@ def evaluate_embeddings(emb, labels, split, good_label: str = "0", k: int = 3,
     an UNKNOWN defect is caught (not an escape). The threshold is chosen on val with that in mind; ``auroc``
     stays the twin score's alone.
 
+    left_out : bool (n,), train goods not used as references (:func:`doubtful_goods`), scored as other items are.
     ref_extra : float (m, d), more good references (e.g. drifted copies of the train goods); val_extra : a dict
     ``{"emb", "is_defect", "forced"}`` of more val items (e.g. drifted copies) that join the val split when the
     threshold is chosen. Test items are scored against the train goods and ``ref_extra`` together.
@@ -656,6 +691,8 @@ def evaluate_embeddings(emb, labels, split, good_label: str = "0", k: int = 3,
     if not test.any():
         raise ValueError("the test split is empty")
     ref = train & good
+    if left_out is not None:
+        ref &= ~np.asarray(left_out, bool)
     if ref.sum() < 2:
         raise ValueError(f"need at least 2 good (label {good_label!r}) train items as the reference, "
                          f"found {int(ref.sum())}")

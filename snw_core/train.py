@@ -518,7 +518,7 @@ def patch_location(patch: dict, local, labels, split, good_label) -> dict:
             "reason": ("patch bank kept: " if kept else "patch bank not kept: ") + why}
 
 
-def drift_copies(embedder, gate, images, labels, split, good_label, augment: str, seed: int) -> dict:
+def drift_copies(embedder, gate, images, labels, split, good_label, augment: str, seed: int, left_out=None) -> dict:
     """With a training augmentation, one drifted copy of every train good and val item: one change of the
     envelope at half to full strength (:func:`snw_core.augment.envelope_copies`).
 
@@ -531,7 +531,8 @@ def drift_copies(embedder, gate, images, labels, split, good_label, augment: str
         return {}
     from .augment import envelope_copies
     from .embed import embed_images
-    tr_good = np.flatnonzero((split == "train") & (labels == good_label))
+    tr_good = (split == "train") & (labels == good_label)
+    tr_good = np.flatnonzero(tr_good if left_out is None else tr_good & ~np.asarray(left_out, bool))
     val = np.flatnonzero(split == "val")
     rows = np.concatenate([tr_good, val])
     drifted = envelope_copies(images[rows], np.random.default_rng([seed, 104729]), augment)
@@ -565,7 +566,7 @@ def delivered_val(embedder, gate, raw_images, labels, split, good_label, drift: 
 
 
 def fit_patches(embedder, images, labels, split, good_label, emb, checks, settings, ref_extra=None,
-                fitted=None) -> dict:
+                fitted=None, left_out=None) -> dict:
     """The run's patch memory bank (:mod:`snw_core.patches`) and every item's patch score, with the patch
     threshold chosen together with the twin's on val. Empty dict for a twin without conv features.
 
@@ -589,7 +590,8 @@ def fit_patches(embedder, images, labels, split, good_label, emb, checks, settin
     val = split == "val"
     if not val.any() or tr_good.sum() < 1:
         return {"bank": bank, "scores": pscore, "defect": np.zeros(len(pscore), bool)}
-    refs = emb[tr_good] if ref_extra is None else np.concatenate([emb[tr_good], ref_extra])
+    twin_refs = tr_good if left_out is None else tr_good & ~np.asarray(left_out, bool)   # the twin's references
+    refs = emb[twin_refs] if ref_extra is None else np.concatenate([emb[twin_refs], ref_extra])
     twin_val = knn_scores(refs, emb[val], k=settings["k"])
     forced = checks["unknown"][val] | checks["local_defect"][val]
     bank.threshold, _, _ = choose_patch_threshold(pscore[val], twin_val, labels[val] != good_label, forced,
@@ -704,7 +706,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     from . import model as M
     from .embed import embed_images, project_pca, project_umap, save_embeddings, save_projection
     from .gate import GATE_FILE
-    from .metrics import evaluate_embeddings, pair_accuracy
+    from .metrics import doubtful_goods, evaluate_embeddings, pair_accuracy
     from .patches import PATCH_FILE
     log.msg(f"keras {keras.__version__} ready in {time.time() - t_import:.1f} s")
     keras.utils.set_random_seed(settings["seed"])
@@ -786,6 +788,11 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     t_emb = time.time()
     emb = embed_images(embedder, images)
     embed_seconds = time.time() - t_emb
+    # train goods the twin places among the defects (a defect filed as good) are not the twin's good references
+    left_out = doubtful_goods(emb, labels, prep.split, ds.good_label)
+    if left_out.any():
+        log.msg(f"references: {int(left_out.sum())} train item(s) filed as good lie among defects in the embedding "
+                "and are not used as good references")
     run.append_progress({"kind": "phase", "phase": "gate"})
     gate, checks = fit_gate(images, labels, prep.split, ds.good_label, augment=settings.get("augment", "none"),
                             seed=seed)
@@ -801,22 +808,22 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         """The drifted and delivered val copies, the patch bank and the metrics, from the gate as it stands (a
         second call, after the focus guard moved the gate's limit, reuses the bank and its scores)."""
         d = drift_copies(embedder, gate, images, labels, prep.split, ds.good_label, settings.get("augment", "none"),
-                         seed)
+                         seed, left_out=left_out)
         if registration is not None:
             d = delivered_val(embedder, gate, ds.images, labels, prep.split, ds.good_label, d)
         p = fit_patches(embedder, images, labels, prep.split, ds.good_label, emb, checks, settings, d.get("ref_extra"),
-                        fitted=fitted.get("patches"))
+                        fitted=fitted.get("patches"), left_out=left_out)
         if p:
             fitted["patches"] = (p["bank"], p["scores"])
         m, sc = evaluate_embeddings(emb, labels, prep.split, good_label=ds.good_label, k=settings["k"],
                                     threshold_method=settings["threshold_method"], max_escape=settings["max_escape"],
                                     unknown=checks["unknown"],
                                     local_defect=checks["local_defect"] | p["defect"] if p else checks["local_defect"],
-                                    ref_extra=d.get("ref_extra"), val_extra=d.get("val_extra"))
+                                    ref_extra=d.get("ref_extra"), val_extra=d.get("val_extra"), left_out=left_out)
         return d, p, m, sc
 
     drift, patch, metrics_, scores = downstream()
-    tr_good = (prep.split == "train") & (labels == ds.good_label)
+    tr_good = (prep.split == "train") & (labels == ds.good_label) & ~left_out
     refs = emb[tr_good] if "ref_extra" not in drift else np.concatenate([emb[tr_good], drift["ref_extra"]])
     # the guards' limits, like the gate's, are not set by images far from every other image (a camera fault)
     guard_split = prep.split if gate.set_aside_mask is None else np.where(gate.set_aside_mask, "set_aside", prep.split)
@@ -866,6 +873,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         from .baselines import probability_metrics
         metrics_["p_good"] = probability_metrics(emb, labels, prep.split, prep.classes, ds.good_label)
     metrics_["gate"] = gate.thresholds()
+    metrics_["references_left_out"] = int(left_out.sum())
     metrics_["registration"] = reg_report
     metrics_["mirror"] = mirror_report
     metrics_["focus_guard"] = guard
@@ -879,7 +887,8 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     # depend on the twin), so runs and sweeps can be compared on it too
     plain, _ = evaluate_embeddings(emb, labels, prep.split, good_label=ds.good_label, k=settings["k"],
                                    threshold_method=settings["threshold_method"], max_escape=settings["max_escape"],
-                                   ref_extra=drift.get("ref_extra"), val_extra=drift.get("val_extra"))
+                                   ref_extra=drift.get("ref_extra"), val_extra=drift.get("val_extra"),
+                                   left_out=left_out)
     metrics_.update({f"score_only_{k}": plain[k] for k in ("good_defect_accuracy", "escape_rate", "overkill_rate",
                                                           "threshold")})
     if patch:
@@ -895,7 +904,8 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     save_embeddings(run.file("embeddings.npz"), emb, labels, prep.split, scores,
                     **{k: checks[k] for k in GATE_ITEM_KEYS},
                     **({"ref_extra": drift["ref_extra"], "ref_extra_rows": drift["ref_extra_rows"]} if "ref_extra" in drift else {}),
-                    **({"patch": patch["scores"], "patch_defect": patch["defect"]} if patch else {}))
+                    **({"patch": patch["scores"], "patch_defect": patch["defect"]} if patch else {}),
+                    ref_left_out=left_out)
     run.write_metrics(metrics_)
     log.msg("test: " + ", ".join(f"{k} {metrics_[k]:.4f}" for k in
                                   ("pair_accuracy", "good_defect_accuracy", "escape_rate", "overkill_rate", "auroc")))

@@ -594,3 +594,44 @@ def test_a_twin_that_ranks_worse_than_chance_is_named():
     assert "worse than chance (AUROC 0.17)" in note and "local and patch evidence" in note
     for fine in ({"auroc": 0.5}, {"auroc": 0.99}, {"auroc": float("nan")}, {"auroc": None}, {}):
         assert weak_twin_note(fine) is None
+
+
+def test_defects_filed_as_good_are_not_good_references():
+    """A defect filed as good lies with its own kind in the embedding; as a good reference it would pass every
+    defect like it. The vote of its nearest train items leaves it out; evaluate_embeddings and the Judge use the
+    rest."""
+    from snw_core.judge import Judge
+    from snw_core.metrics import doubtful_goods, evaluate_embeddings
+    rng = np.random.default_rng(0)
+    goods = rng.normal(0, 0.3, (60, 4))
+    pins = [rng.normal(0, 0.3, (20, 4)) + c for c in (np.array([4.0, 0, 0, 0]), np.array([0, 4.0, 0, 0]))]
+    emb = np.concatenate([goods, *pins])
+    labels = np.array(["0"] * 60 + ["1"] * 20 + ["2"] * 20)
+    split = np.array((["train"] * 30 + ["val"] * 15 + ["test"] * 15) + (["train"] * 10 + ["val"] * 5 + ["test"] * 5) * 2)
+    filed = labels.copy()
+    filed[[60, 61, 80]] = "0"                              # three train defects filed as good
+    left = doubtful_goods(emb, filed, split)
+    assert np.flatnonzero(left).tolist() == [60, 61, 80]
+    assert not doubtful_goods(emb, labels, split).any()     # correct labels: nothing left out
+    m_all, s_all = evaluate_embeddings(emb, filed, split, k=3)
+    m_voted, s_voted = evaluate_embeddings(emb, filed, split, k=3, left_out=left)
+    test_def = (split == "test") & (labels != "0")
+    assert s_voted[test_def].min() > 2.0 > s_all[test_def].min()   # the filed-as-good defects no longer vouch
+    assert m_voted["escape_rate"] == 0.0 and m_voted["auroc"] >= m_all["auroc"]
+    e = {"embeddings": emb.astype(np.float32), "labels": filed, "split": split, "scores": s_voted, "ref_left_out": left}
+    cfg = {"data": {"good_label": "0", "image_shape": [2, 2]}, "settings": {"k": 3}}
+    j = Judge.from_parts(cfg, {"threshold": m_voted["threshold"]}, e)
+    assert len(j.ref_good) == 30 and not set(j.ref_good_idx.tolist()) & {60, 61, 80}
+    del e["ref_left_out"]                                   # a run trained before the vote: every train good
+    assert len(Judge.from_parts(cfg, {"threshold": 1.0}, e).ref_good) == 33
+
+
+def test_the_vote_keeps_every_good_when_the_twin_cannot_tell_goods_at_all():
+    from snw_core.metrics import doubtful_goods
+    rng = np.random.default_rng(1)
+    emb = rng.normal(0, 0.1, (45, 3))                      # one cluster: 5 goods among 40 defects
+    labels = np.array(["0"] * 5 + ["1"] * 40)
+    split = np.array(["train"] * 45)
+    assert doubtful_goods(emb, labels, split, k=3, share=0.8).sum() == 0       # all 5 would go: none does
+    emb[:5] += 10.0                                        # goods apart: nothing to doubt either
+    assert doubtful_goods(emb, labels, split, k=3).sum() == 0
