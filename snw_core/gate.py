@@ -104,6 +104,9 @@ QUANTILE = 0.999
 #: defect filed as good does (5 to 11), and with a few hundred val goods the 99.9th percentile is their maximum,
 #: so one wrong label would set the threshold
 CLEAR_OUTLIER_Z = 6.0
+#: ... and from this many when the twin places the item among the defects too (``doubtful``, the vote of its nearest
+#: train items, :func:`snw_core.metrics.doubtful_goods`): two independent signs that it is not a good part
+DOUBTFUL_OUTLIER_Z = 4.0
 #: train and val images this far from their nearest images (the audit's outlier statistic,
 #: :func:`snw_core.audit.pixel_outlier_z`, on the standardised images, so blind to the light like the checks), or
 #: with a grey-level spread this far from the others' (robust z of its logarithm), are left out of every limit the
@@ -310,20 +313,6 @@ def image_outliers(images, split, seed: int = 0) -> np.ndarray:
     return out
 
 
-def without_clear_outliers(values, z: float | None = None) -> np.ndarray:
-    """The positive ``values`` (n,) without those whose logarithm lies more than ``z`` robust spreads (1.4826 x the
-    median absolute deviation) above the median (``z`` defaults to :data:`CLEAR_OUTLIER_Z`): what a threshold set on
-    items filed as good may use when a few of them are not good parts at all.
-
-    >>> v = np.exp(np.random.default_rng(0).normal(0, 0.3, 200))
-    >>> len(without_clear_outliers(v)), len(without_clear_outliers(np.r_[v, 20.0]))
-    (200, 200)
-    """
-    z = CLEAR_OUTLIER_Z if z is None else z
-    v = np.asarray(values, np.float64)
-    return v[robust_z(np.log(np.maximum(v, 1e-300))) <= z]
-
-
 def fit_local_model(goods) -> dict | None:
     """The goods model behind the local evidence, from train goods uint8 (m, h, w): the mean and the first
     principal components of the standardised goods, and per pixel the goods' mean squared residual outside them
@@ -383,7 +372,7 @@ class Gate:
         self.resid_var = float(resid_var)
         self.good_images = np.asarray(good_images, np.uint8)
         self.t_app, self.t_local = float(t_app), float(t_local)
-        #: val items filed as good left out of the local threshold (:func:`without_clear_outliers`); 0 when loaded
+        #: val items filed as good left out of the local threshold (:data:`CLEAR_OUTLIER_Z`); 0 when loaded
         self.local_set_aside = 0
         #: train and val images left out of every limit (:func:`image_outliers`): how many, and which of the images
         #: it was fitted on (bool (n,)); 0 and None when loaded
@@ -412,9 +401,10 @@ class Gate:
     # ------------------------------------------------------------------ fitting
     @classmethod
     def fit(cls, images, labels, split, good_label: str = "0", margin: float = MARGIN, augment: str = "none",
-            seed: int = 0):
+            seed: int = 0, doubtful=None):
         """Fit on the train split, set thresholds on the val split (all val items for the appearance, val
-        goods for the local evidence). images uint8 (n, h, w); labels, split str (n,).
+        goods for the local evidence). images uint8 (n, h, w); labels, split str (n,). ``doubtful``: bool (n,), the
+        val goods the twin places among the defects (:func:`snw_core.metrics.doubtful_goods`), or None.
 
         augment : the run's training augmentation (:mod:`snw_core.augment`). With ``"line"`` the model, the
         heat map's references and the thresholds also see one drifted copy of every train and val image (one
@@ -440,6 +430,8 @@ class Gate:
                                       names=LIGHT if augment == "camera" else None)
             images = np.concatenate([images, drifted])
             labels, split, good = (np.concatenate([a, a]) for a in (labels, split, good))
+            if doubtful is not None:
+                doubtful = np.concatenate([doubtful, doubtful])
         tr, va = split == "train", split == "val"
         if (tr & good).sum() < 2:
             raise ValueError("the appearance check needs at least 2 good train items")
@@ -474,7 +466,12 @@ class Gate:
         ref_good = ref & good
         if ref_good.any():
             local, _, _ = gate._local(images[ref_good], exclude_self=not va.any())
-            kept = without_clear_outliers(local)
+            # a val item filed as good far above the goods (a defect filed as good) does not set the threshold
+            lz = robust_z(np.log(np.maximum(local, 1e-300)))
+            out = lz > CLEAR_OUTLIER_Z
+            if doubtful is not None:
+                out |= np.asarray(doubtful, bool)[ref_good] & (lz > DOUBTFUL_OUTLIER_Z)
+            kept = local[~out]
             gate.t_local = margin * float(np.quantile(kept, QUANTILE))
             gate.local_set_aside = int(len(local) - len(kept))
         else:

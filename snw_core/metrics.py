@@ -240,11 +240,12 @@ REF_VOTE_K, REF_VOTE_SHARE = 10, 0.8
 
 
 def doubtful_goods(emb, labels, split, good_label: str = "0", k: int = REF_VOTE_K,
-                   share: float = REF_VOTE_SHARE) -> np.ndarray:
-    """The train items filed as good that the twin places among defects: at least ``share`` of their ``k`` nearest
-    other train items are filed as defects. bool (n,); never more than the train goods less the ``k`` the score
-    needs at most. A defect filed as good is such an item (the twin puts it with its own kind), and as a good
-    reference it passes every defect like it; a good part among the defects passes defects near it.
+                   share: float = REF_VOTE_SHARE, parts=("train",)) -> np.ndarray:
+    """The items filed as good that the twin places among defects: at least ``share`` of their ``k`` nearest other
+    train items are filed as defects. bool (n,), for the items of the splits in ``parts`` (val items: their nearest
+    train items); no train item when that would leave fewer than ``k`` train goods. A defect filed as good is such an
+    item (the twin puts it with its own kind), and as a good reference it passes every defect like it; a good part
+    among the defects passes defects near it.
 
     >>> emb = [[0.0], [0.1], [0.2], [5.0], [5.1], [5.2], [5.05]]
     >>> lab = ["0", "0", "0", "3", "3", "3", "0"]            # the last one: a pin-3 defect filed as good
@@ -254,16 +255,23 @@ def doubtful_goods(emb, labels, split, good_label: str = "0", k: int = REF_VOTE_
     emb = _as_2d_float(emb, "emb")
     labels = _as_1d_str(labels, "labels")
     split = _as_1d_str(split, "split")
+    good = labels == str(good_label)
     out = np.zeros(len(labels), bool)
     train = np.flatnonzero(split == "train")
-    goods = train[labels[train] == str(good_label)]
-    if len(goods) <= k or len(train) <= k:
+    if (good[train]).sum() <= k or len(train) <= k:
         return out
+    defect_train = ~good[train]
     _, idx = _neighbours(emb[train], emb[train], k, exclude_self=True)
-    defect_share = (labels[train][idx] != str(good_label)).mean(axis=1)
-    out[train[(defect_share >= share) & (labels[train] == str(good_label))]] = True
-    if out.sum() > len(goods) - k:                  # the twin cannot tell goods at all: keep them
+    out[train] = good[train] & (defect_train[idx].mean(axis=1) >= share)
+    if out.sum() > good[train].sum() - k:          # the twin cannot tell goods at all: keep them
         out[:] = False
+        return out
+    if "train" not in parts:
+        out[:] = False
+    other = np.flatnonzero(np.isin(split, [p for p in parts if p != "train"]) & good)
+    if len(other):
+        _, idx = _neighbours(emb[train], emb[other], k, exclude_self=False)
+        out[other] = defect_train[idx].mean(axis=1) >= share
     return out
 
 

@@ -282,13 +282,13 @@ def _make_callbacks(run, prep, keras, eval_pairs, log):
 GATE_ITEM_KEYS = ("unknown", "flat", "appearance", "local", "local_defect", "defect_y", "defect_x")
 
 
-def fit_gate(images, labels, split, good_label, augment: str = "none", seed: int = 0):
+def fit_gate(images, labels, split, good_label, augment: str = "none", seed: int = 0, doubtful=None):
     """Fit the run's :class:`~snw_core.gate.Gate` (train split, thresholds on val) and check every item.
 
     Returns ``(gate, checks)`` (checks without heat maps). Train goods are among their own references, so
     their local evidence is near 0; thresholds come from val and reported numbers from test."""
     from .gate import Gate
-    gate = Gate.fit(images, labels, split, good_label=good_label, augment=augment, seed=seed)
+    gate = Gate.fit(images, labels, split, good_label=good_label, augment=augment, seed=seed, doubtful=doubtful)
     checks = {}
     for i in range(0, len(images), 2048):            # bounded memory: (batch, goods) distance blocks
         part = gate.check(images[i:i + 2048])
@@ -795,7 +795,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
                 "and are not used as good references")
     run.append_progress({"kind": "phase", "phase": "gate"})
     gate, checks = fit_gate(images, labels, prep.split, ds.good_label, augment=settings.get("augment", "none"),
-                            seed=seed)
+                            seed=seed, doubtful=doubtful_goods(emb, labels, prep.split, ds.good_label, parts=("val",)))
     gate.save(run.file(GATE_FILE))
     if registration is not None:              # a part flipped in the fixture is DEFECT, as the judge says
         checks["local_defect"] = checks["local_defect"] | registration.flipped(images)

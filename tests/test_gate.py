@@ -409,6 +409,14 @@ def test_a_few_defects_filed_as_good_do_not_set_the_local_threshold(monkeypatch)
     # the spotted parts themselves: local defects under the kept threshold, passed under the naive one
     assert kept.check(faulty[val_goods])["local_defect"].all()
     assert not naive.check(faulty[val_goods])["local_defect"].any()
+    # below the clear cut, a val good is left out only where the twin too places it among the defects
+    doubt = np.zeros(len(labels), bool)
+    doubt[val_goods] = True
+    assert Gate.fit(faulty, labels, split, "0", doubtful=doubt).local_set_aside == 3
+    plain = np.flatnonzero((labels == "0") & (split == "val"))[5:8]      # ordinary goods the twin doubted
+    doubt[:] = False
+    doubt[plain] = True
+    assert Gate.fit(faulty, labels, split, "0", doubtful=doubt).local_set_aside == 0
 
 
 def test_a_wrong_part_or_an_empty_frame_among_the_training_images_does_not_widen_the_limits(monkeypatch):
