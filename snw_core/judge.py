@@ -358,11 +358,15 @@ def apply_noise_rule(scores, threshold: float, checks: dict, rule: dict):
     ``rule["min_noise"]`` and the gate's local evidence (``checks["local"]``) is at most ``rule["local"]``, the twin's
     score is scaled by ``threshold / rule["twin"]``, so that such an image is DEFECT by its score only above
     ``rule["twin"]``. Noise moves a good part's embedding away from the good references; a real defect under noise
-    either scores above ``rule["twin"]`` or leaves local evidence. Returns ``(scores, scaled bool (n,))``."""
+    either scores above ``rule["twin"]`` or leaves local evidence. Only up to ``rule["max_noise"]``, the noisiest
+    copy the rule was learned on (rules recorded before it: no upper end): noisier images are judged by the plain
+    threshold, as the noise guard that let them through had judged them. Returns ``(scores, scaled bool (n,))``."""
     scores = np.asarray(scores, np.float64)
     if "noise" not in checks:
         return scores, np.zeros(len(scores), bool)
-    scaled = (np.asarray(checks["noise"]) > rule["min_noise"]) & (np.asarray(checks["local"]) <= rule["local"])
+    noise = np.asarray(checks["noise"])
+    scaled = ((noise > rule["min_noise"]) & (noise <= rule.get("max_noise", np.inf))
+              & (np.asarray(checks["local"]) <= rule["local"]))
     return np.where(scaled, scores * (threshold / rule["twin"]), scores), scaled
 
 

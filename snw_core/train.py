@@ -485,7 +485,8 @@ def fit_noise_rule(gate, embedder, registration, raw_images, images, labels, spl
         if acc[j] > best[0]:
             best = (float(acc[j]), float(t), float(l_cand[j]))
     accuracy, t_hi, l_mid = best
-    record = {**report, "min_noise": round(min_noise, 4), "copies": int(above.sum()),
+    record = {**report, "min_noise": round(min_noise, 4), "max_noise": float(np.ceil(c["noise"][above].max() * 1e4) / 1e4),
+              "copies": int(above.sum()),
               "val_accuracy_plain": round(plain, 4), "val_accuracy": round(accuracy, 4)}
     if accuracy <= plain:
         return {**record, "reason": f"on {int(above.sum())} noisy val copies no rule beats the plain threshold "

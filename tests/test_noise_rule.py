@@ -22,6 +22,10 @@ def test_the_rule_scales_only_noisy_scores_without_local_evidence():
     # so: clean 0.4 > 0.3 DEFECT; noisy 0.4 without local evidence GOOD; with it DEFECT; noisy 0.7 > 0.6 DEFECT
     assert list(scores > 0.3) == [True, False, True, True]
     assert apply_noise_rule([0.4], 0.3, {"local": np.array([0.1])}, rule)[1].tolist() == [False]   # no measure
+    # noisier than any copy the rule was learned on: the plain threshold again (heavy noise is not leniency's case)
+    capped = {**rule, "max_noise": 0.35}
+    checks = {"noise": np.array([0.3, 0.35, 0.9]), "local": np.array([0.1, 0.1, 0.1])}
+    assert apply_noise_rule([0.4, 0.4, 0.4], 0.3, checks, capped)[1].tolist() == [True, True, False]
 
 
 class StubGate:
@@ -93,7 +97,7 @@ def test_dashboard_and_bundle_apply_the_same_rule():
               "local": rng.uniform(0, 1, n), "local_defect": np.zeros(n, bool), "noise": rng.uniform(0.1, 0.4, n),
               "defect_y": np.zeros(n, np.int64), "defect_x": np.zeros(n, np.int64),
               "heatmap": np.zeros((n, 4, 4), np.float32)}
-    rule = {"used": True, "min_noise": 0.2, "twin": 4.5, "local": 0.5}
+    rule = {"used": True, "min_noise": 0.2, "max_noise": 0.35, "twin": 4.5, "local": 0.5}
 
     from trained_run import FixedGate
 

@@ -534,7 +534,9 @@ class References:
         if checks is not None and self.noise_rule is not None and "noise" in checks:
             # a noisy image without local evidence: its score scaled by threshold / twin (the dashboard's rule)
             r = self.noise_rule
-            scaled = (np.asarray(checks["noise"]) > r["min_noise"]) & (np.asarray(checks["local"]) <= r["local"])
+            noise = np.asarray(checks["noise"])
+            scaled = ((noise > r["min_noise"]) & (noise <= r.get("max_noise", np.inf))
+                      & (np.asarray(checks["local"]) <= r["local"]))
             score = np.where(scaled, score * (self.threshold / r["twin"]), score)
         rows = []
         for i in range(n):
