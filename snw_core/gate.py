@@ -100,9 +100,9 @@ MARGIN = 1.2
 QUANTILE = 0.999
 #: a val item filed as good whose local evidence lies more than this many robust spreads (1.4826 x the median
 #: absolute deviation, of the evidence's logarithm) above the val goods' median is left out of the local
-#: threshold's quantile: no good part measured comes near it (at most 5.4 on every set of docs/real-data.md), a
-#: defect filed as good does (5 to 11), and with a few hundred val goods the 99.9th percentile is their maximum,
-#: so one wrong label would set the threshold
+#: threshold's quantile: no good part measured comes near it (at most 5.4 on every set of docs/real-data.md), most
+#: defects filed as good do (4.3 to 12.4 measured), and with a few hundred val goods the 99.9th percentile is their
+#: maximum, so one wrong label would set the threshold
 CLEAR_OUTLIER_Z = 6.0
 #: ... and from this many when the twin places the item among the defects too (``doubtful``, the vote of its nearest
 #: train items, :func:`snw_core.metrics.doubtful_goods`): two independent signs that it is not a good part
@@ -419,6 +419,7 @@ class Gate:
         split = np.asarray(split).astype(str)
         set_aside = image_outliers(images, split, seed)
         split = np.where(set_aside, "set_aside", split)
+        n_delivered = len(images)                # the images as delivered (drifted copies follow them below)
         good = labels == str(good_label)
         # as the camera delivered them: drifted copies (a light gradient) pull the skew towards 0 by design
         polarity = fit_polarity(images[split == "train"]) if (split == "train").any() else (0.0, 0.0)
@@ -473,7 +474,7 @@ class Gate:
                 out |= np.asarray(doubtful, bool)[ref_good] & (lz > DOUBTFUL_OUTLIER_Z)
             kept = local[~out]
             gate.t_local = margin * float(np.quantile(kept, QUANTILE))
-            gate.local_set_aside = int(len(local) - len(kept))
+            gate.local_set_aside = int(out[np.flatnonzero(ref_good) < n_delivered].sum())   # items, not copies
         else:
             gate.t_local = float("inf")
         return gate

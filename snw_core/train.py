@@ -485,8 +485,8 @@ def fit_noise_rule(gate, embedder, registration, raw_images, images, labels, spl
         if acc[j] > best[0]:
             best = (float(acc[j]), float(t), float(l_cand[j]))
     accuracy, t_hi, l_mid = best
-    record = {**report, "min_noise": round(min_noise, 4), "max_noise": float(np.ceil(c["noise"][above].max() * 1e4) / 1e4),
-              "copies": int(above.sum()),
+    record = {**report, "min_noise": round(min_noise, 4), "copies": int(above.sum()),
+              "max_noise": float(np.ceil(c["noise"][above].max() * 1e4) / 1e4),   # the noisiest copy, rounded up
               "val_accuracy_plain": round(plain, 4), "val_accuracy": round(accuracy, 4)}
     if accuracy <= plain:
         return {**record, "reason": f"on {int(above.sum())} noisy val copies no rule beats the plain threshold "
@@ -789,14 +789,16 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     t_emb = time.time()
     emb = embed_images(embedder, images)
     embed_seconds = time.time() - t_emb
-    # train goods the twin places among the defects (a defect filed as good) are not the twin's good references
-    left_out = doubtful_goods(emb, labels, prep.split, ds.good_label)
+    # train goods the twin places among the defects (a defect filed as good) are not the twin's good references;
+    # val goods it places there leave the local threshold more easily
+    doubtful = doubtful_goods(emb, labels, prep.split, ds.good_label, parts=("train", "val"))
+    left_out = doubtful & (prep.split == "train")
     if left_out.any():
         log.msg(f"references: {int(left_out.sum())} train item(s) filed as good lie among defects in the embedding "
                 "and are not used as good references")
     run.append_progress({"kind": "phase", "phase": "gate"})
     gate, checks = fit_gate(images, labels, prep.split, ds.good_label, augment=settings.get("augment", "none"),
-                            seed=seed, doubtful=doubtful_goods(emb, labels, prep.split, ds.good_label, parts=("val",)))
+                            seed=seed, doubtful=doubtful)
     gate.save(run.file(GATE_FILE))
     if registration is not None:              # a part flipped in the fixture is DEFECT, as the judge says
         checks["local_defect"] = checks["local_defect"] | registration.flipped(images)

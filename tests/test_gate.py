@@ -402,6 +402,7 @@ def test_a_few_defects_filed_as_good_do_not_set_the_local_threshold(monkeypatch)
         faulty[r, y:y + 3, x:x + 3] = 255 - faulty[r, y:y + 3, x:x + 3]
     kept = Gate.fit(faulty, labels, split, "0")
     assert kept.local_set_aside == 3
+    assert Gate.fit(faulty, labels, split, "0", augment="camera").local_set_aside == 3   # items, not their copies
     assert kept.t_local == pytest.approx(clean.t_local, rel=0.02)   # the same val goods set it (n differs)
     monkeypatch.setattr(G, "CLEAR_OUTLIER_Z", float("inf"))        # as before: every item filed as good counts
     naive = Gate.fit(faulty, labels, split, "0")
