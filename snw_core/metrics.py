@@ -237,20 +237,23 @@ def knn_scores(reference, queries, k: int = 3, exclude_self: bool = False) -> np
 #: a train item filed as good is left out of the good references when at least REF_VOTE_SHARE of its REF_VOTE_K
 #: nearest other train items (in the embedding) are filed as defects (the audit's vote, docs/audit.md)
 REF_VOTE_K, REF_VOTE_SHARE = 10, 0.8
+#: ... unless that would leave out more than this share of the train goods: then it is the twin that cannot tell the
+#: goods from the defects, not a few labels that are wrong, and every train good stays a reference
+REF_VOTE_MAX_SHARE = 0.1
 
 
 def doubtful_goods(emb, labels, split, good_label: str = "0", k: int = REF_VOTE_K,
                    share: float = REF_VOTE_SHARE, parts=("train",)) -> np.ndarray:
     """The items filed as good that the twin places among defects: at least ``share`` of their ``k`` nearest other
     train items are filed as defects. bool (n,), for the items of the splits in ``parts`` (val items: their nearest
-    train items); no train item when that would leave fewer than ``k`` train goods. A defect filed as good is such an
-    item (the twin puts it with its own kind), and as a good reference it passes every defect like it; a good part
-    among the defects passes defects near it.
+    train items); none when that would leave out more than :data:`REF_VOTE_MAX_SHARE` of the train goods or leave
+    fewer than ``k`` of them. A defect filed as good is such an item (the twin puts it with its own kind), and as a
+    good reference it passes every defect like it; a good part among the defects passes defects near it.
 
-    >>> emb = [[0.0], [0.1], [0.2], [5.0], [5.1], [5.2], [5.05]]
-    >>> lab = ["0", "0", "0", "3", "3", "3", "0"]            # the last one: a pin-3 defect filed as good
-    >>> doubtful_goods(emb, lab, ["train"] * 7, k=3).tolist()
-    [False, False, False, False, False, False, True]
+    >>> emb = [[0.1 * i] for i in range(12)] + [[5.0], [5.1], [5.2], [5.05]]
+    >>> lab = ["0"] * 12 + ["3", "3", "3", "0"]               # the last one: a pin-3 defect filed as good
+    >>> np.flatnonzero(doubtful_goods(emb, lab, ["train"] * 16, k=3)).tolist()
+    [15]
     """
     emb = _as_2d_float(emb, "emb")
     labels = _as_1d_str(labels, "labels")
@@ -263,7 +266,8 @@ def doubtful_goods(emb, labels, split, good_label: str = "0", k: int = REF_VOTE_
     defect_train = ~good[train]
     _, idx = _neighbours(emb[train], emb[train], k, exclude_self=True)
     out[train] = good[train] & (defect_train[idx].mean(axis=1) >= share)
-    if out.sum() > good[train].sum() - k:          # the twin cannot tell goods at all: keep them
+    n_goods = int(good[train].sum())
+    if out.sum() > min(n_goods - k, REF_VOTE_MAX_SHARE * n_goods):   # the twin, not the labels: keep them all
         out[:] = False
         return out
     if "train" not in parts:
