@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import DataError
+from .gate import robust_z
 from .imageops import box3
 
 __all__ = ["KINDS", "AuditError", "AuditSettings", "audit_arrays", "audit_run", "cached_audit", "AUDIT_FILE"]
@@ -96,14 +97,6 @@ class AuditSettings:
 
 # ------------------------------------------------------------------ pieces
 
-def _robust_z(x: np.ndarray) -> np.ndarray:
-    med = float(np.median(x))
-    mad = 1.4826 * float(np.median(np.abs(x - med)))
-    if mad <= 0:
-        mad = float(np.std(x)) or 1.0
-    return (x - med) / mad
-
-
 #: the pixel search compares every item with at most this many reference items (a seeded sample beyond it)
 MAX_PIXEL_REFS = 4000
 
@@ -111,7 +104,7 @@ MAX_PIXEL_REFS = 4000
 def _outlier_z(rms: np.ndarray) -> np.ndarray:
     """The outlier statistic from a sorted pixel-RMS neighbour table (n, m): the mean RMS to the 5 nearest items
     (fewer when m is smaller) as a robust z-score over the items."""
-    return _robust_z(rms[:, :min(5, rms.shape[1])].mean(axis=1))
+    return robust_z(rms[:, :min(5, rms.shape[1])].mean(axis=1))
 
 
 def pixel_outlier_z(images, seed: int = 0, n_components: int = 64) -> np.ndarray:

@@ -288,12 +288,14 @@ def fit_polarity(images) -> tuple[float, float]:
 
 
 def robust_z(values) -> np.ndarray:
-    """Robust z-scores (minus the median, over 1.4826 x the median absolute deviation) of ``values`` (n,); zeros
-    where the deviation is 0 (more than half the values equal)."""
+    """Robust z-scores (minus the median, over 1.4826 x the median absolute deviation) of ``values`` (n,); over the
+    standard deviation (or 1) where that deviation is 0 (more than half the values equal). The audit's statistic too."""
     v = np.asarray(values, np.float64)
     med = float(np.median(v))
     spread = 1.4826 * float(np.median(np.abs(v - med)))
-    return (v - med) / spread if spread > 0 else np.zeros_like(v)
+    if spread <= 0:
+        spread = float(np.std(v)) or 1.0
+    return (v - med) / spread
 
 
 def image_outliers(images, split, seed: int = 0) -> np.ndarray:

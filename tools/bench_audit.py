@@ -156,7 +156,8 @@ def pixel_stats(seed, a):
     """The pixel-space numbers behind the duplicate and outlier cuts, on the faulty set of ``seed`` and the clean set:
     nearest-neighbour RMS (median, smallest between distinct items, largest of planted copies) and the robust
     z-scores of the planted outliers and of the most isolated other item."""
-    from snw_core.audit import _pixel_neighbours, _robust_z
+    from snw_core.audit import _pixel_neighbours
+    from snw_core.gate import robust_z as _robust_z
     images, labels, dirnames = synthetic.generate(a.n, seed=0)
     got = plant(images, labels, dirnames, label_noise=a.label_noise, duplicates=a.duplicates, outliers=a.outliers,
                 seed=seed)
