@@ -24,11 +24,10 @@ cfg, metrics = run.config(), run.metrics()
 settings, data_cfg = cfg.get("settings", {}), cfg.get("data", {})
 good = str(data_cfg.get("good_label", "0"))
 scores, labels, split = data["scores"], data["labels"], data["split"]
-# items the run's gate rejects whatever the threshold (UNKNOWN: not recognised as the part; local evidence):
+# items the run's gate rejects whatever the threshold (UNKNOWN: not recognised as the part; local or patch evidence):
 # counted as rejected at every threshold (an UNKNOWN good is overkill, an UNKNOWN defect is caught)
 unknown = data.get("unknown")
-forced = None if unknown is None else (unknown | data.get("local_defect", unknown & False)
-                                      | data.get("patch_defect", unknown & False))
+forced, _ = R.gate_rejected(data)
 eff = effective_scores(scores, forced)
 stored = metrics.get("threshold")
 stored = float(stored) if isinstance(stored, (int, float)) else None

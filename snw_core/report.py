@@ -236,21 +236,12 @@ def build_report(run, threshold: float | None = None, dataset=None, compare=(), 
     from .viz import label_colors
     cfg, metrics, arr, stored, t, images, why = _load(run, threshold, dataset)
     scores, labels, split = arr["scores"], np.asarray(arr["labels"]).astype(str), np.asarray(arr["split"]).astype(str)
-    # items the run's gate rejects whatever the threshold (UNKNOWN: not this part; a local defect) count as
+    # items the run's gate rejects whatever the threshold (UNKNOWN: not this part; local or patch evidence) count as
     # rejected, as in metrics.json: their scores move above every real one (metrics.effective_scores)
     unknown = np.asarray(arr["unknown"], bool) if "unknown" in arr else None
-    local = np.asarray(arr["local_defect"], bool) if "local_defect" in arr else None
-    gate_verdicts = None
-    if unknown is not None or local is not None:
+    rejected, gate_verdicts = R.gate_rejected(arr)
+    if rejected is not None:
         from .metrics import effective_scores
-        rejected = np.zeros(scores.shape, bool)
-        gate_verdicts = np.full(scores.shape, "", dtype=object)
-        if local is not None:
-            rejected |= local
-            gate_verdicts[local] = "local defect"
-        if unknown is not None:
-            rejected |= unknown
-            gate_verdicts[unknown] = "UNKNOWN"
         twin_scores, scores = scores, effective_scores(scores, rejected)
     else:
         twin_scores = scores
@@ -289,7 +280,7 @@ def build_report(run, threshold: float | None = None, dataset=None, compare=(), 
                  f"choosing the threshold. An item is judged <b>defective</b> when its score (mean embedding distance "
                  f"to its nearest good training items) is above <b>{t:.{digits}f}</b> ({_e(threshold_note)})"
                  + (", or when the run's gate rejects it whatever the threshold (UNKNOWN: not recognised as this part; "
-                    "a local defect)" if gate_verdicts is not None else "") + ".</p>")
+                    "a local defect; patch evidence)" if gate_verdicts is not None else "") + ".</p>")
     cards = [
         ("main", R.pct(op["accuracy"]), "good/defect accuracy",
          f"{op['detected'] + op['passed']:,} of {op['n']:,} test items judged right"),
@@ -312,12 +303,13 @@ def build_report(run, threshold: float | None = None, dataset=None, compare=(), 
     elif isinstance(metrics.get("unknown_rate"), (int, float)):
         words.append(f"{R.pct(float(metrics['unknown_rate']))} of test items were judged UNKNOWN (not recognised as "
                      "this part).")
-    if local is not None:
-        lone = local & test & ~(twin_scores > t)
+    if rejected is not None:
+        lone = rejected & test & ~(twin_scores > t)
         if unknown is not None:
             lone &= ~unknown
         n_local = int(lone.sum())
-        words.append(f"{n_local:,} test items below the threshold were rejected for a local defect the gate found.")
+        words.append(f"{n_local:,} test items below the threshold were rejected for a local defect the gate found "
+                     "(local or patch evidence).")
     if isinstance(pair_acc, (int, float)):
         words.append(f"Pair accuracy ({R.pct(pair_acc)}) answers another question: are two images of the same class? "
                      "It is the study's metric, shown for comparison; the good/defect accuracy is what the line sees.")

@@ -47,6 +47,32 @@ _METHOD = {PRESET_BEST: "best_accuracy", PRESET_ZERO: "zero_escape", PRESET_MAX_
 TEST_PAIR_SEED_OFFSET = 3
 
 
+#: the per-item arrays of a run's embeddings.npz that reject an item whatever the threshold, with the words for it
+GATE_REJECTIONS = (("unknown", "UNKNOWN"), ("local_defect", "local defect"), ("patch_defect", "patch evidence"))
+
+
+def gate_rejected(arrays) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The items a run's gate rejects whatever the threshold, from its embeddings.npz ``arrays`` (a mapping): the
+    UNKNOWN ones, the local defects (a part flipped in the fixture included) and the patch evidence, as metrics.json
+    counts them. Returns ``(rejected bool (n,), why object (n,): the words of the first that applies, in the order
+    of UNKNOWN, local defect, patch evidence; "" for the others)``, or ``(None, None)`` for a run without a gate.
+
+    >>> r, why = gate_rejected({"unknown": np.array([1, 0, 0], bool), "local_defect": np.array([0, 0, 1], bool)})
+    >>> r.tolist(), why.tolist()
+    ([True, False, True], ['UNKNOWN', '', 'local defect'])
+    """
+    if "unknown" not in arrays:
+        return None, None
+    n = len(arrays["unknown"])
+    rejected, why = np.zeros(n, bool), np.full(n, "", dtype=object)
+    for key, words in reversed(GATE_REJECTIONS):      # the first in the list wins
+        if key in arrays:
+            hit = np.asarray(arrays[key], bool)
+            rejected |= hit
+            why[hit] = words
+    return rejected, why
+
+
 def _arrays(scores, labels, split):
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels).astype(str)

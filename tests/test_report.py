@@ -82,9 +82,12 @@ def test_items_the_gate_rejects_count_as_rejected_as_in_metrics_json(env):
     rng = np.random.default_rng(3)
     unknown = rng.random(labels.size) < 0.08
     local = ~unknown & (rng.random(labels.size) < 0.08)
-    metrics, scores = evaluate_embeddings(emb, labels, split, good_label="0", k=3, unknown=unknown, local_defect=local)
+    patch = ~unknown & ~local & (rng.random(labels.size) < 0.08)      # kept apart in embeddings.npz, as training does
+    metrics, scores = evaluate_embeddings(emb, labels, split, good_label="0", k=3, unknown=unknown,
+                                          local_defect=local | patch)
     run.write_metrics({**run.metrics(), **metrics})
-    save_embeddings(run.file("embeddings.npz"), emb, labels, split, scores, unknown=unknown, local_defect=local)
+    save_embeddings(run.file("embeddings.npz"), emb, labels, split, scores, unknown=unknown, local_defect=local,
+                    patch_defect=patch)
     page = text_of(report.build_report(run))
     n_test = int((split == "test").sum())
     right = round(metrics["good_defect_accuracy"] * n_test)

@@ -30,6 +30,7 @@ from snw_core.audit import KINDS, audit_arrays, audit_run  # noqa: E402
 from snw_core.corrections import from_flags, run_rows, write_corrections  # noqa: E402
 from snw_core.embed import load_embeddings  # noqa: E402
 from snw_core.plant import plant, read_truth, write_planted  # noqa: E402
+from snw_core.review import gate_rejected  # noqa: E402
 from snw_core.train import prepare, train  # noqa: E402
 
 
@@ -41,10 +42,9 @@ def true_accuracy(run, true_labels, good_label="0", twin_only=False):
     rows = run_rows(run.config(), data.load(run.config()["data"]["source"]))
     test = z["split"] == "test"
     judged_defect = z["scores"] > run.metrics()["threshold"]
-    if not twin_only:
-        for key in ("unknown", "local_defect", "patch_defect"):
-            if key in z:
-                judged_defect = judged_defect | z[key].astype(bool)
+    rejected, _ = gate_rejected(z)
+    if not twin_only and rejected is not None:
+        judged_defect = judged_defect | rejected
     return float((judged_defect[test] == (true_labels[rows][test] != good_label)).mean())
 
 
