@@ -256,11 +256,9 @@ def _dispatch(a) -> int:
 
 def _warn_if_unusable(run) -> None:
     """One line on stderr for a run that cannot tell good from defective (:func:`snw_core.metrics.unusable_note`)."""
-    from .metrics import faulty_data_note, unusable_note, weak_twin_note
-    for note in (unusable_note(run.metrics()), weak_twin_note(run.metrics() or {}),
-                 faulty_data_note(run.metrics() or {}, run.id)):
-        if note:
-            print("WARNING: " + note, file=sys.stderr)
+    from .metrics import run_warnings
+    for note in run_warnings(run.metrics(), run.id):
+        print("WARNING: " + note, file=sys.stderr)
 
 
 def _inspect(a) -> int:

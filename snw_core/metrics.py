@@ -51,6 +51,7 @@ __all__ = [
     "unusable_note",
     "weak_twin_note",
     "faulty_data_note",
+    "run_warnings",
     "doubtful_goods",
     "UNUSABLE_RATE",
 ]
@@ -471,6 +472,13 @@ def faulty_data_note(metrics: dict, run_id: str = "RUN_ID") -> str | None:
                      "defects do (a defect filed as good?)")
     return (f"The training data holds {' and '.join(parts)}. The not-a-part check left them out of its limits; look "
             f"at them on the Audit page (`python -m snw_core audit {run_id}`) and fix the data.")
+
+
+def run_warnings(metrics: dict, run_id: str = "RUN_ID") -> list[str]:
+    """Every operator's sentence a finished run calls for, as the command line prints them after "WARNING: ":
+    :func:`unusable_note`, :func:`weak_twin_note`, :func:`faulty_data_note` (the pages show each in its own box)."""
+    metrics = metrics or {}
+    return [n for n in (unusable_note(metrics), weak_twin_note(metrics), faulty_data_note(metrics, run_id)) if n]
 
 
 def _roc_inputs(scores, is_defect):

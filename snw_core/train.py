@@ -920,10 +920,9 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         metrics_["localisation"] = loc
         run.write_metrics(metrics_)
         log.msg(f"localisation: {loc['share']:.1%} of {loc['caught']} caught test defects shown in their cell")
-    from .metrics import faulty_data_note, unusable_note, weak_twin_note
-    for note in (unusable_note(metrics_), weak_twin_note(metrics_), faulty_data_note(metrics_, run.id)):
-        if note:
-            log.msg("WARNING: " + note)
+    from .metrics import run_warnings
+    for note in run_warnings(metrics_, run.id):
+        log.msg("WARNING: " + note)
     if projection != "none":
         run.append_progress({"kind": "phase", "phase": "projection"})
         t_p = time.time()

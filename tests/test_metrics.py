@@ -635,3 +635,11 @@ def test_the_vote_keeps_every_good_when_the_twin_cannot_tell_goods_at_all():
     assert doubtful_goods(emb, labels, split, k=3, share=0.8).sum() == 0       # all 5 would go: none does
     emb[:5] += 10.0                                        # goods apart: nothing to doubt either
     assert doubtful_goods(emb, labels, split, k=3).sum() == 0
+
+
+def test_the_command_line_warnings_are_every_note_a_run_calls_for():
+    from snw_core.metrics import faulty_data_note, run_warnings, unusable_note, weak_twin_note
+    m = {"overkill_rate": 1.0, "escape_rate": 0.0, "auroc": 0.3, "gate": {"images_set_aside": 2}}
+    assert run_warnings(m, "r9") == [unusable_note(m), weak_twin_note(m), faulty_data_note(m, "r9")]
+    assert run_warnings({"overkill_rate": 0.0, "escape_rate": 0.0, "auroc": 0.99}) == []
+    assert run_warnings(None) == []                        # a run without metrics yet
