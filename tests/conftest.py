@@ -4,6 +4,7 @@ Every test session gets its own SNW_DATA_CACHE and SNW_RUNS_DIR, so tests never 
 data_cache/ or runs/ and never need the network.
 """
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -16,6 +17,11 @@ os.environ["SNW_RUNS_DIR"] = str(_SESSION_TMP / "runs")
 os.environ["HF_HUB_OFFLINE"] = "1"           # tests never download
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The session's data cache and run store go with the session: a test run leaves nothing in the temp folder."""
+    shutil.rmtree(_SESSION_TMP, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

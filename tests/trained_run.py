@@ -7,7 +7,9 @@ store (a temporary folder), once per process; every test that calls it is marked
 """
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,6 +24,7 @@ def trained_run(tiny_parquet, preset: str = "seed") -> tuple[Path, str]:
     key = f"run-{preset}"
     if key not in _CACHE:
         runs = Path(tempfile.mkdtemp(prefix="snw-inspect-runs-"))
+        atexit.register(shutil.rmtree, runs, ignore_errors=True)
         env = dict(os.environ, SNW_RUNS_DIR=str(runs))
         r = subprocess.run([sys.executable, "-m", "snw_core", "train", "--data", str(tiny_parquet), "--preset", preset,
                             "--epochs", "1", "--projection", "none", "--quiet"],
