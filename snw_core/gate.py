@@ -95,6 +95,11 @@ SKEW_QUANTILES = (0.05, 0.5, 0.95)
 POLARITY_MIN_SKEW = 0.3
 #: principal components of the appearance model (fewer when the train split is smaller)
 N_COMPONENTS = 32
+#: the share of an image's pixels, those the appearance model explains worst, that its residual leaves out: a defect
+#: is a difference in a small place, which the local evidence judges; another part or a double exposure differs
+#: everywhere. Without it the val defects set the appearance threshold, and a part with a third row of pins
+#: passed under it
+APPEARANCE_TRIM = 0.05
 #: threshold = 99.9th percentile of the val split times this margin
 MARGIN = 1.2
 QUANTILE = 0.999
@@ -168,6 +173,16 @@ def relative_noise(images) -> np.ndarray:
     noisier to the twin."""
     x = np.asarray(images, np.float64)
     return noise_sd(x) / (x.std(axis=(1, 2)) + 1.0)
+
+
+def trimmed_energy(r: np.ndarray, trim: float) -> np.ndarray:
+    """Residuals (n, D) -> (n,): the sum of squares over each row's pixels, less its ``ceil(trim * D)`` largest
+    squares (``trim`` 0: all of them)."""
+    r2 = np.asarray(r, np.float64) ** 2
+    m = int(np.ceil(trim * r2.shape[1])) if trim > 0 else 0
+    if m == 0:
+        return r2.sum(1)
+    return r2.sum(1) - np.partition(r2, r2.shape[1] - m, axis=1)[:, r2.shape[1] - m:].sum(1)
 
 
 def quantiles_last(a: np.ndarray, qs) -> np.ndarray:
@@ -367,8 +382,10 @@ class Gate:
 
     def __init__(self, mean, components, eigvals, resid_var, good_images, t_app, t_local, min_std, min_sharp=0.0,
                  texture=None, local_model=None, polarity=(0.0, 0.0), max_noise=0.0, exposure=(0.0, 0.0),
-                 max_clipped=0.0):
+                 max_clipped=0.0, trim=0.0):
         self.mean = np.asarray(mean, np.float64)
+        #: the share of pixels the appearance residual leaves out (:data:`APPEARANCE_TRIM`; 0: none, older runs)
+        self.trim = float(trim)
         self.components = np.asarray(components, np.float64)
         self.eigvals = np.asarray(eigvals, np.float64)
         self.resid_var = float(resid_var)
@@ -443,13 +460,15 @@ class Gate:
         _, s, vt = np.linalg.svd(z - mean, full_matrices=False)
         lam = s ** 2 / len(z)
         k = int(min(N_COMPONENTS, max(1, len(z) - 1), z.shape[1] - 1))
-        resid_var = float(max(lam[k:].sum(), 1e-9))
+        zc = z - mean                                    # the train images' mean residual energy, as trimmed
+        resid_var = float(max(trimmed_energy(zc - (zc @ vt[:k].T) @ vt[:k], APPEARANCE_TRIM).mean(), 1e-9))
+        del zc
         stds = np.asarray(images[tr], np.float64).reshape(tr.sum(), -1).std(1)
         local_model = fit_local_model(images[tr & good])
         gate = cls(mean, vt[:k], np.maximum(lam[:k], 1e-12), resid_var, images[tr & good],
                    1.0, 1.0, min_std=FLAT_SHARE * float(np.min(stds)),
                    min_sharp=BLUR_SHARE * float(np.min(sharpness(images[tr]))), local_model=local_model,
-                   polarity=polarity, exposure=exposure, max_clipped=max_clipped)
+                   polarity=polarity, exposure=exposure, max_clipped=max_clipped, trim=APPEARANCE_TRIM)
         gate.augment = augment
         ref = va if va.any() else tr
         gate.t_app = margin * float(np.quantile(gate._appearance_raw(images[ref]), QUANTILE))
@@ -458,7 +477,7 @@ class Gate:
         if texture is not None:                  # threshold: the val items and a drifted copy of each
             gate = cls(gate.mean, gate.components, gate.eigvals, gate.resid_var, gate.good_images, gate.t_app, 1.0,
                        gate.min_std, gate.min_sharp, texture=texture, local_model=local_model, polarity=polarity,
-                       exposure=exposure, max_clipped=max_clipped)
+                       exposure=exposure, max_clipped=max_clipped, trim=gate.trim)
             gate.augment = augment
             from .augment import envelope_copies
             val = np.concatenate([images[ref], envelope_copies(images[ref], rng)])
@@ -495,7 +514,7 @@ class Gate:
         z = standardize(images) - self.mean
         c = z @ self.components.T
         r = z - c @ self.components
-        return 0.5 * ((c ** 2 / self.eigvals).mean(1) + (r ** 2).sum(1) / self.resid_var)
+        return 0.5 * ((c ** 2 / self.eigvals).mean(1) + trimmed_energy(r, self.trim) / self.resid_var)
 
     def _local(self, images, exclude_self: bool = False):
         """(local evidence (n,), heat maps (n, h, w), flat argmax (n,))."""
@@ -583,11 +602,11 @@ class Gate:
                 "components": self.components,
                 "eigvals": self.eigvals.astype(np.float64), "good_images": self.good_images,
                 "scalars": np.array([self.resid_var, self.t_app, self.t_local, self.min_std, self.min_sharp,
-                                     self.max_noise, *self.exposure, self.max_clipped], np.float64)}
+                                     self.max_noise, *self.exposure, self.max_clipped, self.trim], np.float64)}
 
     @classmethod
     def from_arrays(cls, a: dict):
-        resid_var, t_app, t_local, min_std, *rest = (float(v) for v in a["scalars"])   # older runs: 4 to 8 values
+        resid_var, t_app, t_local, min_std, *rest = (float(v) for v in a["scalars"])   # older runs: 4 to 9 values
         texture = a if all(k in a for k in TEXTURE_KEYS) else None                 # older runs: no texture check
         local_model = a if all(k in a for k in LOCAL_KEYS) else None        # older runs: the most similar goods
         return cls(a["mean"], a["components"], a["eigvals"], resid_var, a["good_images"], t_app, t_local, min_std,
@@ -595,11 +614,13 @@ class Gate:
                    polarity=a["polarity"] if "polarity" in a else (0.0, 0.0),         # older runs: not checked
                    max_noise=rest[1] if len(rest) > 1 else 0.0,
                    exposure=(rest[2], rest[3]) if len(rest) > 3 else (0.0, 0.0),        # older runs: not checked
-                   max_clipped=rest[4] if len(rest) > 4 else 0.0)
+                   max_clipped=rest[4] if len(rest) > 4 else 0.0,
+                   trim=rest[5] if len(rest) > 5 else 0.0)                         # older runs: untrimmed
 
     def thresholds(self) -> dict:
         """What the run records: the thresholds and the model's size (JSON-friendly)."""
-        return {"appearance": self.t_app, "local": self.t_local, "augment": getattr(self, "augment", "none"),
+        return {"appearance": self.t_app, "appearance_trim": self.trim, "local": self.t_local,
+                "augment": getattr(self, "augment", "none"),
                 "min_std": self.min_std, "min_sharpness": self.min_sharp, "max_noise": self.max_noise,
                 "exposure": {"min_level": self.exposure[0], "max_level": self.exposure[1]},
                 "max_clipped": self.max_clipped, "local_set_aside": self.local_set_aside,

@@ -85,6 +85,48 @@ def test_a_gate_fitted_on_generated_parts_rejects_the_held_out_kinds():
     assert gate.check(imgs[split == "test"])["unknown"].mean() <= 0.01
 
 
+def test_trimmed_energy_leaves_out_the_largest_squares():
+    from snw_core.gate import trimmed_energy
+    r = np.array([[1.0, -3.0, 2.0, 0.5], [0.0, 0.0, 0.0, 4.0]])
+    assert trimmed_energy(r, 0.0).tolist() == [14.25, 16.0]
+    assert trimmed_energy(r, 0.25).tolist() == [5.25, 0.0]         # ceil(0.25 * 4) = 1 square left out
+    assert trimmed_energy(r, 0.3).tolist() == [1.25, 0.0]          # ceil(1.2) = 2
+
+
+def test_another_pin_grid_is_unknown_but_a_defect_is_not_and_an_older_gate_file_is_untrimmed(tmp_path):
+    """Connectors with a third row of pins (the same body, size and light) passed the appearance check when the
+    val defects set its threshold; its residual now leaves out the worst-explained 5 % of the pixels, where a
+    defect's difference lies, so the threshold comes down to the parts and the other grid stands out."""
+    from snw_core import synthetic as S
+    from snw_core.gate import APPEARANCE_TRIM, GATE_FILE
+    from snw_core.splits import stratified_split
+    imgs, labels, _ = S.generate(1200, seed=0)
+    split = stratified_split(labels, (0.6, 0.2, 0.2), 0)
+    gate = Gate.fit(imgs, labels, split, "0")
+    assert gate.trim == APPEARANCE_TRIM == gate.thresholds()["appearance_trim"]
+    spec = S.ConnectorSpec(height=26, width=36, pin_rows=3, pin_cols=6)
+    other, other_labels, _ = S.generate(200, seed=4242, spec=spec)
+    assert gate.check(other[other_labels == "0"][:40])["unknown"].all()
+    test = gate.check(imgs[split == "test"])
+    defects = labels[split == "test"] != "0"
+    assert test["unknown"][~defects].mean() == 0.0 and test["unknown"][defects].mean() <= 0.01
+    # the same gate as an older file (nine scalars, no trim): loaded untrimmed, by the bundle too
+    gate.save(tmp_path / GATE_FILE)
+    with np.load(tmp_path / GATE_FILE) as z:
+        arrays = {k: z[k] for k in z.files}
+    assert len(arrays["scalars"]) == 10
+    arrays["scalars"] = arrays["scalars"][:9]
+    np.savez(tmp_path / GATE_FILE, **arrays)
+    old = Gate.load(tmp_path / GATE_FILE)
+    assert old.trim == 0.0
+    x = other[:10]
+    untrimmed = 0.5 * ((((standardize(x) - old.mean) @ old.components.T) ** 2 / old.eigvals).mean(1)
+                       + np.sum((standardize(x) - old.mean - ((standardize(x) - old.mean) @ old.components.T)
+                                 @ old.components) ** 2, 1) / old.resid_var) / old.t_app
+    assert old.check(x)["appearance"] == pytest.approx(untrimmed)
+    assert bundle_script().Gate(str(tmp_path)).check(x)["appearance"] == pytest.approx(untrimmed)
+
+
 def test_gate_calls_not_a_part_inputs_unknown_and_keeps_the_parts(fitted, tiny_dataset):
     gate, split = fitted
     goods = tiny_dataset.images[(tiny_dataset.labels == "0") & (split == "test")]

@@ -161,6 +161,8 @@ class Gate:
         self.exposure = (rest[2], rest[3]) if len(rest) > 3 else (0.0, 0.0)
         # the largest share of clipped pixels (>= 250) of an image it judges; 0 = not checked (older bundles)
         self.max_clipped = rest[4] if len(rest) > 4 else 0.0
+        # the share of pixels the appearance residual leaves out, those it explains worst (older bundles: none)
+        self.trim = rest[5] if len(rest) > 5 else 0.0
         # the polarity check (sign, limit): 0 = not checked (older bundles, near symmetric grey levels)
         self.polarity = tuple(float(v) for v in a["polarity"]) if "polarity" in a else (0.0, 0.0)
         keys = ("texture_components", "texture_whiten", "texture_refs", "texture_quantiles", "texture_scalars")
@@ -192,7 +194,10 @@ class Gate:
         zc = z - self.mean
         c = zc @ self.components.T
         r = zc - c @ self.components
-        appearance = 0.5 * ((c ** 2 / self.eigvals).mean(1) + (r ** 2).sum(1) / self.resid_var) / self.t_app
+        r2 = r ** 2
+        m = int(np.ceil(self.trim * r2.shape[1])) if self.trim > 0 else 0
+        energy = r2.sum(1) - (np.partition(r2, r2.shape[1] - m, axis=1)[:, r2.shape[1] - m:].sum(1) if m else 0.0)
+        appearance = 0.5 * ((c ** 2 / self.eigvals).mean(1) + energy / self.resid_var) / self.t_app
         texture = np.zeros(len(images))
         if self.texture is not None:
             t = self.texture
