@@ -368,7 +368,8 @@ class Gate:
     """The fitted checks. Arrays (see :meth:`arrays`) are all the state; thresholds are floats.
 
     mean : (D,) mean standardised train image; components : (K, D); eigvals : (K,); resid_var : the train
-    images' mean energy outside the components; good_images : uint8 (m, h, w) the train goods (heat-map
+    images' mean energy outside the components (less the share ``trim`` of pixels with the most, as the check
+    measures it); good_images : uint8 (m, h, w) the train goods (heat-map
     references); t_app, t_local : thresholds; min_std : grey-level spread below which a frame is flat;
     min_sharp : :func:`sharpness` below which an image is out of focus (0: not checked, older runs);
     max_noise : :func:`relative_noise` above which an image is too noisy to judge (0: not checked, the usual case);
