@@ -56,7 +56,8 @@ import time
 import numpy as np
 
 __all__ = ["run_bench", "run_bench_seeds", "format_seeds", "parse_seeds", "bench_row", "time_to_reach", "format_table",
-           "text_table", "format_not_a_part", "not_a_part_row", "format_localisation", "machine", "ROW_KEYS"]
+           "text_table", "format_not_a_part", "held_out_kinds", "not_a_part_row", "format_localisation", "machine",
+           "ROW_KEYS"]
 
 #: the keys every row has, in table order (the JSON contract)
 ROW_KEYS = ("preset", "epochs", "train_seconds", "pair_accuracy", "good_defect_accuracy", "escape_rate",
@@ -230,6 +231,16 @@ def bench_row(run, preset: str, images: np.ndarray) -> dict:
     return row
 
 
+def held_out_kinds(metrics: dict) -> tuple:
+    """The held-out not-a-part kinds (never looked at while the gate was designed) a run is judged on: the layout
+    kinds only where its registration did not find its images without a fixed layout (a surface texture shifted is
+    still the surface). ``metrics``: the run's metrics.json."""
+    from . import notapart
+    reg = (metrics or {}).get("registration") or {}
+    no_layout = reg.get("shift_error_px") is not None and not reg.get("used")
+    return tuple(k for k in notapart.HELD_OUT_KINDS if not (no_layout and k in notapart.LAYOUT_KINDS))
+
+
 def not_a_part_row(run, images: np.ndarray, n_per_kind: int = 20, seed: int = 1) -> dict:
     """The run's verdicts on the not-a-part benchmark (:mod:`snw_core.notapart`, seed 1: the design of the
     check was tuned on seed 0 only) and its test split's UNKNOWN rates."""
@@ -245,12 +256,7 @@ def not_a_part_row(run, images: np.ndarray, n_per_kind: int = 20, seed: int = 1)
         goods = images[(e["split"] == "test") & (e["labels"] == judge.good_label)]
     res = notapart.evaluate(judge, goods, n_per_kind=n_per_kind, seed=seed)
     a = res["all"]
-    # the held-out kinds (never looked at while the gate was designed); the layout kinds only where the run's
-    # registration did not find the images without a fixed layout (a surface texture shifted is still the surface)
-    reg = m.get("registration") or {}
-    no_layout = reg.get("shift_error_px") is not None and not reg.get("used")
-    kinds = tuple(k for k in notapart.HELD_OUT_KINDS if not (no_layout and k in notapart.LAYOUT_KINDS))
-    held = notapart.evaluate(judge, goods, n_per_kind=n_per_kind, seed=seed, kinds=kinds)
+    held = notapart.evaluate(judge, goods, n_per_kind=n_per_kind, seed=seed, kinds=held_out_kinds(m))
     return {"not_a_part": res, "not_a_part_n": a["n"], "not_a_part_good": a["GOOD"] / a["n"],
             "not_a_part_unknown": a["UNKNOWN"] / a["n"], "not_a_part_defect": a["DEFECT"] / a["n"],
             "not_a_part_held_out": held, "not_a_part_held_out_good": held["all"]["GOOD"] / held["all"]["n"],

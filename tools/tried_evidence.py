@@ -107,6 +107,7 @@ def wholepart(store, run_ids) -> None:
     from snw_core import data as D
     from snw_core import drift, notapart
     from snw_core.augment import PHOTOMETRIC, envelope_copies
+    from snw_core.bench import held_out_kinds
     from snw_core.gate import local_heat, standardize
     from snw_core.synthetic import ConnectorSpec, generate
     for rid in run_ids:
@@ -136,10 +137,7 @@ def wholepart(store, run_ids) -> None:
         print("  drifted goods GOOD, without -> with the check: " + ", ".join(rows))
         te_goods = ds.images[(split == "test") & ~bad]
         goods = notapart.fresh_goods(run.config())
-        reg = run.metrics().get("registration") or {}      # as bench: a surface shifted is still the surface
-        no_layout = reg.get("shift_error_px") is not None and not reg.get("used")
-        held = tuple(k for k in notapart.HELD_OUT_KINDS if not (no_layout and k in notapart.LAYOUT_KINDS))
-        for kinds, title in ((None, "not-a-part"), (held, "held-out kinds")):
+        for kinds, title in ((None, "not-a-part"), (held_out_kinds(run.metrics()), "held-out kinds")):
             x, kind = notapart.not_a_part(shape, te_goods if goods is None else goods, n_per_kind=20, seed=1,
                                           kinds=kinds)
             passed = np.asarray(j.judge(x)["verdict"]).astype(str) == "GOOD"
