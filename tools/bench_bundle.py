@@ -93,7 +93,8 @@ def main(argv=None) -> int:
     print(f"  {'total':<20} {total / 1e3:>9.1f} kB  ({total / 1e6:.2f} MB)")
 
     r = mod.bench(bundle, images, n=a.n)
-    png = Path(tempfile.mkdtemp(prefix="snw-bench-png-")) / "item.png"
+    png_dir = tempfile.TemporaryDirectory(prefix="snw-bench-png-")       # removed when the measurement ends
+    png = Path(png_dir.name) / "item.png"
     from PIL import Image
     Image.fromarray(images[0]).save(png)
     shape = bundle.image_shape
@@ -112,7 +113,9 @@ def main(argv=None) -> int:
         cold.append(time.perf_counter() - t0)
         if out.returncode != 0:
             print(out.stderr, file=sys.stderr)
+            png_dir.cleanup()
             return 1
+    png_dir.cleanup()
     load1 = os.getloadavg()[0]
     print(f"runtime {r['runtime']}, {a.threads} thread(s), images: {what}, CPU load average {load1:.1f} "
           f"on {os.cpu_count()} cores")
