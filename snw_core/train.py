@@ -30,7 +30,8 @@ __all__ = ["prepare", "train", "Prepared", "EVAL_PAIRS_PER_IMAGE", "TrainingStop
 
 #: pairs per image of the fixed seed-scheme validation/test pairs, the same for every preset
 EVAL_PAIRS_PER_IMAGE = 10
-#: take-off: the first epoch whose val pair accuracy (seed-scheme pairs, half positive: chance is 0.5) reaches this
+#: take-off: the first epoch whose val pair accuracy (seed-scheme pairs, half positive: chance is 0.5) reaches this,
+#: and the same pair accuracy of the train images too (:func:`took_off`)
 TAKEOFF_PAIR_ACCURACY = 0.6
 #: the cosine schedule decays to this fraction of the peak learning rate
 COSINE_FLOOR = 0.05
@@ -158,7 +159,7 @@ def _make_callbacks(run, prep, keras, eval_pairs, log):
                    "val_pair_accuracy": vals["val"][1], "seconds": round(fit_seconds, 3)}
             self.rows.append(row)
             run.write_history(self.rows)
-            self.budget.epoch_done(epoch + 1, row)
+            self.budget.epoch_done(epoch + 1, row, vals["train"][1])
             total = self.budget.total(epoch + 1)
             run.append_progress({"kind": "epoch", **row, "epochs": total, "elapsed": round(time.time() - self.t0, 3)})
             log.epoch(row, total)
@@ -213,10 +214,10 @@ def _make_callbacks(run, prep, keras, eval_pairs, log):
             if self.takeoff is not None:
                 self.step += 1
 
-        def epoch_done(self, epoch: int, row: dict) -> None:
+        def epoch_done(self, epoch: int, row: dict, train_pair_accuracy: float) -> None:
             if self.takeoff is not None:
                 return
-            if row["val_pair_accuracy"] >= TAKEOFF_PAIR_ACCURACY:
+            if took_off(row["val_pair_accuracy"], train_pair_accuracy):
                 self.takeoff = epoch
                 log.msg(f"take-off after epoch {epoch}: val pair accuracy {row['val_pair_accuracy']:.3f}; "
                         f"{self.epochs} more epochs")
@@ -598,6 +599,19 @@ def fit_patches(embedder, images, labels, split, good_label, emb, checks, settin
     bank.threshold, _, _ = choose_patch_threshold(pscore[val], twin_val, labels[val] != good_label, forced,
                                                   settings["threshold_method"], settings["max_escape"])
     return {"bank": bank, "scores": pscore, "defect": pscore > bank.threshold}
+
+
+def took_off(val_pair_accuracy: float, train_pair_accuracy: float) -> bool:
+    """Whether a twin has left its plateau: the seed-scheme pair accuracy of the val items *and* of the train
+    items reaches :data:`TAKEOFF_PAIR_ACCURACY`. The val split alone decides on a large data set (a twin tells
+    its own training images apart first); on a small one (a few dozen val items) the val pair accuracy jumps
+    from epoch to epoch and can reach the level by chance while the twin has learnt nothing yet, and the
+    budget would then run out before it does (``docs/what-was-tried.md``, "Take-off on a small data set").
+
+    >>> took_off(0.62, 0.55), took_off(0.62, 0.70), took_off(0.58, 0.90)
+    (False, True, False)
+    """
+    return min(float(val_pair_accuracy), float(train_pair_accuracy)) >= TAKEOFF_PAIR_ACCURACY
 
 
 def scheduled_lr(base: float, schedule: str, step: int | None, total_steps: int) -> float:

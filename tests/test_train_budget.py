@@ -80,3 +80,32 @@ def test_an_explicit_epoch_count_is_literal_unless_an_allowance_is_asked_for():
     assert resolve_settings("default", epochs=1)["plateau_epochs"] == 0       # `train --epochs 1`: one epoch
     assert resolve_settings("default", epochs=1, plateau_epochs=5)["plateau_epochs"] == 5
     assert resolve_settings("default", epochs=None)["plateau_epochs"] == 30   # None = not given
+
+
+def test_takeoff_needs_the_train_images_too():
+    level = T.TAKEOFF_PAIR_ACCURACY
+    assert T.took_off(level, level) and T.took_off(0.9, 0.8)
+    assert not T.took_off(level + 0.02, level - 0.05)        # a small val split's lucky epoch
+    assert not T.took_off(level - 0.01, 0.95)                # the train images alone never decide
+
+
+@pytest.mark.slow
+def test_a_lucky_val_epoch_is_not_a_takeoff(tiny_parquet, runs_dir, monkeypatch):
+    # during training every epoch measures the seed-scheme pair accuracy of the train images, then of the val
+    # items; here the val items look taken off from the first epoch while the train images stay at chance
+    from snw_core import metrics as M
+    real, calls = M.pair_accuracy, []
+
+    def fake(d, y):
+        calls.append(len(d))
+        if len(calls) <= 2 * 3:                              # the 3 epochs of the fit below
+            return 0.9 if len(calls) % 2 == 0 else 0.5
+        return real(d, y)
+
+    monkeypatch.setattr(M, "pair_accuracy", fake)
+    run, state = T.train(str(tiny_parquet), preset="default", projection="none", quiet=True, epochs=1,
+                         plateau_epochs=2, early_stopping_patience=0)
+    assert state == "done" and len(run.history()) == 3
+    assert [round(r["val_pair_accuracy"], 2) for r in run.history()] == [0.9, 0.9, 0.9]
+    assert run.metrics()["takeoff_epoch"] is None          # no take-off: the budget started after the allowance
+    assert [e["epoch"] for e in _events(run) if e.get("phase") == "no_takeoff"] == [2]
