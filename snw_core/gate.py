@@ -112,13 +112,13 @@ CLEAR_OUTLIER_Z = 6.0
 #: ... and from this many when the twin places the item among the defects too (``doubtful``, the vote of its nearest
 #: train items, :func:`snw_core.metrics.doubtful_goods`): two independent signs that it is not a good part
 DOUBTFUL_OUTLIER_Z = 4.0
-#: train and val images this far from their nearest images (the audit's outlier statistic,
-#: :func:`snw_core.audit.pixel_outlier_z`, on the standardised images, so blind to the light like the checks), or
-#: with a grey-level spread this far from the others' (robust z of its logarithm), are left out of every limit the
-#: gate fits: a wrong part, a camera fault or an empty fixture filed among the parts set the flat-frame, exposure,
-#: highlights, appearance and texture limits. Measured (docs/audit.md): parts of every set at most 4.7 and 3.8,
-#: planted wrong parts, empty fixtures and upside-down pictures 14.7 to 19.4 in pixels, flat frames -15 to -20 in
-#: spread (among random textures every image is far from every other in pixels)
+#: train and val images that the audit calls outliers (:func:`snw_core.audit.pixel_outlier_z` from
+#: :data:`snw_core.audit.OUTLIER_Z`: far from their nearest images all over the picture, blind to the light like
+#: the checks), or with a grey-level spread this far from the others' (robust z of its logarithm), are left out of
+#: every limit the gate fits: a wrong part, a camera fault or an empty fixture filed among the parts set the
+#: flat-frame, exposure, highlights, appearance and texture limits. Measured (docs/audit.md): spread of the parts of
+#: every set at most 3.8, flat frames -15 to -20 (among random textures every image is far from every other in
+#: pixels)
 IMAGE_OUTLIER_Z = 8.0
 #: fewer train and val images than this: no image is set aside
 IMAGE_OUTLIER_MIN = 20
@@ -322,9 +322,9 @@ def image_outliers(images, split, seed: int = 0) -> np.ndarray:
     tv = np.flatnonzero((split == "train") | (split == "val"))
     out = np.zeros(len(split), bool)
     if len(tv) >= IMAGE_OUTLIER_MIN:
-        from .audit import pixel_outlier_z
+        from .audit import OUTLIER_Z, pixel_outlier_z
         x = np.asarray(images)[tv]
-        far = pixel_outlier_z(standardize(x).reshape(x.shape), seed) >= IMAGE_OUTLIER_Z
+        far = pixel_outlier_z(x, seed) >= OUTLIER_Z
         spread = np.log(np.asarray(x, np.float64).reshape(len(x), -1).std(1) + 1.0)
         out[tv[far | (np.abs(robust_z(spread)) >= IMAGE_OUTLIER_Z)]] = True
     return out

@@ -138,6 +138,24 @@ def test_clean_data_gets_no_duplicates_leaks_or_outliers(tiny_dataset):
     assert res["flags"] == []
 
 
+def test_few_defects_among_many_goods_are_not_outliers_but_a_wrong_part_and_an_empty_fixture_are():
+    """A line's data holds few defects: each differs from its nearest pictures (goods) at its pin, and untrimmed
+    the rarest were far from everything (flagged as a wrong part, and left out of the gate's limits). The outlier
+    statistic leaves out each comparison's most different pixels; what is not the part differs everywhere."""
+    from snw_core import audit as A
+    from snw_core import notapart, synthetic
+    images, labels, _ = synthetic.generate(1200, seed=5)
+    keep = np.concatenate([np.flatnonzero(labels == "0")]
+                          + [np.flatnonzero(labels == str(k))[:3] for k in range(1, 13)])    # 400 goods, 36 defects
+    imgs, labs = images[keep].copy(), labels[keep]
+    z = A.pixel_outlier_z(imgs)
+    assert (z < A.OUTLIER_Z).all() and z[labs != "0"].max() < 0.5 * A.OUTLIER_Z
+    junk = notapart.not_a_part(imgs.shape[1:], imgs[labs == "0"], n_per_kind=1, seed=2, kinds=["other_part"])[0]
+    imgs[[10, 20]] = junk[0], 40 + np.random.default_rng(0).integers(0, 3, imgs.shape[1:])   # a lamp that is off
+    z = A.pixel_outlier_z(imgs)
+    assert np.flatnonzero(z >= A.OUTLIER_Z).tolist() == [10, 20]
+
+
 def test_a_leak_needs_a_train_copy_and_a_duplicate_cannot_vouch_for_its_twins_label(tiny_dataset):
     ds = tiny_dataset
     images, labels = ds.images.copy(), ds.labels.copy()

@@ -485,8 +485,10 @@ def test_a_wrong_part_or_an_empty_frame_among_the_training_images_does_not_widen
     assert fitted.min_std == pytest.approx(clean.min_std) and fitted.max_clipped == pytest.approx(clean.max_clipped)
     assert fitted.exposure == pytest.approx(clean.exposure, rel=0.02)     # quantiles of 4 images fewer
     assert fitted.t_app == pytest.approx(clean.t_app, rel=0.1)
+    from snw_core import audit as A
     from snw_core import gate as G
     monkeypatch.setattr(G, "IMAGE_OUTLIER_Z", float("inf"))             # as before: every image counts
+    monkeypatch.setattr(A, "OUTLIER_Z", float("inf"))
     wide = Gate.fit(junk, labels, split, "0")
     assert wide.images_set_aside == 0
     assert wide.min_std < 0.5 * clean.min_std and wide.max_clipped > 2 * clean.max_clipped

@@ -156,15 +156,14 @@ def pixel_stats(seed, a):
     """The pixel-space numbers behind the duplicate and outlier cuts, on the faulty set of ``seed`` and the clean set:
     nearest-neighbour RMS (median, smallest between distinct items, largest of planted copies) and the robust
     z-scores of the planted outliers and of the most isolated other item."""
-    from snw_core.audit import _pixel_neighbours
-    from snw_core.gate import robust_z as _robust_z
+    from snw_core.audit import _pixel_neighbours, pixel_outlier_z
     images, labels, dirnames = synthetic.generate(a.n, seed=0)
     got = plant(images, labels, dirnames, label_noise=a.label_noise, duplicates=a.duplicates, outliers=a.outliers,
                 seed=seed)
     out = {}
     for name, imgs, truth in (("faulty", got.images, got.truth), ("clean", images, [])):
         _, rms, _ = _pixel_neighbours(imgs, 8, 64, 0)
-        z = _robust_z(rms[:, :5].mean(axis=1))
+        z = pixel_outlier_z(imgs)
         outl = [t["row"] for t in truth if t["kind"] == "outlier"]
         dup = sorted({r for t in truth if t["kind"] == "duplicate" for r in (t["row"], t["of_row"])})
         plain = np.setdiff1d(np.arange(imgs.shape[0]), dup + outl)
