@@ -46,6 +46,9 @@ JUNK_FILES = {"thumbs.db", "desktop.ini", ".ds_store"}
 HUB_PROBE_TIMEOUT_S = 4.0
 _HUB_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _CACHE_VERSION = "1"
+#: the version of the decoded arrays cached under data_cache/decoded (2: images with more than 8 bits per pixel are
+#: refused; version 1 had clipped them to white)
+_DECODED_VERSION = "2"
 
 
 class DataError(ValueError):
@@ -243,7 +246,7 @@ def _load_parquet(path: Path, source: str) -> Dataset:
     path = Path(path)
     if path.stat().st_size == 0:
         raise DataError(f"The file '{path}' is empty. Expected a parquet file with columns 'label' and 'image'.")
-    key = "pq-" + _CACHE_VERSION + "-" + _file_hash(path)
+    key = "pq-" + _DECODED_VERSION + "-" + _file_hash(path)
     cached = _from_cache(key, source)
     if cached is not None:
         return cached
@@ -301,27 +304,40 @@ def _image_bytes(col, where: str) -> list:
     raise DataError(f"The 'image' column of {where} has type {t}; expected image bytes (HF Image feature).")
 
 
+#: PIL modes of images with more than 8 bits per pixel: refused (converting them to "L" clips every value above 255)
+HIGH_BIT_MODES = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N", "I;32", "I;32L", "I;32B")
+
+
 def decode_images(blobs: list, where: str = "the data") -> np.ndarray:
     """Decode encoded images to one uint8 array (n, h, w), grayscale.
 
-    Every header is read first (cheap, no pixel decoding) so that corrupt bytes, images that are too
-    large (decompression bombs) and mixed sizes are refused before any pixel is decoded.
+    Every header is read first (cheap, no pixel decoding) so that corrupt bytes, images with more than 8 bits
+    per pixel, images that are too large (decompression bombs) and mixed sizes are refused before any pixel is
+    decoded.
     """
     from PIL import Image
 
-    sizes, bad = [], []
+    sizes, bad, deep = [], [], []
     for i, b in enumerate(blobs):
         try:
             if not b:
                 raise ValueError("no bytes")
             with Image.open(io.BytesIO(b)) as im:
                 sizes.append(im.size)
+                if im.mode in HIGH_BIT_MODES:
+                    deep.append((i, im.mode))
         except Exception:
             bad.append(i)
             sizes.append(None)
     if bad:
         raise DataError(f"{len(bad)} image(s) in {where} could not be read (corrupt or not an image): rows "
                         f"{_rows(bad)}. Fix or remove those rows and load again.")
+    if deep:
+        raise DataError(f"{len(deep)} image(s) in {where} have more than 8 bits per pixel (16-bit, 32-bit or "
+                        f"floating point; row {deep[0][0]}: mode {deep[0][1]}); as 8-bit grayscale every value "
+                        f"above 255 would be clipped to white. Convert them to 8-bit grayscale first, scaling "
+                        f"their range deliberately and the same for every image (a 12-bit camera's values / 16), "
+                        f"and load again: rows {_rows([i for i, _ in deep])}.")
     too_big = [i for i, (w, h) in enumerate(sizes) if w > MAX_SIDE or h > MAX_SIDE or w * h == 0]
     if too_big:
         w, h = sizes[too_big[0]]
@@ -384,7 +400,7 @@ def _load_folder(root: Path, source: str) -> Dataset:
     for f, lab in zip(files, labels):
         st = f.stat()
         h.update(f"{lab}/{f.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    key = "dir-" + _CACHE_VERSION + "-" + h.hexdigest()
+    key = "dir-" + _DECODED_VERSION + "-" + h.hexdigest()
     cached = _from_cache(key, source)
     if cached is not None:
         return cached
@@ -394,7 +410,7 @@ def _load_folder(root: Path, source: str) -> Dataset:
         images = decode_images(blobs, where)
     except DataError as e:   # name files, not row numbers
         msg = str(e)
-        raise DataError(re.sub(r"rows? ([\d, ]+)", lambda m: "files " + ", ".join(
+        raise DataError(re.sub(r"rows? (\d+(?:, \d+)*)", lambda m: "files " + ", ".join(
             f"{labels[int(i)]}/{files[int(i)].name}" for i in re.findall(r"\d+", m.group(1))), msg)) from None
     labels_a = np.array(labels, dtype=str)
     dirnames = labels_a.copy()

@@ -51,9 +51,6 @@ def _few_images():
         return contextlib.nullcontext()
 
 
-_HIGH_BIT_MODES = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N", "I;32", "I;32L", "I;32B")
-
-
 class Judge:
     """Everything needed to judge an image, taken from a finished run.
 
@@ -484,7 +481,7 @@ def _read_one(name: str, blob: bytes, H: int, W: int, resize: bool):
     """Decode one image for judging -> (uint8 (H, W), note). Raises _Refused with a message for the user."""
     from PIL import Image
 
-    from .data import MAX_SIDE, decode_images
+    from .data import HIGH_BIT_MODES, MAX_SIDE, decode_images
 
     try:
         with Image.open(io.BytesIO(blob)) as im:          # the header only: no pixel is decoded here
@@ -494,7 +491,7 @@ def _read_one(name: str, blob: bytes, H: int, W: int, resize: bool):
     if w > MAX_SIDE or h > MAX_SIDE or w * h == 0:
         raise _Refused(f"'{name}' is {h} x {w} px (height x width); images larger than {MAX_SIDE} px per side "
                        "are refused before decoding.")
-    if mode in _HIGH_BIT_MODES:
+    if mode in HIGH_BIT_MODES:
         raise _Refused(f"'{name}' is a {'floating-point' if mode == 'F' else '16/32-bit'} image (mode {mode}); "
                        "the model was trained on 8-bit grayscale. Convert it to 8-bit grayscale first "
                        "(scaling its range deliberately), so that no value is clipped.")

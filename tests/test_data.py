@@ -54,6 +54,30 @@ def test_colour_images_become_grayscale(tmp_path):
     assert ds.images[0, 0, 0] == round(200 * 299 / 1000)   # ITU-R 601-2 luma of pure red
 
 
+def test_images_deeper_than_8_bits_are_refused_not_clipped(tmp_path):
+    """A 12-bit camera's pictures saved as 16-bit PNG: converted to 8-bit grayscale every value above 255 became
+    white (a whole data set of white frames, trained on without a word)."""
+    import io
+
+    from PIL import Image
+    deep = []
+    for v in (1000, 3000, 4000):
+        b = io.BytesIO()
+        Image.fromarray(np.full((26, 36), v, np.uint16)).save(b, format="PNG")
+        deep.append(b.getvalue())
+    p = write_parquet_rows(tmp_path / "deep.parquet", ["0", "3", "0", "5"], [png_bytes(np.zeros((26, 36)))] + deep)
+    with pytest.raises(DataError, match=r"3 image\(s\) in .* more than 8 bits per pixel .*mode I;16.*rows 1, 2, 3\.$"):
+        data.load(str(p))
+    root = tmp_path / "folder"
+    for i in range(12):
+        (root / "0").mkdir(parents=True, exist_ok=True)
+        (root / "0" / f"{i:02d}.png").write_bytes(deep[0])
+    (root / "4").mkdir()
+    (root / "4" / "a.png").write_bytes(png_bytes(np.zeros((26, 36))))
+    with pytest.raises(DataError, match=r"files 0/00.png, 0/01.png, .*0/07.png and 4 more\.$"):
+        data.load(str(root))
+
+
 def test_text_labels_with_good_label(tmp_path):
     blobs = [png_bytes(np.full((8, 8), i * 10)) for i in range(16)]
     labels = ["good"] * 8 + ["pin-A"] * 4 + ["pin-B"] * 4
