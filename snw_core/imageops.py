@@ -102,6 +102,10 @@ def bilinear_sample(x, sy, sx) -> np.ndarray:
 CUBIC_A = -0.5
 
 
+#: :func:`cubic_sample` works on at most this many pixels at a time
+SAMPLE_PIXELS = 1 << 22
+
+
 def _cubic_weights(t, a: float = CUBIC_A):
     """The four weights of the taps at -1, 0, 1, 2 px from the floor for fractions t in [0, 1); they sum to 1."""
     u = 1.0 - t
@@ -117,6 +121,10 @@ def cubic_sample(x, sy, sx) -> np.ndarray:
     :func:`bilinear_sample`, which smooths the image between pixels as a slight blur would; values can overshoot
     the input's range by a little at steep edges."""
     n, h, w = x.shape
+    step = max(1, SAMPLE_PIXELS // (h * w))
+    if n > step:            # pixel by pixel the same, in pieces: 16 taps of every pixel at once grew to gigabytes
+        return np.concatenate([cubic_sample(x[s:s + step], sy[s:s + step], sx[s:s + step])
+                               for s in range(0, n, step)])
     sy, sx = np.clip(sy, 0, h - 1), np.clip(sx, 0, w - 1)
     y0, x0 = np.floor(sy).astype(np.int64), np.floor(sx).astype(np.int64)
     wy, wx = _cubic_weights(sy - y0), _cubic_weights(sx - x0)

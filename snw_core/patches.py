@@ -45,6 +45,8 @@ MIN_GAIN = 0.005
 #: vectors of a bank kept only to place the heat map (a coreset of the fitted bank): the location needs only the
 #: most unusual block, and on the real-photo sets 750 to 6,000 vectors placed the same defects
 LOCATION_BANK_SIZE = 1000
+#: positions scored against the bank at a time (x :data:`BANK_SIZE` float32: about 390 MB)
+SCORE_ROWS = 1 << 14
 
 
 def feature_layer(embedder) -> str | None:
@@ -78,10 +80,13 @@ class PatchBank:
         return cls(flat[keep], np.inf, f.shape[1:3])
 
     def score(self, features, batch: int = 64):
-        """Patch scores (n,) and patch maps (n, fh, fw) of features (n, fh, fw, c)."""
+        """Patch scores (n,) and patch maps (n, fh, fw) of features (n, fh, fw, c). At most ``batch`` images,
+        and at most :data:`SCORE_ROWS` positions, at a time: the (positions x bank) temporary of large images
+        grew to gigabytes."""
         f = np.asarray(features, np.float32)
         n = len(f)
         maps = np.empty((n,) + self.grid, np.float64)
+        batch = max(1, min(batch, SCORE_ROWS // max(1, int(np.prod(self.grid)))))
         for i in range(0, n, batch):                  # float32: one judgement stays a few ms
             q = f[i:i + batch].reshape(-1, f.shape[-1])
             # |q - b|^2 = |q|^2 + min over b of (|b|^2 - 2 q.b): one (positions x bank) temporary, not four

@@ -65,6 +65,8 @@ SHIFT_DEADBAND = 0.5
 ANGLE_DEADBAND = 1.0
 #: good references kept for filling unknown pixels
 MAX_REFERENCES = 256
+#: the pose search compares at most this many bytes of image windows at a time
+ESTIMATE_BYTES = 1 << 28
 #: the reliability check: a known change of CHECK_SHIFT px and CHECK_ANGLE degrees on the val goods
 CHECK_SHIFT, CHECK_ANGLE = 2.0, 3.0
 CHECK_SHIFT_PX, CHECK_ANGLE_DEG = 1.0, 1.5
@@ -262,6 +264,7 @@ class Registration:
         n = len(x)
         m, na = MARGIN, len(self.angles)
         offs = [(dy, dx) for dy in range(-m, m + 1) for dx in range(-m, m + 1)]
+        chunk = max(1, min(chunk, ESTIMATE_BYTES // (8 * len(offs) * (h - 2 * m) * (w - 2 * m))))
         out = np.zeros((n, 3))
         step = self.angles[1] - self.angles[0] if na > 1 else 0.0
         for s in range(0, n, chunk):
@@ -270,7 +273,7 @@ class Registration:
             # every shift in offs (dy major): the windows of a sliding view, copied once
             win = np.lib.stride_tricks.sliding_window_view(xb, (h - 2 * m, w - 2 * m), axis=(1, 2)).reshape(
                 b, len(offs), -1)
-            win = win - win.mean(2, keepdims=True)
+            win -= win.mean(2, keepdims=True)
             win /= np.linalg.norm(win, axis=2, keepdims=True) + 1e-12
             sc = (win @ self.templates.T).reshape(b, 2 * m + 1, 2 * m + 1, na)
             iy, ix, ia = np.unravel_index(sc.reshape(b, -1).argmax(1), sc.shape[1:])

@@ -179,3 +179,15 @@ def test_a_bank_for_the_location_alone_is_a_smaller_coreset_with_its_own_scale()
     assert small.scale == location_scale(small.score(goods[:40])[0]) and small.location_unit() == small.scale
     again = big.for_location(goods[:40], seed=0)
     assert np.array_equal(again.bank, small.bank)                                      # seeded
+
+
+def test_large_feature_maps_are_scored_a_few_positions_at_a_time(monkeypatch):
+    from snw_core import patches as P
+    rng = np.random.default_rng(4)
+    bank = PatchBank(rng.normal(size=(50, 8)).astype(np.float32), 1.0, (6, 5))
+    feats = rng.normal(size=(9, 6, 5, 8)).astype(np.float32)
+    s, maps = bank.score(feats)
+    monkeypatch.setattr(P, "SCORE_ROWS", 2 * 6 * 5)                         # two images at a time
+    s2, maps2 = bank.score(feats)
+    np.testing.assert_array_equal(maps2, maps)
+    np.testing.assert_array_equal(s2, s)

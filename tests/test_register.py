@@ -206,3 +206,15 @@ def test_the_filled_strip_follows_the_light_across_the_part(parts, reg):
         # the same reference in the image's mean and spread alone, without the ramp
         flat.append(np.abs(reg._ref_z[j, ~k] * asd + am - truth[i].ravel()[~k]).mean())
     assert np.mean(err) < 8.0 and np.mean(err) < 0.5 * np.mean(flat), (np.mean(err), np.mean(flat))
+
+
+def test_the_pose_search_of_large_images_runs_a_few_images_at_a_time(parts, reg, monkeypatch):
+    """Every window of 256 images at once grew to gigabytes for 128 x 128 px images; in pieces the poses are the
+    same."""
+    from snw_core import register as R
+    images = drift.rotate(parts[0][:40], 3.0, seed=2)
+    whole = reg.estimate(images)
+    h, w = reg.image_shape
+    monkeypatch.setattr(R, "ESTIMATE_BYTES", 8 * (2 * R.MARGIN + 1) ** 2 * (h - 2 * R.MARGIN) * (w - 2 * R.MARGIN) * 3)
+    np.testing.assert_array_equal(reg.estimate(images), whole)
+    assert np.abs(whole[:, 2]).mean() > 2                                     # the turns are found at all
