@@ -47,8 +47,8 @@ _SEED = {
 #: (batch_size // labels images of every label) trained on all pairs inside each batch (in-batch contrastive
 #: loss, margin 1, positives and negatives weighted equally); Adam with cosine learning-rate decay; early
 #: stopping on the validation pair loss with the best weights restored. The epoch budget counts from take-off:
-#: epochs spent on the start-up plateau (val or train pair accuracy still below 60 %, up to ``plateau_epochs``) do not
-#: count, and the learning rate stays at its peak until then.
+#: epochs spent on the start-up plateau (val or train pair accuracy still below 60 %, up to ``plateau_epochs``)
+#: do not count, and the learning rate stays at its peak until then.
 _DEFAULT = dict(_SEED, **{
     "twin": "conv",
     "pairing": "in_batch",
@@ -132,8 +132,8 @@ SETTING_HELP = {
     "k": "nearest good references averaged into the good/defect score",
     "early_stopping_patience": "epochs without a better val loss before training stops (0 = off)",
     "plateau_epochs": "extra epochs allowed on the start-up plateau (val or train pair accuracy below 60 %) "
-                      "before the epoch budget starts counting (0 = off; an explicit epoch count without it means exactly that many "
-                      "epochs)",
+                      "before the epoch budget starts counting (0 = off; an explicit epoch count without it means "
+                      "exactly that many epochs)",
 }
 
 _RANGES = {
