@@ -385,8 +385,10 @@ def _train(a) -> int:
         validate_run_id(a.run_id)
     run, state = train(prepared=prep, name=a.name, runs_dir=a.runs_dir, projection=a.projection, quiet=a.quiet,
                        run_id=a.run_id)
-    print(f"{state}: {run.path}", file=sys.stderr)
-    print(run.id)
+    # one write per line: with stdout and stderr in one pipe (``2>&1``) the lines must not run together, and the
+    # stderr filter forwards a line's text and its newline as they come
+    sys.stderr.write(f"{state}: {run.path}\n")
+    sys.stdout.write(f"{run.id}\n")
     return 0 if state == "done" else EXIT_STOPPED
 
 
