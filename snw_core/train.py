@@ -219,13 +219,13 @@ def _make_callbacks(run, prep, keras, eval_pairs, log):
                 return
             if took_off(row["val_pair_accuracy"], train_pair_accuracy):
                 self.takeoff = epoch
-                log.msg(f"take-off after epoch {epoch}: val pair accuracy {row['val_pair_accuracy']:.3f}; "
-                        f"{self.epochs} more epochs")
+                log.msg(f"take-off after epoch {epoch}: val pair accuracy {row['val_pair_accuracy']:.3f} (train "
+                        f"images {train_pair_accuracy:.3f}); {self.epochs} more epochs")
                 run.append_progress({"kind": "phase", "phase": "takeoff", "epoch": epoch})
             elif epoch >= self.plateau:
                 self.takeoff, self.forced = epoch, True
-                log.msg(f"no take-off in {epoch} epochs (val pair accuracy {row['val_pair_accuracy']:.3f}); "
-                        f"the epoch budget starts now")
+                log.msg(f"no take-off in {epoch} epochs (val pair accuracy {row['val_pair_accuracy']:.3f}, train "
+                        f"images {train_pair_accuracy:.3f}); the epoch budget starts now")
                 run.append_progress({"kind": "phase", "phase": "no_takeoff", "epoch": epoch})
 
         def total(self, epoch: int) -> int:
