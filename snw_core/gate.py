@@ -456,12 +456,13 @@ class Gate:
         tr, va = split == "train", split == "val"
         if (tr & good).sum() < 2:
             raise ValueError("the appearance check needs at least 2 good train items")
-        z = standardize(images[tr])
-        mean = z.mean(0)
-        _, s, vt = np.linalg.svd(z - mean, full_matrices=False)
-        lam = s ** 2 / len(z)
-        k = int(min(N_COMPONENTS, max(1, len(z) - 1), z.shape[1] - 1))
-        zc = z - mean                                    # the train images' mean residual energy, as trimmed
+        zc = standardize(images[tr])
+        mean = zc.mean(0)
+        zc -= mean                                       # centred once, for the components and the residual
+        _, s, vt = np.linalg.svd(zc, full_matrices=False)
+        lam = s ** 2 / len(zc)
+        k = int(min(N_COMPONENTS, max(1, len(zc) - 1), zc.shape[1] - 1))
+        # the train images' mean residual energy, as trimmed
         resid_var = float(max(trimmed_energy(zc - (zc @ vt[:k].T) @ vt[:k], APPEARANCE_TRIM).mean(), 1e-9))
         del zc
         stds = np.asarray(images[tr], np.float64).reshape(tr.sum(), -1).std(1)
