@@ -93,29 +93,27 @@ def main(argv=None) -> int:
     print(f"  {'total':<20} {total / 1e3:>9.1f} kB  ({total / 1e6:.2f} MB)")
 
     r = mod.bench(bundle, images, n=a.n)
-    png_dir = tempfile.TemporaryDirectory(prefix="snw-bench-png-")       # removed when the measurement ends
-    png = Path(png_dir.name) / "item.png"
-    from PIL import Image
-    Image.fromarray(images[0]).save(png)
-    shape = bundle.image_shape
-    t = []
-    for _ in range(max(50, a.n // 5)):
-        t0 = time.perf_counter()
-        imgs, names = mod.read_images([str(png)], shape)
-        bundle.judge(imgs, names)
-        t.append(time.perf_counter() - t0)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    cold = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, str(folder / "inspect_bundle.py"), str(png)], capture_output=True,
-                             text=True, env=env, cwd=png.parent)
-        cold.append(time.perf_counter() - t0)
-        if out.returncode != 0:
-            print(out.stderr, file=sys.stderr)
-            png_dir.cleanup()
-            return 1
-    png_dir.cleanup()
+    with tempfile.TemporaryDirectory(prefix="snw-bench-png-") as png_dir:     # removed when the measurement ends
+        png = Path(png_dir) / "item.png"
+        from PIL import Image
+        Image.fromarray(images[0]).save(png)
+        shape = bundle.image_shape
+        t = []
+        for _ in range(max(50, a.n // 5)):
+            t0 = time.perf_counter()
+            imgs, names = mod.read_images([str(png)], shape)
+            bundle.judge(imgs, names)
+            t.append(time.perf_counter() - t0)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        cold = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            out = subprocess.run([sys.executable, str(folder / "inspect_bundle.py"), str(png)], capture_output=True,
+                                 text=True, env=env, cwd=png.parent)
+            cold.append(time.perf_counter() - t0)
+            if out.returncode != 0:
+                print(out.stderr, file=sys.stderr)
+                return 1
     load1 = os.getloadavg()[0]
     print(f"runtime {r['runtime']}, {a.threads} thread(s), images: {what}, CPU load average {load1:.1f} "
           f"on {os.cpu_count()} cores")
