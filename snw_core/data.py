@@ -32,7 +32,7 @@ import numpy as np
 from .fsutil import atomic_write_bytes, project_root
 
 __all__ = ["Dataset", "DataError", "load", "check_user_path", "allowed_roots", "natural_key", "sort_labels", "data_cache_dir",
-           "check_trainable", "summary", "MAX_SIDE", "MAX_TOTAL_PIXELS"]
+           "check_trainable", "summary", "few_items_warnings", "MAX_SIDE", "MAX_TOTAL_PIXELS"]
 
 DEFAULT_SOURCE = "default"
 DEFAULT_N = 3600
@@ -167,11 +167,30 @@ def load(source: str = DEFAULT_SOURCE, good_label: str = "0") -> Dataset:
         else:
             raise DataError(f"Data source '{source}' was not found: it is neither 'default', a 'hub:OWNER/NAME' id, "
                             "an existing .parquet file nor an existing image folder.")
-    ds = Dataset(ds.images, ds.labels, ds.dirnames, source, ds.content_hash, good_label, ds.warnings)
+    ds = Dataset(ds.images, ds.labels, ds.dirnames, source, ds.content_hash, good_label,
+                 tuple(ds.warnings) + tuple(few_items_warnings(ds.labels)))
     if len(ds.label_names) < 2:
         raise DataError(f"Data source '{source}' has only one label ({ds.label_names[0]!r}, {ds.n} items). "
                         "A Siamese network needs at least two labels: good items and defects at one or more pins.")
     return ds
+
+
+#: a label with fewer items than this cannot have one in each of train, val and test (:mod:`snw_core.splits`)
+FEW_ITEMS = 3
+
+
+def few_items_warnings(labels) -> list[str]:
+    """One warning for the labels with fewer than :data:`FEW_ITEMS` items: they are never tested (1 item: train
+    only) or never seen when the threshold is chosen (2 items: train and test), and the pin vote rarely names them."""
+    names, counts = np.unique(np.asarray(labels).astype(str), return_counts=True)
+    few = [f"'{n}' ({c})" for n, c in sorted(zip(names, counts), key=lambda t: natural_key(t[0])) if c < FEW_ITEMS]
+    if not few:
+        return []
+    return [f"{len(few)} label(s) with fewer than {FEW_ITEMS} items: {', '.join(few[:8])}"
+            f"{' and more' if len(few) > 8 else ''}. Each needs at least {FEW_ITEMS} to have one item in train, val "
+            "and test: with 1 it is trained on but never tested, with 2 it is not seen when the threshold is "
+            "chosen, and the pin vote rarely names a label it has one or two examples of. Add images of them "
+            "or merge them into a broader label."]
 
 
 def check_trainable(ds: Dataset) -> None:
@@ -349,7 +368,8 @@ def decode_images(blobs: list, where: str = "the data") -> np.ndarray:
         parts = []
         for s in uniq[:6]:
             rows = [i for i, x in enumerate(sizes) if x == s]
-            parts.append(f"{s[1]} x {s[0]} px (height x width) in {len(rows)} rows, e.g. {_rows(rows, 3)}")
+            where_ = f"in {len(rows)} images, e.g. rows {_rows(rows, 3)}" if len(rows) > 1 else f"in 1 image, row {rows[0]}"
+            parts.append(f"{s[1]} x {s[0]} px (height x width) {where_}")
         raise DataError(f"All images of a data set must share one size, but {where} has {len(uniq)} sizes: "
                         + "; ".join(parts) + ". Resize them to one size first.")
     w, h = uniq[0]

@@ -694,6 +694,8 @@ def train(source: str = "default", preset: str = "default", good_label: str = "0
                      started=now_iso())
     log.msg(f"run {run.id}: preset {settings['preset']}, data {ds.source} ({ds.n} items, {ds.image_shape[0]}x"
             f"{ds.image_shape[1]}), split {config['split_counts']}")
+    for warning in ds.warnings:
+        log.msg(f"data: {warning}")
     prev = signal.getsignal(signal.SIGTERM) if _main_thread() else None
     try:
         state = _fit_and_evaluate(run, prep, projection, log)

@@ -163,6 +163,11 @@ def test_folder_bad_cases(tmp_path):
     with pytest.raises(DataError, match="files 1/broken.png"):
         data.load(str(bad))
 
+    sizes = write_png_folder(tmp_path / "sizes", {"0": [img] * 3, "1": [img, np.zeros((10, 12))]})
+    with pytest.raises(DataError, match=r"8 x 8 px \(height x width\) in 4 images, e.g\. files 0/.*\.png, 0/.*; "
+                                        r"10 x 12 px \(height x width\) in 1 image, files 1/1\.png\. Resize"):
+        data.load(str(sizes))
+
 
 def test_unknown_source():
     with pytest.raises(DataError, match="neither"):
@@ -203,3 +208,14 @@ def test_hub_loader_runs_the_real_datasets_code_on_a_local_copy(tmp_path, tiny_p
     # the second time it loads from data_cache/ without the network
     again = data.load("hub:someone/snw_copy")
     assert again.content_hash == ds.content_hash
+
+
+def test_labels_with_too_few_items_are_named(tmp_path):
+    """A label of one or two items cannot be in train, val and test: data check and the Gallery say which."""
+    ok = png_bytes(np.zeros((8, 8)))
+    p = write_parquet_rows(tmp_path / "few.parquet", ["0"] * 8 + ["3"] * 3 + ["10"] * 2 + ["7"], [ok] * 14)
+    ds = data.load(str(p))
+    (w,) = ds.warnings
+    assert w.startswith("2 label(s) with fewer than 3 items: '7' (1), '10' (2).")
+    assert data.summary(ds)["warnings"] == [w]
+    assert data.few_items_warnings(["0"] * 3 + ["1"] * 3) == []
