@@ -12,7 +12,7 @@
     python -m snw_core sweep --data SOURCE --grid KEY=V1,V2 ... [--concurrency K] [--address ADDR]  # last line: sweep id
     python -m snw_core bench [--data SOURCE] [--presets seed,default] [--json FILE] [--drift] [--unseen-labels 11,12]
                                [--seeds 0,1,2]
-    python -m snw_core inspect RUN_ID IMAGE... [--resize] [--heatmap DIR] [--runs-dir DIR]   # one JSON line per image
+    python -m snw_core inspect RUN_ID IMAGE|FOLDER... [--resize] [--heatmap DIR] [--runs-dir DIR]  # a JSON line per image
     python -m snw_core export RUN_ID --out DIR [--runs-dir DIR]              # the bundle for the line
     python -m snw_core report RUN_ID --out report.html [--threshold T] [--compare RUN_ID]   # HTML for management
     python -m snw_core audit RUN_ID [--json] [--corrections-out FILE]        # flagged items, one JSON line each
@@ -141,7 +141,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("inspect", help="judge image files with a run: one JSON line per image (exit 2 on bad input)")
     p.add_argument("run_id")
-    p.add_argument("images", nargs="+", help="PNG/JPEG/BMP files of the run's image size")
+    p.add_argument("images", nargs="+", help="PNG/JPEG/BMP files of the run's image size, or folders of them "
+                                             "(every image file inside, sub-folders too, in name order)")
     p.add_argument("--resize", action="store_true", help="scale images of another size with the same aspect ratio")
     p.add_argument("--heatmap", default=None, metavar="DIR",
                    help="also write a heat-map overlay PNG per image into DIR (created if missing)")
@@ -261,15 +262,21 @@ def _warn_if_unusable(run) -> None:
         print("WARNING: " + note, file=sys.stderr)
 
 
+#: ``inspect`` judges this many images at a time and prints their lines before it reads on: an archive of a
+#: line's images is judged in bounded memory (heat maps are float64 images), and the camera check speaks of
+#: each block of images in file order, so that a drift that began halfway through is not averaged away
+INSPECT_BLOCK = 1000
+
+
 def _inspect(a) -> int:
     from .data import DataError
     from .export import finished_config
-    from .judge import Judge, read_images, records
+    from .judge import Judge, expand_paths, read_images, records
     from .runs import RunStore
     run = RunStore(a.runs_dir).get(a.run_id)
     cfg = finished_config(run)
     try:
-        got = read_images(a.images, cfg["data"]["image_shape"], resize=a.resize)
+        got = read_images(expand_paths(a.images), cfg["data"]["image_shape"], resize=a.resize)
     except DataError as e:      # one line per file: keep the lines
         print("error: " + str(e).replace("\n", "\n  "), file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -278,30 +285,39 @@ def _inspect(a) -> int:
             print(f"note: {name}: {note}", file=sys.stderr)
     _warn_if_unusable(run)
     judge = Judge.from_run(run)
-    out = judge.judge(got.images)
-    rows = records(out, got.names)
-    from .acquisition import findings, summary
-    camera = summary(findings(run.metrics().get("acquisition"), got.images))
-    if camera:
-        print("WARNING: " + camera, file=sys.stderr)
+    folder = None
     if a.heatmap:
-        if "heatmap" not in out:
+        if judge.gate is None:
             return _fail(f"Run '{run.id}' was trained before heat maps existed (it has no gate.npz); train it again.")
         from pathlib import Path
-
-        from .heatmap import write_png
         folder = Path(a.heatmap)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             return _fail(f"cannot create the heat-map folder '{folder}': {e.strerror}.")
-        for i, row in enumerate(rows):
-            stem = Path(str(row["file"])).stem or f"image{i}"
-            row["heatmap_file"] = str(folder / f"{i:04d}-{stem}.heatmap.png")
-            write_png(row["heatmap_file"], got.images[i], judge.gate.display_map(out["heatmap"][i]),
-                      (row["defect_y"], row["defect_x"]))
-    for row in rows:
-        print(json.dumps(row))
+    from .acquisition import findings, summary
+    profile, n = run.metrics().get("acquisition"), len(got.names)
+    for start in range(0, n, INSPECT_BLOCK):
+        block = slice(start, min(start + INSPECT_BLOCK, n))
+        images, names = got.images[block], got.names[block]
+        out = judge.judge(images)
+        rows = records(out, names)
+        if folder is not None:
+            from pathlib import Path
+
+            from .heatmap import write_png
+            for i, row in enumerate(rows, start):
+                stem = Path(str(row["file"])).stem or f"image{i}"
+                row["heatmap_file"] = str(folder / f"{i:04d}-{stem}.heatmap.png")
+                write_png(row["heatmap_file"], images[i - start], judge.gate.display_map(out["heatmap"][i - start]),
+                          (row["defect_y"], row["defect_x"]))
+        for row in rows:
+            print(json.dumps(row))
+        sys.stdout.flush()
+        camera = summary(findings(profile, images))
+        if camera:
+            where = f"images {block.start + 1}-{block.stop} of {n} ({names[0]} to {names[-1]}): " if n > INSPECT_BLOCK else ""
+            print("WARNING: " + where + camera, file=sys.stderr)
     return 0
 
 

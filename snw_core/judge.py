@@ -19,8 +19,8 @@ import numpy as np
 
 from .metrics import nearest, vote_labels
 
-__all__ = ["Judge", "evaluate_run", "records", "RECORD_FIELDS", "VERDICTS", "combine", "read_images", "InspectImages",
-           "resize_is_safe", "ASPECT_TOLERANCE"]
+__all__ = ["Judge", "evaluate_run", "records", "RECORD_FIELDS", "VERDICTS", "combine", "read_images", "expand_paths",
+           "InspectImages", "resize_is_safe", "ASPECT_TOLERANCE"]
 
 #: the fields of one judged item, in this order, as printed by ``inspect`` and by the line bundle's script
 RECORD_FIELDS = ("file", "verdict", "reason", "defect", "score", "threshold", "pin", "pin_confidence", "nearest_good",
@@ -517,6 +517,33 @@ def _read_one(name: str, blob: bytes, H: int, W: int, resize: bool):
         img = np.asarray(Image.fromarray(img).resize((W, H), Image.BOX if shrink else Image.BILINEAR))
         notes.append(f"resized from {h} x {w} px ({'area average' if shrink else 'bilinear'})")
     return img, "; ".join(notes)
+
+
+def expand_paths(paths) -> list[str]:
+    """Command-line image arguments -> image files: a folder stands for every image file under it (sub-folders
+    too, hidden ones left out), in natural order of the path below it, so that an archive of a line's images can
+    be judged without listing each file (and without the shell's limit on the length of a command). Other
+    arguments are kept as given. Raises :class:`~snw_core.data.DataError` for a folder without images."""
+    import os
+    from pathlib import Path
+
+    from .data import IMAGE_EXTENSIONS, DataError, natural_key
+    out = []
+    for arg in map(str, paths):
+        root = Path(arg)
+        if not root.is_dir():
+            out.append(arg)
+            continue
+        found = []
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            found += [Path(folder, f) for f in files
+                      if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS]
+        if not found:
+            raise DataError(f"The folder '{arg}' holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}).")
+        found.sort(key=lambda f: tuple(natural_key(part) for part in f.relative_to(root).parts))
+        out += [str(f) for f in found]
+    return out
 
 
 def read_images(items, image_shape, resize: bool = False, on_error: str = "raise") -> InspectImages:

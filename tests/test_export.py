@@ -8,7 +8,9 @@ score lies within SCORE_RTOL of the threshold (none in practice; such an item is
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.util
+import io
 import json
 import os
 import shutil
@@ -160,6 +162,26 @@ def bundle(trained, tmp_path_factory) -> Path:
     return out
 
 
+def test_a_folder_stands_for_its_image_files_in_the_same_order_in_the_bundle_and_the_dashboard(tmp_path):
+    from snw_core.data import DataError
+    from snw_core.judge import expand_paths
+    mod = template_module()
+    root = tmp_path / "archive"
+    for rel in ("day2/10.png", "day2/9.png", "day10/1.png", "day2/notes.txt", ".hidden/x.png", "day2/.x.png",
+                "b.JPG", "a.npy"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"")
+    single = tmp_path / "one.png"
+    want = [str(single)] + [str(root / r) for r in ("a.npy", "b.JPG", "day2/9.png", "day2/10.png", "day10/1.png")]
+    assert mod.expand_paths([str(single), str(root)]) == want          # files as given, then the folder's
+    assert expand_paths([single, root]) == [w for w in want if not w.endswith(".npy")]   # no .npy in the dashboard
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    with pytest.raises(DataError, match="holds no image files"):
+        expand_paths([tmp_path / "empty"])
+    with pytest.raises(mod.BadInput, match="holds no image files"):
+        mod.expand_paths([str(tmp_path / "empty")])
+
+
 @pytest.fixture(scope="module")
 def test_images(run, tiny_dataset, tmp_path_factory):
     """PNG files of the run's test items and a few train items, with their row indices."""
@@ -235,6 +257,25 @@ def test_bundle_script_warns_when_a_batch_is_noisier_than_the_training_images(bu
     r = run_bundle(bundle, *noisy, cwd=tmp_path)
     assert r.returncode == 0 and len(r.stdout.splitlines()) == 6
     assert "WARNING: Camera check: the images are noisier than the training images" in r.stderr
+    # an archive: a folder, judged a block at a time; the check names the block that drifted
+    (tmp_path / "archive").mkdir()
+    for i, path in enumerate(clean + noisy):
+        shutil.copy(path, tmp_path / "archive" / f"{i:02d}.png")
+    r = run_bundle(bundle, tmp_path / "archive", cwd=tmp_path)
+    whole = [json.loads(line) for line in r.stdout.splitlines()]
+    assert r.returncode == 0 and [row["file"] for row in whole] == [str(tmp_path / "archive" / f"{i:02d}.png")
+                                                                     for i in range(12)]
+    mod = template_module()
+    mod.BLOCK = 6
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert mod.main([str(tmp_path / "archive"), "--bundle", str(bundle)]) == 0
+    blocks = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(b["file"], b["verdict"], b["pin"]) for b in blocks] == [(w["file"], w["verdict"], w["pin"]) for w in whole]
+    for b, w in zip(blocks, whole):
+        assert b["score"] == pytest.approx(w["score"], rel=SCORE_RTOL)
+    assert err.getvalue().count("WARNING") == 1
+    assert f"WARNING: images 7-12 of 12 ({tmp_path / 'archive' / '06.png'} to" in err.getvalue()
 
 
 @pytest.mark.slow

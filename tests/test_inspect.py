@@ -227,6 +227,35 @@ def test_inspect_prints_one_json_line_per_image(trained, tiny_dataset, tmp_path)
 
 
 @pytest.mark.slow
+def test_inspect_judges_a_folder_a_block_at_a_time_and_names_the_block_that_drifted(trained, tiny_dataset, tmp_path,
+                                                                                   capsys, monkeypatch):
+    """An archive: a folder argument, judged and printed INSPECT_BLOCK images at a time, the same verdicts as
+    judging all at once; the camera check speaks of each block, so a drift in the second half is not averaged
+    away by the first."""
+    import snw_core.__main__ as cli_main
+    from snw_core.drift import apply
+    from snw_core.runs import RunStore
+    runs, rid = trained
+    images = np.concatenate([tiny_dataset.images[:6], apply(tiny_dataset.images[6:12], "noise", 12.0, seed=3)])
+    paths = write_pngs(images, tmp_path / "archive" / "day1", [f"{i}.png" for i in range(12)])
+    monkeypatch.setattr(cli_main, "INSPECT_BLOCK", 6)
+    assert cli_main.main(["inspect", rid, str(tmp_path / "archive"), "--runs-dir", str(runs)]) == 0
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert [row["file"] for row in rows] == paths                      # 0, 1, ..., 10, 11: natural order
+    want = records(Judge.from_run(RunStore(runs).get(rid)).judge(images), paths)
+    assert [(r["verdict"], r["pin"]) for r in rows] == [(w["verdict"], w["pin"]) for w in want]
+    np.testing.assert_allclose([r["score"] for r in rows], [w["score"] for w in want], rtol=1e-6)
+    warnings = [line for line in captured.err.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1 and warnings[0].startswith(f"WARNING: images 7-12 of 12 ({paths[6]} to {paths[11]}): "
+                                                         "Camera check: the images are noisier")
+    assert cli_main.main(["inspect", rid, str(tmp_path / "archive" / "none"), "--runs-dir", str(runs)]) == 2
+    (tmp_path / "empty").mkdir()
+    assert cli_main.main(["inspect", rid, str(tmp_path / "empty"), "--runs-dir", str(runs)]) == 2
+    assert "holds no image files" in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_inspect_warns_about_a_run_that_cannot_tell_good_from_defective(trained, tiny_dataset, tmp_path, capsys,
                                                                          monkeypatch):
     import shutil

@@ -5,6 +5,7 @@ Needs only numpy, a LiteRT runtime and (to read image files) Pillow; no TensorFl
 
     pip install numpy ai-edge-litert==2.3.0 pillow        # Raspberry Pi 4/5 (aarch64) or x86-64 Linux
     python3 inspect_bundle.py IMAGE [IMAGE ...]            # one JSON line per image on stdout
+    python3 inspect_bundle.py FOLDER                       # every image file inside, in name order
     python3 inspect_bundle.py --bench 200 IMAGE            # latency per image on this computer
     python3 inspect_bundle.py --self-test                  # the bundle checks itself, no image needed
 
@@ -24,6 +25,8 @@ run can judge, far darker or brighter than its training images (a lamp off) or c
 passed.
 With five or more images the camera check warns on stderr when the batch is darker, brighter, softer, noisier or
 lower in contrast than the training images were (bundle.json "acquisition"; the same check as the dashboard's).
+More than 1,000 images (an archive) are judged and printed 1,000 at a time, in file order, and the camera check
+names the block it warns about.
 
 In a line program, load once and judge each item as it comes (about a millisecond per image; start it
 with OPENBLAS_NUM_THREADS=1 when it imports numpy before this module)::
@@ -726,6 +729,39 @@ def _resize_ok(h, w, H, W):
     return min(h, w) > 0 and abs((w / h) / (W / H) - 1.0) <= ASPECT_TOLERANCE
 
 
+#: image files a folder argument stands for (the same as the dashboard's data loader reads)
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".npy")
+#: images judged and printed at a time: an archive is judged in bounded memory, and the camera check speaks of
+#: each block in file order
+BLOCK = 1000
+
+
+def _natural(s):
+    import re
+    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t.lower()) for t in re.split(r"(\d+)", s) if t)
+
+
+def expand_paths(paths):
+    """A folder argument stands for every image file under it (sub-folders too, hidden ones left out), in
+    natural order of the path below it; other arguments stay as given. Raises BadInput for a folder without
+    images."""
+    out = []
+    for arg in paths:
+        if not os.path.isdir(arg):
+            out.append(arg)
+            continue
+        found = []
+        for folder, dirs, files in os.walk(arg):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            found += [os.path.join(folder, f) for f in files
+                      if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS]
+        if not found:
+            raise BadInput(f"The folder '{arg}' holds no image files ({', '.join(IMAGE_EXTENSIONS)}).")
+        found.sort(key=lambda f: tuple(_natural(part) for part in os.path.relpath(f, arg).split(os.sep)))
+        out += found
+    return out
+
+
 def read_images(paths, image_shape, resize=False):
     """Read files into uint8 (n, h, w), grayscale. Raises BadInput listing every file that cannot be judged."""
     H, W = image_shape
@@ -870,7 +906,7 @@ def bench(bundle: Bundle, images, n: int = 200, batch: int = 32) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Judge images with an exported SNW bundle (one JSON line each).")
-    ap.add_argument("images", nargs="*", help="PNG/JPEG/BMP files, or uint8 .npy arrays")
+    ap.add_argument("images", nargs="*", help="PNG/JPEG/BMP files, uint8 .npy arrays, or folders of them")
     ap.add_argument("--bundle", default=HERE, help="bundle folder (default: this script's folder)")
     ap.add_argument("--resize", action="store_true", help="scale images of another size with the same aspect ratio")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads of the interpreter (default 1)")
@@ -887,7 +923,7 @@ def main(argv=None) -> int:
         print("error: give one or more images (or --self-test).", file=sys.stderr)
         return 2
     try:
-        images, names = read_images(a.images, shape, resize=a.resize)
+        images, names = read_images(expand_paths(a.images), shape, resize=a.resize)
     except BadInput as e:
         for line in str(e).splitlines():
             print("error: " + line, file=sys.stderr)
@@ -903,12 +939,17 @@ def main(argv=None) -> int:
     if a.bench:
         print(json.dumps(bench(b, images, n=a.bench)))
         return 0
-    for row in b.judge(images, names):
-        print(json.dumps(row))
-    found = camera_findings(b.meta.get("acquisition"), images)
-    if found:
-        print("WARNING: Camera check: " + "; ".join(f["message"] for f in found) + ". The run's verdicts were "
-              "measured on images like its training images.", file=sys.stderr)
+    n = len(images)
+    for start in range(0, n, BLOCK):
+        stop = min(start + BLOCK, n)
+        for row in b.judge(images[start:stop], names[start:stop]):
+            print(json.dumps(row))
+        sys.stdout.flush()
+        found = camera_findings(b.meta.get("acquisition"), images[start:stop])
+        if found:
+            where = f"images {start + 1}-{stop} of {n} ({names[start]} to {names[stop - 1]}): " if n > BLOCK else ""
+            print("WARNING: " + where + "Camera check: " + "; ".join(f["message"] for f in found) + ". The run's "
+                  "verdicts were measured on images like its training images.", file=sys.stderr)
     return 0
 
 
