@@ -75,3 +75,32 @@ def test_the_bundle_script_finds_what_the_dashboard_finds(parts):
                [(f["measure"], f["side"], f["message"]) for f in want]
         for g, w in zip(got, want):
             assert g["median"] == pytest.approx(w["median"], rel=1e-12)
+
+
+def test_the_line_monitor_finds_a_drift_in_images_judged_one_at_a_time(parts):
+    """A line program judges each part as it comes, so no batch of five ever reaches the camera check: the bundle's
+    CameraMonitor keeps the last images' measures and finds the drift once, with the dashboard's findings on the
+    same window."""
+    mod = _bundle_module()
+    train, fresh = parts
+    prof = A.profile(train)
+    stream = np.concatenate([fresh[:40], apply(fresh[:60], "blur", 1.0, seed=1)])    # the lens softens at image 40
+    monitor = mod.CameraMonitor(prof, window=20)
+    changes = []
+    for i, image in enumerate(stream):
+        found = monitor.add(image)
+        if monitor.changed:
+            changes.append((i, [(f["measure"], f["side"]) for f in found]))
+    # said when a finding comes (the softer images first lower the sharpness, then the contrast), not every image
+    assert 1 <= len(changes) <= 2 and all(40 < at <= 40 + 20 for at, _ in changes), changes
+    at, what = changes[0]
+    assert at <= 40 + 20 // 2 + 1 and what == [("sharpness", "low")]
+    want = A.findings(prof, stream[-20:])
+    assert [(f["measure"], f["side"], f["message"]) for f in monitor.findings] == \
+        [(f["measure"], f["side"], f["message"]) for f in want]
+    back = mod.CameraMonitor(prof, window=20)
+    for image in fresh[:30]:
+        assert back.add(image) == []                          # the same camera: nothing, ever
+    assert mod.CameraMonitor(None, window=20).add(stream[-20:]) == []
+    with pytest.raises(ValueError):
+        mod.CameraMonitor(prof, window=3)

@@ -31,9 +31,12 @@ names the block it warns about.
 In a line program, load once and judge each item as it comes (about a millisecond per image; start it
 with OPENBLAS_NUM_THREADS=1 when it imports numpy before this module)::
 
-    from inspect_bundle import Bundle
+    from inspect_bundle import Bundle, CameraMonitor
     b = Bundle("path/to/bundle")
     rows = b.judge(images_uint8)            # (n, h, w) -> list of dicts as above
+    monitor = CameraMonitor(b.meta.get("acquisition"), window=50)
+    found = monitor.add(image)              # the camera check over the last 50 images judged one at a time;
+                                            # monitor.changed: a finding came or went since the last image
 """
 from __future__ import annotations
 
@@ -858,8 +861,13 @@ def camera_findings(profile, images) -> list:
     images = np.asarray(images)
     if not profile or len(images) < CAMERA_MIN_IMAGES:
         return []
-    m = camera_measures(images)
+    return _findings(profile, camera_measures(images))
+
+
+def _findings(profile, m) -> list:
+    """camera_findings from the measures of the images ({measure: array})."""
     out = []
+    n = len(m["brightness"])
     for name in ("brightness", "contrast", "sharpness", "noise"):
         if name not in profile.get("measures", {}):
             continue
@@ -871,9 +879,44 @@ def camera_findings(profile, images) -> list:
         words, advice = CAMERA_ADVICE[(name, side)]
         out.append({"measure": name, "side": side, "median": med, "low": lo, "high": hi,
                     "message": f"the images are {words} the training images ({name} {_fmt(med)} on the median of "
-                               f"{len(images)}; the training images' 1st-99th percentile {_fmt(lo)}-{_fmt(hi)}): "
+                               f"{n}; the training images' 1st-99th percentile {_fmt(lo)}-{_fmt(hi)}): "
                                f"{advice}"})
     return out
+
+
+class CameraMonitor:
+    """The camera check for a line program that judges one image at a time: the measures of the last ``window``
+    images, checked as one batch after each :meth:`add`. A camera that drifts during a shift (focus, gain, a
+    lamp ageing) is found once the median of the window has left the training images' range, within about half a
+    window of the change.
+
+    >>> monitor = CameraMonitor(bundle.meta.get("acquisition"), window=50)      # doctest: +SKIP
+    >>> for image in camera:                                                     # doctest: +SKIP
+    ...     row = bundle.judge(image)[0]
+    ...     found = monitor.add(image)
+    ...     if monitor.changed:              # a finding came or went: tell someone once, not every image
+    ...         log("; ".join(f["message"] for f in found) or "camera back within its training range")
+    """
+
+    def __init__(self, profile, window: int = 50):
+        if int(window) < CAMERA_MIN_IMAGES:
+            raise ValueError(f"window must be at least {CAMERA_MIN_IMAGES} images")
+        self.profile, self.window = profile, int(window)
+        self._measures = {k: np.zeros(0) for k in ("brightness", "contrast", "sharpness", "noise")}
+        self.findings, self.changed = [], False
+
+    def add(self, images) -> list:
+        """Measure ``images`` (uint8 (h, w) or (n, h, w)), keep the last ``window`` and return the window's
+        findings (camera_findings' dicts; [] while fewer than CAMERA_MIN_IMAGES are kept or for a bundle without
+        a profile). ``changed`` says whether the set of findings (measure and side) differs from the last call's."""
+        m = camera_measures(images)
+        self._measures = {k: np.concatenate([v, m[k]])[-self.window:] for k, v in self._measures.items()}
+        kept = len(self._measures["brightness"])
+        found = _findings(self.profile, self._measures) if self.profile and kept >= CAMERA_MIN_IMAGES else []
+        self.changed = ({(f["measure"], f["side"]) for f in found}
+                        != {(f["measure"], f["side"]) for f in self.findings})
+        self.findings = found
+        return found
 
 
 def _fmt(v: float) -> str:
