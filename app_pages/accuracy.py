@@ -204,6 +204,29 @@ with right:
     if loc:
         st.caption("**Where:** " + R.where_sentence(loc))
 
+# ------------------------------------------------------------------ camera drift
+check = metrics.get("drift_check")
+if check:
+    import pandas as pd
+
+    st.subheader("When the camera drifts")
+    rows = R.drift_rows(check)
+    drift_df = pd.DataFrame([{k: r[k] for k in ("change", "goods GOOD", "defects caught")}
+                             | {"held": "yes" if r["held"] else "no"} for r in rows])
+
+    def _drift_style(df):
+        sty = df.style.apply(lambda col: [f"background-color: {R.rate_color(r['goods_rate'])}" for r in rows],
+                             subset=["goods GOOD"])
+        sty = sty.apply(lambda col: [f"background-color: {R.rate_color(r['defects_rate'])}" for r in rows],
+                        subset=["defects caught"])
+        return sty.apply(lambda col: ["font-weight: 600; color: #1a7f37" if r["held"] else
+                                      "font-weight: 600; color: #b42318" for r in rows], subset=["held"])
+
+    st.dataframe(_drift_style(drift_df), hide_index=True, key="accuracy_drift_table",
+                 height=35 * (len(drift_df) + 1) + 3)
+    st.caption(R.drift_sentence(check, cfg.get("preset", "")) + " The stored threshold and the run's own checks decide, as at the line; "
+               "the threshold chosen above does not change this table.")
+
 # ------------------------------------------------------------------ the images behind the errors
 st.subheader("The errors, image by image (test split)")
 ds, why = ui.run_dataset(cfg, labels.size)

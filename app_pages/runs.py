@@ -37,6 +37,9 @@ COLUMN_CONFIG = {
     "pair_accuracy": st.column_config.NumberColumn("pair acc.", format="percent", help="test pairs; higher is better"),
     "pin_accuracy": st.column_config.NumberColumn("pin acc.", format="percent",
                                                   help="defective test items with the right pin guessed"),
+    "drift_held": st.column_config.NumberColumn(
+        "drift held", format="%d", help="camera-drift conditions (of 9) under which the run passes at least 98 % of "
+        "fresh good parts and catches 95 % of defects (90 % blurred); the Accuracy page has the table"),
     "train_seconds": st.column_config.NumberColumn("training s", format="%.1f"),
     "started": st.column_config.TextColumn("started (UTC)"),
     "sweep": st.column_config.TextColumn("sweep", help="the sweep a run belongs to (see Sweeps below)"),

@@ -34,6 +34,8 @@ PHASE_TEXT = {
     "takeoff": "The model has left its start-up plateau; the epoch budget counts from here",
     "no_takeoff": "No take-off within the plateau allowance; the epoch budget counts from here",
     "evaluating": "Training finished: embedding every item and scoring the test split …",
+    "gate": "Fitting the checks of every verdict (not-a-part, focus, noise, heat map) …",
+    "drift_check": "Judging fresh items under nine camera changes (the drift check) …",
     "projection": "Computing the 2-D projection for the Embeddings page …",
 }
 FIXED_BY_PRESET = ("twin", "pairing", "normalize", "lr_schedule", "early_stopping_patience", "augment_shift", "register", "k",
@@ -247,7 +249,8 @@ def _progress_block(run, prog: V.Progress) -> None:
             text += f" ({V.format_duration(since)} so far)"
     st.progress(prog.fraction, text=text)
     steps = ("starting", "training", "evaluating", "projection")
-    cur = "training" if prog.phase in ("validating", "early_stopping") else prog.phase
+    cur = ("training" if prog.phase in ("validating", "early_stopping") else
+           "evaluating" if prog.phase in ("gate", "drift_check") else prog.phase)
     st.markdown("Phase: " + " › ".join(f"**:blue[{s}]**" if s == cur else f":gray[{s}]" for s in steps))
     if prog.phase not in ("starting", "training", "validating"):
         return          # training is over: a stop request would change nothing

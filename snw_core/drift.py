@@ -35,7 +35,8 @@ import io
 import numpy as np
 
 __all__ = ["CONDITIONS", "CHANGES", "apply", "shift", "rotate", "blur", "jpeg", "noise", "gradient", "brightness",
-           "contrast", "fresh_items", "drift_table", "run_drift", "format_table", "print_bench_drift", "DriftError"]
+           "contrast", "fresh_items", "drift_table", "run_drift", "format_table", "print_bench_drift", "DriftError",
+           "TARGETS", "row_held", "run_check", "check_summary"]
 
 #: the conditions of the benchmark and their strengths (at least those a line camera sees every day)
 CONDITIONS = (("none", 0.0), ("shift", 2.0), ("rotation", 3.0), ("blur", 1.0), ("jpeg", 50.0), ("noise", 8.0),
@@ -283,6 +284,42 @@ def run_drift(run, n_good: int = 120, n_defect: int = 120, seed: int = 1000, con
     return {"run_id": run.id, "items": note, "rows": rows}
 
 
+#: what a line asks of each condition: the share of goods judged GOOD, and of defects caught (a softer one
+#: under blur, which hides the faintest defects from a person too)
+TARGETS = {"goods_passed": 0.98, "defects_caught": 0.95, "defects_caught_blur": 0.90}
+
+
+def row_held(row: dict) -> bool:
+    """Does a :func:`drift_table` row meet :data:`TARGETS`?"""
+    caught = TARGETS["defects_caught_blur" if row["condition"] == "blur" else "defects_caught"]
+    goods = row["goods_passed"] if row["n_good"] else 1.0
+    defects = row["defects_caught"] if row["n_defect"] else 1.0
+    return bool(goods >= TARGETS["goods_passed"] - 1e-12 and defects >= caught - 1e-12)
+
+
+def run_check(run, seed: int | None = None) -> dict:
+    """The drift check every training ends with: :func:`run_drift` of the finished run (fresh items of its kind, or
+    its test split), each row marked ``held`` against :data:`TARGETS`. ``seed`` defaults to 1000 + the run's seed,
+    as ``bench --drift --seeds S`` draws for a run of seed S. Returns ``run_drift``'s dict plus ``held`` (rows
+    held), ``targets`` and ``seed`` (metrics.json key ``drift_check``)."""
+    if seed is None:
+        seed = 1000 + int(run.config().get("settings", {}).get("seed", 0))
+    out = run_drift(run, seed=seed)
+    for r in out["rows"]:
+        r["held"] = row_held(r)
+    out.update({"held": sum(r["held"] for r in out["rows"]), "targets": dict(TARGETS), "seed": int(seed)})
+    return out
+
+
+def check_summary(check: dict) -> str:
+    """One sentence: how many conditions held, and the ones that did not with their counts."""
+    rows = check["rows"]
+    short = [f"{r['condition']} ({r['goods_passed_n']}/{r['n_good']} goods GOOD, {r['defects_caught_n']}/"
+             f"{r['n_defect']} defects caught)" for r in rows if not r.get("held", row_held(r))]
+    head = f"camera drift: {check.get('held', len(rows) - len(short))} of {len(rows)} conditions held"
+    return head + ("; short: " + ", ".join(short) if short else "")
+
+
 def format_table(rows: list[dict]) -> str:
     """Aligned text table of :func:`drift_table` rows (goods GOOD and defects caught, counts and %)."""
     table = [["condition", "strength", "goods GOOD", "defects caught"]]
@@ -300,7 +337,12 @@ def print_bench_drift(rows: list[dict], runs: dict, seed: int = 0, out=None) -> 
 
     out = out or sys.stdout
     for r in rows:
-        result = run_drift(runs[r["preset"]], seed=1000 + seed)
+        run = runs[r["preset"]]
+        stored = (run.metrics() or {}).get("drift_check")
+        if stored and stored.get("seed") == 1000 + seed and stored.get("run_id") == run.id:
+            result = {k: stored[k] for k in ("run_id", "items", "rows")}    # the training's own check: the same
+        else:
+            result = run_drift(run, seed=1000 + seed)
         r["drift"] = result
         print(f"\ncamera drift, preset {r['preset']} (run {result['run_id']}; items: {result['items']}):", file=out)
         print(format_table(result["rows"]), file=out, flush=True)

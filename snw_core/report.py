@@ -155,6 +155,20 @@ def _pin_table_html(table, colors) -> str:
     return "".join(out)
 
 
+def _drift_table_html(rows) -> str:
+    from . import review as R
+    out = ['<table class="pins"><thead><tr><th>change</th><th>goods GOOD</th><th>defects caught</th><th>held</th>'
+           "</tr></thead><tbody>"]
+    for r in rows:
+        held = '<b style="color:#1a7f37">yes</b>' if r["held"] else '<b style="color:#b42318">no</b>'
+        out.append(f"<tr><td>{_e(r['change'])}</td>"
+                   f'<td style="background:{R.rate_color(r["goods_rate"])}">{_e(r["goods GOOD"])}</td>'
+                   f'<td style="background:{R.rate_color(r["defects_rate"])}">{_e(r["defects caught"])}</td>'
+                   f"<td>{held}</td></tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
 def _kv_table(rows, cls="kv") -> str:
     return (f'<table class="{cls}"><tbody>'
             + "".join(f"<tr><th>{_e(k)}</th><td>{v}</td></tr>" for k, v in rows) + "</tbody></table>")
@@ -359,6 +373,11 @@ def build_report(run, threshold: float | None = None, dataset=None, compare=(), 
     if loc:
         parts.append(f"<p><b>Where:</b> {_e(R.where_sentence(loc))}</p>")
     parts.append("</section>")
+    check = metrics.get("drift_check")
+    if check:
+        parts.append('<section class="keep"><h2>When the camera drifts</h2>' + _drift_table_html(R.drift_rows(check))
+                     + f'<p class="muted">{_e(R.drift_sentence(check, cfg.get("preset", "")))} The run\'s stored threshold and checks decide, '
+                     "whatever threshold this report was made at.</p></section>")
 
     # ---- errors
     parts.append("<section><h2>The errors, image by image</h2>")

@@ -32,7 +32,7 @@ __all__ = [
     "TEST_PAIR_SEED_OFFSET", "preset_threshold", "slider_range", "operating_point", "escape_sentence",
     "overkill_sentence", "pct", "pair_review", "per_pin_table", "error_items", "rate_color",
     "roc_points", "roc_figure", "confusion_figure", "embedding_scatter", "selected_rows", "label_counts",
-    "order_by_label",
+    "order_by_label", "drift_rows", "drift_sentence",
 ]
 
 PRESET_STORED = "run's stored threshold"
@@ -185,6 +185,47 @@ def where_sentence(loc: dict) -> str:
     return (f"for {pct(loc['share'])} of the {int(loc['caught']):,} defective test items the run catches at its stored "
             "threshold, the strongest evidence (the heat map's cross) lies in the defect's own cell, "
             f"{int(loc['tolerance_px'])} px tolerance.")
+
+
+# --------------------------------------------------------------------------- camera drift
+
+#: each drift condition in words, with its strength
+_DRIFT_WORDS = {"none": "as taken", "shift": "shifted {s:g} px", "rotation": "turned {s:g} degrees",
+                "blur": "blurred (sigma {s:g} px)", "jpeg": "JPEG at quality {s:g}", "noise": "noise of sd {s:g}",
+                "gradient": "light gradient +-{s:g} grey levels", "brightness": "brightness +-{s:g} %",
+                "contrast": "contrast x {s:g}"}
+
+
+def drift_rows(check: dict) -> list[dict]:
+    """metrics.json ``drift_check`` as display rows: ``change`` (in words), ``goods GOOD``, ``defects caught``
+    ("98 of 120 (81.7 %)"), ``held`` (bool) and the two shares for colouring (``goods_rate``, ``defects_rate``)."""
+    from .drift import row_held
+    out = []
+    for r in check.get("rows", []):
+        words = _DRIFT_WORDS.get(r["condition"], r["condition"]).format(s=float(r.get("strength", 0)))
+        out.append({"change": words,
+                    "goods GOOD": f"{r['goods_passed_n']} of {r['n_good']} ({pct(r['goods_passed'])})",
+                    "defects caught": f"{r['defects_caught_n']} of {r['n_defect']} ({pct(r['defects_caught'])})",
+                    "held": bool(r.get("held", row_held(r))), "goods_rate": float(r["goods_passed"]),
+                    "defects_rate": float(r["defects_caught"])})
+    return out
+
+
+def drift_sentence(check: dict, preset: str = "") -> str:
+    """What the drift check says, in words, with its targets and where the items came from; ``preset`` (the
+    run's) decides the advice."""
+    t = check.get("targets") or {}
+    rows = check.get("rows", [])
+    held = sum(r["held"] for r in drift_rows(check))
+    short = [r["change"] for r in drift_rows(check) if not r["held"]]
+    return (f"{held} of {len(rows)} conditions held: at least {pct(t.get('goods_passed', 0.98), 0)} of the good "
+            f"parts judged GOOD and {pct(t.get('defects_caught', 0.95), 0)} of the defective ones caught "
+            f"({pct(t.get('defects_caught_blur', 0.90), 0)} when blurred)"
+            + (f"; not held: {', '.join(short)}" if short else "") + ". Items: " + str(check.get("items", "?"))
+            + ", each change drawn with a seed, as `bench --drift` does. A condition that is not held is one to "
+            "keep the camera away from (the camera check warns when judged images drift that way)"
+            + ("." if preset == "camera" or not short else ", or to train for: the `camera` preset trains with "
+               "changes of focus, noise, JPEG and light."))
 
 
 # --------------------------------------------------------------------------- pairs

@@ -216,6 +216,8 @@ class Run:
         for k, v in m.items():
             if not isinstance(v, (dict, list)):
                 row[k] = v
+        if isinstance(m.get("drift_check"), dict):     # how many camera-drift conditions the run held
+            row["drift_held"] = m["drift_check"].get("held")
         if row.get("epochs_run") is None:      # still running, stopped early, or an older run: count the epochs
             row["epochs_run"] = len(self.history()) or None
         return row

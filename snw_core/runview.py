@@ -161,13 +161,14 @@ KEY_SETTINGS = ("epochs", "batch_size", "learning_rate", "embedding_dim", "seed"
 OTHER_SETTINGS = ("twin", "pairing", "normalize", "pairs_per_image", "margin", "lr_schedule",
                   "early_stopping_patience", "plateau_epochs", "augment_shift", "augment", "ema", "register", "split", "k", "threshold_method", "max_escape")
 KEY_METRICS = ("good_defect_accuracy", "escape_rate", "overkill_rate", "auroc", "pair_accuracy", "pin_accuracy",
-               "train_seconds")
+               "drift_held", "train_seconds")
 #: which way is better for each metric
 BETTER = {"good_defect_accuracy": "higher", "escape_rate": "lower", "overkill_rate": "lower", "auroc": "higher",
-          "pair_accuracy": "higher", "pin_accuracy": "higher", "train_seconds": "lower"}
+          "pair_accuracy": "higher", "pin_accuracy": "higher", "drift_held": "higher", "train_seconds": "lower"}
 METRIC_LABELS = {"good_defect_accuracy": "good/defect accuracy", "escape_rate": "escape rate",
                  "overkill_rate": "overkill rate", "auroc": "AUROC", "pair_accuracy": "pair accuracy",
-                 "pin_accuracy": "pin accuracy", "train_seconds": "training time"}
+                 "pin_accuracy": "pin accuracy", "drift_held": "camera drift: conditions held (of 9)",
+                 "train_seconds": "training time"}
 SHORT_LABELS = {"good_defect_accuracy": "good/defect acc."}
 _RATES = ("good_defect_accuracy", "escape_rate", "overkill_rate", "pair_accuracy", "pin_accuracy")
 
@@ -284,6 +285,8 @@ def format_value(metric: str, v) -> str:
         return f"{100 * v:.1f} %"
     if metric == "train_seconds":
         return format_duration(v)
+    if metric == "drift_held":
+        return f"{v:.0f} of 9"
     return f"{v:.3f}"
 
 
@@ -296,6 +299,8 @@ def format_delta(metric: str, d) -> str:
         return f"{100 * d:+.1f} pp"
     if metric == "train_seconds":
         return f"{d:+.1f} s"
+    if metric == "drift_held":
+        return f"{d:+.0f}"
     return f"{d:+.3f}"
 
 

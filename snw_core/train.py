@@ -936,6 +936,14 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         metrics_["localisation"] = loc
         run.write_metrics(metrics_)
         log.msg(f"localisation: {loc['share']:.1%} of {loc['caught']} caught test defects shown in their cell")
+    # how the run holds when the camera drifts (fresh items of its kind, or its test split, under every condition of
+    # `bench --drift`): on every page and in the report, so that a team knows before the line does
+    run.append_progress({"kind": "phase", "phase": "drift_check"})
+    from .drift import check_summary, run_check
+    t_d = time.time()
+    metrics_["drift_check"] = run_check(run)
+    run.write_metrics(metrics_)
+    log.msg(f"{check_summary(metrics_['drift_check'])} ({metrics_['drift_check']['items']}; {time.time() - t_d:.1f} s)")
     from .metrics import run_warnings
     for note in run_warnings(metrics_, run.id):
         log.msg("WARNING: " + note)

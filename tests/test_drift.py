@@ -95,6 +95,32 @@ def test_drift_table_counts_goods_passed_and_defects_caught():
     assert "brightness" in text and "4/4 (100.0%)" in text
 
 
+def _row(condition, goods, defects, n=120):
+    return {"condition": condition, "strength": dict(drift.CONDITIONS)[condition], "n_good": n, "n_defect": n,
+            "goods_passed_n": goods, "defects_caught_n": defects, "goods_passed": goods / n,
+            "defects_caught": defects / n}
+
+
+def test_a_row_is_held_at_98_percent_of_goods_and_95_of_defects_90_when_blurred():
+    assert drift.row_held(_row("noise", 118, 114)) and not drift.row_held(_row("noise", 117, 120))
+    assert not drift.row_held(_row("jpeg", 120, 113))
+    assert drift.row_held(_row("blur", 118, 108)) and not drift.row_held(_row("blur", 118, 107))
+    check = {"rows": [_row("none", 120, 119), _row("blur", 98, 115), _row("noise", 90, 117)], "items": "x"}
+    for r in check["rows"]:
+        r["held"] = drift.row_held(r)
+    check["held"] = 1
+    assert drift.check_summary(check) == ("camera drift: 1 of 3 conditions held; short: blur (98/120 goods GOOD, "
+                                          "115/120 defects caught), noise (90/120 goods GOOD, 117/120 defects caught)")
+    from snw_core import review as R
+    rows = R.drift_rows(check)
+    assert [r["change"] for r in rows] == ["as taken", "blurred (sigma 1 px)", "noise of sd 8"]
+    assert rows[1]["goods GOOD"] == "98 of 120 (81.7 %)" and [r["held"] for r in rows] == [True, False, False]
+    words = R.drift_sentence(check)
+    assert words.startswith("1 of 3 conditions held: at least 98 % of the good parts judged GOOD")
+    assert "not held: blurred (sigma 1 px), noise of sd 8" in words and "`camera` preset" in words
+    assert "`camera` preset" not in R.drift_sentence(check, "camera")       # no advice to train what it is
+
+
 @pytest.mark.slow
 def test_bench_drift_on_a_tiny_real_photo_set(tmp_path):
     """bench --drift end to end: one preset, one epoch; fresh items come from the set's generator, another seed."""

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from snw_core import drift
 from snw_core import inspect_view as IV
 from snw_core.data import DataError
 from snw_core.judge import RECORD_FIELDS, Judge, read_images, records, resize_is_safe
@@ -300,6 +301,10 @@ def test_inspect_says_unknown_for_what_is_not_the_part_and_writes_heat_maps(trai
     from snw_core.runs import RunStore
     m = RunStore(runs).get(rid).metrics()
     assert {"unknown_rate", "unknown_rate_good", "unknown_rate_defect", "gate"} <= set(m)
+    check = m["drift_check"]                                  # every training ends with the drift check
+    assert [r["condition"] for r in check["rows"]] == [c for c, _ in drift.CONDITIONS]
+    assert check["held"] == sum(r["held"] for r in check["rows"]) and check["seed"] == 1000
+    assert check["items"] == "the run's test split (no generator for this source)"
     assert 0 <= m["score_only_good_defect_accuracy"] <= 1 and m["gate"]["components"] >= 1
 
 

@@ -203,3 +203,29 @@ def test_where_the_defects_are_shown_is_reported_when_the_run_measured_it(env):
         assert "<b>Where:</b> for 99.0 % of the 100 defective test items the run catches" in page
     finally:
         run.write_metrics(before)
+
+
+def test_how_the_run_holds_under_camera_drift_is_on_the_accuracy_page_and_in_the_report(env):
+    from test_pages_accuracy_embeddings import open_page, texts
+    run = env["run"]
+    before = run.metrics()
+    assert "When the camera drifts" not in text_of(report.build_report(run))
+    rows = [{"condition": c, "strength": s, "unit": "", "n_good": 20, "n_defect": 20, "goods_passed_n": 20 - i,
+             "defects_caught_n": 20, "goods_passed": (20 - i) / 20, "defects_caught": 1.0, "held": i == 0}
+            for i, (c, s) in enumerate((("none", 0.0), ("blur", 1.0)))]
+    check = {"run_id": run.id, "items": "the run's test split", "rows": rows, "held": 1, "seed": 1000,
+             "targets": {"goods_passed": 0.98, "defects_caught": 0.95, "defects_caught_blur": 0.9}}
+    run.write_metrics({**before, "drift_check": check})
+    try:
+        page = text_of(report.build_report(run))
+        assert "When the camera drifts" in page and "19 of 20 (95.0 %)" in page and "blurred (sigma 1 px)" in page
+        assert "1 of 2 conditions held" in page
+        env_ = {"parquet": env["parquet"], "runs": env["runs"]}
+        at = open_page(env_, "accuracy.py", run.id)
+        [table] = [d.value for d in at.dataframe if "change" in d.value.columns]
+        assert table["change"].tolist() == ["as taken", "blurred (sigma 1 px)"]
+        assert table["held"].tolist() == ["yes", "no"]
+        assert "1 of 2 conditions held" in texts(at)
+        assert RunStore(env["runs"]).get(run.id).summary()["drift_held"] == 1
+    finally:
+        run.write_metrics(before)
