@@ -222,7 +222,8 @@ def drift_sentence(check: dict, preset: str = "") -> str:
             f"parts judged GOOD and {pct(t.get('defects_caught', 0.95), 0)} of the defective ones caught "
             f"({pct(t.get('defects_caught_blur', 0.90), 0)} when blurred)"
             + (f"; not held: {', '.join(short)}" if short else "") + ". Items: " + str(check.get("items", "?"))
-            + ", each change drawn with a seed, as `bench --drift` does. A condition that is not held is one to "
+            + ", each change drawn with a seed, as `bench --drift` does; an UNKNOWN verdict (out of focus, too "
+            "noisy) counts as not passed, as at the line. A condition that is not held is one to "
             "keep the camera away from (the camera check warns when judged images drift that way)"
             + ("." if preset == "camera" or not short else ", or to train for: the `camera` preset trains with "
                "changes of focus, noise, JPEG and light."))
