@@ -164,7 +164,8 @@ if known:
                 help=f"Good passed or defect caught. Pin address right for {sum(t == p for t, p in caught)} of "
                      f"{len(caught)} caught defects.")
 
-camera = acquisition.summary(acquisition.findings(metrics.get("acquisition"), got.images))   # the uploads only
+camera = acquisition.summary(acquisition.findings(metrics.get("acquisition"), got.images),   # the uploads only
+                             metrics.get("drift_check"))
 if camera:
     st.warning(camera, icon=":material/photo_camera:")
 

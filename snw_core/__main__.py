@@ -296,7 +296,7 @@ def _inspect(a) -> int:
         except OSError as e:
             return _fail(f"cannot create the heat-map folder '{folder}': {e.strerror}.")
     from .acquisition import findings, summary
-    profile, n = run.metrics().get("acquisition"), len(got.names)
+    profile, check, n = run.metrics().get("acquisition"), run.metrics().get("drift_check"), len(got.names)
     for start in range(0, n, INSPECT_BLOCK):
         block = slice(start, min(start + INSPECT_BLOCK, n))
         images, names = got.images[block], got.names[block]
@@ -314,7 +314,7 @@ def _inspect(a) -> int:
         for row in rows:
             print(json.dumps(row))
         sys.stdout.flush()
-        camera = summary(findings(profile, images))
+        camera = summary(findings(profile, images), check)
         if camera:
             where = f"images {block.start + 1}-{block.stop} of {n} ({names[0]} to {names[-1]}): " if n > INSPECT_BLOCK else ""
             print("WARNING: " + where + camera, file=sys.stderr)

@@ -26,7 +26,8 @@ import numpy as np
 
 from .gate import noise_sd, relative_noise, sharpness
 
-__all__ = ["MEASURES", "MIN_IMAGES", "measure", "profile", "findings", "noise_sd"]
+__all__ = ["MEASURES", "MIN_IMAGES", "measure", "profile", "findings", "summary", "drift_evidence", "DRIFT_OF",
+           "noise_sd"]
 
 #: the measures, in the order they are reported
 MEASURES = ("brightness", "contrast", "sharpness", "noise")
@@ -92,12 +93,43 @@ def findings(prof: dict | None, images) -> list[dict]:
     return out
 
 
-def summary(found: list[dict]) -> str:
-    """One paragraph for the pages and the command line ('' when nothing was found)."""
+#: the drift check's condition that a finding speaks of (a softer image is what a blur makes, ...)
+DRIFT_OF = {("sharpness", "low"): "blur", ("noise", "high"): "noise", ("contrast", "low"): "contrast",
+            ("brightness", "low"): "brightness", ("brightness", "high"): "brightness"}
+
+
+def drift_evidence(found: list[dict], drift_check: dict | None) -> str:
+    """What the run's own drift check (metrics.json ``drift_check``) measured under the changes the findings point
+    to: one sentence per condition, '' without a check or a matching row."""
+    if not found or not drift_check:
+        return ""
+    from .drift import TARGETS, WORDS
+    rows = {r["condition"]: r for r in drift_check.get("rows", [])}
+    out, seen = [], set()
+    for f in found:
+        cond = DRIFT_OF.get((f["measure"], f["side"]))
+        r = rows.get(cond)
+        if r is None or cond in seen:
+            continue
+        seen.add(cond)
+        caught = TARGETS["defects_caught_blur" if cond == "blur" else "defects_caught"]
+        expect = [w for w, short in (("more good parts rejected", r["goods_passed"] < TARGETS["goods_passed"]),
+                                     ("defects passed", r["defects_caught"] < caught)) if short]
+        out.append(f"this run's drift check, on fresh parts {WORDS[cond].format(s=float(r['strength']))}, passed "
+                   f"{r['goods_passed_n']} of {r['n_good']} good parts and caught {r['defects_caught_n']} of "
+                   f"{r['n_defect']} defective ones" + (f" (expect {' and '.join(expect)})" if expect else " (held)"))
+    return "; ".join(out)
+
+
+def summary(found: list[dict], drift_check: dict | None = None) -> str:
+    """One paragraph for the pages and the command line ('' when nothing was found); with the run's drift check,
+    what it measured under the changes found."""
     if not found:
         return ""
+    evidence = drift_evidence(found, drift_check)
     return ("Camera check: " + "; ".join(f["message"] for f in found) + ". The run's verdicts were measured on "
-            "images like its training images; `bench --drift` measures how they hold under such changes.")
+            "images like its training images" + (f"; {evidence}." if evidence else
+                                                  "; `bench --drift` measures how they hold under such changes."))
 
 
 def _fmt(v: float) -> str:

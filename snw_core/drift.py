@@ -36,7 +36,7 @@ import numpy as np
 
 __all__ = ["CONDITIONS", "CHANGES", "apply", "shift", "rotate", "blur", "jpeg", "noise", "gradient", "brightness",
            "contrast", "fresh_items", "drift_table", "run_drift", "format_table", "print_bench_drift", "DriftError",
-           "TARGETS", "row_held", "run_check", "check_summary"]
+           "TARGETS", "WORDS", "row_held", "run_check", "check_summary"]
 
 #: the conditions of the benchmark and their strengths (at least those a line camera sees every day)
 CONDITIONS = (("none", 0.0), ("shift", 2.0), ("rotation", 3.0), ("blur", 1.0), ("jpeg", 50.0), ("noise", 8.0),
@@ -188,16 +188,19 @@ def apply(images, condition: str, strength: float, seed: int = 0) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # Judging under drift
 # --------------------------------------------------------------------------------------------
-def fresh_items(run, n_good: int = 120, n_defect: int = 120, seed: int = 1000):
+def fresh_items(run, n_good: int = 120, n_defect: int = 120, seed: int = 1000, data=None):
     """Items of the run's kind that it has never seen, and where they come from.
 
     * data ``default``: the embedded generator with another seed (``seed``, or ``seed + 1`` if equal to
       the data's own);
     * a parquet file written by :mod:`snw_core.realdata`: the same kind and difficulty, another seed;
-    * any other source: the run's own test split (never trained on, but not fresh from a generator).
+    * any other source: the run's own test split (never trained on, but not fresh from a generator), from
+      ``data`` = (images, labels) as the run was trained on them (row for row with its embeddings.npz; the
+      trainer passes them, since corrections can leave rows out), else loaded from the source.
 
     Returns ``(images uint8 (m, h, w), labels str (m,), note)``: the first ``n_good`` goods and the first
-    ``n_defect`` defects (fewer where the source has fewer).
+    ``n_defect`` defects (fewer where the source has fewer). Raises :class:`DriftError` where the source no
+    longer holds the rows the run was trained on.
     """
     from . import data as D
 
@@ -229,9 +232,15 @@ def fresh_items(run, n_good: int = 120, n_defect: int = 120, seed: int = 1000):
                 images = None
     if images is None:
         from .embed import load_embeddings
-        ds = D.load(source, good_label=good_label)
+        if data is None:
+            ds = D.load(source, good_label=good_label)
+            data = (ds.images, ds.labels)
         split = load_embeddings(run.file("embeddings.npz"))["split"]
-        images, labels = ds.images[split == "test"], ds.labels[split == "test"]
+        if len(data[0]) != len(split):
+            raise DriftError(f"The data source '{source}' holds {len(data[0])} items, but run '{run.id}' was trained "
+                             f"on {len(split)} (it has changed since, or corrections left rows out): its test split "
+                             "cannot be found in it.")
+        images, labels = data[0][split == "test"], np.asarray(data[1])[split == "test"]
         note = "the run's test split (no generator for this source)"
     good = np.flatnonzero(labels == good_label)[:n_good]
     bad = np.flatnonzero(labels != good_label)[:n_defect]
@@ -271,19 +280,26 @@ def drift_table(judge, images, labels, good_label: str = "0", conditions=CONDITI
     return rows
 
 
-def run_drift(run, n_good: int = 120, n_defect: int = 120, seed: int = 1000, conditions=CONDITIONS) -> dict:
-    """The drift benchmark of one finished run: fresh items (:func:`fresh_items`) judged under every condition.
+def run_drift(run, n_good: int = 120, n_defect: int = 120, seed: int = 1000, conditions=CONDITIONS,
+              data=None) -> dict:
+    """The drift benchmark of one finished run: fresh items (:func:`fresh_items`; ``data`` as there) judged under
+    every condition.
 
     Returns ``{"run_id", "items", "rows"}`` (rows of :func:`drift_table`).
     """
     from .judge import Judge
 
-    images, labels, note = fresh_items(run, n_good, n_defect, seed)
+    images, labels, note = fresh_items(run, n_good, n_defect, seed, data=data)
     good_label = run.config()["data"]["good_label"]
     rows = drift_table(Judge.from_run(run), images, labels, good_label, conditions, seed=seed)
     return {"run_id": run.id, "items": note, "rows": rows}
 
 
+#: each condition in words, with its strength (``WORDS[c].format(s=strength)``)
+WORDS = {"none": "as taken", "shift": "shifted {s:g} px", "rotation": "turned {s:g} degrees",
+         "blur": "blurred (sigma {s:g} px)", "jpeg": "JPEG at quality {s:g}", "noise": "with noise of sd {s:g}",
+         "gradient": "with a light gradient +-{s:g} grey levels", "brightness": "brightness +-{s:g} %",
+         "contrast": "contrast x {s:g}"}
 #: what a line asks of each condition: the share of goods judged GOOD, and of defects caught (a softer one
 #: under blur, which hides the faintest defects from a person too)
 TARGETS = {"goods_passed": 0.98, "defects_caught": 0.95, "defects_caught_blur": 0.90}
@@ -297,14 +313,14 @@ def row_held(row: dict) -> bool:
     return bool(goods >= TARGETS["goods_passed"] - 1e-12 and defects >= caught - 1e-12)
 
 
-def run_check(run, seed: int | None = None) -> dict:
+def run_check(run, seed: int | None = None, data=None) -> dict:
     """The drift check every training ends with: :func:`run_drift` of the finished run (fresh items of its kind, or
     its test split), each row marked ``held`` against :data:`TARGETS`. ``seed`` defaults to 1000 + the run's seed,
     as ``bench --drift --seeds S`` draws for a run of seed S. Returns ``run_drift``'s dict plus ``held`` (rows
     held), ``targets`` and ``seed`` (metrics.json key ``drift_check``)."""
     if seed is None:
         seed = 1000 + int(run.config().get("settings", {}).get("seed", 0))
-    out = run_drift(run, seed=seed)
+    out = run_drift(run, seed=seed, data=data)
     for r in out["rows"]:
         r["held"] = row_held(r)
     out.update({"held": sum(r["held"] for r in out["rows"]), "targets": dict(TARGETS), "seed": int(seed)})

@@ -257,6 +257,7 @@ def export_bundle(run, out, check_tolerance: float = CHECK_TOLERANCE) -> Path:
         "noise_rule": judge.noise_rule,
         "registration": m.get("registration") if registration is not None else None,
         "acquisition": m.get("acquisition"),
+        "drift_check": m.get("drift_check"),
         "n_good_references": int(len(refs["good"])),
         "n_defect_references": int(len(refs["defect"])),
         "data": {"source": cfg["data"].get("source"), "content_hash": cfg["data"].get("content_hash"),

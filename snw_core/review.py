@@ -189,20 +189,13 @@ def where_sentence(loc: dict) -> str:
 
 # --------------------------------------------------------------------------- camera drift
 
-#: each drift condition in words, with its strength
-_DRIFT_WORDS = {"none": "as taken", "shift": "shifted {s:g} px", "rotation": "turned {s:g} degrees",
-                "blur": "blurred (sigma {s:g} px)", "jpeg": "JPEG at quality {s:g}", "noise": "noise of sd {s:g}",
-                "gradient": "light gradient +-{s:g} grey levels", "brightness": "brightness +-{s:g} %",
-                "contrast": "contrast x {s:g}"}
-
-
 def drift_rows(check: dict) -> list[dict]:
     """metrics.json ``drift_check`` as display rows: ``change`` (in words), ``goods GOOD``, ``defects caught``
     ("98 of 120 (81.7 %)"), ``held`` (bool) and the two shares for colouring (``goods_rate``, ``defects_rate``)."""
-    from .drift import row_held
+    from .drift import WORDS, row_held
     out = []
     for r in check.get("rows", []):
-        words = _DRIFT_WORDS.get(r["condition"], r["condition"]).format(s=float(r.get("strength", 0)))
+        words = WORDS.get(r["condition"], r["condition"]).format(s=float(r.get("strength", 0)))
         out.append({"change": words,
                     "goods GOOD": f"{r['goods_passed_n']} of {r['n_good']} ({pct(r['goods_passed'])})",
                     "defects caught": f"{r['defects_caught_n']} of {r['n_defect']} ({pct(r['defects_caught'])})",

@@ -104,3 +104,30 @@ def test_the_line_monitor_finds_a_drift_in_images_judged_one_at_a_time(parts):
     assert mod.CameraMonitor(None, window=20).add(stream[-20:]) == []
     with pytest.raises(ValueError):
         mod.CameraMonitor(prof, window=3)
+
+
+def test_the_warning_says_what_the_runs_own_drift_check_measured_under_that_change(parts):
+    """A batch softer than the training images: the warning adds how the run held blurred parts in its drift check
+    (what to expect), the same words from the dashboard and the line bundle."""
+    mod = _bundle_module()
+    train, fresh = parts
+    prof = A.profile(train)
+    found = A.findings(prof, apply(fresh[:20], "blur", 1.0, seed=1))
+    assert ("sharpness", "low") in {(f["measure"], f["side"]) for f in found}
+
+    def row(cond, strength, goods, defects):
+        return {"condition": cond, "strength": strength, "n_good": 120, "n_defect": 120, "goods_passed_n": goods,
+                "defects_caught_n": defects, "goods_passed": goods / 120, "defects_caught": defects / 120}
+
+    check = {"rows": [row("none", 0.0, 120, 120), row("blur", 1.0, 98, 115), row("noise", 8.0, 120, 119)]}
+    said = A.drift_evidence(found, check)
+    assert said.startswith("this run's drift check, on fresh parts blurred (sigma 1 px), passed 98 of 120 good parts "
+                           "and caught 115 of 120 defective ones (expect more good parts rejected)")
+    assert mod.drift_evidence(found, check) == said
+    text = A.summary(found, check)
+    assert text.startswith("Camera check: ") and "the images are softer" in text and text.endswith(said + ".")
+    assert "bench --drift" in A.summary(found)                      # a run without the check: the old advice
+    noisy = A.findings(prof, apply(fresh[:20], "noise", 12.0, seed=1))
+    assert "with noise of sd 8, passed 120 of 120 good parts and caught 119 of 120 defective ones (held)" in \
+        A.drift_evidence(noisy, check) == mod.drift_evidence(noisy, check)
+    assert A.drift_evidence(found, None) == "" == mod.drift_evidence(found, None)

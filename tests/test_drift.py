@@ -113,11 +113,11 @@ def test_a_row_is_held_at_98_percent_of_goods_and_95_of_defects_90_when_blurred(
                                           "115/120 defects caught), noise (90/120 goods GOOD, 117/120 defects caught)")
     from snw_core import review as R
     rows = R.drift_rows(check)
-    assert [r["change"] for r in rows] == ["as taken", "blurred (sigma 1 px)", "noise of sd 8"]
+    assert [r["change"] for r in rows] == ["as taken", "blurred (sigma 1 px)", "with noise of sd 8"]
     assert rows[1]["goods GOOD"] == "98 of 120 (81.7 %)" and [r["held"] for r in rows] == [True, False, False]
     words = R.drift_sentence(check)
     assert words.startswith("1 of 3 conditions held: at least 98 % of the good parts judged GOOD")
-    assert "not held: blurred (sigma 1 px), noise of sd 8" in words and "`camera` preset" in words
+    assert "not held: blurred (sigma 1 px), with noise of sd 8" in words and "`camera` preset" in words
     assert "`camera` preset" not in R.drift_sentence(check, "camera")       # no advice to train what it is
 
 

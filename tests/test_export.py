@@ -248,7 +248,8 @@ def test_bundle_script_gives_the_dashboards_verdicts(bundle, run, test_images, t
 @pytest.mark.slow
 def test_bundle_script_warns_when_a_batch_is_noisier_than_the_training_images(bundle, run, tiny_dataset, tmp_path):
     from snw_core.drift import apply
-    assert json.loads((bundle / "bundle.json").read_text())["acquisition"] == run.metrics()["acquisition"]
+    meta = json.loads((bundle / "bundle.json").read_text())
+    assert meta["acquisition"] == run.metrics()["acquisition"] and meta["drift_check"] == run.metrics()["drift_check"]
     clean = write_pngs(tiny_dataset.images[:6], tmp_path / "clean", [f"c{i}.png" for i in range(6)])
     r = run_bundle(bundle, *clean, cwd=tmp_path)
     assert r.returncode == 0 and "Camera check" not in r.stderr

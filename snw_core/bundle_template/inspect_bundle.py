@@ -919,6 +919,37 @@ class CameraMonitor:
         return found
 
 
+#: the drift check's condition a camera finding speaks of, its words, and the targets of a held row (as in the
+#: dashboard: snw_core.acquisition.DRIFT_OF, snw_core.drift.WORDS and TARGETS)
+DRIFT_OF = {("sharpness", "low"): "blur", ("noise", "high"): "noise", ("contrast", "low"): "contrast",
+            ("brightness", "low"): "brightness", ("brightness", "high"): "brightness"}
+DRIFT_WORDS = {"blur": "blurred (sigma {s:g} px)", "noise": "with noise of sd {s:g}", "contrast": "contrast x {s:g}",
+               "brightness": "brightness +-{s:g} %"}
+DRIFT_TARGETS = {"goods_passed": 0.98, "defects_caught": 0.95, "defects_caught_blur": 0.90}
+
+
+def drift_evidence(found, drift_check) -> str:
+    """What the run's drift check (bundle.json "drift_check") measured under the changes the camera findings point
+    to ('' without a check)."""
+    if not found or not drift_check:
+        return ""
+    rows = {r["condition"]: r for r in drift_check.get("rows", [])}
+    out, seen = [], set()
+    for f in found:
+        cond = DRIFT_OF.get((f["measure"], f["side"]))
+        r = rows.get(cond)
+        if r is None or cond in seen:
+            continue
+        seen.add(cond)
+        caught = DRIFT_TARGETS["defects_caught_blur" if cond == "blur" else "defects_caught"]
+        expect = [w for w, short in (("more good parts rejected", r["goods_passed"] < DRIFT_TARGETS["goods_passed"]),
+                                     ("defects passed", r["defects_caught"] < caught)) if short]
+        out.append(f"this run's drift check, on fresh parts {DRIFT_WORDS[cond].format(s=float(r['strength']))}, "
+                   f"passed {r['goods_passed_n']} of {r['n_good']} good parts and caught {r['defects_caught_n']} of "
+                   f"{r['n_defect']} defective ones" + (f" (expect {' and '.join(expect)})" if expect else " (held)"))
+    return "; ".join(out)
+
+
 def _fmt(v: float) -> str:
     return f"{v:.0f}" if abs(v) >= 100 else f"{v:.1f}" if abs(v) >= 10 else f"{v:.3f}"
 
@@ -991,8 +1022,10 @@ def main(argv=None) -> int:
         found = camera_findings(b.meta.get("acquisition"), images[start:stop])
         if found:
             where = f"images {start + 1}-{stop} of {n} ({names[start]} to {names[stop - 1]}): " if n > BLOCK else ""
+            evidence = drift_evidence(found, b.meta.get("drift_check"))
             print("WARNING: " + where + "Camera check: " + "; ".join(f["message"] for f in found) + ". The run's "
-                  "verdicts were measured on images like its training images.", file=sys.stderr)
+                  "verdicts were measured on images like its training images" + (f"; {evidence}." if evidence else
+                                                                                 "."), file=sys.stderr)
     return 0
 
 
