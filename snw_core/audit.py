@@ -52,7 +52,7 @@ __all__ = ["KINDS", "AuditError", "AuditSettings", "audit_arrays", "audit_run", 
 
 KINDS = ("label", "duplicate", "leak", "outlier")
 AUDIT_FILE = "audit.json"
-AUDIT_VERSION = 6
+AUDIT_VERSION = 7
 #: the outlier statistic leaves out of every comparison of two pictures this share of their pixels, the most
 #: different ones (a defect's place)
 OUTLIER_TRIM = 0.05
@@ -421,9 +421,11 @@ def audit_arrays(emb, labels, split, images, good_label: str = "0", rows=None, s
         best = pz.argmax(axis=1)
         best_z = pz[ar, best]
         # a defect label whose own place shows more difference than good parts show there keeps its label: the
-        # neighbours' "good" comes from a twin that cannot see this defect, the pixels can; against another
-        # defect label only with a clear local defect at its own place, not at the other's
-        veto = label_flag & (((winner == good_id) & (own_z >= s.veto_z))
+        # neighbours' "good" comes from a twin that cannot see this defect, the pixels can; so does one whose
+        # picture shows a clear local defect anywhere (a good part's never does; with few items of a label its
+        # place is narrow, and a smudge lower on the pin peaks outside it); against another defect label only
+        # with a clear local defect at its own place, not at the other's
+        veto = label_flag & (((winner == good_id) & ((own_z >= s.veto_z) | (z_loc >= s.defect_z)))
                              | ((winner != good_id) & (own_z >= s.defect_z) & (own_z > pz[ar, winner])))
         label_flag &= ~veto
         # a clear local defect (the whole picture's and at a defect label's place) where its own label's place, if

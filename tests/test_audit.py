@@ -404,6 +404,29 @@ def test_a_defect_at_its_own_labels_place_keeps_its_label_when_the_neighbours_sa
     assert i not in _label_flags(res) and res["summary"]["pixels"]["vetoed"] == 1
 
 
+def test_a_clear_local_defect_is_not_called_good_even_away_from_every_labels_place(six_hundred):
+    """A label with few items has a narrow place (a smudge lower on the pin peaks outside it): an item filed as a
+    defect whose picture shows a clear local difference anywhere is no good part, whatever its neighbours say;
+    where that difference sits at another label's place, that label is suggested."""
+    images, true, split, kind = six_hundred
+    images, labels = images.copy(), true.copy()
+    i = int(np.flatnonzero((true == "0") & (split == "train"))[3])
+    images[i, 12:15, 0:3] = 0                    # a dark blot at the body's left end, between the pin rows
+    labels[i] = "5"                              # filed as pin 5; the twin puts it among the goods
+    seen = labels.copy()
+    seen[i] = "0"
+    emb = cluster_embeddings(seen)
+    assert _label_flags(audit_arrays(emb, labels, split, images, settings=AuditSettings(pixels=False)))[i][
+        "suggested_label"] == "0"
+    res = audit_arrays(emb, labels, split, images)
+    assert i not in _label_flags(res) and res["summary"]["pixels"]["vetoed"] >= 1
+    j = _missing_pin(true, split, kind, "2")     # a clear pin-2 defect filed as pin 9, among the goods for the twin
+    labels, seen = true.copy(), true.copy()
+    labels[j], seen[j] = "9", "0"
+    got = _label_flags(audit_arrays(cluster_embeddings(seen), labels, split, six_hundred[0]))
+    assert set(got) == {j} and got[j]["suggested_label"] == "2"
+
+
 def test_a_clean_picture_filed_as_a_defect_needs_fewer_good_neighbours(six_hundred):
     images, true, split, kind = six_hundred
     labels = true.copy()
