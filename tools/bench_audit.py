@@ -200,6 +200,7 @@ def label_pixel_stats(got, true_labels, seed, good="0"):
             "goods_place_z_at_least_veto_z": pct(pz[g][:, [c for c in range(len(names)) if c != gid]] >= s.veto_z),
             "defects_own_place_z_at_least_veto_z": pct(own >= s.veto_z),
             "goods_clear_defect": int(((z[g] >= s.defect_z) & (best[g] >= s.defect_z)).sum()), "goods": int(g.sum()),
+            "goods_clear_anywhere": int((z[g] >= s.defect_z).sum()),
             "defects_clear_defect": pct((z[d] >= s.defect_z) & (own >= s.defect_z)),
             "goods_clean": pct(z[g] < s.clean_z), "defects_clean": pct((z[d] < s.clean_z) & (own < s.clean_z))}
 
