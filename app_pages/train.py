@@ -290,8 +290,13 @@ def _final_block(run, state: str) -> None:
         for col, k in zip(st.columns([1.5, 1, 1, 1.1, 0.9]), keys):      # room for "good/defect acc." and its ?
             col.metric(V.SHORT_LABELS.get(k, V.METRIC_LABELS[k]), V.format_value(k, m.get(k)),
                        help=f"{V.METRIC_LABELS[k]} on the test split; {V.BETTER[k]} is better")
+        check = m.get("drift_check")
+        if check:
+            from snw_core.drift import check_summary
+            said = check_summary(check)
+            st.caption(f"{said[:1].upper()}{said[1:]} (items: {check.get('items', '?')}; the table is on Accuracy).")
         st.page_link("app_pages/accuracy.py", label="Open **Accuracy** for the confusion matrix, the threshold "
-                     "trade-off and per-pin detection rates", icon=":material/fact_check:")
+                     "trade-off, per-pin detection rates and the camera drift table", icon=":material/fact_check:")
 
 
 def monitor(run_id: str, running_ids: tuple[str, ...], live: bool) -> None:

@@ -105,6 +105,16 @@ def test_train_shows_finished_run_results(store):
     assert {"good/defect acc.", "escape rate", "overkill rate", "pair accuracy"} <= set(labels)
     assert "80.0 %" in [m.value for m in at.metric]
     assert len(at.get("plotly_chart")) == 2
+    assert "Camera drift" not in texts(at.caption)                   # a run without the check says nothing of it
+    rows = [{"condition": "none", "strength": 0.0, "n_good": 10, "n_defect": 10, "goods_passed_n": 10,
+             "defects_caught_n": 10, "goods_passed": 1.0, "defects_caught": 1.0, "held": True},
+            {"condition": "noise", "strength": 8.0, "n_good": 10, "n_defect": 10, "goods_passed_n": 7,
+             "defects_caught_n": 10, "goods_passed": 0.7, "defects_caught": 1.0, "held": False}]
+    finished(store, "r2-done", metrics={**METRICS, "drift_check": {"rows": rows, "held": 1, "items": "the run's test "
+                                                                   "split (no generator for this source)"}})
+    at = page("app_pages/train.py", train_watch_run="r2-done")
+    assert ("Camera drift: 1 of 2 conditions held; short: noise (7/10 goods GOOD, 10/10 defects caught) (items: "
+            "the run's test split") in texts(at.caption)
 
 
 def test_train_shows_running_run_and_stop_works(store):
