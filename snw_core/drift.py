@@ -262,7 +262,8 @@ def drift_table(judge, images, labels, good_label: str = "0", conditions=CONDITI
         :class:`snw_core.judge.Judge`; images uint8 (n, h, w); labels str (n,)
     Row keys: ``condition``, ``strength``, ``unit``, ``n_good``, ``n_defect``, ``goods_passed`` (share of goods
     judged GOOD), ``defects_caught`` (share of defects not judged GOOD), ``goods_passed_n``,
-    ``defects_caught_n``.
+    ``defects_caught_n``, and of those not passed the UNKNOWN ones (the run said it cannot judge them: out of
+    focus, too noisy, not recognised), ``goods_unknown_n`` and ``defects_unknown_n``.
     """
     images = _check(images)
     labels = np.asarray(labels).astype(str)
@@ -270,11 +271,15 @@ def drift_table(judge, images, labels, good_label: str = "0", conditions=CONDITI
     rows = []
     for j, (name, strength) in enumerate(conditions):
         changed = apply(images, name, strength, seed=seed + j)
-        passed = _passed(judge.judge(changed))
+        out = judge.judge(changed)
+        passed = _passed(out)
+        unknown = (np.asarray(out["verdict"]).astype(str) == "UNKNOWN" if "verdict" in out
+                   else np.zeros(len(passed), bool))
         ng, nd = int(good.sum()), int((~good).sum())
         rows.append({"condition": name, "strength": float(strength), "unit": UNITS.get(name, ""),
                      "n_good": ng, "n_defect": nd,
                      "goods_passed_n": int(passed[good].sum()), "defects_caught_n": int((~passed[~good]).sum()),
+                     "goods_unknown_n": int(unknown[good].sum()), "defects_unknown_n": int(unknown[~good].sum()),
                      "goods_passed": float(passed[good].mean()) if ng else float("nan"),
                      "defects_caught": float((~passed[~good]).mean()) if nd else float("nan")})
     return rows
@@ -330,8 +335,10 @@ def run_check(run, seed: int | None = None, data=None) -> dict:
 def check_summary(check: dict) -> str:
     """One sentence: how many conditions held, and the ones that did not with their counts."""
     rows = check["rows"]
-    short = [f"{r['condition']} ({r['goods_passed_n']}/{r['n_good']} goods GOOD, {r['defects_caught_n']}/"
-             f"{r['n_defect']} defects caught)" for r in rows if not r.get("held", row_held(r))]
+    short = [f"{r['condition']} ({r['goods_passed_n']}/{r['n_good']} goods GOOD"
+             + (f", {r['goods_unknown_n']} UNKNOWN" if r.get("goods_unknown_n") else "")
+             + f", {r['defects_caught_n']}/{r['n_defect']} defects caught)"
+             for r in rows if not r.get("held", row_held(r))]
     head = f"camera drift: {check.get('held', len(rows) - len(short))} of {len(rows)} conditions held"
     return head + ("; short: " + ", ".join(short) if short else "")
 

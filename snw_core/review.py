@@ -191,14 +191,19 @@ def where_sentence(loc: dict) -> str:
 
 def drift_rows(check: dict) -> list[dict]:
     """metrics.json ``drift_check`` as display rows: ``change`` (in words), ``goods GOOD``, ``defects caught``
-    ("98 of 120 (81.7 %)"), ``held`` (bool) and the two shares for colouring (``goods_rate``, ``defects_rate``)."""
+    ("98 of 120 (81.7 %)", "0 of 120 (0.0 %; 120 UNKNOWN)": the run said it cannot judge them), ``held`` (bool) and
+    the two shares for colouring (``goods_rate``, ``defects_rate``)."""
     from .drift import WORDS, row_held
     out = []
     for r in check.get("rows", []):
         words = WORDS.get(r["condition"], r["condition"]).format(s=float(r.get("strength", 0)))
+        unknown = {k: (f"; {r[k + '_unknown_n']} UNKNOWN" if r.get(k + "_unknown_n") else "")
+                   for k in ("goods", "defects")}
         out.append({"change": words,
-                    "goods GOOD": f"{r['goods_passed_n']} of {r['n_good']} ({pct(r['goods_passed'])})",
-                    "defects caught": f"{r['defects_caught_n']} of {r['n_defect']} ({pct(r['defects_caught'])})",
+                    "goods GOOD": f"{r['goods_passed_n']} of {r['n_good']} ({pct(r['goods_passed'])}"
+                                  f"{unknown['goods']})",
+                    "defects caught": f"{r['defects_caught_n']} of {r['n_defect']} ({pct(r['defects_caught'])}"
+                                      f"{unknown['defects']})",
                     "held": bool(r.get("held", row_held(r))), "goods_rate": float(r["goods_passed"]),
                     "defects_rate": float(r["defects_caught"])})
     return out

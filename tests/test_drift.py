@@ -87,6 +87,7 @@ def test_drift_table_counts_goods_passed_and_defects_caught():
     none, bright = rows
     assert (none["goods_passed_n"], none["n_good"], none["defects_caught_n"], none["n_defect"]) == (4, 4, 4, 4)
     assert none["goods_passed"] == 1.0 and none["defects_caught"] == 1.0           # UNKNOWN counts as caught
+    assert (none["goods_unknown_n"], none["defects_unknown_n"]) == (0, 1)           # and is counted apart
     # the second condition draws its signs from seed + 1: goods at 80 become 56 (GOOD) or 104 (DEFECT)
     changed = drift.brightness(images, 30, seed=1).reshape(8, -1).mean(axis=1)
     assert bright["goods_passed_n"] == int((changed[:4] < 100).sum())
@@ -115,6 +116,9 @@ def test_a_row_is_held_at_98_percent_of_goods_and_95_of_defects_90_when_blurred(
     rows = R.drift_rows(check)
     assert [r["change"] for r in rows] == ["as taken", "blurred (sigma 1 px)", "with noise of sd 8"]
     assert rows[1]["goods GOOD"] == "98 of 120 (81.7 %)" and [r["held"] for r in rows] == [True, False, False]
+    check["rows"][1].update(goods_unknown_n=22, defects_unknown_n=0)          # the focus guard: "out of focus"
+    assert R.drift_rows(check)[1]["goods GOOD"] == "98 of 120 (81.7 %; 22 UNKNOWN)"
+    assert R.drift_rows(check)[1]["defects caught"] == "115 of 120 (95.8 %)"
     words = R.drift_sentence(check)
     assert words.startswith("1 of 3 conditions held: at least 98 % of the good parts judged GOOD")
     assert "not held: blurred (sigma 1 px), with noise of sd 8" in words and "`camera` preset" in words
