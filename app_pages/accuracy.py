@@ -224,8 +224,23 @@ if check:
 
     st.dataframe(_drift_style(drift_df), hide_index=True, key="accuracy_drift_table",
                  height=35 * (len(drift_df) + 1) + 3)
-    st.caption(R.drift_sentence(check, cfg.get("preset", "")) + " The stored threshold and the run's own checks decide, as at the line; "
-               "the threshold chosen above does not change this table.")
+    st.caption(R.drift_sentence(check, cfg.get("preset", "")) + " The stored threshold and the run's own checks "
+               "decide, as at the line; the threshold chosen above does not change this table.")
+
+# ------------------------------------------------------------------ inputs that are not the part
+nap = metrics.get("not_a_part_check")
+if nap:
+    import pandas as pd
+
+    st.subheader("Inputs that are not the part")
+    (st.success if nap["good"] == 0 and nap["held_out_good"] == 0 else st.warning)(
+        R.not_a_part_sentence(nap), icon=":material/block:")
+    with st.expander(f"Per kind ({nap['n'] + nap['held_out_n']} inputs, 20 of each)"):
+        nap_df = pd.DataFrame([{"input": r["input"], "designed on": "yes" if r["designed on"] else "no",
+                                "GOOD": r["GOOD"], "UNKNOWN": r["UNKNOWN"], "DEFECT": r["DEFECT"]}
+                               for r in R.not_a_part_rows(nap)])
+        st.dataframe(nap_df.style.apply(lambda col: ["background-color: #ffd8d3" if v else "" for v in col],
+                                        subset=["GOOD"]), hide_index=True, key="accuracy_not_a_part_table")
 
 # ------------------------------------------------------------------ the images behind the errors
 st.subheader("The errors, image by image (test split)")

@@ -59,7 +59,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["KINDS", "GOOD_BASED_KINDS", "HELD_OUT_KINDS", "LAYOUT_KINDS", "not_a_part", "gaussian_blur"]
+__all__ = ["KINDS", "GOOD_BASED_KINDS", "HELD_OUT_KINDS", "LAYOUT_KINDS", "KIND_WORDS", "not_a_part", "gaussian_blur",
+           "run_check"]
 
 #: kinds that need good images to transform
 GOOD_BASED_KINDS = ("inverted", "upside_down", "blurred_lens")
@@ -68,6 +69,19 @@ KINDS = ("noise_uniform", "noise_gaussian", "noise_blobs", "salt_pepper", "flat"
 HELD_OUT_KINDS = ("zoomed_in", "zoomed_out", "off_centre", "half_covered", "glare", "overexposed", "turned_90",
                   "motion_blur", "line_dropout", "frame_tear", "jpeg_blocks", "heavy_noise", "double_exposure",
                   "checkerboard", "stripes")
+#: every kind in a few words, for pages and reports
+KIND_WORDS = {"noise_uniform": "uniform random pixels (camera fault)", "noise_gaussian": "Gaussian noise (camera fault)",
+              "noise_blobs": "smeared noise (dirty lens, no part)", "salt_pepper": "dark frame, hot and dead pixels",
+              "flat": "flat frame (lamp off, lens cap)", "empty_fixture": "empty fixture",
+              "other_part": "another connector type", "texture": "a photograph, no part",
+              "digits": "handwritten digits (a foreign object)", "inverted": "the part, grey levels inverted",
+              "upside_down": "the part upside down", "blurred_lens": "the part behind a badly blurred lens",
+              "zoomed_in": "too close (1.4 x)", "zoomed_out": "too far (0.7 x)", "off_centre": "out of the fixture",
+              "half_covered": "half covered", "glare": "glare spot", "overexposed": "overexposed (3 x)",
+              "turned_90": "turned 90 degrees", "motion_blur": "motion blur (9 px)", "line_dropout": "line dropout",
+              "frame_tear": "frame tear", "jpeg_blocks": "JPEG at quality 5", "heavy_noise": "noise of sd 30",
+              "double_exposure": "two parts in one frame", "checkerboard": "calibration checkerboard",
+              "stripes": "stripes"}
 #: the held-out kinds that are "not the part" only where the part has a fixed layout
 LAYOUT_KINDS = ("zoomed_in", "zoomed_out", "off_centre", "turned_90", "frame_tear", "double_exposure")
 _MADE_WITHOUT_GOODS = ("checkerboard", "stripes")
@@ -291,3 +305,34 @@ def evaluate(judge, goods=None, n_per_kind: int = 20, seed: int = 1, kinds=None)
         sel = np.ones(len(kinds), bool) if kind == "all" else kinds == kind
         out[kind] = {"n": int(sel.sum()), **{v: int(np.sum(verdict[sel] == v)) for v in ("GOOD", "DEFECT", "UNKNOWN")}}
     return out
+
+
+def run_check(run, images=None, n_per_kind: int = 20, seed: int = 1) -> dict:
+    """The not-a-part check every training ends with: the run judges ``n_per_kind`` inputs of every kind of
+    :data:`KINDS` and of :data:`HELD_OUT_KINDS` (seed 1, as ``bench`` draws them; the gate was designed on seed 0).
+    Good-based kinds start from fresh generator goods, else from the run's test goods in ``images`` (the run's
+    data as trained, row for row with its embeddings.npz; loaded from the source when None). Where the run found
+    no fixed layout (a surface texture), the kinds that are that surface (upside down; shifted, enlarged, turned,
+    torn or blended crops) are left out. Returns ``{"kinds": evaluate(...), "held_out": evaluate(...), "left_out":
+    [...], "good", "n", "held_out_good", "held_out_n"}`` (metrics.json key ``not_a_part_check``)."""
+    from .bench import held_out_kinds
+    from .embed import load_embeddings
+    from .judge import Judge
+    judge = Judge.from_run(run)
+    goods = fresh_goods(run.config())
+    if goods is None:
+        e = load_embeddings(run.file("embeddings.npz"))
+        if images is None:
+            from .data import load
+            cfg = run.config()["data"]
+            images = load(cfg["source"], good_label=cfg["good_label"]).images
+        if len(images) != len(e["split"]):
+            raise ValueError(f"the data holds {len(images)} items, run '{run.id}' was trained on {len(e['split'])}")
+        goods = images[(e["split"] == "test") & (e["labels"] == judge.good_label)]
+    held = held_out_kinds(run.metrics())
+    kinds = KINDS if len(held) == len(HELD_OUT_KINDS) else tuple(k for k in KINDS if k != "upside_down")
+    left_out = [k for k in KINDS + HELD_OUT_KINDS if k not in kinds + held]
+    res = evaluate(judge, goods, n_per_kind=n_per_kind, seed=seed, kinds=kinds)
+    res_held = evaluate(judge, goods, n_per_kind=n_per_kind, seed=seed, kinds=held)
+    return {"kinds": res, "held_out": res_held, "left_out": left_out, "good": res["all"]["GOOD"],
+            "n": res["all"]["n"], "held_out_good": res_held["all"]["GOOD"], "held_out_n": res_held["all"]["n"]}

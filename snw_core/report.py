@@ -169,6 +169,17 @@ def _drift_table_html(rows) -> str:
     return "".join(out)
 
 
+def _not_a_part_table_html(rows) -> str:
+    out = ['<table class="pins"><thead><tr><th>input</th><th>designed on</th><th>GOOD</th><th>UNKNOWN</th>'
+           "<th>DEFECT</th></tr></thead><tbody>"]
+    for r in rows:
+        good = f'<td style="background:#ffd8d3"><b>{r["GOOD"]}</b></td>' if r["GOOD"] else "<td>0</td>"
+        out.append(f"<tr><td>{_e(r['input'])}</td><td>{'yes' if r['designed on'] else 'no'}</td>{good}"
+                   f"<td>{r['UNKNOWN']}</td><td>{r['DEFECT']}</td></tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
 def _kv_table(rows, cls="kv") -> str:
     return (f'<table class="{cls}"><tbody>'
             + "".join(f"<tr><th>{_e(k)}</th><td>{v}</td></tr>" for k, v in rows) + "</tbody></table>")
@@ -378,6 +389,12 @@ def build_report(run, threshold: float | None = None, dataset=None, compare=(), 
         parts.append('<section class="keep"><h2>When the camera drifts</h2>' + _drift_table_html(R.drift_rows(check))
                      + f'<p class="muted">{_e(R.drift_sentence(check, cfg.get("preset", "")))} The run\'s stored threshold and checks decide, '
                      "whatever threshold this report was made at.</p></section>")
+    nap = metrics.get("not_a_part_check")
+    if nap:
+        ok = nap["good"] == 0 and nap["held_out_good"] == 0
+        parts.append('<section class="keep"><h2>Inputs that are not the part</h2>'
+                     + f'<p class="{"" if ok else "alarm"}">{_e(R.not_a_part_sentence(nap))}</p>'
+                     + _not_a_part_table_html(R.not_a_part_rows(nap)) + "</section>")
 
     # ---- errors
     parts.append("<section><h2>The errors, image by image</h2>")

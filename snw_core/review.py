@@ -32,7 +32,7 @@ __all__ = [
     "TEST_PAIR_SEED_OFFSET", "preset_threshold", "slider_range", "operating_point", "escape_sentence",
     "overkill_sentence", "pct", "pair_review", "per_pin_table", "error_items", "rate_color",
     "roc_points", "roc_figure", "confusion_figure", "embedding_scatter", "selected_rows", "label_counts",
-    "order_by_label", "drift_rows", "drift_sentence",
+    "order_by_label", "drift_rows", "drift_sentence", "not_a_part_rows", "not_a_part_sentence",
 ]
 
 PRESET_STORED = "run's stored threshold"
@@ -225,6 +225,35 @@ def drift_sentence(check: dict, preset: str = "") -> str:
             "keep the camera away from (the camera check warns when judged images drift that way)"
             + ("." if preset == "camera" or not short else ", or to train for: the `camera` preset trains with "
                "changes of focus, noise, JPEG and light."))
+
+
+def not_a_part_rows(check: dict) -> list[dict]:
+    """metrics.json ``not_a_part_check`` as display rows, the kinds the check was designed on first: ``input`` (in
+    words), ``kind``, ``designed on`` (bool), ``n``, ``GOOD``, ``UNKNOWN``, ``DEFECT``."""
+    from .notapart import KIND_WORDS
+    out = []
+    for part, designed in (("kinds", True), ("held_out", False)):
+        for kind, c in (check.get(part) or {}).items():
+            if kind != "all":
+                out.append({"input": KIND_WORDS.get(kind, kind), "kind": kind, "designed on": designed,
+                            "n": c["n"], "GOOD": c["GOOD"], "UNKNOWN": c["UNKNOWN"], "DEFECT": c["DEFECT"]})
+    return out
+
+
+def not_a_part_sentence(check: dict) -> str:
+    """The not-a-part check in words: how many inputs that are not the part were judged GOOD (none may be)."""
+    passed = [r for r in not_a_part_rows(check) if r["GOOD"]]
+    text = (f"{check['good']} of {check['n']} inputs that are not the part (camera faults, flat frames, an empty "
+            f"fixture, another part, a photograph, ...) judged GOOD; {check['held_out_good']} of "
+            f"{check['held_out_n']} of kinds the check was not designed on (zoomed, half covered, glare, two parts in "
+            "one frame, ...)")
+    if passed:
+        text += ". Judged GOOD: " + ", ".join(f"{r['input']} {r['GOOD']} of {r['n']}" for r in passed)
+    if check.get("left_out"):
+        from .notapart import KIND_WORDS
+        text += (". Left out, since this run found no fixed layout (a surface, whose shifted, turned or blended "
+                 "crops are still the surface): " + ", ".join(KIND_WORDS.get(k, k) for k in check["left_out"]))
+    return text + ". UNKNOWN and DEFECT both stop such an input; GOOD would pass it."
 
 
 # --------------------------------------------------------------------------- pairs

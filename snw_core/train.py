@@ -949,6 +949,18 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         run.write_metrics(metrics_)
         log.msg(f"{check_summary(metrics_['drift_check'])} ({metrics_['drift_check']['items']}; "
                 f"{time.time() - t_d:.1f} s)")
+    # and what it does with inputs that are not the part (camera faults, empty fixture, another part, ...):
+    # none may pass
+    from .notapart import run_check as not_a_part_check
+    t_n = time.time()
+    try:
+        metrics_["not_a_part_check"] = nap = not_a_part_check(run, ds.images)
+    except Exception as e:      # noqa: BLE001 - a check after the fact never costs the run its results
+        log.msg(f"not the part: not checked ({type(e).__name__}: {e})")
+    else:
+        run.write_metrics(metrics_)
+        log.msg(f"not the part: {nap['good']} of {nap['n']} such inputs judged GOOD, {nap['held_out_good']} of "
+                f"{nap['held_out_n']} of the kinds the check was not designed on ({time.time() - t_n:.1f} s)")
     from .metrics import run_warnings
     for note in run_warnings(metrics_, run.id):
         log.msg("WARNING: " + note)

@@ -305,6 +305,9 @@ def test_inspect_says_unknown_for_what_is_not_the_part_and_writes_heat_maps(trai
     assert [r["condition"] for r in check["rows"]] == [c for c, _ in drift.CONDITIONS]
     assert check["held"] == sum(r["held"] for r in check["rows"]) and check["seed"] == 1000
     assert check["items"] == "the run's test split (no generator for this source)"
+    nap = m["not_a_part_check"]                               # and with the not-a-part check
+    assert nap["n"] == 20 * len(notapart.KINDS) and nap["held_out_n"] == 20 * len(notapart.HELD_OUT_KINDS)
+    assert nap["good"] == nap["kinds"]["all"]["GOOD"] and nap["left_out"] == []
     assert 0 <= m["score_only_good_defect_accuracy"] <= 1 and m["gate"]["components"] >= 1
 
 

@@ -110,11 +110,15 @@ def test_train_shows_finished_run_results(store):
              "defects_caught_n": 10, "goods_passed": 1.0, "defects_caught": 1.0, "held": True},
             {"condition": "noise", "strength": 8.0, "n_good": 10, "n_defect": 10, "goods_passed_n": 7,
              "defects_caught_n": 10, "goods_passed": 0.7, "defects_caught": 1.0, "held": False}]
+    nap = {"good": 0, "n": 240, "held_out_good": 2, "held_out_n": 300}
     finished(store, "r2-done", metrics={**METRICS, "drift_check": {"rows": rows, "held": 1, "items": "the run's test "
-                                                                   "split (no generator for this source)"}})
+                                                                   "split (no generator for this source)"},
+                                        "not_a_part_check": nap})
     at = page("app_pages/train.py", train_watch_run="r2-done")
     assert ("Camera drift: 1 of 2 conditions held; short: noise (7/10 goods GOOD, 10/10 defects caught) (items: "
             "the run's test split") in texts(at.caption)
+    assert "Not the part: 0 of 240 such inputs judged GOOD, 2 of 300 of kinds the check was not designed on" in \
+        texts(at.caption)
 
 
 def test_train_shows_running_run_and_stop_works(store):

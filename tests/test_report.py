@@ -229,3 +229,31 @@ def test_how_the_run_holds_under_camera_drift_is_on_the_accuracy_page_and_in_the
         assert RunStore(env["runs"]).get(run.id).summary()["drift_held"] == 1
     finally:
         run.write_metrics(before)
+
+
+def test_what_the_run_does_with_inputs_that_are_not_the_part_is_on_the_accuracy_page_and_in_the_report(env):
+    from test_pages_accuracy_embeddings import open_page, texts
+    run = env["run"]
+    before = run.metrics()
+    assert "Inputs that are not the part" not in text_of(report.build_report(run))
+    check = {"kinds": {"flat": {"n": 20, "GOOD": 0, "UNKNOWN": 20, "DEFECT": 0},
+                       "all": {"n": 20, "GOOD": 0, "UNKNOWN": 20, "DEFECT": 0}},
+             "held_out": {"half_covered": {"n": 20, "GOOD": 5, "UNKNOWN": 10, "DEFECT": 5},
+                          "all": {"n": 20, "GOOD": 5, "UNKNOWN": 10, "DEFECT": 5}},
+             "left_out": ["upside_down"], "good": 0, "n": 20, "held_out_good": 5, "held_out_n": 20}
+    rows = R.not_a_part_rows(check)
+    assert [(r["input"], r["designed on"], r["GOOD"]) for r in rows] == [
+        ("flat frame (lamp off, lens cap)", True, 0), ("half covered", False, 5)]
+    said = R.not_a_part_sentence(check)
+    assert said.startswith("0 of 20 inputs that are not the part") and "Judged GOOD: half covered 5 of 20" in said
+    assert "the part upside down" in said
+    run.write_metrics({**before, "not_a_part_check": check})
+    try:
+        page = text_of(report.build_report(run))
+        assert "Inputs that are not the part" in page and "Judged GOOD: half covered 5 of 20" in page
+        at = open_page({"parquet": env["parquet"], "runs": env["runs"]}, "accuracy.py", run.id)
+        assert "Judged GOOD: half covered 5 of 20" in "\n".join(str(w.value) for w in at.warning)
+        [table] = [d.value for d in at.dataframe if "designed on" in d.value.columns]
+        assert table["GOOD"].tolist() == [0, 5]
+    finally:
+        run.write_metrics(before)
