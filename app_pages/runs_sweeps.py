@@ -119,7 +119,8 @@ def section(runs_by_id: dict, summaries: list[dict], compare) -> None:
     best = SV.best_trial(rows, metric)
     table = pd.DataFrame(rows)
     cfg = {"trial": st.column_config.NumberColumn("trial", pinned=True),
-           **{m: st.column_config.NumberColumn(V.METRIC_LABELS[m], format="percent" if m in V._RATES else "%.3f")
+           **{m: st.column_config.NumberColumn(V.METRIC_LABELS[m], format="percent" if m in V._RATES else
+                                               "%d" if m == "drift_held" else "%.3f")
               for m in V.KEY_METRICS if m != "train_seconds"}}
     st.dataframe(table, key="runs_sweep_table", hide_index=True, column_config=cfg, placeholder="–")
     if best:

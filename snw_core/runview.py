@@ -21,7 +21,7 @@ import pandas as pd
 
 __all__ = ["Progress", "summarize_progress", "eta_seconds", "batch_curve", "epoch_curve", "loss_overlay",
            "KEY_SETTINGS", "OTHER_SETTINGS", "KEY_METRICS", "BETTER", "METRIC_LABELS", "runs_frame",
-           "differing_columns", "compare_metrics", "comparison_table", "verdict", "format_value", "format_delta",
+           "differing_columns", "compare_metrics", "metric_value", "comparison_table", "verdict", "format_value", "format_delta",
            "format_duration", "format_time", "tail", "SHORT_LABELS", "ENDED_STATES", "takeoff_mark"]
 
 #: run states after which nothing changes any more
@@ -220,6 +220,13 @@ def runs_frame(summaries: list[dict], diff_only: bool = False) -> pd.DataFrame:
     for c in KEY_METRICS:
         df[c] = pd.to_numeric(df[c], errors="coerce")
     return df
+
+
+def metric_value(metrics: dict, key: str):
+    """A key metric from a run's metrics.json: ``drift_held`` is the drift check's count of conditions held."""
+    if key == "drift_held":
+        return ((metrics or {}).get("drift_check") or {}).get("held")
+    return (metrics or {}).get(key)
 
 
 def verdict(metric: str, delta) -> str | None:

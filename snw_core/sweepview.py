@@ -6,7 +6,7 @@ that vary, and the grid the Train page's form builds. Pure Python and pandas (no
 """
 from __future__ import annotations
 
-from .runview import BETTER, KEY_METRICS, _num
+from .runview import BETTER, KEY_METRICS, _num, metric_value
 from .sweep import Sweep, _trial_state, trial_run_id
 
 __all__ = ["varied_keys", "trial_rows", "sort_rows", "best_trial", "sweep_line", "grid_items"]
@@ -36,7 +36,7 @@ def trial_rows(sw: Sweep, metric: str = "good_defect_accuracy") -> list[dict]:
             row[k] = settings.get(k)
         m = sw.store.get(rid).metrics() if state != "not started" else {}
         for k in KEY_METRICS:
-            row[k] = _num(m.get(k))
+            row[k] = _num(metric_value(m, k))
         rows.append(row)
     return sort_rows(rows, metric)
 

@@ -43,7 +43,8 @@ def make_sweep(store, dataset, accs=(0.7, 0.9, 0.8, None), driver=None):
         run.write_history([{"epoch": 1, "loss": 0.3, "val_loss": 0.4, "pair_accuracy": 0.6, "val_pair_accuracy": 0.6,
                             "seconds": 1.0}])
         run.write_metrics({"good_defect_accuracy": acc, "escape_rate": 1 - acc, "overkill_rate": 0.1, "auroc": acc,
-                           "pair_accuracy": 0.6, "pin_accuracy": 0.2, "train_seconds": 3.0})
+                           "pair_accuracy": 0.6, "pin_accuracy": 0.2, "train_seconds": 3.0,
+                           "drift_check": {"held": 9 - i, "rows": []}})
     return sw
 
 
@@ -104,6 +105,10 @@ def test_runs_groups_a_sweep_sorted_with_best_marked(store, tiny_dataset):
     assert chart and "best: trial 1" in chart[-1].proto.spec
     at.selectbox(key="runs_sweep_metric").set_value("escape_rate").run()
     assert list(sweep_table(at)["trial"]) == [1, 2, 0, 3]     # lower escape is better
+    at.selectbox(key="runs_sweep_metric").set_value("drift_held").run()
+    assert list(sweep_table(at)["trial"]) == [0, 1, 2, 3]     # most camera-drift conditions held first
+    assert list(sweep_table(at)["drift_held"])[:3] == [9, 8, 7]
+    at.selectbox(key="runs_sweep_metric").set_value("escape_rate").run()
     assert at.button(key="runs_sweep_resume")                # not all done, driver gone
     at.toggle(key="runs_sweep_compare").set_value(True).run()
     assert not at.exception
