@@ -5,7 +5,7 @@
     python -m snw_core data check SOURCE [--good-label L]
     python -m snw_core data import hub:OWNER/NAME --out FILE
     python -m snw_core train --data SOURCE [--preset seed|default] [--epochs N] [--seed S] [--name NAME] ...
-    python -m snw_core evaluate RUN_ID [--runs-dir DIR] [--data SOURCE]
+    python -m snw_core evaluate RUN_ID [--runs-dir DIR] [--data SOURCE] [--checks]
     python -m snw_core runs [--runs-dir DIR] [--trash] [delete|restore|empty-trash|log] [ID ...]
     python -m snw_core password-hash [--stdin]                               # the engineer password's hash
     python -m snw_core stop RUN_ID|SWEEP_ID [--runs-dir DIR]
@@ -113,6 +113,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="recompute a run's metrics (JSON on stdout)")
     p.add_argument("run_id")
     p.add_argument("--data", default=None, help="another data set: judged whole with the run's references and threshold")
+    p.add_argument("--checks", action="store_true",
+                   help="instead: the camera-drift and not-a-part checks every training now ends with, for a run "
+                        "trained before them; stored in its metrics.json and printed")
     _add_runs_dir(p)
 
     p = sub.add_parser("runs", help="list runs, one line each; delete, restore, the trash, the action log")
@@ -193,7 +196,10 @@ def _dispatch(a) -> int:
     if a.cmd == "evaluate":
         from .judge import evaluate_run
         from .runs import RunStore
-        print(json.dumps(evaluate_run(RunStore(a.runs_dir).get(a.run_id), a.data), indent=2, allow_nan=True))
+        run = RunStore(a.runs_dir).get(a.run_id)
+        if a.checks:
+            return _checks(run)
+        print(json.dumps(evaluate_run(run, a.data), indent=2, allow_nan=True))
         return 0
     if a.cmd == "password-hash":
         from .roles import run_cli
@@ -318,6 +324,25 @@ def _inspect(a) -> int:
         if camera:
             where = f"images {block.start + 1}-{block.stop} of {n} ({names[0]} to {names[-1]}): " if n > INSPECT_BLOCK else ""
             print("WARNING: " + where + camera, file=sys.stderr)
+    return 0
+
+
+def _checks(run) -> int:
+    """``evaluate RUN_ID --checks``: the drift check and the not-a-part check of a finished run, stored."""
+    from .drift import DriftError, check_summary, run_check
+    from .export import finished_config
+    from .notapart import run_check as not_a_part_check
+    finished_config(run)                                   # a run without results: one paragraph, exit 2
+    try:
+        drift = run_check(run)
+        nap = not_a_part_check(run)
+    except (DriftError, ValueError) as e:
+        return _fail(f"Run '{run.id}' cannot be checked: {e}")
+    run.write_metrics({**run.metrics(), "drift_check": drift, "not_a_part_check": nap})
+    print(check_summary(drift), file=sys.stderr)
+    print(f"not the part: {nap['good']} of {nap['n']} such inputs judged GOOD, {nap['held_out_good']} of "
+          f"{nap['held_out_n']} of the kinds the check was not designed on", file=sys.stderr)
+    print(json.dumps({"drift_check": drift, "not_a_part_check": nap}, indent=2, allow_nan=True))
     return 0
 
 

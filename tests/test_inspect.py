@@ -257,6 +257,31 @@ def test_inspect_judges_a_folder_a_block_at_a_time_and_names_the_block_that_drif
 
 
 @pytest.mark.slow
+def test_evaluate_checks_gives_a_run_trained_before_them_the_trainings_own_checks(trained, tmp_path, capsys):
+    """`evaluate RUN_ID --checks` on a run without the drift and not-a-part checks: the same numbers its training
+    would have stored (the same items, seeds and files), written into its metrics.json."""
+    import shutil
+
+    from snw_core.__main__ import main
+    from snw_core.runs import RunStore
+    runs, rid = trained
+    shutil.copytree(os.path.join(str(runs), rid), tmp_path / "runs" / rid)
+    run = RunStore(tmp_path / "runs").get(rid)
+    m = run.metrics()
+    run.write_metrics({k: v for k, v in m.items() if k not in ("drift_check", "not_a_part_check")})
+    assert main(["evaluate", rid, "--checks", "--runs-dir", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr()
+    again = run.metrics()
+    assert again["drift_check"] == m["drift_check"] and again["not_a_part_check"] == m["not_a_part_check"]
+    assert json.loads(out.out)["drift_check"]["held"] == m["drift_check"]["held"]
+    assert out.err.splitlines()[-2].startswith("camera drift: ") and "not the part: " in out.err
+    half = RunStore(tmp_path / "runs").create(run_id="halfway")
+    half.write_config({"run_id": "halfway", "settings": {}, "data": {"source": "default", "good_label": "0"}})
+    assert main(["evaluate", "halfway", "--checks", "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "no results yet" in capsys.readouterr().err.replace("\n", " ")
+
+
+@pytest.mark.slow
 def test_inspect_warns_about_a_run_that_cannot_tell_good_from_defective(trained, tiny_dataset, tmp_path, capsys,
                                                                          monkeypatch):
     import shutil
