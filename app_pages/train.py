@@ -297,9 +297,9 @@ def _final_block(run, state: str) -> None:
             st.caption(f"{said[:1].upper()}{said[1:]} (items: {check.get('items', '?')}; the table is on Accuracy).")
         nap = m.get("not_a_part_check")
         if nap:
-            st.caption(f"Not the part: {nap['good']} of {nap['n']} such inputs judged GOOD, {nap['held_out_good']} of "
-                       f"{nap['held_out_n']} of kinds the check was not designed on (none may pass; per kind on "
-                       "Accuracy).")
+            from snw_core.notapart import check_summary as not_a_part_summary
+            said = not_a_part_summary(nap)
+            st.caption(f"{said[:1].upper()}{said[1:]} (none may pass; per kind on Accuracy).")
         st.page_link("app_pages/accuracy.py", label="Open **Accuracy** for the confusion matrix, the threshold "
                      "trade-off, per-pin detection rates and the camera drift table", icon=":material/fact_check:")
 

@@ -331,6 +331,7 @@ def _checks(run) -> int:
     """``evaluate RUN_ID --checks``: the drift check and the not-a-part check of a finished run, stored."""
     from .drift import DriftError, check_summary, run_check
     from .export import finished_config
+    from .notapart import check_summary as not_a_part_summary
     from .notapart import run_check as not_a_part_check
     finished_config(run)                                   # a run without results: one paragraph, exit 2
     try:
@@ -340,8 +341,7 @@ def _checks(run) -> int:
         return _fail(f"Run '{run.id}' cannot be checked: {e}")
     run.write_metrics({**run.metrics(), "drift_check": drift, "not_a_part_check": nap})
     print(check_summary(drift), file=sys.stderr)
-    print(f"not the part: {nap['good']} of {nap['n']} such inputs judged GOOD, {nap['held_out_good']} of "
-          f"{nap['held_out_n']} of the kinds the check was not designed on", file=sys.stderr)
+    print(not_a_part_summary(nap), file=sys.stderr)
     print(json.dumps({"drift_check": drift, "not_a_part_check": nap}, indent=2, allow_nan=True))
     return 0
 

@@ -60,7 +60,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["KINDS", "GOOD_BASED_KINDS", "HELD_OUT_KINDS", "LAYOUT_KINDS", "KIND_WORDS", "not_a_part", "gaussian_blur",
-           "run_check"]
+           "run_check", "check_summary"]
 
 #: kinds that need good images to transform
 GOOD_BASED_KINDS = ("inverted", "upside_down", "blurred_lens")
@@ -336,3 +336,9 @@ def run_check(run, images=None, n_per_kind: int = 20, seed: int = 1) -> dict:
     res_held = evaluate(judge, goods, n_per_kind=n_per_kind, seed=seed, kinds=held)
     return {"kinds": res, "held_out": res_held, "left_out": left_out, "good": res["all"]["GOOD"],
             "n": res["all"]["n"], "held_out_good": res_held["all"]["GOOD"], "held_out_n": res_held["all"]["n"]}
+
+
+def check_summary(check: dict) -> str:
+    """One sentence of :func:`run_check`'s result (the training log, the Train page, ``evaluate --checks``)."""
+    return (f"not the part: {check['good']} of {check['n']} such inputs judged GOOD, {check['held_out_good']} of "
+            f"{check['held_out_n']} of the kinds the check was not designed on")

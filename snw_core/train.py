@@ -937,30 +937,24 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         run.write_metrics(metrics_)
         log.msg(f"localisation: {loc['share']:.1%} of {loc['caught']} caught test defects shown in their cell")
     # how the run holds when the camera drifts (fresh items of its kind, or its test split, under every condition of
-    # `bench --drift`): on every page and in the report, so that a team knows before the line does
+    # `bench --drift`), and what it does with inputs that are not the part (none may pass): on every page and in
+    # the report, so that a team knows before the line does
     run.append_progress({"kind": "phase", "phase": "drift_check"})
-    from .drift import check_summary, run_check
-    t_d = time.time()
-    try:
-        metrics_["drift_check"] = run_check(run, data=(ds.images, ds.labels))
-    except Exception as e:      # noqa: BLE001 - a check after the fact never costs the run its results
-        log.msg(f"camera drift: not checked ({type(e).__name__}: {e})")
-    else:
-        run.write_metrics(metrics_)
-        log.msg(f"{check_summary(metrics_['drift_check'])} ({metrics_['drift_check']['items']}; "
-                f"{time.time() - t_d:.1f} s)")
-    # and what it does with inputs that are not the part (camera faults, empty fixture, another part, ...):
-    # none may pass
-    from .notapart import run_check as not_a_part_check
-    t_n = time.time()
-    try:
-        metrics_["not_a_part_check"] = nap = not_a_part_check(run, ds.images)
-    except Exception as e:      # noqa: BLE001 - a check after the fact never costs the run its results
-        log.msg(f"not the part: not checked ({type(e).__name__}: {e})")
-    else:
-        run.write_metrics(metrics_)
-        log.msg(f"not the part: {nap['good']} of {nap['n']} such inputs judged GOOD, {nap['held_out_good']} of "
-                f"{nap['held_out_n']} of the kinds the check was not designed on ({time.time() - t_n:.1f} s)")
+    from . import drift as camera_drift
+    from . import notapart
+    checks_after = (("drift_check", "camera drift", lambda: camera_drift.run_check(run, data=(ds.images, ds.labels)),
+                     camera_drift.check_summary, lambda c: f"{c['items']}; "),
+                    ("not_a_part_check", "not the part", lambda: notapart.run_check(run, ds.images),
+                     notapart.check_summary, lambda c: ""))
+    for key, what, check, summary, where in checks_after:
+        t_c = time.time()
+        try:
+            metrics_[key] = check()
+        except Exception as e:      # noqa: BLE001 - a check after the fact never costs the run its results
+            log.msg(f"{what}: not checked ({type(e).__name__}: {e})")
+        else:
+            run.write_metrics(metrics_)
+            log.msg(f"{summary(metrics_[key])} ({where(metrics_[key])}{time.time() - t_c:.1f} s)")
     from .metrics import run_warnings
     for note in run_warnings(metrics_, run.id):
         log.msg("WARNING: " + note)

@@ -117,7 +117,7 @@ def test_train_shows_finished_run_results(store):
     at = page("app_pages/train.py", train_watch_run="r2-done")
     assert ("Camera drift: 1 of 2 conditions held; short: noise (7/10 goods GOOD, 10/10 defects caught) (items: "
             "the run's test split") in texts(at.caption)
-    assert "Not the part: 0 of 240 such inputs judged GOOD, 2 of 300 of kinds the check was not designed on" in \
+    assert "Not the part: 0 of 240 such inputs judged GOOD, 2 of 300 of the kinds the check was not designed on" in \
         texts(at.caption)
 
 
