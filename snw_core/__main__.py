@@ -291,27 +291,26 @@ def _inspect(a) -> int:
             print(f"note: {name}: {note}", file=sys.stderr)
     _warn_if_unusable(run)
     judge = Judge.from_run(run)
+    from pathlib import Path
     folder = None
     if a.heatmap:
         if judge.gate is None:
             return _fail(f"Run '{run.id}' was trained before heat maps existed (it has no gate.npz); train it again.")
-        from pathlib import Path
+        from .heatmap import write_png
         folder = Path(a.heatmap)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             return _fail(f"cannot create the heat-map folder '{folder}': {e.strerror}.")
     from .acquisition import findings, summary
-    profile, check, n = run.metrics().get("acquisition"), run.metrics().get("drift_check"), len(got.names)
+    m, n = run.metrics(), len(got.names)
+    profile, check = m.get("acquisition"), m.get("drift_check")
     for start in range(0, n, INSPECT_BLOCK):
         block = slice(start, min(start + INSPECT_BLOCK, n))
         images, names = got.images[block], got.names[block]
         out = judge.judge(images)
         rows = records(out, names)
         if folder is not None:
-            from pathlib import Path
-
-            from .heatmap import write_png
             for i, row in enumerate(rows, start):
                 stem = Path(str(row["file"])).stem or f"image{i}"
                 row["heatmap_file"] = str(folder / f"{i:04d}-{stem}.heatmap.png")
