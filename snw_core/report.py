@@ -139,45 +139,46 @@ def _thumbs_html(images, rows, labels, scores, good, colors, digits, verdicts=No
     return '<div class="thumbs">' + "".join(cells) + "</div>"
 
 
+def _table_html(headers, rows) -> str:
+    """The report's data table: header texts, then each row's ready ``<td>`` cells."""
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(cells) + "</tr>" for cells in rows)
+    return f'<table class="pins"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
 def _pin_table_html(table, colors) -> str:
     from . import review as R
-    out = ['<table class="pins"><thead><tr><th>pin address</th><th>test items</th><th>rate</th><th>caught</th>'
-           "<th>missed</th></tr></thead><tbody>"]
+    rows = []
     for row in table.itertuples(index=False):
         good = row.what == "good"
         caught = f"{row.caught} {'passed' if good else 'detected'}"
         missed = f"{row.missed} {'overkill' if good else 'escaped'}"
-        out.append(f'<tr><td><span class="chip" style="background:{colors.get(row.label, "#cccccc")}"></span>'
-                   f"{_e(row.what)}</td><td>{row.items}</td>"
-                   f'<td style="background:{R.rate_color(row.rate)}">{R.pct(row.rate)}</td>'
-                   f"<td>{_e(caught)}</td><td>{_e(missed)}</td></tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
+        rows.append([f'<td><span class="chip" style="background:{colors.get(row.label, "#cccccc")}"></span>'
+                     f"{_e(row.what)}</td>", f"<td>{row.items}</td>",
+                     f'<td style="background:{R.rate_color(row.rate)}">{R.pct(row.rate)}</td>',
+                     f"<td>{_e(caught)}</td>", f"<td>{_e(missed)}</td>"])
+    return _table_html(("pin address", "test items", "rate", "caught", "missed"), rows)
 
 
 def _drift_table_html(rows) -> str:
     from . import review as R
-    out = ['<table class="pins"><thead><tr><th>change</th><th>goods GOOD</th><th>defects caught</th><th>held</th>'
-           "</tr></thead><tbody>"]
+    cells = []
     for r in rows:
         held = '<b style="color:#1a7f37">yes</b>' if r["held"] else '<b style="color:#b42318">no</b>'
-        out.append(f"<tr><td>{_e(r['change'])}</td>"
-                   f'<td style="background:{R.rate_color(r["goods_rate"])}">{_e(r["goods GOOD"])}</td>'
-                   f'<td style="background:{R.rate_color(r["defects_rate"])}">{_e(r["defects caught"])}</td>'
-                   f"<td>{held}</td></tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
+        cells.append([f"<td>{_e(r['change'])}</td>",
+                      f'<td style="background:{R.rate_color(r["goods_rate"])}">{_e(r["goods GOOD"])}</td>',
+                      f'<td style="background:{R.rate_color(r["defects_rate"])}">{_e(r["defects caught"])}</td>',
+                      f"<td>{held}</td>"])
+    return _table_html(("change", "goods GOOD", "defects caught", "held"), cells)
 
 
 def _not_a_part_table_html(rows) -> str:
-    out = ['<table class="pins"><thead><tr><th>input</th><th>designed on</th><th>GOOD</th><th>UNKNOWN</th>'
-           "<th>DEFECT</th></tr></thead><tbody>"]
+    cells = []
     for r in rows:
         good = f'<td style="background:#ffd8d3"><b>{r["GOOD"]}</b></td>' if r["GOOD"] else "<td>0</td>"
-        out.append(f"<tr><td>{_e(r['input'])}</td><td>{'yes' if r['designed on'] else 'no'}</td>{good}"
-                   f"<td>{r['UNKNOWN']}</td><td>{r['DEFECT']}</td></tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
+        cells.append([f"<td>{_e(r['input'])}</td>", f"<td>{'yes' if r['designed on'] else 'no'}</td>", good,
+                      f"<td>{r['UNKNOWN']}</td>", f"<td>{r['DEFECT']}</td>"])
+    return _table_html(("input", "designed on", "GOOD", "UNKNOWN", "DEFECT"), cells)
 
 
 def _kv_table(rows, cls="kv") -> str:
