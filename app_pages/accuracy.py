@@ -11,6 +11,58 @@ MAX_THUMBS = 60
 METHOD_NAMES = {"best_accuracy": "best accuracy on val", "zero_escape": "zero escapes on val",
                 "max_escape": "escape rate <= {x} on val"}
 
+@st.cache_resource
+def _check_jobs() -> dict:
+    """Running check children by run folder, shared by every session of this server (one job per run)."""
+    return {}
+
+
+def _job_error(job) -> str:
+    job["log"].seek(0)
+    lines = job["log"].read().decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else f"exit code {job['proc'].returncode}"
+
+
+def _checks_offer(run) -> None:
+    """The drift and not-a-part checks for a run trained before every training ended with them: a button (for
+    engineers) that runs them once in a separate process and stores them with the run; the page then shows them."""
+    import tempfile
+    import time
+
+    from snw_core import actions
+
+    st.subheader("Camera drift and inputs that are not the part")
+    job = _check_jobs().get(str(run.path))
+    if job is not None and job["proc"].poll() is None:
+        @st.fragment(run_every=1.0)
+        def _poll():
+            j = _check_jobs().get(str(run.path))
+            if j is None or j["proc"].poll() is not None:
+                st.rerun()                                  # done (or failed): redraw the whole page
+            st.info(f"Running the checks in the background ... {time.time() - j['started']:.0f} s (usually 15-30 s). "
+                    "The page updates by itself.", icon=":material/hourglass_top:")
+        _poll()
+        return
+    if job is not None and job["proc"].returncode not in (None, 0):
+        st.error(f"The checks failed: {_job_error(job)}")
+    st.info("This run was trained before every training ended with the camera-drift check (fresh parts judged under "
+            "nine everyday camera changes) and the not-a-part check (camera faults, empty fixtures, other parts, "
+            "...). Run them once and they are stored with the run (the same numbers as `python -m snw_core "
+            "evaluate RUN_ID --checks`).", icon=":material/info:")
+    if ui.engineer_only("Running and storing the checks") and st.button(
+            "Run the checks", key="accuracy_run_checks", type="primary",
+            help="Runs in a separate low-priority process (about 15-30 s); you can keep working."):
+        log = tempfile.TemporaryFile()
+        try:
+            proc = actions.start_checks(run, ui.actor(), ui.store(), stderr=log)
+        except Exception as e:                              # a refused role (AccessError) or a failed start
+            log.close()
+            st.error(str(e))
+            return
+        _check_jobs()[str(run.path)] = {"proc": proc, "log": log, "started": time.time()}
+        st.rerun()
+
+
 st.title("Accuracy")
 run = ui.finished_run_or_info()
 if run is None:
@@ -241,6 +293,10 @@ if nap:
                                for r in R.not_a_part_rows(nap)])
         st.dataframe(nap_df.style.apply(lambda col: ["background-color: #ffd8d3" if v else "" for v in col],
                                         subset=["GOOD"]), hide_index=True, key="accuracy_not_a_part_table")
+
+# ------------------------------------------------------------------ a run trained before the checks: run them once
+if not check or not nap:
+    _checks_offer(run)
 
 # ------------------------------------------------------------------ the images behind the errors
 st.subheader("The errors, image by image (test split)")

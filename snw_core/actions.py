@@ -21,10 +21,10 @@ from .roles import Actor
 from .runs import RunError, RunStore, now_iso, read_jsonl
 
 __all__ = ["LOG_NAME", "log_action", "read_log", "log_rows", "start_training", "stop_run", "delete_runs",
-           "restore_runs", "empty_trash", "ACTIONS"]
+           "restore_runs", "empty_trash", "start_checks", "ACTIONS"]
 
 LOG_NAME = ".actions.jsonl"
-ACTIONS = ("start", "stop", "delete", "restore", "empty-trash", "correct")
+ACTIONS = ("start", "stop", "delete", "restore", "empty-trash", "correct", "checks")
 
 
 def log_action(store: RunStore, actor: Actor | str, action: str, run_id: str = "", **details) -> dict:
@@ -113,6 +113,24 @@ def empty_trash(store: RunStore, actor: Actor, run_ids=None) -> list[str]:
     for rid in gone:
         log_action(store, actor, "empty-trash", rid)
     return gone
+
+
+def start_checks(run, actor: Actor, store: RunStore | None = None, stderr=None):
+    """For an engineer: the drift and not-a-part checks of a finished run trained before every training ended with
+    them (``python -m snw_core evaluate RUN_ID --checks``), in a separate low-priority process, so the dashboard
+    stays responsive; it writes them into the run's metrics.json. ``stderr``: a file for the child's messages (the
+    last line says why it failed). Returns the ``subprocess.Popen``."""
+    import subprocess
+
+    from .fsutil import project_root
+    actor.require("run the checks")
+    code = "import os, sys; os.nice(10); from snw_core.__main__ import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", code, "evaluate", run.id, "--runs-dir", str(run.path.parent),
+                             "--checks"], cwd=project_root(), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=stderr if stderr is not None else subprocess.DEVNULL,
+                            start_new_session=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    log_action(store or RunStore(run.path.parent), actor, "checks", run.id)
+    return proc
 
 
 # ------------------------------------------------------------------ command line: runs --trash | runs restore ID ...

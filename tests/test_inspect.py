@@ -282,6 +282,32 @@ def test_evaluate_checks_gives_a_run_trained_before_them_the_trainings_own_check
 
 
 @pytest.mark.slow
+def test_the_dashboards_check_action_stores_the_same_checks_in_the_background(trained, tmp_path):
+    """The Accuracy page's "Run the checks" (``actions.start_checks``): a viewer is refused before anything starts;
+    for an engineer a separate process stores the checks the training stored, and the action log names who."""
+    import shutil
+
+    from snw_core import actions
+    from snw_core.roles import LOCAL, VIEWER, AccessError, Actor
+    from snw_core.runs import RunStore
+    runs, rid = trained
+    shutil.copytree(os.path.join(str(runs), rid), tmp_path / "runs" / rid)
+    store = RunStore(tmp_path / "runs")
+    run = store.get(rid)
+    m = run.metrics()
+    run.write_metrics({k: v for k, v in m.items() if k not in ("drift_check", "not_a_part_check")})
+    with pytest.raises(AccessError):
+        actions.start_checks(run, Actor("guest", VIEWER, "not signed in"), store)
+    assert actions.read_log(store) == [] and "drift_check" not in run.metrics()
+    with open(tmp_path / "err.txt", "w+b") as err:
+        proc = actions.start_checks(run, LOCAL, store, stderr=err)
+        assert proc.wait(timeout=300) == 0, (err.seek(0), err.read().decode()[-2000:])
+    again = run.metrics()
+    assert again["drift_check"] == m["drift_check"] and again["not_a_part_check"] == m["not_a_part_check"]
+    assert [(e["user"], e["action"], e["run_id"]) for e in actions.read_log(store)] == [("local", "checks", rid)]
+
+
+@pytest.mark.slow
 def test_inspect_warns_about_a_run_that_cannot_tell_good_from_defective(trained, tiny_dataset, tmp_path, capsys,
                                                                          monkeypatch):
     import shutil

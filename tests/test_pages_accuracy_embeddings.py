@@ -184,6 +184,43 @@ def test_embeddings_without_projection_offers_pca_and_umap_button(env):
     assert len(at.get("plotly_chart")) == 1
 
 
+def test_accuracy_offers_the_checks_to_a_run_trained_before_them(env, monkeypatch):
+    """A run without the drift and not-a-part checks: the page says so and offers an engineer the button; the job
+    runs in the background and a failure is shown with the child's last line."""
+    import io
+
+    from snw_core import actions
+    make_run(env["runs"], env["parquet"], "old-run")
+    started = []
+
+    class Failed:
+        returncode = 2
+
+        def poll(self):
+            return self.returncode
+
+    def fake_start(run, actor, store=None, stderr=None):
+        started.append((run.id, actor.name))
+        stderr.write(b"Run 'old-run' cannot be checked: its data source has changed\n")
+        return Failed()
+
+    monkeypatch.setattr(actions, "start_checks", fake_start)
+    at = open_page(env, "accuracy.py", "old-run")
+    assert "trained before every training ended with the camera-drift check" in texts(at)
+    at.button(key="accuracy_run_checks").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert started == [("old-run", "local")]
+    assert "The checks failed: Run 'old-run' cannot be checked: its data source has changed" in texts(at)
+
+
+def test_a_viewer_is_not_offered_the_checks(env, monkeypatch):
+    monkeypatch.setenv("SNW_VIEWER_ONLY", "1")
+    make_run(env["runs"], env["parquet"], "old-run")
+    at = open_page(env, "accuracy.py", "old-run")
+    assert "Running and storing the checks is for engineers" in texts(at)
+    assert not [b for b in at.button if b.key == "accuracy_run_checks"]
+
+
 def test_accuracy_counts_unknown_goods_as_overkill_and_unknown_defects_as_caught(env):
     from snw_core import data
     from snw_core.splits import stratified_split
