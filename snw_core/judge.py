@@ -318,7 +318,10 @@ def add_patch_evidence(checks: dict, patch, bank, maps=None) -> dict:
     """The gate's checks with the patch evidence added: ``patch`` (score / threshold), ``patch_defect``, and,
     where the patch map's peak (relative to its threshold, or to the bank's ``scale`` where the threshold is not
     used: :meth:`~snw_core.patches.PatchBank.location_unit`) beats the pixel local evidence, the heat map and
-    location taken from the patch map (scaled up to the image)."""
+    location taken from the patch map (scaled up to the image). Where the pixel comparison is blind on most val
+    defects (a random texture, whose grain it points at as often as at the defect: the bank's ``places_weak``), the
+    patch map places every verdict whose pixel evidence stays within the good parts' (local <= 1), whichever peak is
+    the higher."""
     from .patches import upsample
     out = dict(checks)
     t = bank.threshold
@@ -329,6 +332,8 @@ def add_patch_evidence(checks: dict, patch, bank, maps=None) -> dict:
     if maps is not None and np.isfinite(t):
         shape = out["heatmap"].shape[1:]
         use = patch / t > out["local"]
+        if getattr(bank, "places_weak", False):
+            use = use | (np.asarray(out["local"]) <= 1.0)
         if use.any():
             m = np.asarray(maps)[use] / t
             up = upsample(m, shape)

@@ -59,10 +59,13 @@ class PatchBank:
     """bank : float32 (m, c), good train patches; threshold : patch score above which an item is DEFECT
     (inf = never); grid : (fh, fw) of the feature map."""
 
-    def __init__(self, bank, threshold: float, grid, scale: float = float("nan")):
+    def __init__(self, bank, threshold: float, grid, scale: float = float("nan"), places_weak: bool = False):
         self.bank = np.asarray(bank, np.float32)
         self.threshold = float(threshold)
         self.scale = float(scale)      # the heat map's unit where the threshold is not used (nan: none)
+        #: the patch map places every verdict whose pixel evidence stays within the good parts' (the pixel
+        #: comparison is blind on most val defects: :func:`snw_core.train.patch_location`)
+        self.places_weak = bool(places_weak)
         self.grid = tuple(int(v) for v in grid)
         self._bsq = np.sum(self.bank * self.bank, axis=1)
         self._bt2 = np.ascontiguousarray(-2.0 * self.bank.T)
@@ -98,12 +101,13 @@ class PatchBank:
 
     def arrays(self) -> dict:
         return {"bank": self.bank, "threshold": np.array([self.threshold]), "grid": np.array(self.grid, np.int64),
-                "scale": np.array([self.scale])}
+                "scale": np.array([self.scale]), "places_weak": np.array([self.places_weak])}
 
     @classmethod
     def from_arrays(cls, a: dict):
         scale = float(a["scale"][0]) if "scale" in a else float("nan")       # a bank saved before it had one
-        return cls(a["bank"], float(a["threshold"][0]), a["grid"], scale)
+        weak = bool(a["places_weak"][0]) if "places_weak" in a else False
+        return cls(a["bank"], float(a["threshold"][0]), a["grid"], scale, weak)
 
     def for_location(self, val_good_features, seed: int = 0) -> "PatchBank":
         """A bank for the heat map alone: a coreset of :data:`LOCATION_BANK_SIZE` of this bank's vectors (a sixth of

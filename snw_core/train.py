@@ -501,6 +501,9 @@ def fit_noise_rule(gate, embedder, registration, raw_images, images, labels, spl
 #: the pixel comparison places the heat map by itself where at least this share of the val defects show pixel
 #: evidence above its threshold; below it the patch bank is kept for the location too
 LOCATION_PIXEL_SHARE = 0.9
+#: below this share the pixel comparison is blind on most val defects: the patch map then places every verdict
+#: whose pixel evidence stays within the good parts' (``PatchBank.places_weak``)
+PIXEL_BLIND_SHARE = 0.5
 
 
 def patch_location(patch: dict, local, labels, split, good_label) -> dict:
@@ -513,11 +516,14 @@ def patch_location(patch: dict, local, labels, split, good_label) -> dict:
     share = float(np.mean(np.asarray(local)[val_def] > 1.0)) if val_def.any() else 1.0
     used = bool(np.isfinite(patch["bank"].threshold))
     kept = used or share < LOCATION_PIXEL_SHARE
+    weak = kept and not used and share < PIXEL_BLIND_SHARE
     why = ("its threshold is used for the verdict" if used else
            f"the pixel comparison shows evidence on only {share:.0%} of the val defects" if kept else
            f"the pixel comparison shows evidence on {share:.0%} of the val defects and places the heat map alone")
+    if weak:
+        why += ": the patch map places every verdict whose pixel evidence stays within the good parts'"
     return {"kept": kept, "threshold_used": used, "val_defects_with_pixel_evidence": round(share, 4),
-            "reason": ("patch bank kept: " if kept else "patch bank not kept: ") + why}
+            "places_weak": weak, "reason": ("patch bank kept: " if kept else "patch bank not kept: ") + why}
 
 
 def drift_copies(embedder, gate, images, labels, split, good_label, augment: str, seed: int, left_out=None) -> dict:
@@ -879,6 +885,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
             patch["bank"] = patch["bank"].for_location(
                 feature_maps(embedder, images[rows], feature_layer(embedder)), seed)
             location["bank_vectors"] = int(len(patch["bank"].bank))
+            patch["bank"].places_weak = location["places_weak"]
         patch["bank"].save(run.file(PATCH_FILE))
     te = prep.idx["test"]
     ia, ib, y = eval_pairs["test"]

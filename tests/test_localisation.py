@@ -89,4 +89,9 @@ def test_the_bank_is_kept_where_its_threshold_is_used_or_the_pixel_evidence_miss
     got = patch_location(unused, weak, labels, split, "0")
     assert got["kept"] and not got["threshold_used"] and got["val_defects_with_pixel_evidence"] == 0.1
     assert got["val_defects_with_pixel_evidence"] < LOCATION_PIXEL_SHARE and "kept" in got["reason"]
+    assert got["places_weak"] and "places every verdict whose pixel evidence" in got["reason"]
     assert patch_location(used, strong, labels, split, "0")["kept"]
+    assert not patch_location(used, weak, labels, split, "0")["places_weak"]      # a threshold: the verdict's bank
+    some = np.r_[np.full(10, 0.4), np.full(3, 0.5), np.full(7, 2.0)]       # seven of ten: the pixel map mostly sees
+    got = patch_location(unused, some, labels, split, "0")
+    assert got["kept"] and not got["places_weak"]

@@ -119,6 +119,28 @@ def test_a_bank_without_a_threshold_still_places_the_heat_map_at_the_centre_of_i
         "defect_y"].tolist() == [0, 0, 0]
 
 
+def test_where_the_pixel_comparison_is_blind_the_patch_map_places_every_verdict_with_weak_pixel_evidence():
+    """A bank with ``places_weak`` (kept because the pixel comparison shows evidence on few val defects): a verdict
+    whose pixel evidence stays within the good parts' (local <= 1) is placed by the patch map even where the patch
+    peak is the lower one; clear pixel evidence (local > 1) keeps its place. Without the flag, the higher peak
+    decides, as before; the flag survives a save and is False for a bank saved before it."""
+    from snw_core.judge import add_patch_evidence
+    maps = np.full((3, 7, 9), 0.1)
+    maps[:, 3, 5] = 0.4                 # a weak patch peak (0.4 / 0.8 = 0.5 of its unit) at block (3, 5)
+    checks = _checks(3, local=0.9)
+    checks["local"] = np.array([0.9, 1.0, 1.4])
+    patch = maps.reshape(3, -1).max(1)
+    plain = PatchBank(np.zeros((4, 2), np.float32), np.inf, (7, 9), scale=0.8)
+    out = add_patch_evidence(checks, patch, plain, maps)
+    assert out["defect_y"].tolist() == [0, 0, 0]                      # the pixel peak is the higher everywhere
+    weak = PatchBank.from_arrays(PatchBank(plain.bank, np.inf, (7, 9), scale=0.8, places_weak=True).arrays())
+    assert weak.places_weak
+    out = add_patch_evidence(checks, patch, weak, maps)
+    assert list(zip(out["defect_y"].tolist(), out["defect_x"].tolist())) == [(14, 22), (14, 22), (0, 0)]
+    old = {k: v for k, v in weak.arrays().items() if k != "places_weak"}
+    assert not PatchBank.from_arrays(old).places_weak
+
+
 def test_the_bundle_places_the_patch_evidence_as_the_dashboard_does(tmp_path):
     import importlib.util
 
@@ -129,8 +151,10 @@ def test_the_bundle_places_the_patch_evidence_as_the_dashboard_does(tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     rng = np.random.default_rng(4)
-    for threshold, scale in ((np.inf, 0.8), (0.9, 0.8), (np.inf, np.nan)):
-        bank = PatchBank(rng.normal(size=(20, 3)).astype(np.float32), threshold, (7, 9), scale=scale)
+    for threshold, scale, weak in ((np.inf, 0.8, False), (0.9, 0.8, False), (np.inf, np.nan, False),
+                                   (np.inf, 0.8, True)):
+        bank = PatchBank(rng.normal(size=(20, 3)).astype(np.float32), threshold, (7, 9), scale=scale,
+                         places_weak=weak)
         np.savez(tmp_path / "patches.npz", **bank.arrays())
         theirs = mod.Patches(str(tmp_path))
         maps = rng.uniform(0, 1.5, (6, 7, 9))
@@ -138,7 +162,7 @@ def test_the_bundle_places_the_patch_evidence_as_the_dashboard_does(tmp_path):
         want = add_patch_evidence(_checks(6, local=0.9), patch, bank, maps)
         got = theirs.add_evidence(_checks(6, local=0.9), patch, maps)
         for key in ("defect_y", "defect_x", "patch_defect"):
-            assert np.array_equal(np.asarray(got[key]), np.asarray(want[key])), (threshold, scale, key)
+            assert np.array_equal(np.asarray(got[key]), np.asarray(want[key])), (threshold, scale, weak, key)
         np.testing.assert_allclose(got["heatmap"], want["heatmap"], rtol=1e-6)
 
 

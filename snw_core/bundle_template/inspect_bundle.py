@@ -440,6 +440,7 @@ class Patches:
             self.threshold = float(z["threshold"][0])
             self.grid = tuple(int(v) for v in z["grid"])
             self.scale = float(z["scale"][0]) if "scale" in z.files else float("nan")
+            self.places_weak = bool(z["places_weak"][0]) if "places_weak" in z.files else False
         self.bsq = np.sum(self.bank * self.bank, axis=1)
         self.bt2 = np.ascontiguousarray(-2.0 * self.bank.T)
 
@@ -455,7 +456,8 @@ class Patches:
     def add_evidence(self, checks, patch, maps):
         """The dashboard's add_patch_evidence: patch / threshold, patch_defect, and the heat map and location
         from the patch map where its peak (relative to the threshold, or to the bank's scale where the threshold
-        is not used) beats the pixel local evidence."""
+        is not used) beats the pixel local evidence; where the bank places weak evidence (places_weak), also
+        wherever the pixel evidence stays within the good parts' (local <= 1)."""
         out = dict(checks)
         t = self.threshold
         ok = np.isfinite(t) and t > 0
@@ -467,6 +469,8 @@ class Patches:
         if ok:
             h, w = out["heatmap"].shape[1:]
             use = patch / t > out["local"]
+            if self.places_weak:
+                use = use | (np.asarray(out["local"]) <= 1.0)
             if use.any():
                 m = maps[use] / t
                 ry, rx = -(-h // m.shape[1]), -(-w // m.shape[2])
