@@ -28,6 +28,7 @@ SPLIT_KEYS = ("train_split_train", "train_split_val", "train_split_test")
 LIVE = ("running", "starting")
 PHASE_TEXT = {
     "starting": "Starting: loading the data and TensorFlow …",
+    "registration": "Learning where the taught part sits (registration) and how it looks flipped …",
     "training": "Training",
     "validating": "Scoring the validation pairs for this epoch …",
     "early_stopping": "Early stopping: the validation loss stopped improving",
@@ -250,9 +251,10 @@ def _progress_block(run, prog: V.Progress) -> None:
     st.progress(prog.fraction, text=text)
     steps = ("starting", "training", "evaluating", "projection")
     cur = ("training" if prog.phase in ("validating", "early_stopping") else
+           "starting" if prog.phase == "registration" else
            "evaluating" if prog.phase in ("gate", "drift_check") else prog.phase)
     st.markdown("Phase: " + " › ".join(f"**:blue[{s}]**" if s == cur else f":gray[{s}]" for s in steps))
-    if prog.phase not in ("starting", "training", "validating"):
+    if prog.phase not in ("starting", "registration", "training", "validating"):
         return          # training is over: a stop request would change nothing
     if run.stop_requested():
         st.info("Stop requested: the run ends within one batch, then its model so far is evaluated.",

@@ -33,7 +33,8 @@ _TRAINING_PHASES = ("training", "validating")
 class Progress:
     """Where a run stands, from its progress events.
 
-    phase: ``starting`` (no event yet: loading data and TensorFlow), ``training``, ``validating`` (end of an
+    phase: ``starting`` (no event yet: loading data and TensorFlow), ``registration`` (learning the taught pose, before
+    the first epoch), ``training``, ``validating`` (end of an
     epoch, validation pairs being scored), ``early_stopping``, ``evaluating``, ``projection``, ``done``,
     ``stopped``. ``fraction`` is the share of the planned training done (0..1); ``eta`` the seconds of training
     left (None when unknown or training is over); ``elapsed`` seconds since fitting began, at the last event.

@@ -744,6 +744,8 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     x_train = ds.images[tr]
     # the layout first: where there is none to align to, a surface's mirror images are training data too
     from .register import REGISTER_FILE, fit_registration
+    if settings.get("register", "off") != "off":    # minutes on large images (a pose search of every image, twice)
+        run.append_progress({"kind": "phase", "phase": "registration"})
     registration, reg_report = fit_registration(ds.images, labels, prep.split, ds.good_label,
                                                 settings.get("register", "off"), seed=seed)
     mirror, mirror_report = {}, {"used": False, "axes": [], "reason": "the seed scheme's pairs are not mirrored"}

@@ -136,6 +136,17 @@ def test_train_shows_running_run_and_stop_works(store):
     assert "Stop requested" in texts(at.info)
 
 
+def test_train_says_when_a_run_is_learning_the_pose_before_its_first_epoch(store):
+    """Registration can take minutes on large images before the first epoch: the page names it (not "loading the
+    data and TensorFlow") and a stop can still be asked for."""
+    run = make_run(store, "r8-registering", "running", events=[{"kind": "phase", "phase": "registration"}])
+    at = page("app_pages/train.py")
+    assert at.session_state["train_watch_run"] == run.id
+    assert "Learning where the taught part sits" in at.get("progress")[0].proto.text
+    at.button(key="train_stop").click().run()
+    assert run.stop_requested()
+
+
 def test_train_picks_among_several_running_runs(store):
     a = running(store, "ra-running", started="2026-01-02T10:00:00+00:00")
     b = running(store, "rb-running", started="2026-01-03T10:00:00+00:00")
