@@ -18,9 +18,14 @@ def _check_jobs() -> dict:
 
 
 def _job_error(job) -> str:
+    """The child's error paragraph (the command line wraps it over lines; from its last "error:" on), else its last
+    line (a traceback's exception)."""
     job["log"].seek(0)
     lines = job["log"].read().decode(errors="replace").strip().splitlines()
-    return lines[-1] if lines else f"exit code {job['proc'].returncode}"
+    if not lines:
+        return f"exit code {job['proc'].returncode}"
+    starts = [i for i, line in enumerate(lines) if line.lower().startswith("error: ")]
+    return " ".join(line.strip() for line in lines[starts[-1]:])[len("error: "):] if starts else lines[-1]
 
 
 def _checks_offer(run) -> None:
@@ -302,7 +307,7 @@ if not check or not nap:
 st.subheader("The errors, image by image (test split)")
 ds, why = ui.run_dataset(cfg, labels.size)
 if ds is None:
-    st.info(f"Images unavailable: {why}. The numbers above still hold.")
+    st.info(f"Images unavailable: {why.rstrip('.')}. The numbers above still hold.")
 else:
     escapes = R.error_items(eff, labels, split, threshold, "escape", good)
     overkills = R.error_items(eff, labels, split, threshold, "overkill", good)

@@ -170,7 +170,7 @@ with sel_col:
         column_config={"what": "label", "items": "items"})
     ds, why = ui.run_dataset(cfg, labels.size)
     if ds is None:
-        st.info(f"Images unavailable: {why}.")
+        st.info(f"Images unavailable: {why.rstrip('.')}.")
     else:
         shown = R.order_by_label(rows, labels, good, limit=MAX_THUMBS)
         st.caption(("" if rows.size <= MAX_THUMBS else

@@ -201,7 +201,7 @@ def test_accuracy_offers_the_checks_to_a_run_trained_before_them(env, monkeypatc
 
     def fake_start(run, actor, store=None, stderr=None):
         started.append((run.id, actor.name))
-        stderr.write(b"Run 'old-run' cannot be checked: its data source has changed\n")
+        stderr.write(b"some warning first\nerror: Run 'old-run' cannot be checked: its data source\nhas changed\n")
         return Failed()
 
     monkeypatch.setattr(actions, "start_checks", fake_start)
