@@ -17,17 +17,6 @@ def _check_jobs() -> dict:
     return {}
 
 
-def _job_error(job) -> str:
-    """The child's error paragraph (the command line wraps it over lines; from its last "error:" on), else its last
-    line (a traceback's exception)."""
-    job["log"].seek(0)
-    lines = job["log"].read().decode(errors="replace").strip().splitlines()
-    if not lines:
-        return f"exit code {job['proc'].returncode}"
-    starts = [i for i, line in enumerate(lines) if line.lower().startswith("error: ")]
-    return " ".join(line.strip() for line in lines[starts[-1]:])[len("error: "):] if starts else lines[-1]
-
-
 def _checks_offer(run) -> None:
     """The drift and not-a-part checks for a run trained before every training ended with them: a button (for
     engineers) that runs them once in a separate process and stores them with the run; the page then shows them."""
@@ -49,7 +38,7 @@ def _checks_offer(run) -> None:
         _poll()
         return
     if job is not None and job["proc"].returncode not in (None, 0):
-        st.error(f"The checks failed: {_job_error(job)}")
+        st.error(f"The checks failed: {ui.job_error(job)}")
     st.info("This run was trained before every training ended with the camera-drift check (fresh parts judged under "
             "nine everyday camera changes) and the not-a-part check (camera faults, empty fixtures, other parts, "
             "...). Run them once and they are stored with the run (the same numbers as `python -m snw_core "

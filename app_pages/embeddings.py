@@ -58,12 +58,6 @@ def _start_umap(run, seed: int) -> None:
     jobs[key] = {"proc": proc, "log": log, "started": time.time()}
 
 
-def _job_error(job) -> str:
-    job["log"].seek(0)
-    lines = job["log"].read().decode(errors="replace").strip().splitlines()
-    return lines[-1] if lines else f"exit code {job['proc'].returncode}"
-
-
 st.title("Embeddings")
 run = ui.finished_run_or_info()
 if run is None:
@@ -117,7 +111,7 @@ if method == "UMAP" and not has_umap:
             _poll()
         else:
             if job is not None and job["proc"].returncode not in (None, 0):
-                st.error(f"The UMAP projection failed: {_job_error(job)}")
+                st.error(f"The UMAP projection failed: {ui.job_error(job)}")
             st.info("This run has no stored UMAP projection (trained with `--projection none` or `pca`). "
                     "Showing PCA; compute UMAP once and it is stored with the run.")
             if ui.engineer_only("Computing and storing a projection") and st.button(

@@ -292,6 +292,18 @@ def actor() -> R.Actor:
                            as_viewer=bool(ss.get("_roles_as_viewer")))
 
 
+def job_error(job: dict) -> str:
+    """Why a background child of a page failed (``job``: its ``proc`` and the ``log`` file its stderr went to): the
+    command line's error paragraph (wrapped over lines; from its last "error:" on), else the last line (a
+    traceback's exception), else the exit code."""
+    job["log"].seek(0)
+    lines = job["log"].read().decode(errors="replace").strip().splitlines()
+    if not lines:
+        return f"exit code {job['proc'].returncode}"
+    starts = [i for i, line in enumerate(lines) if line.lower().startswith("error: ")]
+    return " ".join(line.strip() for line in lines[starts[-1]:])[len("error: "):] if starts else lines[-1]
+
+
 def is_engineer() -> bool:
     return actor().is_engineer
 
