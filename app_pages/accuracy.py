@@ -28,14 +28,8 @@ def _checks_offer(run) -> None:
     st.subheader("Camera drift and inputs that are not the part")
     job = _check_jobs().get(str(run.path))
     if job is not None and job["proc"].poll() is None:
-        @st.fragment(run_every=1.0)
-        def _poll():
-            j = _check_jobs().get(str(run.path))
-            if j is None or j["proc"].poll() is not None:
-                st.rerun()                                  # done (or failed): redraw the whole page
-            st.info(f"Running the checks in the background ... {time.time() - j['started']:.0f} s (usually 15-30 s). "
-                    "The page updates by itself.", icon=":material/hourglass_top:")
-        _poll()
+        ui.poll_job(_check_jobs(), str(run.path), "Running the checks in the background ... {s} s (usually 10-30 s). "
+                                                  "The page updates by itself.")
         return
     if job is not None and job["proc"].returncode not in (None, 0):
         st.error(f"The checks failed: {ui.job_error(job)}")
@@ -45,7 +39,7 @@ def _checks_offer(run) -> None:
             "evaluate RUN_ID --checks`).", icon=":material/info:")
     if ui.engineer_only("Running and storing the checks") and st.button(
             "Run the checks", key="accuracy_run_checks", type="primary",
-            help="Runs in a separate low-priority process (about 15-30 s); you can keep working."):
+            help="Runs in a separate low-priority process (about 10-30 s); you can keep working."):
         log = tempfile.TemporaryFile()
         try:
             proc = actions.start_checks(run, ui.actor(), ui.store(), stderr=log)

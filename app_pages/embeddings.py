@@ -100,15 +100,8 @@ if method == "UMAP" and not has_umap:
     running = job is not None and job["proc"].poll() is None
     with c3:
         if running:
-            @st.fragment(run_every=1.0)
-            def _poll():
-                j = _umap_jobs().get(str(run.path))
-                if j is None or j["proc"].poll() is not None:
-                    st.rerun()                              # done (or failed): redraw the whole page
-                st.info(f"Computing the UMAP projection in the background ... {time.time() - j['started']:.0f} s "
-                        "(usually 5-30 s). Showing PCA meanwhile; the page updates by itself.",
-                        icon=":material/hourglass_top:")
-            _poll()
+            ui.poll_job(_umap_jobs(), str(run.path), "Computing the UMAP projection in the background ... {s} s "
+                                                     "(usually 5-30 s). Showing PCA meanwhile; the page updates by itself.")
         else:
             if job is not None and job["proc"].returncode not in (None, 0):
                 st.error(f"The UMAP projection failed: {ui.job_error(job)}")

@@ -292,6 +292,20 @@ def actor() -> R.Actor:
                            as_viewer=bool(ss.get("_roles_as_viewer")))
 
 
+def poll_job(jobs: dict, key: str, message: str) -> None:
+    """While the background child ``jobs[key]`` runs: ``message`` (``{s}``: seconds since it started) in a fragment
+    that looks again every second, and the whole page redrawn once the child is done (or failed)."""
+    import time
+
+    @st.fragment(run_every=1.0)
+    def _poll():
+        job = jobs.get(key)
+        if job is None or job["proc"].poll() is not None:
+            st.rerun()
+        st.info(message.format(s=f"{time.time() - job['started']:.0f}"), icon=":material/hourglass_top:")
+    _poll()
+
+
 def job_error(job: dict) -> str:
     """Why a background child of a page failed (``job``: its ``proc`` and the ``log`` file its stderr went to): the
     command line's error paragraph (wrapped over lines; from its last "error:" on), else the last line (a
