@@ -118,8 +118,8 @@ def empty_trash(store: RunStore, actor: Actor, run_ids=None) -> list[str]:
 def start_checks(run, actor: Actor, store: RunStore | None = None, stderr=None):
     """For an engineer: the drift and not-a-part checks of a finished run trained before every training ended with
     them (``python -m snw_core evaluate RUN_ID --checks``), in a separate low-priority process, so the dashboard
-    stays responsive; it writes them into the run's metrics.json. ``stderr``: a file for the child's messages (the
-    last line says why it failed). Returns the ``subprocess.Popen``."""
+    stays responsive; it writes them into the run's metrics.json. ``stderr``: a file for the child's messages (its "error:"
+    paragraph says why it failed: :func:`snw_core.ui.job_error`). Returns the ``subprocess.Popen``."""
     import subprocess
 
     from .fsutil import project_root
