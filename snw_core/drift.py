@@ -194,6 +194,8 @@ def fresh_items(run, n_good: int = 120, n_defect: int = 120, seed: int = 1000, d
     * data ``default``: the embedded generator with another seed (``seed``, or ``seed + 1`` if equal to
       the data's own);
     * a parquet file written by :mod:`snw_core.realdata`: the same kind and difficulty, another seed;
+    * a parquet file written by ``data synth`` (:func:`snw_core.synthetic.write_parquet`): the same connector
+      (size, pin grid, polarity), another seed;
     * any other source: the run's own test split (never trained on, but not fresh from a generator), from
       ``data`` = (images, labels) as the run was trained on them (row for row with its embeddings.npz; the
       trainer passes them, since corrections can leave rows out), else loaded from the source.
@@ -230,6 +232,15 @@ def fresh_items(run, n_good: int = 120, n_defect: int = 120, seed: int = 1000, d
                 note = f"realdata {info['kind']}/{info['difficulty']}" + (f" ({own})" if own else "") + f", seed {s}"
             except realdata.RealDataError:      # the photograph has moved since: fall back to the test split
                 images = None
+        else:
+            from . import synthetic
+            generated = synthetic.read_generator(source)
+            if generated is not None:
+                spec, own = generated
+                s = seed if seed != own else seed + 1
+                images, labels, _ = synthetic.generate(n, s, spec)
+                note = (f"generated connector ({spec.height} x {spec.width} px, {spec.pin_rows} x {spec.pin_cols} "
+                        f"pins), seed {s}")
     if images is None:
         from .embed import load_embeddings
         if data is None:

@@ -284,11 +284,15 @@ def _held_out(kind: str, g: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def fresh_goods(run_config: dict, n: int = 60, seed: int = 12345):
     """Good images for the good-based kinds: fresh items from the generator when the run's data is the
-    embedded default set (never seen in training), else None (the caller passes the run's test goods)."""
-    if run_config.get("data", {}).get("source") != "default":
+    embedded default set or a file of ``data synth`` (never seen in training), else None (the caller passes the
+    run's test goods)."""
+    from .synthetic import ConnectorSpec, generate, read_generator
+    source = str(run_config.get("data", {}).get("source"))
+    generated = (ConnectorSpec(), 0) if source == "default" else (
+        read_generator(source) if source.endswith(".parquet") else None)
+    if generated is None:
         return None
-    from .synthetic import generate
-    imgs, labels, _ = generate(3 * n + 13, seed=seed)
+    imgs, labels, _ = generate(3 * n + 13, seed=seed if seed != generated[1] else seed + 1, spec=generated[0])
     return imgs[labels == "0"][:n]
 
 

@@ -469,11 +469,32 @@ def pin_cells(spec: ConnectorSpec = ConnectorSpec()) -> dict:
     return {"grid": [int(spec.pin_rows), int(spec.pin_cols)], "bounds": [float(v) for v in _geometry(spec).body]}
 
 
+#: schema metadata key of a generated parquet file: how it was generated (``{"n", "seed", "spec": the
+#: ConnectorSpec's fields}``), so that fresh items of the same connector can be made (:mod:`snw_core.drift`)
+GENERATOR_KEY = "snw_generator"
+
+
 def write_parquet(path, n: int = 3600, seed: int = 0, spec: ConnectorSpec = ConnectorSpec()) -> pathlib.Path:
     """Generate the set and write it as parquet with the HF schema (see :func:`write_images_parquet`); the schema
-    metadata says where the pin cells lie (:data:`CELLS_KEY`)."""
+    metadata says where the pin cells lie (:data:`CELLS_KEY`) and how the set was generated (:data:`GENERATOR_KEY`)."""
+    import dataclasses
     images, labels, dirnames = generate(n, seed, spec)
-    return write_images_parquet(path, images, labels, dirnames, metadata={CELLS_KEY: pin_cells(spec)})
+    return write_images_parquet(path, images, labels, dirnames, metadata={
+        CELLS_KEY: pin_cells(spec), GENERATOR_KEY: {"n": int(n), "seed": int(seed), "spec": dataclasses.asdict(spec)}})
+
+
+def read_generator(path) -> tuple[ConnectorSpec, int] | None:
+    """``(spec, seed)`` of a parquet file written by :func:`write_parquet`, or None (another file, or one written
+    before the record, or a record this version cannot read)."""
+    import pyarrow.parquet as pq
+    try:
+        raw = (pq.read_schema(path).metadata or {}).get(GENERATOR_KEY.encode())
+        if not raw:
+            return None
+        rec = json.loads(raw)
+        return ConnectorSpec(**rec["spec"]), int(rec["seed"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
 
 
 def write_images_parquet(path, images: np.ndarray, labels, dirnames, metadata: dict | None = None) -> pathlib.Path:

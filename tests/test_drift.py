@@ -143,3 +143,44 @@ def test_bench_drift_on_a_tiny_real_photo_set(tmp_path):
         assert (r["n_good"], r["n_defect"]) == (120, 120)
         assert r["goods_passed"] == r["goods_passed_n"] / 120 and r["defects_caught"] == r["defects_caught_n"] / 120
     assert "camera drift, preset seed" in out.getvalue() and "rotation" in out.getvalue()
+
+
+def test_fresh_items_of_a_generated_set_come_from_its_own_generator_and_other_sets_fall_back_to_the_test_split(
+        tmp_path):
+    """A ``data synth`` file records its connector (size, pins, polarity) and seed: the drift check draws fresh
+    items of that connector with another seed, as it does for the embedded set. A parquet file without the record
+    (here one written from images) gives the run's own test split."""
+    from snw_core import synthetic
+    from snw_core.embed import save_embeddings
+    from snw_core.notapart import fresh_goods
+
+    spec = synthetic.ConnectorSpec(height=30, width=40, pin_rows=2, pin_cols=5, polarity="dark_pins")
+    src = synthetic.write_parquet(tmp_path / "g.parquet", n=60, seed=1000, spec=spec)
+    assert synthetic.read_generator(src) == (spec, 1000)
+
+    class Run:                       # what fresh_items reads of a run
+        def __init__(self, source):
+            self.source = source
+
+        def config(self):
+            return {"data": {"source": str(self.source), "good_label": "0"}}
+
+        def file(self, name):
+            return tmp_path / name
+
+    images, labels, note = drift.fresh_items(Run(src), 5, 5, seed=1000)
+    assert note == "generated connector (30 x 40 px, 2 x 5 pins), seed 1001"         # not the file's own seed
+    expected, exp_labels, _ = synthetic.generate(3 * 5 + 13, 1001, spec)
+    assert images.shape == (10, 30, 40) and (labels == "0").sum() == 5
+    assert np.array_equal(images, expected[np.sort(np.r_[np.flatnonzero(exp_labels == "0")[:5],
+                                                         np.flatnonzero(exp_labels != "0")[:5]])])
+    assert fresh_goods(Run(src).config(), n=4).shape == (4, 30, 40)
+
+    imgs, labs, dirs = synthetic.generate(40, 3, spec)
+    plain = synthetic.write_images_parquet(tmp_path / "plain.parquet", imgs, labs, dirs)
+    assert synthetic.read_generator(plain) is None and fresh_goods(Run(plain).config()) is None
+    split = np.array(["train", "val", "test", "test"] * 10)
+    save_embeddings(tmp_path / "embeddings.npz", np.zeros((40, 2), np.float32), labs, split, np.zeros(40))
+    images, labels, note = drift.fresh_items(Run(plain), 120, 120, seed=1000)
+    assert note == "the run's test split (no generator for this source)"
+    assert np.array_equal(images, imgs[split == "test"]) and np.array_equal(labels, labs[split == "test"])

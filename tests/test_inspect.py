@@ -355,7 +355,7 @@ def test_inspect_says_unknown_for_what_is_not_the_part_and_writes_heat_maps(trai
     check = m["drift_check"]                                  # every training ends with the drift check
     assert [r["condition"] for r in check["rows"]] == [c for c, _ in drift.CONDITIONS]
     assert check["held"] == sum(r["held"] for r in check["rows"]) and check["seed"] == 1000
-    assert check["items"] == "the run's test split (no generator for this source)"
+    assert check["items"] == "generated connector (26 x 36 px, 2 x 6 pins), seed 1000"   # the file records it
     nap = m["not_a_part_check"]                               # and with the not-a-part check
     assert nap["n"] == 20 * len(notapart.KINDS) and nap["held_out_n"] == 20 * len(notapart.HELD_OUT_KINDS)
     assert nap["good"] == nap["kinds"]["all"]["GOOD"] and nap["left_out"] == []
