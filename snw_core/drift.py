@@ -236,8 +236,8 @@ def fresh_items(run, n_good: int = 120, n_defect: int = 120, seed: int = 1000, d
             from . import synthetic
             generated = synthetic.read_generator(source)
             if generated is not None:
-                spec, own = generated
-                s = seed if seed != own else seed + 1
+                spec, data_seed = generated
+                s = seed if seed != data_seed else seed + 1
                 images, labels, _ = synthetic.generate(n, s, spec)
                 note = (f"generated connector ({spec.height} x {spec.width} px, {spec.pin_rows} x {spec.pin_cols} "
                         f"pins), seed {s}")
