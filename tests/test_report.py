@@ -1,5 +1,6 @@
 """snw_core.report: the management report of a finished run (hand-made runs, no training), its command line,
 the Accuracy page's download button, and the file in headless Chromium with no network."""
+import contextlib
 import html
 import os
 import re
@@ -12,6 +13,17 @@ from snw_core import report
 from snw_core import review as R
 from snw_core.__main__ import main
 from snw_core.runs import RunStore
+
+
+@contextlib.contextmanager
+def metrics_with(run, **keys):
+    """The shared run's metrics.json with ``keys`` added for the block, as it was afterwards."""
+    before = run.metrics()
+    run.write_metrics({**before, **keys})
+    try:
+        yield
+    finally:
+        run.write_metrics(before)
 from test_pages_accuracy_embeddings import APP, make_run, page_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -194,29 +206,23 @@ def test_report_from_the_accuracy_page_opens_offline_in_chromium_without_failed_
 
 def test_where_the_defects_are_shown_is_reported_when_the_run_measured_it(env):
     run = env["run"]
-    before = run.metrics()
     assert "<b>Where:</b>" not in text_of(report.build_report(run))
-    run.write_metrics({**before, "localisation": {"share": 0.99, "located": 99, "caught": 100, "tolerance_px": 2,
-                                                  "per_label": {}}})
-    try:
+    with metrics_with(run, localisation={"share": 0.99, "located": 99, "caught": 100, "tolerance_px": 2,
+                                         "per_label": {}}):
         page = text_of(report.build_report(run))
         assert "<b>Where:</b> for 99.0 % of the 100 defective test items the run catches" in page
-    finally:
-        run.write_metrics(before)
 
 
 def test_how_the_run_holds_under_camera_drift_is_on_the_accuracy_page_and_in_the_report(env):
     from test_pages_accuracy_embeddings import open_page, texts
     run = env["run"]
-    before = run.metrics()
     assert "When the camera drifts" not in text_of(report.build_report(run))
     rows = [{"condition": c, "strength": s, "unit": "", "n_good": 20, "n_defect": 20, "goods_passed_n": 20 - i,
              "defects_caught_n": 20, "goods_passed": (20 - i) / 20, "defects_caught": 1.0, "held": i == 0}
             for i, (c, s) in enumerate((("none", 0.0), ("blur", 1.0)))]
     check = {"run_id": run.id, "items": "the run's test split", "rows": rows, "held": 1, "seed": 1000,
              "targets": {"goods_passed": 0.98, "defects_caught": 0.95, "defects_caught_blur": 0.9}}
-    run.write_metrics({**before, "drift_check": check})
-    try:
+    with metrics_with(run, drift_check=check):
         page = text_of(report.build_report(run))
         assert "When the camera drifts" in page and "19 of 20 (95.0 %)" in page and "blurred (sigma 1 px)" in page
         assert "1 of 2 conditions held" in page
@@ -227,14 +233,11 @@ def test_how_the_run_holds_under_camera_drift_is_on_the_accuracy_page_and_in_the
         assert table["held"].tolist() == ["yes", "no"]
         assert "1 of 2 conditions held" in texts(at)
         assert RunStore(env["runs"]).get(run.id).summary()["drift_held"] == 1
-    finally:
-        run.write_metrics(before)
 
 
 def test_what_the_run_does_with_inputs_that_are_not_the_part_is_on_the_accuracy_page_and_in_the_report(env):
     from test_pages_accuracy_embeddings import open_page, texts
     run = env["run"]
-    before = run.metrics()
     assert "Inputs that are not the part" not in text_of(report.build_report(run))
     check = {"kinds": {"flat": {"n": 20, "GOOD": 0, "UNKNOWN": 20, "DEFECT": 0},
                        "all": {"n": 20, "GOOD": 0, "UNKNOWN": 20, "DEFECT": 0}},
@@ -247,13 +250,10 @@ def test_what_the_run_does_with_inputs_that_are_not_the_part_is_on_the_accuracy_
     said = R.not_a_part_sentence(check)
     assert said.startswith("0 of 20 inputs that are not the part") and "Judged GOOD: half covered 5 of 20" in said
     assert "the part upside down" in said
-    run.write_metrics({**before, "not_a_part_check": check})
-    try:
+    with metrics_with(run, not_a_part_check=check):
         page = text_of(report.build_report(run))
         assert "Inputs that are not the part" in page and "Judged GOOD: half covered 5 of 20" in page
         at = open_page({"parquet": env["parquet"], "runs": env["runs"]}, "accuracy.py", run.id)
         assert "Judged GOOD: half covered 5 of 20" in "\n".join(str(w.value) for w in at.warning)
         [table] = [d.value for d in at.dataframe if "designed on" in d.value.columns]
         assert table["GOOD"].tolist() == [0, 5]
-    finally:
-        run.write_metrics(before)
