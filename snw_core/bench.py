@@ -188,7 +188,8 @@ def _time_litert(judge, images: np.ndarray, picks) -> dict:
         knn_scores(judge.ref_good, out_[:, :dim], k=judge.k)
         if judge.gate is None:
             return None
-        c = add_orientation(judge.gate.check(x), judge.registration, x)
+        filled = judge.registration.unknown_pixels(applied) if applied is not None else None
+        c = add_orientation(judge.gate.check(x, filled=filled), judge.registration, x)
         if judge.patches is not None:
             judge.patches.score(out_[:, dim:].reshape(1, *judge.patches.grid, -1))
         return to_input(c, judge.registration, applied)

@@ -48,7 +48,9 @@ thresholded on its val split, guard the verdict:
   the data showed (docs/real-data.md, section 13). The heat map's maximum is the reported location
   (``defect_y``, ``defect_x``) of every verdict. Runs trained before the goods model compare with the ``k`` most
   similar train goods instead (per pixel the smallest absolute difference, smoothed over 3 x 3 px, peak over its
-  upper quartile).
+  upper quartile). Pixels that registration filled from a good reference (the strip a shift brings in, the
+  corners of a turn: ``filled``) are not this part's and are left out of the map, its peak and its mean
+  (``mask_filled``; older runs keep them).
 
 Numpy only; the line bundle's script repeats exactly these computations (a test checks equality).
 
@@ -383,8 +385,10 @@ class Gate:
 
     def __init__(self, mean, components, eigvals, resid_var, good_images, t_app, t_local, min_std, min_sharp=0.0,
                  texture=None, local_model=None, polarity=(0.0, 0.0), max_noise=0.0, exposure=(0.0, 0.0),
-                 max_clipped=0.0, trim=0.0):
+                 max_clipped=0.0, trim=0.0, mask_filled=False):
         self.mean = np.asarray(mean, np.float64)
+        #: the local evidence leaves out the pixels registration filled (False: older runs, which counted them)
+        self.mask_filled = bool(mask_filled)
         #: the share of pixels the appearance residual leaves out (:data:`APPEARANCE_TRIM`; 0: none, older runs)
         self.trim = float(trim)
         self.components = np.asarray(components, np.float64)
@@ -421,10 +425,11 @@ class Gate:
     # ------------------------------------------------------------------ fitting
     @classmethod
     def fit(cls, images, labels, split, good_label: str = "0", margin: float = MARGIN, augment: str = "none",
-            seed: int = 0, doubtful=None):
+            seed: int = 0, doubtful=None, filled=None):
         """Fit on the train split, set thresholds on the val split (all val items for the appearance, val
         goods for the local evidence). images uint8 (n, h, w); labels, split str (n,). ``doubtful``: bool (n,), the
-        val goods the twin places among the defects (:func:`snw_core.metrics.doubtful_goods`), or None.
+        val goods the twin places among the defects (:func:`snw_core.metrics.doubtful_goods`), or None. ``filled``:
+        bool (n, h, w), the pixels registration filled (:meth:`snw_core.register.Registration.unknown_pixels`), or None.
 
         augment : the run's training augmentation (:mod:`snw_core.augment`). With ``"line"`` the model, the
         heat map's references and the thresholds also see one drifted copy of every train and val image (one
@@ -453,6 +458,8 @@ class Gate:
             labels, split, good = (np.concatenate([a, a]) for a in (labels, split, good))
             if doubtful is not None:
                 doubtful = np.concatenate([doubtful, doubtful])
+            if filled is not None:
+                filled = np.concatenate([filled, filled])
         tr, va = split == "train", split == "val"
         if (tr & good).sum() < 2:
             raise ValueError("the appearance check needs at least 2 good train items")
@@ -470,7 +477,8 @@ class Gate:
         gate = cls(mean, vt[:k], np.maximum(lam[:k], 1e-12), resid_var, images[tr & good],
                    1.0, 1.0, min_std=FLAT_SHARE * float(np.min(stds)),
                    min_sharp=BLUR_SHARE * float(np.min(sharpness(images[tr]))), local_model=local_model,
-                   polarity=polarity, exposure=exposure, max_clipped=max_clipped, trim=APPEARANCE_TRIM)
+                   polarity=polarity, exposure=exposure, max_clipped=max_clipped, trim=APPEARANCE_TRIM,
+                   mask_filled=True)
         gate.augment = augment
         ref = va if va.any() else tr
         gate.t_app = margin * float(np.quantile(gate._appearance_raw(images[ref]), QUANTILE))
@@ -479,7 +487,7 @@ class Gate:
         if texture is not None:                  # threshold: the val items and a drifted copy of each
             gate = cls(gate.mean, gate.components, gate.eigvals, gate.resid_var, gate.good_images, gate.t_app, 1.0,
                        gate.min_std, gate.min_sharp, texture=texture, local_model=local_model, polarity=polarity,
-                       exposure=exposure, max_clipped=max_clipped, trim=gate.trim)
+                       exposure=exposure, max_clipped=max_clipped, trim=gate.trim, mask_filled=True)
             gate.augment = augment
             from .augment import envelope_copies
             val = np.concatenate([images[ref], envelope_copies(images[ref], rng)])
@@ -489,7 +497,8 @@ class Gate:
         gate.set_aside_mask = set_aside
         ref_good = ref & good
         if ref_good.any():
-            local, _, _ = gate._local(images[ref_good], exclude_self=not va.any())
+            local, _, _ = gate._local(images[ref_good], exclude_self=not va.any(),
+                                      filled=None if filled is None else filled[ref_good])
             # a val item filed as good far above the goods (a defect filed as good) does not set the threshold
             lz = robust_z(np.log(np.maximum(local, 1e-300)))
             out = lz > CLEAR_OUTLIER_Z
@@ -518,13 +527,21 @@ class Gate:
         r = z - c @ self.components
         return 0.5 * ((c ** 2 / self.eigvals).mean(1) + trimmed_energy(r, self.trim) / self.resid_var)
 
-    def _local(self, images, exclude_self: bool = False):
-        """(local evidence (n,), heat maps (n, h, w), flat argmax (n,))."""
+    def _local(self, images, exclude_self: bool = False, filled=None):
+        """(local evidence (n,), heat maps (n, h, w), flat argmax (n,)). ``filled``: bool (n, h, w), pixels left
+        out (0 in the map) where the gate masks them, or None."""
         h, w = self.image_shape
         z = standardize(images)
+        known = None
+        if filled is not None and self.mask_filled:
+            known = ~np.asarray(filled, bool).reshape(len(z), -1)
         if self.local_model is not None:
             heat = local_heat(z, self.local_model, self.image_shape)
-            local = heat.max(1) / (heat.mean(1) + LOCAL_FLOOR)
+            if known is None:
+                local = heat.max(1) / (heat.mean(1) + LOCAL_FLOOR)
+            else:
+                heat *= known
+                local = heat.max(1) / (heat.sum(1) / np.maximum(known.sum(1), 1) + LOCAL_FLOOR)
             return local, heat.reshape(-1, h, w), heat.argmax(1)
         d2 = np.sum(z ** 2, 1)[:, None] + self._good_sq[None] - 2.0 * (z @ self._good_z.T)
         if exclude_self:
@@ -533,12 +550,15 @@ class Gate:
         nn = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
         diff = np.abs(z[:, None, :] - self._good_z[nn]).min(1).reshape(-1, h, w)
         heat = box3(diff).reshape(len(z), -1)
+        if known is not None:
+            heat *= known
         peak = heat.max(1)
         local = peak / (quantiles_last(heat, (0.75,))[0] + 0.05)
         return local, heat.reshape(-1, h, w), heat.argmax(1)
 
-    def check(self, images) -> dict:
-        """Run the checks on uint8 images (n, h, w).
+    def check(self, images, filled=None) -> dict:
+        """Run the checks on uint8 images (n, h, w); ``filled`` (bool (n, h, w) or None): the pixels registration
+        filled, which the local evidence leaves out (:meth:`snw_core.register.Registration.unknown_pixels`).
 
         Returns arrays (n,): ``appearance`` (> 1 = not recognised), ``texture`` (the same for the texture
         check; 0 where it is off), ``flat`` (bool), ``blurred`` (bool: out of
@@ -567,7 +587,7 @@ class Gate:
         exposure = ~flat & ((level < lo) | ((level > hi) & (hi > 0)))          # (0, 0): not checked
         clipped_share = (flat_x >= CLIP_LEVEL).mean(1)
         clipped = ~flat & (clipped_share > self.max_clipped) if self.max_clipped > 0 else np.zeros(len(images), bool)
-        local, heat, arg = self._local(images)
+        local, heat, arg = self._local(images, filled=filled)
         local_n = local / self.t_local
         y, x = np.unravel_index(arg, self.image_shape)
         return {"appearance": appearance, "texture": texture, "flat": flat, "blurred": blurred, "inverted": inverted,
@@ -604,11 +624,12 @@ class Gate:
                 "components": self.components,
                 "eigvals": self.eigvals.astype(np.float64), "good_images": self.good_images,
                 "scalars": np.array([self.resid_var, self.t_app, self.t_local, self.min_std, self.min_sharp,
-                                     self.max_noise, *self.exposure, self.max_clipped, self.trim], np.float64)}
+                                     self.max_noise, *self.exposure, self.max_clipped, self.trim,
+                                     float(self.mask_filled)], np.float64)}
 
     @classmethod
     def from_arrays(cls, a: dict):
-        resid_var, t_app, t_local, min_std, *rest = (float(v) for v in a["scalars"])   # older runs: 4 to 9 values
+        resid_var, t_app, t_local, min_std, *rest = (float(v) for v in a["scalars"])   # older runs: 4 to 10 values
         texture = a if all(k in a for k in TEXTURE_KEYS) else None                 # older runs: no texture check
         local_model = a if all(k in a for k in LOCAL_KEYS) else None        # older runs: the most similar goods
         return cls(a["mean"], a["components"], a["eigvals"], resid_var, a["good_images"], t_app, t_local, min_std,
@@ -617,7 +638,8 @@ class Gate:
                    max_noise=rest[1] if len(rest) > 1 else 0.0,
                    exposure=(rest[2], rest[3]) if len(rest) > 3 else (0.0, 0.0),        # older runs: not checked
                    max_clipped=rest[4] if len(rest) > 4 else 0.0,
-                   trim=rest[5] if len(rest) > 5 else 0.0)                         # older runs: untrimmed
+                   trim=rest[5] if len(rest) > 5 else 0.0,                         # older runs: untrimmed
+                   mask_filled=len(rest) > 6 and rest[6] > 0)                      # older runs: filled pixels count
 
     def thresholds(self) -> dict:
         """What the run records: the thresholds and the model's size (JSON-friendly)."""
@@ -631,6 +653,7 @@ class Gate:
                 "good_references": int(len(self.good_images)), "margin": MARGIN, "quantile": QUANTILE,
                 "texture": self.t_tex if self.texture is not None else None,
                 "polarity": {"sign": self.polarity[0], "limit": self.polarity[1]},
+                "local_masks_filled": self.mask_filled,
                 "local_components": (int(len(self.local_model["local_components"])) if self.local_model is not None
                                      else 0),
                 "texture_components": int(len(self.texture["texture_whiten"])) if self.texture is not None else 0,

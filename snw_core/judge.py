@@ -162,7 +162,8 @@ class Judge:
         if self.gate is not None and images is not None:
             if applied is None:
                 images, applied = self.prepare(images)
-            checks = add_orientation(self.gate.check(images), self.registration, images)
+            filled = self.registration.unknown_pixels(applied) if applied is not None else None
+            checks = add_orientation(self.gate.check(images, filled=filled), self.registration, images)
         if checks is not None and patch is not None and self.patches is not None:
             checks = add_patch_evidence(checks, np.asarray(patch, np.float64), self.patches, patch_maps)
         if checks is not None and applied is not None:
@@ -300,7 +301,8 @@ def gate_checks(gate, registration, images, bank=None, patch_scores=None) -> dic
     """The gate's checks of input images as a run judges them: registered first, the patch evidence added where
     the run keeps a patch ``bank`` (``patch_scores(registered images) -> (scores, maps)``), mapped back after."""
     registered, applied = (registration.apply(images)[::2] if registration is not None else (images, None))
-    checks = add_orientation(gate.check(registered), registration, registered)
+    filled = registration.unknown_pixels(applied) if registration is not None else None
+    checks = add_orientation(gate.check(registered, filled=filled), registration, registered)
     if bank is not None and patch_scores is not None:
         patch, maps = patch_scores(registered)
         checks = add_patch_evidence(checks, patch, bank, maps)
@@ -633,14 +635,15 @@ def evaluate_run(run, source: str | None = None) -> dict:
         stored = load_embeddings(run.file("embeddings.npz"))
         split, left_out = stored["split"], stored.get("ref_left_out")
         s = cfg["settings"]
-        checks = gate.check(images) if gate is not None else {}
+        filled = registration.unknown_pixels(applied) if registration is not None else None
+        checks = gate.check(images, filled=filled) if gate is not None else {}
         if gate is not None and registration is not None:      # as training counted it
             checks["local_defect"] = checks["local_defect"] | registration.flipped(images)
         drift = {}
         if gate is not None:                  # the same drifted copies as training made (seeded)
             from .train import drift_copies
             drift = drift_copies(embedder, gate, images, ds.labels, split, good_label, s.get("augment", "none"),
-                                 s["seed"], left_out=left_out)
+                                 s["seed"], left_out=left_out, filled=filled)
             if registration is not None:
                 from .train import delivered_val
                 drift = delivered_val(embedder, gate, ds.images, ds.labels, split, good_label, drift)

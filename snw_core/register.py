@@ -16,8 +16,11 @@ align to a taught template before they inspect; so does a run, where the data le
   blur, which the twin reads as a difference from the good parts.
   Pixels that have no source in the image (the strip a shift brings in, the corners of a rotation) are
   unknown; they are filled from the most similar good reference (matched on the known pixels, its grey levels
-  mapped to the image's light: gain, offset and a linear ramp fitted on the known pixels), so the twin and the
-  local evidence see a plausible part, not a smeared edge or a step where the light changes across the image.
+  mapped to the image's light: gain, offset and a linear ramp fitted on the known pixels), so the twin sees a
+  plausible part, not a smeared edge or a step where the light changes across the image. The filled pixels are
+  another part's, not this one's: the local evidence leaves them out (:meth:`Registration.unknown_pixels`); a
+  good part's edge there differs from the model of the good parts where they never differ, and a part shifted
+  2 px was rejected for it.
 * **Orientation.** A connector looks almost the same flipped top to bottom or turned round; a small key notch
   tells them apart, under grain and JPEG too small for a difference image to find. A linear classifier
   (logistic regression on the registered, standardised pixels) learns the train parts as they sit against the
@@ -108,6 +111,12 @@ def _source(pose: np.ndarray, shape) -> tuple[np.ndarray, np.ndarray]:
     a = np.deg2rad(-p[:, 2])[:, None, None]
     dy, dx = yy[None] - cy + p[:, 0, None, None], xx[None] - cx + p[:, 1, None, None]
     return cy + np.cos(a) * dy - np.sin(a) * dx, cx + np.sin(a) * dy + np.cos(a) * dx
+
+
+def _known(sy, sx, shape) -> np.ndarray:
+    """bool (n, h, w): the corrected pixels whose source (:func:`_source`) lies inside the input image."""
+    h, w = shape
+    return (sy > -0.01) & (sy < h - 0.99) & (sx > -0.01) & (sx < w - 0.99)
 
 
 def _turn(x: np.ndarray, angles) -> np.ndarray:
@@ -304,12 +313,22 @@ class Registration:
         out = images.copy()
         sel = np.flatnonzero(turn | (applied[:, :2] != 0).any(1))
         if len(sel):
-            h, w = self.image_shape
-            sy, sx = _source(applied[sel], (h, w))
-            known = (sy > -0.01) & (sy < h - 0.99) & (sx > -0.01) & (sx < w - 0.99)
+            sy, sx = _source(applied[sel], self.image_shape)
             val = cubic_sample(images[sel].astype(np.float64), sy, sx)
-            out[sel] = self._fill(val, known)
+            out[sel] = self._fill(val, _known(sy, sx, self.image_shape))
         return out, pose, applied
+
+    def unknown_pixels(self, applied):
+        """bool (n, h, w): the pixels of the registered images that have no source in the input (the strip a shift
+        brings in, the corners of a turn) and were filled from a good reference; None where no image was corrected.
+        They are a good part's pixels, not this part's: the local evidence leaves them out."""
+        p = np.asarray(applied, np.float64)
+        sel = np.flatnonzero((p != 0).any(1)) if p.ndim == 2 else np.zeros(0, np.int64)
+        if not len(sel):
+            return None
+        out = np.zeros((len(p), *self.image_shape), bool)
+        out[sel] = ~_known(*_source(p[sel], self.image_shape), self.image_shape)
+        return out
 
     def _fill(self, val: np.ndarray, known: np.ndarray) -> np.ndarray:
         """Unknown pixels of float images (n, h, w) from the most similar reference: the one closest on the

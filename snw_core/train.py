@@ -283,16 +283,18 @@ def _make_callbacks(run, prep, keras, eval_pairs, log):
 GATE_ITEM_KEYS = ("unknown", "flat", "appearance", "local", "local_defect", "defect_y", "defect_x")
 
 
-def fit_gate(images, labels, split, good_label, augment: str = "none", seed: int = 0, doubtful=None):
+def fit_gate(images, labels, split, good_label, augment: str = "none", seed: int = 0, doubtful=None, filled=None):
     """Fit the run's :class:`~snw_core.gate.Gate` (train split, thresholds on val) and check every item.
+    ``filled``: the pixels registration filled (bool (n, h, w)) or None.
 
     Returns ``(gate, checks)`` (checks without heat maps). Train goods are among their own references, so
     their local evidence is near 0; thresholds come from val and reported numbers from test."""
     from .gate import Gate
-    gate = Gate.fit(images, labels, split, good_label=good_label, augment=augment, seed=seed, doubtful=doubtful)
+    gate = Gate.fit(images, labels, split, good_label=good_label, augment=augment, seed=seed, doubtful=doubtful,
+                    filled=filled)
     checks = {}
     for i in range(0, len(images), 2048):            # bounded memory: (batch, goods) distance blocks
-        part = gate.check(images[i:i + 2048])
+        part = gate.check(images[i:i + 2048], filled=None if filled is None else filled[i:i + 2048])
         for k, v in part.items():
             if k != "heatmap":
                 checks.setdefault(k, []).append(v)
@@ -355,9 +357,11 @@ def _judged_parts(changed, gate, embedder, registration, refs, k: int, bank=None
     score (the gate's UNKNOWN and local evidence, a flipped part, the patch bank)."""
     from .embed import embed_images
     from .metrics import knn_scores
+    filled = None
     if registration is not None:
-        changed = registration.apply(changed)[0]
-    c = gate.check(changed)
+        changed, _, applied = registration.apply(changed)
+        filled = registration.unknown_pixels(applied)
+    c = gate.check(changed, filled=filled)
     forced = c["unknown"] | c["local_defect"]
     if registration is not None:
         forced |= registration.flipped(changed)
@@ -526,7 +530,8 @@ def patch_location(patch: dict, local, labels, split, good_label) -> dict:
             "places_weak": weak, "reason": ("patch bank kept: " if kept else "patch bank not kept: ") + why}
 
 
-def drift_copies(embedder, gate, images, labels, split, good_label, augment: str, seed: int, left_out=None) -> dict:
+def drift_copies(embedder, gate, images, labels, split, good_label, augment: str, seed: int, left_out=None,
+                 filled=None) -> dict:
     """With a training augmentation, one drifted copy of every train good and val item: one change of the
     envelope at half to full strength (:func:`snw_core.augment.envelope_copies`).
 
@@ -534,6 +539,7 @@ def drift_copies(embedder, gate, images, labels, split, good_label, augment: str
     the item each was made from), so a drifted part at the line finds drifted good parts near it; the val
     copies (``val_extra``: embeddings, is_defect, forced = the gate's rejections) join the val split when the
     threshold is chosen, so it holds under the drift the twin was trained for. Empty dict without augmentation.
+    ``filled``: the pixels registration filled in ``images`` (bool (n, h, w)) or None; a copy keeps its item's.
     """
     if augment == "none":
         return {}
@@ -545,7 +551,7 @@ def drift_copies(embedder, gate, images, labels, split, good_label, augment: str
     rows = np.concatenate([tr_good, val])
     drifted = envelope_copies(images[rows], np.random.default_rng([seed, 104729]), augment)
     emb = embed_images(embedder, drifted)
-    c = gate.check(drifted[len(tr_good):]) if len(val) else None
+    c = gate.check(drifted[len(tr_good):], filled=None if filled is None else filled[val]) if len(val) else None
     out = {"ref_extra": emb[:len(tr_good)], "ref_extra_rows": tr_good.astype(np.int64)}
     if c is not None:
         out["val_extra"] = {"emb": emb[len(tr_good):], "is_defect": labels[val] != good_label,
@@ -806,6 +812,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         registration.save(run.file(REGISTER_FILE))
     else:
         images, applied = ds.images, None
+    filled = registration.unknown_pixels(applied) if registration is not None else None
     log.msg("registration: " + ("on" if registration is not None else "off") + f" ({reg_report['reason']})")
     if registration is None and settings.get("augment", "none") != "none":
         log.msg("note: a training augmentation on images without a fixed layout; on a random surface texture it was "
@@ -822,7 +829,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
                 "and are not used as good references")
     run.append_progress({"kind": "phase", "phase": "gate"})
     gate, checks = fit_gate(images, labels, prep.split, ds.good_label, augment=settings.get("augment", "none"),
-                            seed=seed, doubtful=doubtful)
+                            seed=seed, doubtful=doubtful, filled=filled)
     gate.save(run.file(GATE_FILE))
     if registration is not None:              # a part flipped in the fixture is DEFECT, as the judge says
         checks["local_defect"] = checks["local_defect"] | registration.flipped(images)
@@ -835,7 +842,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         """The drifted and delivered val copies, the patch bank and the metrics, from the gate as it stands (a
         second call, after the focus guard moved the gate's limit, reuses the bank and its scores)."""
         d = drift_copies(embedder, gate, images, labels, prep.split, ds.good_label, settings.get("augment", "none"),
-                         seed, left_out=left_out)
+                         seed, left_out=left_out, filled=filled)
         if registration is not None:
             d = delivered_val(embedder, gate, ds.images, labels, prep.split, ds.good_label, d)
         p = fit_patches(embedder, images, labels, prep.split, ds.good_label, emb, checks, settings, d.get("ref_extra"),

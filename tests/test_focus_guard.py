@@ -14,7 +14,7 @@ class StubGate:
     def __init__(self):
         self.min_sharp = 0.01
 
-    def check(self, images):
+    def check(self, images, filled=None):
         n = len(images)
         return {"unknown": np.zeros(n, bool), "local_defect": np.zeros(n, bool)}
 

@@ -114,7 +114,7 @@ def test_another_pin_grid_is_unknown_but_a_defect_is_not_and_an_older_gate_file_
     gate.save(tmp_path / GATE_FILE)
     with np.load(tmp_path / GATE_FILE) as z:
         arrays = {k: z[k] for k in z.files}
-    assert len(arrays["scalars"]) == 10
+    assert len(arrays["scalars"]) == 11
     arrays["scalars"] = arrays["scalars"][:9]
     np.savez(tmp_path / GATE_FILE, **arrays)
     old = Gate.load(tmp_path / GATE_FILE)
@@ -165,6 +165,48 @@ def test_gate_round_trip_and_the_bundle_script_compute_the_same(fitted, tiny_dat
         assert np.allclose(again[key], want[key], rtol=1e-12, atol=0), key
         tol = 1e-6 if key == "heatmap" else 1e-9          # the dashboard keeps heat maps as float32
         assert np.allclose(got[key], want[key], rtol=tol, atol=1e-12), key
+
+
+def test_the_local_evidence_leaves_out_the_pixels_registration_filled(fitted, tiny_dataset, tmp_path):
+    """The strip a shift brings in is filled from another good part: pixels of no part at the line. A fill unlike the
+    goods there (here the pins' columns at the border) must not make a good part DEFECT or draw the heat map, while a
+    defect elsewhere in the same image is still caught and placed. The bundle does the same; an older gate file
+    counts the strip."""
+    gate, split = fitted
+    assert gate.mask_filled and gate.thresholds()["local_masks_filled"]
+    goods = tiny_dataset.images[(tiny_dataset.labels == "0") & (split == "test")][:6]
+    barred = goods.copy()
+    barred[:, :, -2:] = goods[:, :, 12:14]                    # the two right columns: a fill no good part has
+    defect = barred[:2].copy()
+    defect[:, 11:14, 14:17] = 255 - defect[:, 11:14, 14:17]    # and a 3 x 3 px defect in the middle
+    x = np.concatenate([barred, defect])
+    filled = np.zeros(x.shape, bool)
+    filled[:, :, -2:] = True
+    counted, masked = gate.check(x), gate.check(x, filled=filled)
+    assert counted["local_defect"][:6].all() and (counted["defect_x"][:6] >= 32).all()   # the bar, counted
+    assert not masked["local_defect"][:6].any()
+    assert (masked["heatmap"][:, :, -2:] == 0).all() and (masked["defect_x"] < 34).all()
+    assert masked["local_defect"][6:].all()
+    assert (np.abs(masked["defect_y"][6:] - 12) <= 2).all() and (np.abs(masked["defect_x"][6:] - 15) <= 2).all()
+    # the other checks do not look at the mask
+    for key in ("appearance", "unknown", "blurred", "noise"):
+        assert np.array_equal(masked[key], counted[key]), key
+    gate.save(tmp_path / "gate.npz")
+    script = bundle_script().Gate(str(tmp_path))
+    got = script.check(x, filled)
+    for key in ("local", "local_defect", "defect_y", "defect_x"):
+        assert np.allclose(got[key], masked[key], rtol=1e-9, atol=1e-12), key
+    assert np.allclose(got["heatmap"], masked["heatmap"], rtol=1e-6, atol=1e-12)
+    # an older gate file (ten scalars): fitted with the strip counted, it keeps counting it
+    with np.load(tmp_path / "gate.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["scalars"] = arrays["scalars"][:10]
+    np.savez(tmp_path / "gate.npz", **arrays)
+    old = Gate.load(tmp_path / "gate.npz")
+    assert not old.mask_filled
+    assert np.array_equal(old.check(x, filled=filled)["local"], old.check(x)["local"])
+    assert np.allclose(bundle_script().Gate(str(tmp_path)).check(x, filled)["local"], old.check(x)["local"],
+                       rtol=1e-9, atol=0)
 
 
 def test_combine_orders_unknown_over_defect_over_good():

@@ -32,7 +32,7 @@ class StubGate:
     """The gate's interface as the rule uses it: the relative noise, and a local evidence that sees the defect (a
     bright square in the middle) but not the noise."""
 
-    def check(self, images):
+    def check(self, images, filled=None):
         x = np.asarray(images, np.float64)
         centre = x[:, 8:12, 8:12].mean(axis=(1, 2)) - x[:, 4:16, 4:16].mean(axis=(1, 2))
         n = len(x)
@@ -77,7 +77,7 @@ def test_no_rule_where_the_plain_threshold_is_as_good():
     refs = emb[(split == "train") & (labels == "0")]
 
     class Blind(StubGate):
-        def check(self, images):
+        def check(self, images, filled=None):
             c = super().check(images)
             c["unknown"] = np.asarray(images)[:, 8:12, 8:12].mean(axis=(1, 2)) > 200     # the gate rejects them
             return c

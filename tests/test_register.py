@@ -176,6 +176,33 @@ def test_the_bundle_script_finds_flipped_parts_like_the_dashboard(parts, tmp_pat
     assert np.array_equal(again.flipped(again.apply(x)[0]), ours)
 
 
+def test_the_pixels_without_a_source_are_named_and_the_bundle_names_the_same(parts, reg, tmp_path):
+    """``unknown_pixels``: the strip a shift brings in and the corners of a turn, which the local evidence leaves
+    out; None when no image was corrected."""
+    h, w = reg.image_shape
+    applied = np.array([[0.0, 2.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 3.0]])
+    m = reg.unknown_pixels(applied)
+    assert m.shape == (4, h, w) and m.dtype == bool
+    assert m[0, :, -2:].all() and not m[0, :, :-2].any()         # moved 2 px right and put back: right columns
+    assert m[1, 0].all() and not m[1, 1:].any()                  # moved 1 px up and put back: the top row
+    assert not m[2].any()
+    assert m[3, 0, 0] and m[3, -1, -1] and not m[3, h // 2 - 3:h // 2 + 3, w // 2 - 3:w // 2 + 3].any()
+    assert reg.unknown_pixels(np.zeros((3, 3))) is None
+    # on real corrections: a strip or corners, a few per cent of the pixels; the bundle names the same ones
+    images, labels, split = parts
+    x = np.concatenate([drift.shift(images[:20], 2, seed=0), drift.rotate(images[20:40], 3, seed=0)])
+    _, _, applied = reg.apply(x)
+    mine = reg.unknown_pixels(applied)
+    assert 0.02 < mine.mean() < 0.15
+    spec = importlib.util.spec_from_file_location("inspect_bundle_u", ROOT / "snw_core" / "bundle_template" / "inspect_bundle.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    np.savez_compressed(tmp_path / REGISTER_FILE, **reg.arrays())
+    theirs = mod.Registration(str(tmp_path))
+    assert np.array_equal(theirs.unknown_pixels(applied), mine)
+    assert theirs.unknown_pixels(np.zeros((2, 3))) is None
+
+
 def test_the_filled_strip_follows_the_light_across_the_part(parts, reg):
     """A part shifted under a light gradient: the strip a shift brings in is filled with the reference's pattern in
     the image's own light (gain, offset and ramp fitted on the known pixels), so it continues the ramp instead of

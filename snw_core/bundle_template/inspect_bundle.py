@@ -169,6 +169,8 @@ class Gate:
         self.max_clipped = rest[4] if len(rest) > 4 else 0.0
         # the share of pixels the appearance residual leaves out, those it explains worst (older bundles: none)
         self.trim = rest[5] if len(rest) > 5 else 0.0
+        # the local evidence leaves out the pixels registration filled (older bundles: they count)
+        self.mask_filled = len(rest) > 6 and rest[6] > 0
         # the polarity check (sign, limit): 0 = not checked (older bundles, near symmetric grey levels)
         self.polarity = tuple(float(v) for v in a["polarity"]) if "polarity" in a else (0.0, 0.0)
         keys = ("texture_components", "texture_whiten", "texture_refs", "texture_quantiles", "texture_scalars")
@@ -193,7 +195,9 @@ class Gate:
         h, w = self.image_shape
         self.box_y, self.box_x_t = box_matrix(h) / 3.0, box_matrix(w).T / 3.0
 
-    def check(self, images) -> dict:
+    def check(self, images, filled=None) -> dict:
+        """The checks of uint8 images (n, h, w); ``filled``: bool (n, h, w), the pixels registration filled, or
+        None."""
         images = np.asarray(images)
         h, w = self.image_shape
         z = standardize(images)
@@ -238,10 +242,13 @@ class Gate:
         exposure = ~flat & ((level < lo_level) | ((level > hi_level) & (hi_level > 0)))
         clipped_share = (np.asarray(images).reshape(len(images), -1) >= 250).mean(1)
         clipped = ~flat & (clipped_share > self.max_clipped) if self.max_clipped > 0 else np.zeros(len(images), bool)
+        known = None
+        if filled is not None and self.mask_filled:
+            known = ~np.asarray(filled, bool).reshape(len(z), -1)
         if self.local is not None:
-            heat, local = self._local_heat(z)
+            heat, local = self._local_heat(z, known)
         else:
-            heat, local = self._nearest_goods_heat(z)
+            heat, local = self._nearest_goods_heat(z, known)
         y, x = np.unravel_index(heat.argmax(1), (h, w))
         return {"appearance": appearance, "texture": texture, "flat": flat, "blurred": blurred, "inverted": inverted,
                 "noise": noise, "noisy": noisy, "level": level, "exposure": exposure, "clipped_share": clipped_share,
@@ -251,19 +258,24 @@ class Gate:
                 "local": local,
                 "local_defect": local > 1.0, "defect_y": y, "defect_x": x, "heatmap": heat.reshape(-1, h, w)}
 
-    def _local_heat(self, z):
+    def _local_heat(self, z, known=None):
         """Per pixel the squared residual outside the goods model's components, smoothed by a Gaussian first,
-        over the goods' own; the local evidence is its peak over its mean."""
+        over the goods' own; the local evidence is its peak over its mean (over the ``known`` pixels: those
+        registration did not fill)."""
         m = self.local
         h, w = self.image_shape
         zc = z - m["local_mean"]
         r = (zc - (zc @ m["components_t"]) @ m["local_components"]).reshape(-1, h, w)
         r = (m["blur_y"] @ r @ m["blur_x_t"]).reshape(len(z), -1)
         heat = r ** 2 / m["var"]
-        return heat, heat.max(1) / (heat.mean(1) + LOCAL_FLOOR) / self.t_local
+        if known is None:
+            return heat, heat.max(1) / (heat.mean(1) + LOCAL_FLOOR) / self.t_local
+        heat *= known
+        return heat, heat.max(1) / (heat.sum(1) / np.maximum(known.sum(1), 1) + LOCAL_FLOOR) / self.t_local
 
-    def _nearest_goods_heat(self, z):
-        """Older bundles: the difference from the most similar good train images, smoothed over 3 x 3 px."""
+    def _nearest_goods_heat(self, z, known=None):
+        """Older bundles (and fewer than 4 train goods): the difference from the most similar good train images,
+        smoothed over 3 x 3 px; 0 where registration filled the pixel (``known`` False)."""
         h, w = self.image_shape
         kk = min(LOCAL_K, self.good_z.shape[0])
         # the kk most similar goods: a float32 pass picks kk + 8 candidates, float64 decides among them
@@ -276,6 +288,8 @@ class Gate:
         nn = np.take_along_axis(cand, np.argpartition(exact, kk - 1, axis=1)[:, :kk], axis=1)
         diff = np.abs(z[:, None, :] - self.good_z[nn]).min(1).reshape(-1, h, w)
         heat = (self.box_y @ diff @ self.box_x_t).reshape(len(z), -1)      # mean over 3 x 3 px, edges repeated
+        if known is not None:
+            heat *= known
         local = heat.max(1) / (quantiles_last(heat, (0.75,))[0] + 0.05) / self.t_local
         return heat, local
 
@@ -379,11 +393,9 @@ class Registration:
         out = np.array(images, copy=True)
         sel = np.flatnonzero(turn | (applied[:, :2] != 0).any(1))
         if len(sel):
-            p = applied[sel]
-            h, w, cy, cx, yy, xx, a = self._geometry(p)
-            dy, dx = yy[None] - cy + p[:, 0, None, None], xx[None] - cx + p[:, 1, None, None]
-            sy, sx = cy + np.cos(a) * dy - np.sin(a) * dx, cx + np.sin(a) * dy + np.cos(a) * dx
-            known = ((sy > -0.01) & (sy < h - 0.99) & (sx > -0.01) & (sx < w - 0.99)).reshape(len(sel), -1)
+            h, w = self.image_shape
+            sy, sx, known = self._source(applied[sel])
+            known = known.reshape(len(sel), -1)
             v = self._cubic(np.asarray(images)[sel].astype(np.float64), sy, sx).reshape(len(sel), -1)
             for i in np.flatnonzero(~known.all(1)):
                 ki = known[i]
@@ -397,6 +409,24 @@ class Registration:
                 v[i, unk] = basis[unk] @ coef
             out[sel] = np.clip(np.rint(v), 0, 255).astype(np.uint8).reshape(len(sel), h, w)
         return out, applied
+
+    def unknown_pixels(self, applied):
+        """bool (n, h, w): the registered pixels without a source in the input (filled from a good reference);
+        None where no image was corrected."""
+        sel = np.flatnonzero((applied != 0).any(1))
+        if not len(sel):
+            return None
+        out = np.zeros((len(applied), *self.image_shape), bool)
+        out[sel] = ~self._source(applied[sel])[2]
+        return out
+
+    def _source(self, p):
+        """Where each pixel of the corrected images comes from in the input, for corrections p (n, 3): (sy, sx,
+        known), each (n, h, w); known = the source lies inside the input image."""
+        h, w, cy, cx, yy, xx, a = self._geometry(p)
+        dy, dx = yy[None] - cy + p[:, 0, None, None], xx[None] - cx + p[:, 1, None, None]
+        sy, sx = cy + np.cos(a) * dy - np.sin(a) * dx, cx + np.sin(a) * dy + np.cos(a) * dx
+        return sy, sx, (sy > -0.01) & (sy < h - 0.99) & (sx > -0.01) & (sx < w - 0.99)
 
     def flipped(self, registered):
         """True where the part sits flipped top to bottom or turned round in the fixture."""
@@ -698,7 +728,8 @@ class Bundle:
             images, applied = self.registration.apply(images)
         out = self._run(images)
         emb = out[:, :self.dim] if self.patches is not None else out
-        checks = self.gate.check(images) if self.gate is not None else None
+        filled = self.registration.unknown_pixels(applied) if applied is not None else None
+        checks = self.gate.check(images, filled) if self.gate is not None else None
         if checks is not None and self.registration is not None and self.registration.flip is not None:
             checks["flipped"] = self.registration.flipped(images)
         if checks is not None and self.patches is not None:
