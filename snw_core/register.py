@@ -24,9 +24,11 @@ align to a taught template before they inspect; so does a run, where the data le
 * **Orientation.** A connector looks almost the same flipped top to bottom or turned round; a small key notch
   tells them apart, under grain and JPEG too small for a difference image to find. A linear classifier
   (logistic regression on the registered, standardised pixels) learns the train parts as they sit against the
-  same parts flipped and turned round; its cut is the highest score of any val part as it sits, and it is used
-  only where it then catches at least ``FLIP_MIN_CAUGHT`` of the val parts flipped or turned (a part that looks
-  the same either way is not checked). A part above the cut is DEFECT (:data:`FLIP_REASON`), whatever its score.
+  same parts flipped and turned round; its cut lies midway between the highest score of any val part as it sits
+  and the lowest of any val part flipped or turned round (at the highest as it sits where the two overlap): a
+  camera's drift moves both towards the cut, and a cut at the edge of the parts as they sit called a shifted or
+  blurred good part flipped. It is used only where it then catches at least ``FLIP_MIN_CAUGHT`` of the val parts
+  flipped or turned (a part that looks the same either way is not checked). A part above the cut is DEFECT (:data:`FLIP_REASON`), whatever its score.
 * **Only where it works.** :meth:`Registration.fit` builds the template from the train goods and checks it
   on the val goods: each is moved by a known 2 px shift and 3 degree turn, and the pose must recover the
   change to within ``CHECK_SHIFT_PX`` px and ``CHECK_ANGLE_DEG`` degrees for 90 % of them. A set without a
@@ -248,11 +250,16 @@ class Registration:
         clf = LogisticRegression(C=0.1, max_iter=1000).fit(x, y)
         w, b = clf.coef_[0].astype(np.float64), float(clf.intercept_[0])
         as_taught = feats(val_parts) @ w + b
-        cut = float(as_taught.max())
-        caught = [float(np.mean(feats(t) @ w + b > cut)) for t in turned(np.asarray(val_parts))]
+        flipped = [feats(t) @ w + b for t in turned(np.asarray(val_parts))]
+        lo, hi = float(as_taught.max()), float(min(s.min() for s in flipped))
+        # midway across the gap: a shift's filled strip, blur or noise moves a good part's score up, and a flipped
+        # part's down; with no gap, every val part as it sits stays below the cut
+        cut = (lo + hi) / 2.0 if hi > lo else lo
+        caught = [float(np.mean(s > cut)) for s in flipped]
         used = min(caught) >= FLIP_MIN_CAUGHT
         self.flip = (w, b, cut) if used else None
         return {"used": bool(used), "caught_on_val": [round(c, 4) for c in caught], "cut": round(cut, 4),
+                "highest_as_it_sits": round(lo, 4), "lowest_flipped": round(hi, 4),
                 "reason": ("flipped and turned-round val parts are told from the val parts as they sit" if used else
                            f"fewer than {FLIP_MIN_CAUGHT:.0%} of the flipped or turned-round val parts are told from "
                            "the val parts as they sit (a part that looks the same either way)")}

@@ -150,6 +150,9 @@ def test_a_part_flipped_in_the_fixture_is_told_from_one_as_taught(parts):
     assert reg.flipped(reg.apply(test)[0]).mean() <= 0.01           # parts as they sit: not flipped
     for turned in (test[:, ::-1, :], test[:, ::-1, ::-1]):
         assert reg.flipped(reg.apply(turned)[0]).mean() >= 0.8
+    # the cut lies midway across the val gap where there is one, at the highest part as it sits where there is not
+    lo, hi = o["highest_as_it_sits"], o["lowest_flipped"]
+    assert reg.flip[2] == pytest.approx((lo + hi) / 2 if hi > lo else lo, abs=1e-4) and o["cut"] >= lo
     # a part that looks the same either way (vertical stripes flipped top to bottom) is not checked
     stripes = np.tile(np.r_[np.zeros(3), np.full(3, 200.0)], 6)[:36]
     rng = np.random.default_rng(0)
@@ -158,6 +161,26 @@ def test_a_part_flipped_in_the_fixture_is_told_from_one_as_taught(parts):
     sym_reg = Registration.build(sym[sym_split == "train"])
     out = sym_reg.fit_orientation(sym[sym_split == "train"], sym[sym_split == "val"])
     assert not out["used"] and sym_reg.flip is None and not sym_reg.flipped(sym).any()
+
+
+def test_a_blurred_or_shifted_good_part_is_not_called_flipped():
+    """Dark pins in a 3 x 5 grid: a cut at the highest val part as it sits called 9 % of the goods blurred by 1 px
+    flipped, and a few shifted ones; midway across the gap, none, and every flipped part is still caught."""
+    spec = synthetic.ConnectorSpec(height=36, width=40, pin_rows=3, pin_cols=5, polarity="dark_pins")
+    images, labels, _ = synthetic.generate(600, seed=5, spec=spec)
+    labels = np.asarray(labels).astype(str)
+    rng = np.random.default_rng(0)
+    split = np.where(rng.random(600) < 0.6, "train", np.where(rng.random(600) < 0.5, "val", "test"))
+    reg, report = Registration.fit(images, labels, split, "0", seed=0)
+    o = report["orientation"]
+    assert o["used"] and o["lowest_flipped"] > o["highest_as_it_sits"]
+    test = images[split == "test"]
+    goods = test[labels[split == "test"] == "0"]
+    assert not reg.flipped(reg.apply(drift.blur(goods, 1.0, seed=4))[0]).any()
+    for seed in range(4):
+        assert not reg.flipped(reg.apply(drift.shift(goods, 2, seed=seed))[0]).any()
+    for turned in (test[:, ::-1, :], test[:, ::-1, ::-1]):
+        assert reg.flipped(reg.apply(turned)[0]).all()
 
 
 def test_the_bundle_script_finds_flipped_parts_like_the_dashboard(parts, tmp_path):
