@@ -50,7 +50,10 @@ thresholded on its val split, guard the verdict:
   similar train goods instead (per pixel the smallest absolute difference, smoothed over 3 x 3 px, peak over its
   upper quartile). Pixels that registration filled from a good reference (the strip a shift brings in, the
   corners of a turn: ``filled``) are not this part's and are left out of the map, its peak and its mean
-  (``mask_filled``; older runs keep them).
+  (``mask_filled``; older runs keep them). A clipped pixel (at or above :data:`CLIP_LEVEL`) only says "at least
+  this bright": where the model expects it brighter still, its residual is 0, and only a pixel brighter than
+  expected counts (``censor_clipped``; older runs count both). A part under 30 % more light clips its bright body,
+  and its pins' edges had read as a defect.
 
 Numpy only; the line bundle's script repeats exactly these computations (a test checks equality).
 
@@ -335,7 +338,8 @@ def image_outliers(images, split, seed: int = 0) -> np.ndarray:
 def fit_local_model(goods) -> dict | None:
     """The goods model behind the local evidence, from train goods uint8 (m, h, w): the mean and the first
     principal components of the standardised goods, and per pixel the goods' mean squared residual outside them
-    after the residual is smoothed (:func:`local_heat`). None with fewer than 4 goods."""
+    after the residual is smoothed (:func:`local_heat`; clipped pixels counted both ways, so where the train goods
+    or their light copies clip, the model stays as tolerant as before). None with fewer than 4 goods."""
     goods = np.asarray(goods)
     m, h, w = goods.shape
     if m < 4:
@@ -352,16 +356,20 @@ def fit_local_model(goods) -> dict | None:
     return model
 
 
-def local_heat(z, model: dict, shape) -> np.ndarray:
+def local_heat(z, model: dict, shape, clipped=None) -> np.ndarray:
     """Standardised images (n, h*w) -> (n, h*w): per pixel the squared residual outside the goods model's
     principal components, smoothed by a Gaussian of :data:`LOCAL_SIGMA` px first (a matched filter for a small
     blob), over the goods' own (``local_var``). About 1 on a good part; a defect of a kind never labelled is a
-    residual no good part has."""
+    residual no good part has. ``clipped`` (bool (n, h*w) or None): pixels the camera clipped, whose residual
+    counts only where the pixel is brighter than the model expects (censored: the truth is at least as bright)."""
     from .imageops import blur_matrix
     h, w = shape
     zc = z - model["local_mean"]
     p = model["local_components"]
-    r = (zc - (zc @ p.T) @ p).reshape(-1, h, w)
+    r = zc - (zc @ p.T) @ p
+    if clipped is not None:
+        r[clipped & (r < 0)] = 0.0
+    r = r.reshape(-1, h, w)
     r = blur_matrix(h, LOCAL_SIGMA) @ r @ blur_matrix(w, LOCAL_SIGMA).T
     return (r ** 2 / model["local_var"]).reshape(len(z), -1)
 
@@ -385,10 +393,12 @@ class Gate:
 
     def __init__(self, mean, components, eigvals, resid_var, good_images, t_app, t_local, min_std, min_sharp=0.0,
                  texture=None, local_model=None, polarity=(0.0, 0.0), max_noise=0.0, exposure=(0.0, 0.0),
-                 max_clipped=0.0, trim=0.0, mask_filled=False):
+                 max_clipped=0.0, trim=0.0, mask_filled=False, censor_clipped=False):
         self.mean = np.asarray(mean, np.float64)
         #: the local evidence leaves out the pixels registration filled (False: older runs, which counted them)
         self.mask_filled = bool(mask_filled)
+        #: ... and censors clipped pixels (False: older runs, fitted without)
+        self.censor_clipped = bool(censor_clipped)
         #: the share of pixels the appearance residual leaves out (:data:`APPEARANCE_TRIM`; 0: none, older runs)
         self.trim = float(trim)
         self.components = np.asarray(components, np.float64)
@@ -478,7 +488,7 @@ class Gate:
                    1.0, 1.0, min_std=FLAT_SHARE * float(np.min(stds)),
                    min_sharp=BLUR_SHARE * float(np.min(sharpness(images[tr]))), local_model=local_model,
                    polarity=polarity, exposure=exposure, max_clipped=max_clipped, trim=APPEARANCE_TRIM,
-                   mask_filled=True)
+                   mask_filled=True, censor_clipped=True)
         gate.augment = augment
         ref = va if va.any() else tr
         gate.t_app = margin * float(np.quantile(gate._appearance_raw(images[ref]), QUANTILE))
@@ -487,7 +497,8 @@ class Gate:
         if texture is not None:                  # threshold: the val items and a drifted copy of each
             gate = cls(gate.mean, gate.components, gate.eigvals, gate.resid_var, gate.good_images, gate.t_app, 1.0,
                        gate.min_std, gate.min_sharp, texture=texture, local_model=local_model, polarity=polarity,
-                       exposure=exposure, max_clipped=max_clipped, trim=gate.trim, mask_filled=True)
+                       exposure=exposure, max_clipped=max_clipped, trim=gate.trim, mask_filled=True,
+                       censor_clipped=True)
             gate.augment = augment
             from .augment import envelope_copies
             val = np.concatenate([images[ref], envelope_copies(images[ref], rng)])
@@ -536,7 +547,8 @@ class Gate:
         if filled is not None and self.mask_filled:
             known = ~np.asarray(filled, bool).reshape(len(z), -1)
         if self.local_model is not None:
-            heat = local_heat(z, self.local_model, self.image_shape)
+            clipped = (np.asarray(images).reshape(len(z), -1) >= CLIP_LEVEL) if self.censor_clipped else None
+            heat = local_heat(z, self.local_model, self.image_shape, clipped)
             if known is None:
                 local = heat.max(1) / (heat.mean(1) + LOCAL_FLOOR)
             else:
@@ -625,11 +637,11 @@ class Gate:
                 "eigvals": self.eigvals.astype(np.float64), "good_images": self.good_images,
                 "scalars": np.array([self.resid_var, self.t_app, self.t_local, self.min_std, self.min_sharp,
                                      self.max_noise, *self.exposure, self.max_clipped, self.trim,
-                                     float(self.mask_filled)], np.float64)}
+                                     float(self.mask_filled), float(self.censor_clipped)], np.float64)}
 
     @classmethod
     def from_arrays(cls, a: dict):
-        resid_var, t_app, t_local, min_std, *rest = (float(v) for v in a["scalars"])   # older runs: 4 to 10 values
+        resid_var, t_app, t_local, min_std, *rest = (float(v) for v in a["scalars"])   # older runs: 4 to 11 values
         texture = a if all(k in a for k in TEXTURE_KEYS) else None                 # older runs: no texture check
         local_model = a if all(k in a for k in LOCAL_KEYS) else None        # older runs: the most similar goods
         return cls(a["mean"], a["components"], a["eigvals"], resid_var, a["good_images"], t_app, t_local, min_std,
@@ -639,7 +651,8 @@ class Gate:
                    exposure=(rest[2], rest[3]) if len(rest) > 3 else (0.0, 0.0),        # older runs: not checked
                    max_clipped=rest[4] if len(rest) > 4 else 0.0,
                    trim=rest[5] if len(rest) > 5 else 0.0,                         # older runs: untrimmed
-                   mask_filled=len(rest) > 6 and rest[6] > 0)                      # older runs: filled pixels count
+                   mask_filled=len(rest) > 6 and rest[6] > 0,                      # older runs: filled pixels count
+                   censor_clipped=len(rest) > 7 and rest[7] > 0)                   # older runs: clipped ones too
 
     def thresholds(self) -> dict:
         """What the run records: the thresholds and the model's size (JSON-friendly)."""
@@ -653,7 +666,7 @@ class Gate:
                 "good_references": int(len(self.good_images)), "margin": MARGIN, "quantile": QUANTILE,
                 "texture": self.t_tex if self.texture is not None else None,
                 "polarity": {"sign": self.polarity[0], "limit": self.polarity[1]},
-                "local_masks_filled": self.mask_filled,
+                "local_masks_filled": self.mask_filled, "local_censors_clipped": self.censor_clipped,
                 "local_components": (int(len(self.local_model["local_components"])) if self.local_model is not None
                                      else 0),
                 "texture_components": int(len(self.texture["texture_whiten"])) if self.texture is not None else 0,

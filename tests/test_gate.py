@@ -114,7 +114,7 @@ def test_another_pin_grid_is_unknown_but_a_defect_is_not_and_an_older_gate_file_
     gate.save(tmp_path / GATE_FILE)
     with np.load(tmp_path / GATE_FILE) as z:
         arrays = {k: z[k] for k in z.files}
-    assert len(arrays["scalars"]) == 11
+    assert len(arrays["scalars"]) == 12
     arrays["scalars"] = arrays["scalars"][:9]
     np.savez(tmp_path / GATE_FILE, **arrays)
     old = Gate.load(tmp_path / GATE_FILE)
@@ -207,6 +207,47 @@ def test_the_local_evidence_leaves_out_the_pixels_registration_filled(fitted, ti
     assert np.array_equal(old.check(x, filled=filled)["local"], old.check(x)["local"])
     assert np.allclose(bundle_script().Gate(str(tmp_path)).check(x, filled)["local"], old.check(x)["local"],
                        rtol=1e-9, atol=0)
+
+
+def test_a_brighter_lamp_that_clips_the_body_is_not_a_defect_but_a_bright_spot_is(tmp_path):
+    """Dark pins on a bright body: under 30 % more light the body clips at white. A clipped pixel only says "at
+    least this bright", so where the goods model expects it brighter still its residual is 0: counted both ways the
+    pins' edges read as a defect. A spot brighter than the model expects still counts, clipped or not."""
+    from snw_core import synthetic
+    spec = synthetic.ConnectorSpec(height=36, width=40, pin_rows=3, pin_cols=5, polarity="dark_pins")
+    images, labels, _ = synthetic.generate(600, seed=5, spec=spec)
+    labels = np.asarray(labels).astype(str)
+    rng = np.random.default_rng(0)
+    split = np.where(rng.random(600) < 0.6, "train", np.where(rng.random(600) < 0.5, "val", "test"))
+    gate = Gate.fit(images, labels, split, "0")
+    assert gate.censor_clipped and gate.thresholds()["local_censors_clipped"]
+    goods = images[(split == "test") & (labels == "0")]
+    bright = np.clip(np.rint(goods * 1.3), 0, 255).astype(np.uint8)
+    assert (bright >= 250).mean() > 0.05 and not (goods >= 250).any()
+    assert not gate.check(goods)["local_defect"].any()
+    assert not gate.check(bright)["local_defect"].any()
+    gate.censor_clipped = False                                   # the same gate, clipped pixels counted both ways
+    assert gate.check(bright)["local_defect"].sum() >= 3
+    gate.censor_clipped = True
+    # a white spot over a dark pin, in the brightened parts
+    mean = images[(split == "train") & (labels == "0")].mean(0)
+    y, x = np.unravel_index(np.argmin(mean[5:-5, 5:-5]), (26, 30))
+    y, x = y + 5, x + 5
+    spot = bright.copy()
+    spot[:, y - 1:y + 2, x - 1:x + 2] = 255
+    c = gate.check(spot)
+    assert c["local_defect"].all()
+    assert (np.abs(c["defect_y"] - y) <= 2).all() and (np.abs(c["defect_x"] - x) <= 2).all()
+    # the bundle censors alike; an older gate file (eleven scalars) counts clipped pixels both ways
+    gate.save(tmp_path / "gate.npz")
+    x_all = np.concatenate([bright, spot])
+    want, got = gate.check(x_all), bundle_script().Gate(str(tmp_path)).check(x_all)
+    assert np.allclose(got["local"], want["local"], rtol=1e-9, atol=1e-12)
+    assert np.array_equal(got["defect_y"], want["defect_y"]) and np.array_equal(got["defect_x"], want["defect_x"])
+    a = gate.arrays()
+    a["scalars"] = a["scalars"][:11]
+    old = Gate.from_arrays(a)
+    assert old.mask_filled and not old.censor_clipped
 
 
 def test_combine_orders_unknown_over_defect_over_good():

@@ -171,6 +171,8 @@ class Gate:
         self.trim = rest[5] if len(rest) > 5 else 0.0
         # the local evidence leaves out the pixels registration filled (older bundles: they count)
         self.mask_filled = len(rest) > 6 and rest[6] > 0
+        # ... and a clipped pixel counts only where it is brighter than the model expects (older bundles: both ways)
+        self.censor_clipped = len(rest) > 7 and rest[7] > 0
         # the polarity check (sign, limit): 0 = not checked (older bundles, near symmetric grey levels)
         self.polarity = tuple(float(v) for v in a["polarity"]) if "polarity" in a else (0.0, 0.0)
         keys = ("texture_components", "texture_whiten", "texture_refs", "texture_quantiles", "texture_scalars")
@@ -246,7 +248,8 @@ class Gate:
         if filled is not None and self.mask_filled:
             known = ~np.asarray(filled, bool).reshape(len(z), -1)
         if self.local is not None:
-            heat, local = self._local_heat(z, known)
+            clipped_px = (images.reshape(len(z), -1) >= 250) if self.censor_clipped else None
+            heat, local = self._local_heat(z, known, clipped_px)
         else:
             heat, local = self._nearest_goods_heat(z, known)
         y, x = np.unravel_index(heat.argmax(1), (h, w))
@@ -258,14 +261,17 @@ class Gate:
                 "local": local,
                 "local_defect": local > 1.0, "defect_y": y, "defect_x": x, "heatmap": heat.reshape(-1, h, w)}
 
-    def _local_heat(self, z, known=None):
+    def _local_heat(self, z, known=None, clipped=None):
         """Per pixel the squared residual outside the goods model's components, smoothed by a Gaussian first,
         over the goods' own; the local evidence is its peak over its mean (over the ``known`` pixels: those
-        registration did not fill)."""
+        registration did not fill). A ``clipped`` pixel's residual counts only where it is brighter than expected."""
         m = self.local
         h, w = self.image_shape
         zc = z - m["local_mean"]
-        r = (zc - (zc @ m["components_t"]) @ m["local_components"]).reshape(-1, h, w)
+        r = zc - (zc @ m["components_t"]) @ m["local_components"]
+        if clipped is not None:
+            r[clipped & (r < 0)] = 0.0
+        r = r.reshape(-1, h, w)
         r = (m["blur_y"] @ r @ m["blur_x_t"]).reshape(len(z), -1)
         heat = r ** 2 / m["var"]
         if known is None:
