@@ -49,8 +49,8 @@ thresholded on its val split, guard the verdict:
   (``defect_y``, ``defect_x``) of every verdict. Runs trained before the goods model compare with the ``k`` most
   similar train goods instead (per pixel the smallest absolute difference, smoothed over 3 x 3 px, peak over its
   upper quartile). Pixels that registration filled from a good reference (the strip a shift brings in, the
-  corners of a turn: ``filled``) are not this part's and are left out of the map, its peak and its mean
-  (``mask_filled``; older runs keep them). A clipped pixel (at or above :data:`CLIP_LEVEL`) only says "at least
+  corners of a turn: ``filled``) are not this part's: their residual is 0 before the smoothing, and they are left
+  out of the map, its peak and its mean (``mask_filled``; older runs keep them). A clipped pixel (at or above :data:`CLIP_LEVEL`) only says "at least
   this bright": where the model expects it brighter still, its residual is 0, and only a pixel brighter than
   expected counts (``censor_clipped``; older runs count both). A part under 30 % more light clips its bright body,
   and its pins' edges had read as a defect.
@@ -356,12 +356,14 @@ def fit_local_model(goods) -> dict | None:
     return model
 
 
-def local_heat(z, model: dict, shape, clipped=None) -> np.ndarray:
+def local_heat(z, model: dict, shape, clipped=None, known=None) -> np.ndarray:
     """Standardised images (n, h*w) -> (n, h*w): per pixel the squared residual outside the goods model's
     principal components, smoothed by a Gaussian of :data:`LOCAL_SIGMA` px first (a matched filter for a small
     blob), over the goods' own (``local_var``). About 1 on a good part; a defect of a kind never labelled is a
     residual no good part has. ``clipped`` (bool (n, h*w) or None): pixels the camera clipped, whose residual
-    counts only where the pixel is brighter than the model expects (censored: the truth is at least as bright)."""
+    counts only where the pixel is brighter than the model expects (censored: the truth is at least as bright).
+    ``known`` (bool (n, h*w) or None): where False (pixels registration filled) the residual is 0 before the
+    smoothing, so a fill does not spill into the part's own pixels next to it."""
     from .imageops import blur_matrix
     h, w = shape
     zc = z - model["local_mean"]
@@ -369,6 +371,8 @@ def local_heat(z, model: dict, shape, clipped=None) -> np.ndarray:
     r = zc - (zc @ p.T) @ p
     if clipped is not None:
         r[clipped & (r < 0)] = 0.0
+    if known is not None:
+        r *= known
     r = r.reshape(-1, h, w)
     r = blur_matrix(h, LOCAL_SIGMA) @ r @ blur_matrix(w, LOCAL_SIGMA).T
     return (r ** 2 / model["local_var"]).reshape(len(z), -1)
@@ -548,7 +552,7 @@ class Gate:
             known = ~np.asarray(filled, bool).reshape(len(z), -1)
         if self.local_model is not None:
             clipped = (np.asarray(images).reshape(len(z), -1) >= CLIP_LEVEL) if self.censor_clipped else None
-            heat = local_heat(z, self.local_model, self.image_shape, clipped)
+            heat = local_heat(z, self.local_model, self.image_shape, clipped, known)
             if known is None:
                 local = heat.max(1) / (heat.mean(1) + LOCAL_FLOOR)
             else:

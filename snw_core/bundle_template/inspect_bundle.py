@@ -271,6 +271,8 @@ class Gate:
         r = zc - (zc @ m["components_t"]) @ m["local_components"]
         if clipped is not None:
             r[clipped & (r < 0)] = 0.0
+        if known is not None:
+            r *= known                           # a filled pixel's residual does not spill into its neighbours
         r = r.reshape(-1, h, w)
         r = (m["blur_y"] @ r @ m["blur_x_t"]).reshape(len(z), -1)
         heat = r ** 2 / m["var"]
