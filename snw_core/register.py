@@ -333,8 +333,12 @@ class Registration:
         sel = np.flatnonzero((p != 0).any(1)) if p.ndim == 2 else np.zeros(0, np.int64)
         if not len(sel):
             return None
+        from .imageops import SAMPLE_PIXELS
         out = np.zeros((len(p), *self.image_shape), bool)
-        out[sel] = ~_known(*_source(p[sel], self.image_shape), self.image_shape)
+        step = max(1, SAMPLE_PIXELS // int(np.prod(self.image_shape)))     # bounded memory on large images
+        for s in range(0, len(sel), step):
+            part = sel[s:s + step]
+            out[part] = ~_known(*_source(p[part], self.image_shape), self.image_shape)
         return out
 
     def _fill(self, val: np.ndarray, known: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snw_core import drift, realdata, synthetic
+from snw_core import drift, imageops, realdata, synthetic
 from snw_core.register import REGISTER_FILE, Registration, fit_registration
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,7 +199,7 @@ def test_the_bundle_script_finds_flipped_parts_like_the_dashboard(parts, tmp_pat
     assert np.array_equal(again.flipped(again.apply(x)[0]), ours)
 
 
-def test_the_pixels_without_a_source_are_named_and_the_bundle_names_the_same(parts, reg, tmp_path):
+def test_the_pixels_without_a_source_are_named_and_the_bundle_names_the_same(parts, reg, tmp_path, monkeypatch):
     """``unknown_pixels``: the strip a shift brings in and the corners of a turn, which the local evidence leaves
     out; None when no image was corrected."""
     h, w = reg.image_shape
@@ -223,6 +223,8 @@ def test_the_pixels_without_a_source_are_named_and_the_bundle_names_the_same(par
     np.savez_compressed(tmp_path / REGISTER_FILE, **reg.arrays())
     theirs = mod.Registration(str(tmp_path))
     assert np.array_equal(theirs.unknown_pixels(applied), mine)
+    monkeypatch.setattr(imageops, "SAMPLE_PIXELS", 3 * h * w)             # large images: a few at a time, the same
+    assert np.array_equal(reg.unknown_pixels(applied), mine)
     assert theirs.unknown_pixels(np.zeros((2, 3))) is None
 
 
