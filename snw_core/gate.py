@@ -5,8 +5,9 @@ part (a camera fault, an empty fixture, another part type, an inverted or blurre
 the embedding space, often near the goods. Two pixel-space checks, fitted on the run's own train split and
 thresholded on its val split, guard the verdict:
 
-* **Appearance** (UNKNOWN): a probabilistic-PCA model of the per-image standardised train images (goods
-  and defects: both are "the part"). Two statistics: the Mahalanobis distance inside the top ``K``
+* **Appearance** (UNKNOWN): a probabilistic-PCA model of the train images (goods and defects: both are "the
+  part"), each blurred by ``APPEARANCE_SIGMA`` px, its light ramp removed and standardised (:func:`appearance_view`;
+  older runs: standardised only). Two statistics: the Mahalanobis distance inside the top ``K``
   principal components (``maha``: mean of ``c_k^2 / lambda_k``) and the energy outside them relative to the
   train images' (``residual``); their mean, divided by its val threshold (the 99.9th percentile of the val
   items times ``margin``), is ``appearance``. An image whose appearance is above 1, or that has almost no
@@ -100,6 +101,10 @@ SKEW_QUANTILES = (0.05, 0.5, 0.95)
 POLARITY_MIN_SKEW = 0.3
 #: principal components of the appearance model (fewer when the train split is smaller)
 N_COMPONENTS = 32
+#: the appearance model sees every image blurred by this (px) and without its light ramp (its least-squares plane):
+#: sensor noise, JPEG, a 1 px blur and a light gradient are changes of the camera, not of what is in front of it,
+#: and on a connector of dark pins they had made good parts UNKNOWN (docs/real-data.md, section 24)
+APPEARANCE_SIGMA = 0.7
 #: the share of an image's pixels, those the appearance model explains worst, that its residual leaves out: a defect
 #: is a difference in a small place, which the local evidence judges; another part or a double exposure differs
 #: everywhere. Without it the val defects set the appearance threshold, and a part with a third row of pins
@@ -147,6 +152,20 @@ TEXTURE_SAMPLE = 20000
 #: and the nearest references the distance is averaged over
 TEXTURE_COPIES = 2
 TEXTURE_K = 3
+
+
+def appearance_view(images, sigma: float) -> np.ndarray:
+    """What the appearance model compares, float64 (n, h*w): images blurred by ``sigma`` px, minus their
+    least-squares plane, over their spread + 1. ``sigma`` 0: the standardised images (older runs)."""
+    if sigma <= 0:
+        return standardize(images)
+    from .imageops import blur_matrix, plane_basis
+    x = np.asarray(images, np.float64)
+    n, h, w = x.shape
+    flat = (blur_matrix(h, sigma) @ x @ blur_matrix(w, sigma).T).reshape(n, -1)
+    a, pinv = plane_basis(h, w)
+    r = flat - (flat @ pinv.T) @ a.T
+    return r / (r.std(axis=1, keepdims=True) + 1.0)
 
 
 def standardize(images) -> np.ndarray:
@@ -397,8 +416,10 @@ class Gate:
 
     def __init__(self, mean, components, eigvals, resid_var, good_images, t_app, t_local, min_std, min_sharp=0.0,
                  texture=None, local_model=None, polarity=(0.0, 0.0), max_noise=0.0, exposure=(0.0, 0.0),
-                 max_clipped=0.0, trim=0.0, mask_filled=False, censor_clipped=False):
+                 max_clipped=0.0, trim=0.0, mask_filled=False, censor_clipped=False, app_sigma=0.0):
         self.mean = np.asarray(mean, np.float64)
+        #: the appearance model's view (:func:`appearance_view`; 0: the standardised images, older runs)
+        self.app_sigma = float(app_sigma)
         #: the local evidence leaves out the pixels registration filled (False: older runs, which counted them)
         self.mask_filled = bool(mask_filled)
         #: ... and censors clipped pixels (False: older runs, fitted without)
@@ -477,7 +498,7 @@ class Gate:
         tr, va = split == "train", split == "val"
         if (tr & good).sum() < 2:
             raise ValueError("the appearance check needs at least 2 good train items")
-        zc = standardize(images[tr])
+        zc = appearance_view(images[tr], APPEARANCE_SIGMA)
         mean = zc.mean(0)
         zc -= mean                                       # centred once, for the components and the residual
         _, s, vt = np.linalg.svd(zc, full_matrices=False)
@@ -492,7 +513,7 @@ class Gate:
                    1.0, 1.0, min_std=FLAT_SHARE * float(np.min(stds)),
                    min_sharp=BLUR_SHARE * float(np.min(sharpness(images[tr]))), local_model=local_model,
                    polarity=polarity, exposure=exposure, max_clipped=max_clipped, trim=APPEARANCE_TRIM,
-                   mask_filled=True, censor_clipped=True)
+                   mask_filled=True, censor_clipped=True, app_sigma=APPEARANCE_SIGMA)
         gate.augment = augment
         ref = va if va.any() else tr
         gate.t_app = margin * float(np.quantile(gate._appearance_raw(images[ref]), QUANTILE))
@@ -502,7 +523,7 @@ class Gate:
             gate = cls(gate.mean, gate.components, gate.eigvals, gate.resid_var, gate.good_images, gate.t_app, 1.0,
                        gate.min_std, gate.min_sharp, texture=texture, local_model=local_model, polarity=polarity,
                        exposure=exposure, max_clipped=max_clipped, trim=gate.trim, mask_filled=True,
-                       censor_clipped=True)
+                       censor_clipped=True, app_sigma=gate.app_sigma)
             gate.augment = augment
             from .augment import envelope_copies
             val = np.concatenate([images[ref], envelope_copies(images[ref], rng)])
@@ -537,7 +558,7 @@ class Gate:
         return np.partition(d2, int(k) - 1, axis=1)[:, :int(k)].mean(1) / f.shape[1]
 
     def _appearance_raw(self, images):
-        z = standardize(images) - self.mean
+        z = appearance_view(images, self.app_sigma) - self.mean
         c = z @ self.components.T
         r = z - c @ self.components
         return 0.5 * ((c ** 2 / self.eigvals).mean(1) + trimmed_energy(r, self.trim) / self.resid_var)
@@ -641,11 +662,12 @@ class Gate:
                 "eigvals": self.eigvals.astype(np.float64), "good_images": self.good_images,
                 "scalars": np.array([self.resid_var, self.t_app, self.t_local, self.min_std, self.min_sharp,
                                      self.max_noise, *self.exposure, self.max_clipped, self.trim,
-                                     float(self.mask_filled), float(self.censor_clipped)], np.float64)}
+                                     float(self.mask_filled), float(self.censor_clipped), self.app_sigma],
+                                    np.float64)}
 
     @classmethod
     def from_arrays(cls, a: dict):
-        resid_var, t_app, t_local, min_std, *rest = (float(v) for v in a["scalars"])   # older runs: 4 to 11 values
+        resid_var, t_app, t_local, min_std, *rest = (float(v) for v in a["scalars"])   # older runs: 4 to 12 values
         texture = a if all(k in a for k in TEXTURE_KEYS) else None                 # older runs: no texture check
         local_model = a if all(k in a for k in LOCAL_KEYS) else None        # older runs: the most similar goods
         return cls(a["mean"], a["components"], a["eigvals"], resid_var, a["good_images"], t_app, t_local, min_std,
@@ -656,11 +678,13 @@ class Gate:
                    max_clipped=rest[4] if len(rest) > 4 else 0.0,
                    trim=rest[5] if len(rest) > 5 else 0.0,                         # older runs: untrimmed
                    mask_filled=len(rest) > 6 and rest[6] > 0,                      # older runs: filled pixels count
-                   censor_clipped=len(rest) > 7 and rest[7] > 0)                   # older runs: clipped ones too
+                   censor_clipped=len(rest) > 7 and rest[7] > 0,                   # older runs: clipped ones too
+                   app_sigma=rest[8] if len(rest) > 8 else 0.0)                    # older runs: standardised only
 
     def thresholds(self) -> dict:
         """What the run records: the thresholds and the model's size (JSON-friendly)."""
-        return {"appearance": self.t_app, "appearance_trim": self.trim, "local": self.t_local,
+        return {"appearance": self.t_app, "appearance_trim": self.trim, "appearance_sigma": self.app_sigma,
+                "local": self.t_local,
                 "augment": getattr(self, "augment", "none"),
                 "min_std": self.min_std, "min_sharpness": self.min_sharp, "max_noise": self.max_noise,
                 "exposure": {"min_level": self.exposure[0], "max_level": self.exposure[1]},

@@ -58,6 +58,13 @@ def _edge_filter(n: int, taps) -> np.ndarray:
     return m
 
 
+def plane_basis(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """The least-squares plane of an h x w image (a light ramp): its basis (h*w, 3) and pseudo-inverse (3, h*w)."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    a = np.stack([np.ones(h * w), (yy.ravel() - (h - 1) / 2) / h, (xx.ravel() - (w - 1) / 2) / w], 1)
+    return a, np.linalg.pinv(a)
+
+
 @functools.lru_cache(maxsize=32)
 def blur_matrix(n: int, sigma: float) -> np.ndarray:
     """:func:`gaussian_blur` along one axis of length ``n`` as a matrix: for small images (the pose search,

@@ -87,9 +87,8 @@ FLIP_TRAIN_ITEMS = 1000
 
 def _plane_basis(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """The least-squares plane's basis (h*w, 3) and its pseudo-inverse (3, h*w)."""
-    yy, xx = np.mgrid[0:h, 0:w]
-    a = np.stack([np.ones(h * w), (yy.ravel() - (h - 1) / 2) / h, (xx.ravel() - (w - 1) / 2) / w], 1)
-    return a, np.linalg.pinv(a)
+    from .imageops import plane_basis
+    return plane_basis(h, w)
 
 
 def _deplane(images, basis=None) -> np.ndarray:

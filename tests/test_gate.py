@@ -114,7 +114,7 @@ def test_another_pin_grid_is_unknown_but_a_defect_is_not_and_an_older_gate_file_
     gate.save(tmp_path / GATE_FILE)
     with np.load(tmp_path / GATE_FILE) as z:
         arrays = {k: z[k] for k in z.files}
-    assert len(arrays["scalars"]) == 12
+    assert len(arrays["scalars"]) == 13
     arrays["scalars"] = arrays["scalars"][:9]
     np.savez(tmp_path / GATE_FILE, **arrays)
     old = Gate.load(tmp_path / GATE_FILE)

@@ -173,6 +173,8 @@ class Gate:
         self.mask_filled = len(rest) > 6 and rest[6] > 0
         # ... and a clipped pixel counts only where it is brighter than the model expects (older bundles: both ways)
         self.censor_clipped = len(rest) > 7 and rest[7] > 0
+        # the appearance model's view: images blurred by this (px), light ramp removed (older bundles: 0, as they are)
+        self.app_sigma = rest[8] if len(rest) > 8 else 0.0
         # the polarity check (sign, limit): 0 = not checked (older bundles, near symmetric grey levels)
         self.polarity = tuple(float(v) for v in a["polarity"]) if "polarity" in a else (0.0, 0.0)
         keys = ("texture_components", "texture_whiten", "texture_refs", "texture_quantiles", "texture_scalars")
@@ -197,13 +199,26 @@ class Gate:
         h, w = self.image_shape
         self.box_y, self.box_x_t = box_matrix(h) / 3.0, box_matrix(w).T / 3.0
 
+    def _appearance_view(self, images, z):
+        """What the appearance model compares (snw_core.gate.appearance_view): the images blurred, minus their
+        least-squares plane, over their spread + 1; ``z`` (the standardised images) where the model is older."""
+        if self.app_sigma <= 0:
+            return z
+        h, w = self.image_shape
+        x = np.asarray(images, np.float64)
+        flat = (blur_matrix(h, self.app_sigma) @ x @ blur_matrix(w, self.app_sigma).T).reshape(len(x), -1)
+        yy, xx = np.mgrid[0:h, 0:w]
+        a = np.stack([np.ones(h * w), (yy.ravel() - (h - 1) / 2) / h, (xx.ravel() - (w - 1) / 2) / w], 1)
+        r = flat - (flat @ np.linalg.pinv(a).T) @ a.T
+        return r / (r.std(axis=1, keepdims=True) + 1.0)
+
     def check(self, images, filled=None) -> dict:
         """The checks of uint8 images (n, h, w); ``filled``: bool (n, h, w), the pixels registration filled, or
         None."""
         images = np.asarray(images)
         h, w = self.image_shape
         z = standardize(images)
-        zc = z - self.mean
+        zc = self._appearance_view(images, z) - self.mean
         c = zc @ self.components.T
         r = zc - c @ self.components
         r2 = r ** 2
