@@ -247,7 +247,42 @@ def test_a_brighter_lamp_that_clips_the_body_is_not_a_defect_but_a_bright_spot_i
     a = gate.arrays()
     a["scalars"] = a["scalars"][:11]
     old = Gate.from_arrays(a)
-    assert old.mask_filled and not old.censor_clipped
+    assert old.mask_filled and not old.censor_clipped and old.app_sigma == 0.0
+
+
+def test_the_appearance_check_ignores_the_camera_but_not_another_pin_grid(monkeypatch, tmp_path):
+    """Dark pins, 3 x 5: on the standardised images a 1 px blur, noise of sd 8, a light gradient of +-30 and JPEG
+    50 made 4-33 % of the good parts "not recognised"; blurred by 0.7 px and without their light ramp, none. Another
+    pin grid of the same connector (3 x 4, 2 x 5) stays UNKNOWN either way, and the bundle computes the same."""
+    from snw_core import drift, synthetic
+    from snw_core import gate as G
+    spec = synthetic.ConnectorSpec(height=36, width=40, pin_rows=3, pin_cols=5, polarity="dark_pins")
+    images, labels, _ = synthetic.generate(600, seed=5, spec=spec)
+    labels = np.asarray(labels).astype(str)
+    rng = np.random.default_rng(0)
+    split = np.where(rng.random(600) < 0.6, "train", np.where(rng.random(600) < 0.5, "val", "test"))
+    goods = images[(split == "test") & (labels == "0")]
+    others = [synthetic.generate(60, seed=1, spec=synthetic.ConnectorSpec(height=36, width=40, pin_rows=r,
+                                                                         pin_cols=c, polarity="dark_pins"))[0]
+              for r, c in ((3, 4), (2, 5))]
+    changes = (("blur", 1.0), ("noise", 8.0), ("gradient", 30.0), ("jpeg", 50.0))
+    gate = Gate.fit(images, labels, split, "0")
+    assert gate.app_sigma == G.APPEARANCE_SIGMA > 0 and gate.thresholds()["appearance_sigma"] == gate.app_sigma
+    for name, strength in changes:
+        assert not gate.check(drift.apply(goods, name, strength, seed=3))["unknown"].any(), name
+    for other in others:
+        assert gate.check(other)["unknown"].all()
+    gate.save(tmp_path / "gate.npz")
+    x = np.concatenate([drift.apply(goods, "gradient", 30.0, seed=3), others[0][:10]])
+    assert np.allclose(bundle_script().Gate(str(tmp_path)).check(x)["appearance"], gate.check(x)["appearance"],
+                       rtol=1e-9, atol=1e-12)
+    monkeypatch.setattr(G, "APPEARANCE_SIGMA", 0.0)                 # as before: the standardised images
+    before = Gate.fit(images, labels, split, "0")
+    assert before.app_sigma == 0.0
+    shares = [before.check(drift.apply(goods, n, s, seed=3))["unknown"].mean() for n, s in changes]
+    assert sum(shares) >= 0.3 and max(shares) >= 0.2, shares
+    for other in others:
+        assert before.check(other)["unknown"].all()
 
 
 def test_combine_orders_unknown_over_defect_over_good():
