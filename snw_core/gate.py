@@ -51,10 +51,10 @@ thresholded on its val split, guard the verdict:
   similar train goods instead (per pixel the smallest absolute difference, smoothed over 3 x 3 px, peak over its
   upper quartile). Pixels that registration filled from a good reference (the strip a shift brings in, the
   corners of a turn: ``filled``) are not this part's: their residual is 0 before the smoothing, and they are left
-  out of the map, its peak and its mean (``mask_filled``; older runs keep them). A clipped pixel (at or above :data:`CLIP_LEVEL`) only says "at least
-  this bright": where the model expects it brighter still, its residual is 0, and only a pixel brighter than
-  expected counts (``censor_clipped``; older runs count both). A part under 30 % more light clips its bright body,
-  and its pins' edges had read as a defect.
+  out of the map, its peak and its mean (``mask_filled``; older runs keep them). A clipped pixel (at or above
+  :data:`CLIP_LEVEL`) only says "at least this bright": where the model expects it brighter still, its residual is
+  0, and only a pixel brighter than expected counts (``censor_clipped``; older runs count both). A part under 30 %
+  more light clips its bright body, and its pins' edges had read as a defect.
 
 Numpy only; the line bundle's script repeats exactly these computations (a test checks equality).
 
@@ -103,7 +103,7 @@ POLARITY_MIN_SKEW = 0.3
 N_COMPONENTS = 32
 #: the appearance model sees every image blurred by this (px) and without its light ramp (its least-squares plane):
 #: sensor noise, JPEG, a 1 px blur and a light gradient are changes of the camera, not of what is in front of it,
-#: and on a connector of dark pins they had made good parts UNKNOWN (docs/real-data.md, section 24)
+#: and on a connector of dark pins they had made good parts UNKNOWN (docs/real-data.md, section 25)
 APPEARANCE_SIGMA = 0.7
 #: the share of an image's pixels, those the appearance model explains worst, that its residual leaves out: a defect
 #: is a difference in a small place, which the local evidence judges; another part or a double exposure differs
@@ -522,8 +522,8 @@ class Gate:
         if texture is not None:                  # threshold: the val items and a drifted copy of each
             gate = cls(gate.mean, gate.components, gate.eigvals, gate.resid_var, gate.good_images, gate.t_app, 1.0,
                        gate.min_std, gate.min_sharp, texture=texture, local_model=local_model, polarity=polarity,
-                       exposure=exposure, max_clipped=max_clipped, trim=gate.trim, mask_filled=True,
-                       censor_clipped=True, app_sigma=gate.app_sigma)
+                       exposure=exposure, max_clipped=max_clipped, trim=gate.trim, mask_filled=gate.mask_filled,
+                       censor_clipped=gate.censor_clipped, app_sigma=gate.app_sigma)
             gate.augment = augment
             from .augment import envelope_copies
             val = np.concatenate([images[ref], envelope_copies(images[ref], rng)])

@@ -58,11 +58,15 @@ def _edge_filter(n: int, taps) -> np.ndarray:
     return m
 
 
+@functools.lru_cache(maxsize=8)
 def plane_basis(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """The least-squares plane of an h x w image (a light ramp): its basis (h*w, 3) and pseudo-inverse (3, h*w)."""
+    """The least-squares plane of an h x w image (a light ramp): its basis (h*w, 3) and pseudo-inverse (3, h*w),
+    cached and read-only (every verdict of the appearance check uses it)."""
     yy, xx = np.mgrid[0:h, 0:w]
     a = np.stack([np.ones(h * w), (yy.ravel() - (h - 1) / 2) / h, (xx.ravel() - (w - 1) / 2) / w], 1)
-    return a, np.linalg.pinv(a)
+    pinv = np.linalg.pinv(a)
+    a.flags.writeable = pinv.flags.writeable = False
+    return a, pinv
 
 
 @functools.lru_cache(maxsize=32)

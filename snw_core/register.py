@@ -52,6 +52,7 @@ from .gate import standardize
 from .imageops import bilinear_sample as _sample
 from .imageops import cubic_sample
 from .imageops import blur_matrix
+from .imageops import plane_basis
 from .imageops import gaussian_blur as _blur
 
 __all__ = ["Registration", "REGISTER_FILE", "FLIP_REASON", "fit_registration"]
@@ -85,17 +86,11 @@ FLIP_MIN_CAUGHT = 0.8
 FLIP_TRAIN_ITEMS = 1000
 
 
-def _plane_basis(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """The least-squares plane's basis (h*w, 3) and its pseudo-inverse (3, h*w)."""
-    from .imageops import plane_basis
-    return plane_basis(h, w)
-
-
 def _deplane(images, basis=None) -> np.ndarray:
     """Images minus their least-squares plane (a light ramp), divided by their spread + 1: float64 (n, h, w)."""
     x = np.asarray(images, np.float64)
     n, h, w = x.shape
-    a, pinv = basis if basis is not None else _plane_basis(h, w)
+    a, pinv = basis if basis is not None else plane_basis(h, w)
     flat = x.reshape(n, -1)
     r = flat - (flat @ pinv.T) @ a.T
     return (r / (r.std(axis=1, keepdims=True) + 1.0)).reshape(n, h, w)
@@ -137,9 +132,9 @@ def _parabola(lo, c, hi):
 def fill_light(ref_z, v, known, plane) -> np.ndarray:
     """The grey levels of the unknown pixels (``~known``) of a flat image ``v`` (h*w,) from a standardised reference
     ``ref_z`` (h*w,): the reference's gain and offset and a linear ramp across the image (``plane``, the basis of
-    :func:`_plane_basis`), fitted (least squares) on the known pixels. A light gradient over the part continues
-    into the filled strip instead of stopping at a step (a step there is a local difference the part does not
-    have)."""
+    :func:`~snw_core.imageops.plane_basis`), fitted (least squares) on the known pixels. A light gradient over the
+    part continues into the filled strip instead of stopping at a step (a step there is a local difference the part
+    does not have)."""
     basis = np.concatenate([np.asarray(ref_z)[:, None], plane], 1)
     coef = np.linalg.lstsq(basis[known], v[known], rcond=None)[0]
     return basis[~known] @ coef
@@ -159,7 +154,7 @@ class Registration:
         self.image_shape = tuple(self.references.shape[1:])
         self._ref_z = standardize(self.references)
         self._ref_sq = np.sum(self._ref_z ** 2, axis=1)
-        self._basis = _plane_basis(*self.image_shape)
+        self._basis = plane_basis(*self.image_shape)
 
     # ------------------------------------------------------------------ fitting
     @classmethod

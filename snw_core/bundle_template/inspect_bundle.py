@@ -175,6 +175,12 @@ class Gate:
         self.censor_clipped = len(rest) > 7 and rest[7] > 0
         # the appearance model's view: images blurred by this (px), light ramp removed (older bundles: 0, as they are)
         self.app_sigma = rest[8] if len(rest) > 8 else 0.0
+        h, w = tuple(np.asarray(a["good_images"]).shape[1:])
+        if self.app_sigma > 0:
+            self.app_blur_y, self.app_blur_x_t = blur_matrix(h, self.app_sigma), blur_matrix(w, self.app_sigma).T
+            yy, xx = np.mgrid[0:h, 0:w]
+            self.plane = np.stack([np.ones(h * w), (yy.ravel() - (h - 1) / 2) / h, (xx.ravel() - (w - 1) / 2) / w], 1)
+            self.plane_pinv_t = np.linalg.pinv(self.plane).T
         # the polarity check (sign, limit): 0 = not checked (older bundles, near symmetric grey levels)
         self.polarity = tuple(float(v) for v in a["polarity"]) if "polarity" in a else (0.0, 0.0)
         keys = ("texture_components", "texture_whiten", "texture_refs", "texture_quantiles", "texture_scalars")
@@ -204,12 +210,9 @@ class Gate:
         least-squares plane, over their spread + 1; ``z`` (the standardised images) where the model is older."""
         if self.app_sigma <= 0:
             return z
-        h, w = self.image_shape
         x = np.asarray(images, np.float64)
-        flat = (blur_matrix(h, self.app_sigma) @ x @ blur_matrix(w, self.app_sigma).T).reshape(len(x), -1)
-        yy, xx = np.mgrid[0:h, 0:w]
-        a = np.stack([np.ones(h * w), (yy.ravel() - (h - 1) / 2) / h, (xx.ravel() - (w - 1) / 2) / w], 1)
-        r = flat - (flat @ np.linalg.pinv(a).T) @ a.T
+        flat = (self.app_blur_y @ x @ self.app_blur_x_t).reshape(len(x), -1)
+        r = flat - (flat @ self.plane_pinv_t) @ self.plane.T
         return r / (r.std(axis=1, keepdims=True) + 1.0)
 
     def check(self, images, filled=None) -> dict:
