@@ -162,10 +162,11 @@ def appearance_view(images, sigma: float) -> np.ndarray:
     from .imageops import blur_matrix, plane_basis
     x = np.asarray(images, np.float64)
     n, h, w = x.shape
-    flat = (blur_matrix(h, sigma) @ x @ blur_matrix(w, sigma).T).reshape(n, -1)
+    r = (blur_matrix(h, sigma) @ x @ blur_matrix(w, sigma).T).reshape(n, -1)
     a, pinv = plane_basis(h, w)
-    r = flat - (flat @ pinv.T) @ a.T
-    return r / (r.std(axis=1, keepdims=True) + 1.0)
+    r -= (r @ pinv.T) @ a.T                              # in place: large images hold one copy, not three
+    r /= r.std(axis=1, keepdims=True) + 1.0
+    return r
 
 
 def standardize(images) -> np.ndarray:
