@@ -164,7 +164,7 @@ def appearance_view(images, sigma: float) -> np.ndarray:
     n, h, w = x.shape
     r = (blur_matrix(h, sigma) @ x @ blur_matrix(w, sigma).T).reshape(n, -1)
     a, pinv = plane_basis(h, w)
-    r -= (r @ pinv.T) @ a.T                              # in place: large images hold one copy, not three
+    r -= (r @ pinv.T) @ a.T                              # in place: a large batch holds two copies, not four
     r /= r.std(axis=1, keepdims=True) + 1.0
     return r
 
