@@ -28,7 +28,8 @@ align to a taught template before they inspect; so does a run, where the data le
   and the lowest of any val part flipped or turned round (at the highest as it sits where the two overlap): a
   camera's drift moves both towards the cut, and a cut at the edge of the parts as they sit called a shifted or
   blurred good part flipped. It is used only where it then catches at least ``FLIP_MIN_CAUGHT`` of the val parts
-  flipped or turned (a part that looks the same either way is not checked). A part above the cut is DEFECT (:data:`FLIP_REASON`), whatever its score.
+  flipped or turned (a part that looks the same either way is not checked). A part above the cut is DEFECT
+  (:data:`FLIP_REASON`), whatever its score.
 * **Only where it works.** :meth:`Registration.fit` builds the template from the train goods and checks it
   on the val goods: each is moved by a known 2 px shift and 3 degree turn, and the pose must recover the
   change to within ``CHECK_SHIFT_PX`` px and ``CHECK_ANGLE_DEG`` degrees for 90 % of them. A set without a
