@@ -37,6 +37,12 @@ thresholded on its val split, guard the verdict:
   asymmetry, which the texture check, built on energies, cannot see. Where every train image's skew
   (:func:`grey_skew`) lies on one side of 0, at least ``POLARITY_MIN_SKEW`` away, an image beyond half the mirror
   of the train images' edge is UNKNOWN ("grey levels inverted"). Fitted on the train images as delivered.
+  The same test on the image's fine detail (a Gaussian of ``DETAIL_SIGMAS[0]`` px minus one of
+  ``DETAIL_SIGMAS[1]`` px, :func:`detail_skew`): a grained surface whose grey levels as a whole are near
+  symmetric can still have its specks or pits on one side. This one is fitted on the train images and copies
+  of them under every change of the line's drift envelope at full strength: used only where the train images lie
+  at least ``DETAIL_MIN_SKEW`` from 0 on one side and every copy keeps that side, and only on images at least as
+  sharp as the blurred copies (older gate files: not checked).
 * **Local evidence** (heat map, and DEFECT where the twin misses): a model of the good parts alone, fitted on
   the run's train goods: the mean and the first ``LOCAL_COMPONENTS`` principal components of the standardised
   goods (pose, light, pin-to-pin reflectance: the ways good parts vary). What an image leaves outside them, smoothed
@@ -99,6 +105,12 @@ CLIP_LEVEL, LIGHT_DRIFT, CLIP_MARGIN = 250, 1.3, 0.02
 #: value) of every train image for which the check is used at all
 SKEW_QUANTILES = (0.05, 0.5, 0.95)
 POLARITY_MIN_SKEW = 0.3
+#: the detail polarity check: the band of detail whose skew it measures (a Gaussian of the first sigma, px, minus
+#: one of the second), the smallest skew (in absolute value) of the train images and their drifted copies for which
+#: it is used, and at most how many train images get drifted copies (seeded sample)
+DETAIL_SIGMAS = (0.5, 2.0)
+DETAIL_MIN_SKEW = 0.05
+DETAIL_SAMPLE = 400
 #: principal components of the appearance model (fewer when the train split is smaller)
 N_COMPONENTS = 32
 #: the appearance model sees every image blurred by this (px) and without its light ramp (its least-squares plane):
@@ -312,6 +324,48 @@ def fit_highlights(images) -> float:
     return float((np.rint(brighter) >= CLIP_LEVEL).mean(1).max()) + CLIP_MARGIN
 
 
+def detail_skew(images) -> np.ndarray:
+    """The grey-level skew (:func:`grey_skew`) of each image's fine detail: the image blurred by
+    ``DETAIL_SIGMAS[0]`` px minus the image blurred by ``DETAIL_SIGMAS[1]`` px. uint8 (n, h, w) -> (n,); in pieces
+    of about :data:`~snw_core.imageops.SAMPLE_PIXELS` pixels, so large images never hold more than a few float
+    copies of one piece."""
+    from .imageops import SAMPLE_PIXELS, gaussian_blur
+    images = np.asarray(images)
+    n = len(images)
+    step = max(1, SAMPLE_PIXELS // max(1, int(np.prod(images.shape[1:]))))
+    out = np.empty(n)
+    for i in range(0, n, step):
+        x = np.asarray(images[i:i + step], np.float64)
+        out[i:i + step] = grey_skew(gaussian_blur(x, DETAIL_SIGMAS[0]) - gaussian_blur(x, DETAIL_SIGMAS[1]))
+    return out
+
+
+def fit_detail_polarity(images, seed: int = 0) -> tuple[float, float, float]:
+    """``(sign, limit, min_sharp)`` of the detail polarity check from the train images uint8 (n, h, w). Where the
+    :func:`detail_skew` of every train image lies on one side of 0, at least :data:`DETAIL_MIN_SKEW` from it, and
+    that of a copy of (a seeded sample of :data:`DETAIL_SAMPLE` of) them under each change of the drift envelope at
+    full strength (:data:`snw_core.augment.CHANGES`) still on that side, an image beyond half the mirror of the
+    nearest of all of them is a negative image. A blur takes the detail away and pulls the skew towards 0: the
+    check reads only images at least as sharp (:func:`sharpness`) as the least sharp of the blurred copies
+    (``min_sharp``). ``(0, 0, 0)``: not checked."""
+    from .augment import CHANGES, line_drift
+    images = np.asarray(images)
+    if len(images) < 2:
+        return 0.0, 0.0, 0.0
+    as_taken = detail_skew(images)
+    sign = 1.0 if as_taken.min() >= DETAIL_MIN_SKEW else -1.0 if as_taken.max() <= -DETAIL_MIN_SKEW else 0.0
+    if not sign:
+        return 0.0, 0.0, 0.0
+    rng = np.random.default_rng([seed, 6151])
+    sample = images if len(images) <= DETAIL_SAMPLE else images[np.sort(rng.choice(len(images), DETAIL_SAMPLE,
+                                                                                      replace=False))]
+    copies = {c: line_drift(sample, rng, changes=(1, 1), low=1.0, names=(c,)) for c in CHANGES}
+    edge = min(float(np.min(sign * detail_skew(x))) for x in [images, *copies.values()])
+    if edge <= 0:                                  # some drift crosses to the other side: not a test to rely on
+        return 0.0, 0.0, 0.0
+    return sign, float(-sign * edge / 2.0), float(np.min(sharpness(copies["blur"])))
+
+
 def fit_polarity(images) -> tuple[float, float]:
     """``(sign, limit)`` of the polarity check from the train images uint8 (n, h, w): where every train image's
     grey-level skew (:func:`grey_skew`, 0.1th to 99.9th percentile) lies on one side of 0, at least
@@ -452,8 +506,12 @@ class Gate:
             self.t_tex = float(self.texture["texture_scalars"][2])
             self._tex_sq = np.sum(self.texture["texture_refs"] ** 2, axis=1)
         #: (sign, limit): sign +1 = the train images' skew is positive and an image below ``limit`` is a negative
-        #: image, -1 the mirror, 0 = not checked (skews near 0, or an older run)
+        #: image, -1 the mirror, 0 = not checked (skews near 0, or an older run); ``detail_polarity`` the same for
+        #: :func:`detail_skew`, and the least sharpness of an image it reads (values 3-5 of ``polarity``; older
+        #: runs: not checked)
         self.polarity = (float(polarity[0]), float(polarity[1]))
+        self.detail_polarity = (tuple(float(v) for v in polarity[2:5]) if len(polarity) > 4
+                                else (0.0, 0.0, 0.0))
         self.local_model = None
         if local_model is not None:
             self.local_model = {k: np.asarray(local_model[k], np.float64) for k in LOCAL_KEYS}
@@ -484,6 +542,9 @@ class Gate:
         good = labels == str(good_label)
         # as the camera delivered them: drifted copies (a light gradient) pull the skew towards 0 by design
         polarity = fit_polarity(images[split == "train"]) if (split == "train").any() else (0.0, 0.0)
+        # ... and the detail's, which is fitted to hold under the drift envelope
+        polarity = (*polarity, *(fit_detail_polarity(images[split == "train"], seed) if (split == "train").any()
+                                 else (0.0, 0.0, 0.0)))
         exposure = fit_exposure(images[(split == "train") | (split == "val")])
         max_clipped = fit_highlights(images[(split == "train") | (split == "val")])
         if augment != "none":
@@ -620,6 +681,9 @@ class Gate:
         noisy = ~flat & (noise > self.max_noise) if self.max_noise > 0 else np.zeros(len(images), bool)
         sign, limit = self.polarity
         inverted = ~flat & (sign * grey_skew(images) < sign * limit) if sign else np.zeros(len(images), bool)
+        sign, limit, detail_sharp = self.detail_polarity
+        if sign:                     # the detail of an image softer than the drift's blur says nothing of its polarity
+            inverted |= ~flat & (sharpness(images) >= detail_sharp) & (sign * detail_skew(images) < sign * limit)
         level = flat_x.mean(1)
         lo, hi = self.exposure
         exposure = ~flat & ((level < lo) | ((level > hi) & (hi > 0)))          # (0, 0): not checked
@@ -658,7 +722,8 @@ class Gate:
         local = dict(self.local_model or {})
         if local:
             local["local_components"] = local["local_components"].astype(np.float32)     # exact: fitted at float32
-        return {**texture, **local, "polarity": np.asarray(self.polarity, np.float64), "mean": self.mean,
+        return {**texture, **local, "polarity": np.asarray((*self.polarity, *self.detail_polarity), np.float64),
+                "mean": self.mean,
                 "components": self.components,
                 "eigvals": self.eigvals.astype(np.float64), "good_images": self.good_images,
                 "scalars": np.array([self.resid_var, self.t_app, self.t_local, self.min_std, self.min_sharp,
@@ -694,7 +759,9 @@ class Gate:
                 "components": int(len(self.eigvals)),
                 "good_references": int(len(self.good_images)), "margin": MARGIN, "quantile": QUANTILE,
                 "texture": self.t_tex if self.texture is not None else None,
-                "polarity": {"sign": self.polarity[0], "limit": self.polarity[1]},
+                "polarity": {"sign": self.polarity[0], "limit": self.polarity[1],
+                             "detail_sign": self.detail_polarity[0], "detail_limit": self.detail_polarity[1],
+                             "detail_min_sharpness": self.detail_polarity[2]},
                 "local_masks_filled": self.mask_filled, "local_censors_clipped": self.censor_clipped,
                 "local_components": (int(len(self.local_model["local_components"])) if self.local_model is not None
                                      else 0),

@@ -76,6 +76,7 @@ FLIP_REASON = "the part sits flipped or turned round in the fixture"
 LOCAL_K = 3
 LOCAL_SIGMA = 0.8
 LOCAL_FLOOR = 0.05
+DETAIL_SIGMAS = (0.5, 2.0)            # the detail polarity's band: a Gaussian of the first minus the second
 PLACE_SIGMA, PLACE_MIN = 1.5, 1e-6
 _HIGH_BIT_MODES = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N", "I;32", "I;32L", "I;32B")
 
@@ -181,8 +182,13 @@ class Gate:
             yy, xx = np.mgrid[0:h, 0:w]
             self.plane = np.stack([np.ones(h * w), (yy.ravel() - (h - 1) / 2) / h, (xx.ravel() - (w - 1) / 2) / w], 1)
             self.plane_pinv_t = np.linalg.pinv(self.plane).T
-        # the polarity check (sign, limit): 0 = not checked (older bundles, near symmetric grey levels)
-        self.polarity = tuple(float(v) for v in a["polarity"]) if "polarity" in a else (0.0, 0.0)
+        # the polarity check (sign, limit): 0 = not checked (older bundles, near symmetric grey levels); the same on
+        # the images' fine detail (the third and fourth values; older bundles: not checked)
+        polarity = tuple(float(v) for v in a["polarity"]) if "polarity" in a else (0.0, 0.0)
+        self.polarity = polarity[:2]
+        self.detail_polarity = polarity[2:5] if len(polarity) > 4 else (0.0, 0.0, 0.0)   # + the least sharpness
+        if self.detail_polarity[0]:
+            self.detail_blur = [(blur_matrix(h, s), np.ascontiguousarray(blur_matrix(w, s).T)) for s in DETAIL_SIGMAS]
         keys = ("texture_components", "texture_whiten", "texture_refs", "texture_quantiles", "texture_scalars")
         self.texture = {k: np.asarray(a[k], np.float64) for k in keys} if all(k in a for k in keys) else None
         if self.texture is not None:
@@ -257,6 +263,13 @@ class Gate:
         if sign:                               # grey-level skew (q95 + q5 - 2 q50) / (q95 - q5), mirrored: inverted
             lo, med, hi = quantiles_last(x64.reshape(len(images), -1), (0.05, 0.5, 0.95))
             inverted = ~flat & (sign * (hi + lo - 2.0 * med) / np.maximum(hi - lo, 1e-9) < sign * limit)
+        sign, limit, detail_sharp = self.detail_polarity
+        if sign:                               # the same skew of the fine detail: blurred a little minus blurred more
+            (ay, ax_t), (by, bx_t) = self.detail_blur
+            d = (ay @ x64 @ ax_t - by @ x64 @ bx_t).reshape(len(images), -1)
+            lo, med, hi = quantiles_last(d, (0.05, 0.5, 0.95))
+            sharp = np.abs(lap).mean(axis=(1, 2)) / (x64.std(axis=(1, 2)) + 1.0) >= detail_sharp
+            inverted |= ~flat & sharp & (sign * (hi + lo - 2.0 * med) / np.maximum(hi - lo, 1e-9) < sign * limit)
         level = x64.reshape(len(images), -1).mean(1)
         lo_level, hi_level = self.exposure
         exposure = ~flat & ((level < lo_level) | ((level > hi_level) & (hi_level > 0)))
