@@ -227,10 +227,10 @@ def test_train_form_carries_the_plateau_allowance(store, monkeypatch):
     at.number_input(key="train_plateau_epochs").set_value(4)
     at.button(key="train_start").click().run()
     assert not at.exception
-    assert calls[0]["plateau_epochs"] == 4 and calls[0]["epochs"] == 10
+    assert calls[0]["plateau_epochs"] == 4 and calls[0]["epochs"] == PRESETS["default"]["epochs"]
     # the command line the dashboard runs passes it on (an explicit --epochs alone would turn it off)
     argv = launch.train_command("default", "default", calls[0])
-    assert argv[argv.index("--plateau-epochs") + 1] == "4" and argv[argv.index("--epochs") + 1] == "10"
+    assert argv[argv.index("--plateau-epochs") + 1] == "4" and argv[argv.index("--epochs") + 1] == str(PRESETS["default"]["epochs"])
 
 
 def test_train_form_carries_the_augmentation(store, monkeypatch):
