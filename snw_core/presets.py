@@ -48,15 +48,13 @@ _SEED = {
 #: loss, margin 1, positives and negatives weighted equally); Adam with cosine learning-rate decay; early
 #: stopping on the validation pair loss with the best weights restored. The epoch budget counts from take-off:
 #: epochs spent on the start-up plateau (val or train pair accuracy still below 60 %, up to ``plateau_epochs``)
-#: do not count, and the learning rate stays at its peak until then. 15 epochs: a strongly grained surface needs
-#: them (10 left its twin's AUROC under 0.95 on 2 of 5 seeds, docs/real-data.md section 26); on the embedded data
-#: early stopping keeps the same test numbers, in a fifth of the seed study's training time.
+#: do not count, and the learning rate stays at its peak until then.
 _DEFAULT = dict(_SEED, **{
     "twin": "conv",
     "pairing": "in_batch",
     "normalize": "standardize",
     "embedding_dim": 64,
-    "epochs": 15,
+    "epochs": 10,
     "batch_size": 52,
     "learning_rate": 0.002,
     "lr_schedule": "cosine",
