@@ -359,11 +359,15 @@ def fit_detail_polarity(images, seed: int = 0) -> tuple[float, float, float]:
     rng = np.random.default_rng([seed, 6151])
     sample = images if len(images) <= DETAIL_SAMPLE else images[np.sort(rng.choice(len(images), DETAIL_SAMPLE,
                                                                                       replace=False))]
-    copies = {c: line_drift(sample, rng, changes=(1, 1), low=1.0, names=(c,)) for c in CHANGES}
-    edge = min(float(np.min(sign * detail_skew(x))) for x in [images, *copies.values()])
+    edge, min_sharp = float(np.min(sign * as_taken)), 0.0
+    for change in CHANGES:                         # one change at a time: large images hold one set of copies
+        copies = line_drift(sample, rng, changes=(1, 1), low=1.0, names=(change,))
+        edge = min(edge, float(np.min(sign * detail_skew(copies))))
+        if change == "blur":
+            min_sharp = float(np.min(sharpness(copies)))
     if edge <= 0:                                  # some drift crosses to the other side: not a test to rely on
         return 0.0, 0.0, 0.0
-    return sign, float(-sign * edge / 2.0), float(np.min(sharpness(copies["blur"])))
+    return sign, float(-sign * edge / 2.0), min_sharp
 
 
 def fit_polarity(images) -> tuple[float, float]:
@@ -676,14 +680,15 @@ class Gate:
                    else np.zeros(len(images)))
         flat_x = np.asarray(images, np.float64).reshape(len(images), -1)
         flat = flat_x.std(1) < self.min_std
-        blurred = ~flat & (sharpness(images) < self.min_sharp)
+        sharp = sharpness(images)
+        blurred = ~flat & (sharp < self.min_sharp)
         noise = relative_noise(images)
         noisy = ~flat & (noise > self.max_noise) if self.max_noise > 0 else np.zeros(len(images), bool)
         sign, limit = self.polarity
         inverted = ~flat & (sign * grey_skew(images) < sign * limit) if sign else np.zeros(len(images), bool)
         sign, limit, detail_sharp = self.detail_polarity
         if sign:                     # the detail of an image softer than the drift's blur says nothing of its polarity
-            inverted |= ~flat & (sharpness(images) >= detail_sharp) & (sign * detail_skew(images) < sign * limit)
+            inverted |= ~flat & (sharp >= detail_sharp) & (sign * detail_skew(images) < sign * limit)
         level = flat_x.mean(1)
         lo, hi = self.exposure
         exposure = ~flat & ((level < lo) | ((level > hi) & (hi > 0)))          # (0, 0): not checked

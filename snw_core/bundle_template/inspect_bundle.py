@@ -183,10 +183,10 @@ class Gate:
             self.plane = np.stack([np.ones(h * w), (yy.ravel() - (h - 1) / 2) / h, (xx.ravel() - (w - 1) / 2) / w], 1)
             self.plane_pinv_t = np.linalg.pinv(self.plane).T
         # the polarity check (sign, limit): 0 = not checked (older bundles, near symmetric grey levels); the same on
-        # the images' fine detail (the third and fourth values; older bundles: not checked)
+        # the images' fine detail (values 3-5: sign, limit, the least sharpness it reads; older bundles: not checked)
         polarity = tuple(float(v) for v in a["polarity"]) if "polarity" in a else (0.0, 0.0)
         self.polarity = polarity[:2]
-        self.detail_polarity = polarity[2:5] if len(polarity) > 4 else (0.0, 0.0, 0.0)   # + the least sharpness
+        self.detail_polarity = polarity[2:5] if len(polarity) > 4 else (0.0, 0.0, 0.0)
         if self.detail_polarity[0]:
             self.detail_blur = [(blur_matrix(h, s), np.ascontiguousarray(blur_matrix(w, s).T)) for s in DETAIL_SIGMAS]
         keys = ("texture_components", "texture_whiten", "texture_refs", "texture_quantiles", "texture_scalars")
@@ -251,7 +251,8 @@ class Gate:
         x64 = np.asarray(images, np.float64)
         flat = x64.reshape(len(images), -1).std(1) < self.min_std
         lap = x64[:, :-2, 1:-1] + x64[:, 2:, 1:-1] + x64[:, 1:-1, :-2] + x64[:, 1:-1, 2:] - 4.0 * x64[:, 1:-1, 1:-1]
-        blurred = ~flat & (np.abs(lap).mean(axis=(1, 2)) / (x64.std(axis=(1, 2)) + 1.0) < self.min_sharp)
+        sharpness = np.abs(lap).mean(axis=(1, 2)) / (x64.std(axis=(1, 2)) + 1.0)
+        blurred = ~flat & (sharpness < self.min_sharp)
         # Immerkaer's noise sd over the grey-level spread: too noisy above max_noise; the noise rule's measure
         k = (x64[:, :-2, :-2] - 2 * x64[:, :-2, 1:-1] + x64[:, :-2, 2:] - 2 * x64[:, 1:-1, :-2]
              + 4 * x64[:, 1:-1, 1:-1] - 2 * x64[:, 1:-1, 2:]
@@ -268,8 +269,8 @@ class Gate:
             (ay, ax_t), (by, bx_t) = self.detail_blur
             d = (ay @ x64 @ ax_t - by @ x64 @ bx_t).reshape(len(images), -1)
             lo, med, hi = quantiles_last(d, (0.05, 0.5, 0.95))
-            sharp = np.abs(lap).mean(axis=(1, 2)) / (x64.std(axis=(1, 2)) + 1.0) >= detail_sharp
-            inverted |= ~flat & sharp & (sign * (hi + lo - 2.0 * med) / np.maximum(hi - lo, 1e-9) < sign * limit)
+            skew = (hi + lo - 2.0 * med) / np.maximum(hi - lo, 1e-9)
+            inverted |= ~flat & (sharpness >= detail_sharp) & (sign * skew < sign * limit)
         level = x64.reshape(len(images), -1).mean(1)
         lo_level, hi_level = self.exposure
         exposure = ~flat & ((level < lo_level) | ((level > hi_level) & (hi_level > 0)))
