@@ -240,14 +240,18 @@ def finished_run_or_info(run=None):
 
 def unusable_box(run) -> None:
     """A red box when the run cannot tell good parts from defective ones (:func:`snw_core.metrics.unusable_note`), a
-    yellow one when its twin ranks worse than chance, a blue one when its data held images the gate left out."""
-    from .metrics import faulty_data_note, unusable_note, weak_twin_note
+    yellow one when its twin ranks worse than chance or its epoch budget cut it short, a blue one when its data held
+    images the gate left out."""
+    from .metrics import faulty_data_note, short_budget_note, unusable_note, weak_twin_note
     note = unusable_note(run.metrics())
     if note:
         st.error(f"Run `{run.id}`: {note}", icon=":material/block:")
     weak = weak_twin_note(run.metrics() or {})
     if weak:
         st.warning(f"Run `{run.id}`: {weak}", icon=":material/warning:")
+    short = short_budget_note(run.metrics() or {})
+    if short:
+        st.warning(f"Run `{run.id}`: {short}", icon=":material/hourglass_bottom:")
     faulty = faulty_data_note(run.metrics() or {}, run.id)
     if faulty:
         st.info(f"Run `{run.id}`: {faulty}", icon=":material/rule:")

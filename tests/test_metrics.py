@@ -596,6 +596,21 @@ def test_a_twin_that_ranks_worse_than_chance_is_named():
         assert weak_twin_note(fine) is None
 
 
+def test_a_twin_its_epoch_budget_cut_short_is_named():
+    """The strong texture's run of seed 1 with the default preset's 10 epochs: best validation loss in its last epoch
+    (11, take-off after 1), best weights kept, test AUROC 0.946. A run that early stopping ended, that ranks well, that
+    the user stopped, or that has no early stopping (the seed study) gets no note; below 0.5 the weak-twin note
+    speaks."""
+    from snw_core.metrics import short_budget_note
+    short = {"auroc": 0.9456, "best_epoch": 11, "epochs_run": 11, "best_weights_restored": True, "state": "done"}
+    note = short_budget_note(short)
+    assert "epoch 11" in note and "AUROC 0.946" in note and "--epochs" in note
+    for fine in ({**short, "best_epoch": 6}, {**short, "auroc": 0.99}, {**short, "state": "stopped"},
+                 {**short, "best_weights_restored": False}, {**short, "auroc": 0.3}, {**short, "auroc": None},
+                 {**short, "epochs_run": None}, {}):
+        assert short_budget_note(fine) is None, fine
+
+
 def test_defects_filed_as_good_are_not_good_references():
     """A defect filed as good lies with its own kind in the embedding; as a good reference it would pass every
     defect like it. The vote of its nearest train items leaves it out; evaluate_embeddings and the Judge use the
@@ -638,8 +653,10 @@ def test_the_vote_keeps_every_good_when_the_twin_cannot_tell_goods_at_all():
 
 
 def test_the_command_line_warnings_are_every_note_a_run_calls_for():
-    from snw_core.metrics import faulty_data_note, run_warnings, unusable_note, weak_twin_note
+    from snw_core.metrics import faulty_data_note, run_warnings, short_budget_note, unusable_note, weak_twin_note
     m = {"overkill_rate": 1.0, "escape_rate": 0.0, "auroc": 0.3, "gate": {"images_set_aside": 2}}
     assert run_warnings(m, "r9") == [unusable_note(m), weak_twin_note(m), faulty_data_note(m, "r9")]
+    short = {"auroc": 0.94, "best_epoch": 12, "epochs_run": 12, "best_weights_restored": True}
+    assert run_warnings(short) == [short_budget_note(short)]
     assert run_warnings({"overkill_rate": 0.0, "escape_rate": 0.0, "auroc": 0.99}) == []
     assert run_warnings(None) == []                        # a run without metrics yet

@@ -265,6 +265,12 @@ def test_a_run_that_rejects_every_good_part_is_marked_unusable(env):
     assert [w.value for w in at.warning if "worse than chance (AUROC 0.17)" in w.value]
     assert not [e.value for e in at.error if "cannot tell" in e.value]
     assert not [i.value for i in at.info if "left them out" in i.value]
+    assert not [w.value for w in at.warning if "epoch budget ran out" in w.value]
+    short, _ = make_run(env["runs"], env["parquet"], "short-budget")     # stopped by its budget while improving
+    short.write_metrics({**short.metrics(), "auroc": 0.946, "best_epoch": 11, "epochs_run": 11,
+                         "best_weights_restored": True})
+    at = open_page(env, "accuracy.py", "short-budget")
+    assert [w.value for w in at.warning if "epoch budget ran out" in w.value and "AUROC 0.946" in w.value]
     faulty, _ = make_run(env["runs"], env["parquet"], "faulty-data")       # the gate left junk out of its limits
     m = faulty.metrics()
     faulty.write_metrics({**m, "gate": {**m.get("gate", {}), "images_set_aside": 3, "local_set_aside": 1}})
