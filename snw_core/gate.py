@@ -370,6 +370,17 @@ def fit_detail_polarity(images, seed: int = 0) -> tuple[float, float, float]:
     return sign, float(-sign * edge / 2.0), min_sharp
 
 
+def detail_inverted(images, detail_polarity, sharp=None) -> np.ndarray:
+    """bool (n,): the images uint8 (n, h, w) the detail polarity check ``(sign, limit, min_sharp)``
+    (:func:`fit_detail_polarity`) calls negative: at least ``min_sharp`` sharp and with the detail's skew beyond the
+    limit. ``sharp``: their :func:`sharpness`, where already computed. All False where the check is off."""
+    sign, limit, min_sharp = detail_polarity
+    if not sign:
+        return np.zeros(len(images), bool)
+    sharp = sharpness(images) if sharp is None else sharp
+    return (sharp >= min_sharp) & (sign * detail_skew(images) < sign * limit)
+
+
 def fit_polarity(images) -> tuple[float, float]:
     """``(sign, limit)`` of the polarity check from the train images uint8 (n, h, w): where every train image's
     grey-level skew (:func:`grey_skew`, 0.1th to 99.9th percentile) lies on one side of 0, at least
@@ -686,9 +697,7 @@ class Gate:
         noisy = ~flat & (noise > self.max_noise) if self.max_noise > 0 else np.zeros(len(images), bool)
         sign, limit = self.polarity
         inverted = ~flat & (sign * grey_skew(images) < sign * limit) if sign else np.zeros(len(images), bool)
-        sign, limit, detail_sharp = self.detail_polarity
-        if sign:                     # the detail of an image softer than the drift's blur says nothing of its polarity
-            inverted |= ~flat & (sharp >= detail_sharp) & (sign * detail_skew(images) < sign * limit)
+        inverted |= ~flat & detail_inverted(images, self.detail_polarity, sharp)
         level = flat_x.mean(1)
         lo, hi = self.exposure
         exposure = ~flat & ((level < lo) | ((level > hi) & (hi > 0)))          # (0, 0): not checked

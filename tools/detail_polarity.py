@@ -28,7 +28,7 @@ def main() -> int:
     from snw_core import drift, notapart
     from snw_core.bench import text_table
     from snw_core.data import load
-    from snw_core.gate import detail_skew, fit_detail_polarity, sharpness
+    from snw_core.gate import detail_inverted, fit_detail_polarity
 
     rows = []
     for source in args.sets:
@@ -38,16 +38,16 @@ def main() -> int:
         rest = order[cut:]
         goods = ds.images[rest[ds.labels[rest] == ds.good_label][:args.goods]]
         t0 = time.time()
-        sign, limit, min_sharp = fit_detail_polarity(ds.images[order[:cut]], args.seed)
+        check = fit_detail_polarity(ds.images[order[:cut]], args.seed)
+        sign, limit, _ = check
         row = {"set": Path(source).stem, "check": "off", "limit": "-", "fit s": f"{time.time() - t0:.1f}",
                "negatives caught": "-", "drifted goods called negative": "-"}
         if sign:
-            def negative(x):
-                return (sharpness(x) >= min_sharp) & (sign * detail_skew(x) < sign * limit)
             inverted = notapart.not_a_part(ds.image_shape, goods, n_per_kind=len(goods), seed=1, kinds=("inverted",))[0]
-            flagged = [int(negative(drift.apply(goods, c, s, seed=i)).sum()) for i, (c, s) in enumerate(drift.CONDITIONS)]
+            flagged = [int(detail_inverted(drift.apply(goods, c, s, seed=i), check).sum())
+                       for i, (c, s) in enumerate(drift.CONDITIONS)]
             row.update({"check": "dark detail" if sign < 0 else "bright detail", "limit": f"{limit:+.3f}",
-                        "negatives caught": f"{int(negative(inverted).sum())} of {len(inverted)}",
+                        "negatives caught": f"{int(detail_inverted(inverted, check).sum())} of {len(inverted)}",
                         "drifted goods called negative": f"{sum(flagged)} of {len(goods) * len(flagged)}"})
         rows.append(row)
     print(text_table([list(rows[0])] + [list(r.values()) for r in rows]))
