@@ -78,6 +78,20 @@ def test_a_threshold_that_rejects_every_good_part_is_flagged_at_the_top(env):
     assert page.index('class="alarm"') < page.index("Headline (test split)")
 
 
+def test_what_the_pages_say_about_the_run_itself_is_in_the_report_too(env):
+    """A weak twin, a budget that cut training short, faulty training data: the boxes the pages show above every
+    run are notes at the top of the report, before the headline; a run without them has none."""
+    assert 'class="note"' not in text_of(report.build_report(env["run"]).split("Headline (test split)")[0])
+    with metrics_with(env["run"], auroc=0.946, best_epoch=11, epochs_run=11, best_weights_restored=True,
+                      gate={"images_set_aside": 2, "local_set_aside": 0}):
+        page = text_of(report.build_report(env["run"]))
+    top = page.split("Headline (test split)")[0]
+    assert '<p class="note">The twin was still improving when its epoch budget ran out' in top
+    assert "AUROC 0.946" in top and "2 images far from every other image" in top and "audit r1" in top
+    with metrics_with(env["run"], auroc=0.17):
+        assert "worse than chance (AUROC 0.17)" in text_of(report.build_report(env["run"])).split("Headline")[0]
+
+
 def test_metrics_keys_it_does_not_know_are_listed_too(env):
     run = env["run"]
     run.write_metrics({**run.metrics(), "unknown_rate": 0.0125, "heatmap_hit_rate": 0.5, "extra": {"x": 1}})
