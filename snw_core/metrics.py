@@ -52,6 +52,7 @@ __all__ = [
     "weak_twin_note",
     "short_budget_note",
     "faulty_data_note",
+    "run_notes",
     "run_warnings",
     "doubtful_goods",
     "UNUSABLE_RATE",
@@ -502,13 +503,18 @@ def faulty_data_note(metrics: dict, run_id: str = "RUN_ID") -> str | None:
             f"at them on the Audit page (`python -m snw_core audit {run_id}`) and fix the data.")
 
 
+def run_notes(metrics: dict, run_id: str = "RUN_ID") -> list[str]:
+    """The operator's sentences about the run itself, whatever threshold it is judged at: :func:`weak_twin_note`,
+    :func:`short_budget_note`, :func:`faulty_data_note` (the report's notes at its top)."""
+    metrics = metrics or {}
+    return [n for n in (weak_twin_note(metrics), short_budget_note(metrics), faulty_data_note(metrics, run_id)) if n]
+
+
 def run_warnings(metrics: dict, run_id: str = "RUN_ID") -> list[str]:
     """Every operator's sentence a finished run calls for, as the command line prints them after "WARNING: ":
-    :func:`unusable_note`, :func:`weak_twin_note`, :func:`short_budget_note`, :func:`faulty_data_note` (the pages
-    show each in its own box)."""
+    :func:`unusable_note` at the stored threshold, then :func:`run_notes` (the pages show each in its own box)."""
     metrics = metrics or {}
-    return [n for n in (unusable_note(metrics), weak_twin_note(metrics), short_budget_note(metrics),
-                        faulty_data_note(metrics, run_id)) if n]
+    return [n for n in (unusable_note(metrics),) if n] + run_notes(metrics, run_id)
 
 
 def _roc_inputs(scores, is_defect):

@@ -294,14 +294,12 @@ def build_report(run, threshold: float | None = None, dataset=None, compare=(), 
     parts.append(f'<p class="muted">Preset <b>{_e(cfg.get("preset", "?"))}</b> · data <code>{_e(data_cfg.get("source", "?"))}'
                  f"</code> · trained {_e(status.get('ended') or status.get('started') or '?')} · report made {_e(now_iso())}</p>")
 
-    from .metrics import faulty_data_note, short_budget_note, unusable_note, weak_twin_note
+    from .metrics import run_notes, unusable_note
     alarm = unusable_note({"overkill_rate": op["overkill_rate"], "escape_rate": op["escape_rate"]})
     if alarm:
         parts.append(f'<p class="alarm">{_e(alarm)}</p>')
     # what the pages say about the run itself, whatever the threshold: a weak twin, a short budget, faulty data
-    for note in (weak_twin_note(metrics), short_budget_note(metrics), faulty_data_note(metrics, run.id)):
-        if note:
-            parts.append(f'<p class="note">{_e(note)}</p>')
+    parts.extend(f'<p class="note">{_e(note)}</p>' for note in run_notes(metrics, run.id))
 
     # ---- headline
     test = split == "test"
