@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import re
 import tempfile
 import threading
 from pathlib import Path
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_write_npz", "read_npz",
-           "atomic_writer", "project_root", "current_umask", "default_mode"]
+           "atomic_writer", "project_root", "current_umask", "default_mode", "temp_writer", "temp_host"]
 
 _UMASK_LOCK = threading.Lock()
 
@@ -48,6 +50,22 @@ def default_mode(path, folder: bool | None = None) -> Path:
     return path
 
 
+def temp_host() -> str:
+    """This machine's name as temp files written here carry it."""
+    return re.sub(r"[^A-Za-z0-9.-]", "-", platform.node()) or "host"
+
+
+# ``.{name}.{host}~{pid}.{random}.tmp{suffix}``: the writer's host and process id, so that a temp file left by a
+# process that was killed outright (SIGKILL, a lost machine) can be told from one that is being written
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9.-]+)~(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp(?P<suffix>\.[^.]*)?$")
+
+
+def temp_writer(name: str) -> tuple[str, int] | None:
+    """``(host, pid)`` of the process that wrote temp file ``name`` (made by :class:`atomic_writer`), or None."""
+    m = _TEMP.match(name)
+    return (m["host"], int(m["pid"])) if m else None
+
+
 class atomic_writer:
     """Context manager yielding a temp path next to ``path``; renamed onto ``path`` only on success.
 
@@ -61,7 +79,8 @@ class atomic_writer:
 
     def __enter__(self) -> Path:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp" + self.suffix, dir=self.path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.{temp_host()}~{os.getpid()}.", suffix=".tmp" + self.suffix,
+                                   dir=self.path.parent)
         os.close(fd)
         self.tmp = Path(tmp)
         return self.tmp

@@ -23,7 +23,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .fsutil import atomic_write_json, atomic_write_text, project_root
+from .fsutil import atomic_write_json, atomic_write_text, project_root, temp_host, temp_writer
 
 __all__ = ["RunStore", "Run", "RunError", "validate_run_id", "runs_dir", "STATES", "HISTORY_COLUMNS"]
 
@@ -101,6 +101,28 @@ def pid_alive(pid, start=None) -> bool:
     return True
 
 
+def remove_orphan_temps(folder: Path) -> list[str]:
+    """Remove the temp files in ``folder`` whose writer, a process on this machine, is gone; returns their names.
+
+    A write is a temp file renamed into place, so a process killed outright (SIGKILL; a sweep's driver killed
+    takes its trials with it) can leave one behind, never a half-written file. Temp files written by a live
+    process, by another machine, or in an older naming, are left alone."""
+    removed = []
+    try:
+        names = [p.name for p in Path(folder).iterdir() if p.name.startswith(".")]
+    except OSError:
+        return removed
+    for name in names:
+        w = temp_writer(name)
+        if w and w[0] == temp_host() and not pid_alive(w[1]):
+            try:
+                (Path(folder) / name).unlink()
+                removed.append(name)
+            except OSError:
+                pass
+    return removed
+
+
 class Run:
     """One run folder. Reading methods tolerate missing files (a run that is still starting)."""
 
@@ -168,6 +190,7 @@ class Run:
         # a pid means something only on the machine that wrote it (sweep trials may run on other machines)
         local = st.get("host") in (None, platform.node())
         if s == "running" and local and not pid_alive(st.get("pid"), st.get("pid_start")):
+            remove_orphan_temps(self.path)
             return INTERRUPTED
         return s
 

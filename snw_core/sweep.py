@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from .fsutil import atomic_write_json, atomic_write_text
-from .runs import RUN_ID_RE, Run, RunError, RunStore, _proc_start, now_iso, pid_alive, validate_run_id
+from .runs import RUN_ID_RE, Run, RunError, RunStore, _proc_start, now_iso, pid_alive, remove_orphan_temps, validate_run_id
 
 __all__ = ["SweepError", "Sweep", "parse_grid", "parse_random", "expand_trials", "plan_sweep", "create_sweep",
            "execute", "prepare_resume", "start_sweep", "resume_in_background", "stop_sweep", "find_sweep",
@@ -310,6 +310,7 @@ class Sweep:
             return "starting" if young else "failed"
         s = st.get("state", "failed")
         if s == "running" and st.get("host") in (None, platform.node()) and not pid_alive(st.get("pid"), st.get("pid_start")):
+            remove_orphan_temps(self.path)
             return "failed (interrupted)"
         return s
 

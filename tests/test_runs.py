@@ -65,6 +65,29 @@ def test_a_run_whose_process_is_gone_is_interrupted(runs_dir):
     assert run.state() == "failed (interrupted)"
 
 
+def test_a_writer_killed_mid_save_leaves_no_temp_file_once_its_run_is_found_interrupted(runs_dir):
+    """SIGKILL cannot be cleaned up by the process itself: the run's temp file outlives it, and goes when the run is
+    read as interrupted. A live writer's temp file, and a file that only looks like one, stay."""
+    import signal
+    run = RunStore(runs_dir).create()
+    run.write_config({})
+    code = ("import sys, time; from snw_core.fsutil import atomic_writer\n"
+            f"with atomic_writer({str(run.embedder_path)!r}) as tmp:\n"
+            "    tmp.write_bytes(b'half'); print(tmp.name, flush=True); time.sleep(60)\n")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    left = p.stdout.readline().strip()
+    run.write_status("running", pid=p.pid)
+    with atomic_writer(run.file("metrics.json")) as live:           # this process's write, in progress
+        assert run.state() == "running" and (run.path / left).exists()
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        (run.path / ".notes.tmp").write_text("a user's own file")
+        assert run.state() == "failed (interrupted)"
+        assert not (run.path / left).exists() and live.exists() and (run.path / ".notes.tmp").exists()
+        live.write_text("{}")
+    assert not run.embedder_path.exists() and json.loads(run.file("metrics.json").read_text()) == {}
+
+
 def test_running_runs_cannot_be_deleted(runs_dir):
     store = RunStore(runs_dir)
     run = store.create()
