@@ -24,7 +24,7 @@ COLUMN_CONFIG = {
     "epochs": st.column_config.NumberColumn("epochs", help="the setting: epochs counted from take-off"),
     "epochs_run": st.column_config.NumberColumn(
         "epochs run", help="epochs actually trained: more than the setting when the model sat on a start-up plateau "
-                           "first, fewer after early stopping or Stop"),
+                           "first or its budget grew for a hard surface, fewer after early stopping or Stop"),
     "learning_rate": st.column_config.NumberColumn("learning rate", format="%g"),
     "batch_size": st.column_config.NumberColumn("batch size"),
     "embedding_dim": st.column_config.NumberColumn("embedding size"),

@@ -29,6 +29,7 @@ _SEED = {
     "lr_schedule": "constant",
     "early_stopping_patience": 0,   # 0 = off
     "plateau_epochs": 0,            # 0 = the epoch budget starts with the first batch
+    "stretch_epochs": 0,            # 0 = the epoch budget never grows
     "augment_shift": 0,
     "augment": "none",          # training augmentation (snw_core.augment): none, or "line" (a camera's drift)
     "presmooth": 0.0,           # conv twin: a fixed Gaussian blur (sigma, px) before the first convolution; 0 = off
@@ -48,7 +49,8 @@ _SEED = {
 #: loss, margin 1, positives and negatives weighted equally); Adam with cosine learning-rate decay; early
 #: stopping on the validation pair loss with the best weights restored. The epoch budget counts from take-off:
 #: epochs spent on the start-up plateau (val or train pair accuracy still below 60 %, up to ``plateau_epochs``)
-#: do not count, and the learning rate stays at its peak until then.
+#: do not count, and the learning rate stays at its peak until then. Halfway through the budget a twin that ranks
+#: the val items below AUROC 0.95 (a strongly grained surface; never a connector) gets ``stretch_epochs`` more.
 _DEFAULT = dict(_SEED, **{
     "twin": "conv",
     "pairing": "in_batch",
@@ -60,6 +62,7 @@ _DEFAULT = dict(_SEED, **{
     "lr_schedule": "cosine",
     "early_stopping_patience": 5,
     "plateau_epochs": 30,
+    "stretch_epochs": 5,
     "augment_shift": 0,
     "register": "auto",
 })
@@ -100,7 +103,8 @@ PRESET_HELP = {
             "Adam, batch 32, 10 epochs.",
     "default": "Small convolutional twin on standardised images, unit-length embedding, class-balanced batches "
                "with all in-batch pairs, cosine learning rate, early stopping on validation loss (best weights restored); "
-               "the epoch budget counts from take-off (epochs spent on a start-up plateau do not count).",
+               "the epoch budget counts from take-off (epochs spent on a start-up plateau do not count) and grows "
+               "by half where the model ranks the validation items badly halfway through it (a hard surface).",
     "camera": "The default recipe trained against a line camera's drift: blur, JPEG, noise and light changes drawn "
               "afresh for every training image, 30 epochs (about four times as long as default), a moving average of "
               "the weights. For parts with a fixed layout (connectors); on a strongly grained surface it did worse "
@@ -134,6 +138,9 @@ SETTING_HELP = {
     "plateau_epochs": "extra epochs allowed on the start-up plateau (val or train pair accuracy below 60 %) "
                       "before the epoch budget starts counting (0 = off; an explicit epoch count without it means "
                       "exactly that many epochs)",
+    "stretch_epochs": "extra epochs for a hard surface: where the model, halfway through its epoch budget, ranks the "
+                      "validation items below AUROC 0.95, the budget grows by this many (0 = off; an explicit epoch "
+                      "count without it means exactly that many epochs)",
 }
 
 _RANGES = {
@@ -145,6 +152,7 @@ _RANGES = {
     "embedding_dim": (int, 2, 1024),
     "early_stopping_patience": (int, 0, 1000),
     "plateau_epochs": (int, 0, 1000),
+    "stretch_epochs": (int, 0, 1000),
     "augment_shift": (int, 0, 4),
     "presmooth": (float, 0.0, 3.0),
     "ema": (float, 0.0, 0.9999),
@@ -167,8 +175,8 @@ _CHOICES = {
 def resolve_settings(preset: str = "default", **overrides) -> dict:
     """The preset's settings with ``overrides`` applied (``None`` values ignored), validated.
 
-    An ``epochs`` override without a ``plateau_epochs`` override sets ``plateau_epochs`` to 0: exactly that
-    many epochs are trained.
+    An ``epochs`` override without a ``plateau_epochs`` (``stretch_epochs``) override sets ``plateau_epochs``
+    (``stretch_epochs``) to 0: exactly that many epochs are trained.
 
     Raises :class:`SettingsError` for an unknown preset, an unknown setting or a value out of range.
     """
@@ -186,6 +194,8 @@ def resolve_settings(preset: str = "default", **overrides) -> dict:
         # an explicit epoch count is taken literally (``--epochs 1`` trains one epoch); the plateau allowance
         # is the preset's own policy and applies when the epochs come from the preset, or when asked for
         s["plateau_epochs"] = 0
+    if overrides.get("epochs") is not None and overrides.get("stretch_epochs") is None:
+        s["stretch_epochs"] = 0                 # the same for the stretch of a hard surface
     for k, (typ, lo, hi) in _RANGES.items():
         try:
             v = typ(s[k])

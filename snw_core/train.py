@@ -35,6 +35,9 @@ EVAL_PAIRS_PER_IMAGE = 10
 TAKEOFF_PAIR_ACCURACY = 0.6
 #: the cosine schedule decays to this fraction of the peak learning rate
 COSINE_FLOOR = 0.05
+#: a hard surface: halfway through the epoch budget the twin ranks the val items below this AUROC, and the budget
+#: grows by ``stretch_epochs`` (:func:`stretch_decision`)
+STRETCH_BELOW_AUROC = 0.95
 _VERSIONED = ("numpy", "keras", "tensorflow-cpu", "tensorflow", "scikit-learn", "umap-learn", "datasets", "pandas",
               "pyarrow", "pillow")
 
@@ -147,11 +150,11 @@ def _make_callbacks(run, prep, keras, eval_pairs, log):
             from .embed import embed_images
             from .metrics import pair_accuracy
             fit_seconds = time.time() - self.t_epoch
-            vals = {}
+            vals, embs = {}, {}
             for part in ("train", "val"):
                 ia, ib, y = eval_pairs[part]
                 idx = prep.idx[part]
-                e = embed_images(self.embedder, prep.ds.images[idx])
+                e = embs[part] = embed_images(self.embedder, prep.ds.images[idx])
                 d = np.linalg.norm(e[ia] - e[ib], axis=1)
                 vals[part] = (float(_np_contrastive(y, d, settings["margin"]).mean()), pair_accuracy(d, y))
             row = {"epoch": epoch + 1, "loss": float(logs.get("loss", np.nan)), "val_loss": vals["val"][0],
@@ -160,6 +163,11 @@ def _make_callbacks(run, prep, keras, eval_pairs, log):
             self.rows.append(row)
             run.write_history(self.rows)
             self.budget.epoch_done(epoch + 1, row, vals["train"][1])
+            if self.budget.stretch_due(epoch + 1):
+                lab = prep.ds.labels
+                self.budget.decide_stretch(epoch + 1, val_twin_auroc(
+                    embs["train"], lab[prep.idx["train"]], embs["val"], lab[prep.idx["val"]], prep.ds.good_label,
+                    settings["k"]))
             total = self.budget.total(epoch + 1)
             run.append_progress({"kind": "epoch", **row, "epochs": total, "elapsed": round(time.time() - self.t0, 3)})
             log.epoch(row, total)
@@ -202,6 +210,7 @@ def _make_callbacks(run, prep, keras, eval_pairs, log):
             self.forced = False                                # the budget started without a take-off
             self.step = 0                                      # batches since the budget started
             self.base = float(settings["learning_rate"])
+            self.stretch = None                                # the half-budget check, once made
 
         def lr(self) -> float:
             return scheduled_lr(self.base, settings["lr_schedule"], self.step if self.takeoff is not None else None,
@@ -227,6 +236,24 @@ def _make_callbacks(run, prep, keras, eval_pairs, log):
                 log.msg(f"no take-off in {epoch} epochs (val pair accuracy {row['val_pair_accuracy']:.3f}, train "
                         f"images {train_pair_accuracy:.3f}); the epoch budget starts now")
                 run.append_progress({"kind": "phase", "phase": "no_takeoff", "epoch": epoch})
+
+        def stretch_due(self, epoch: int) -> bool:
+            """Halfway through the budget (a budget of 2 epochs or more, with ``stretch_epochs`` > 0), once."""
+            return (self.stretch is None and settings.get("stretch_epochs", 0) > 0 and self.epochs >= 2
+                    and self.takeoff is not None and epoch == self.takeoff + self.epochs // 2)
+
+        def decide_stretch(self, epoch: int, val_auroc: float) -> None:
+            """Grow the budget by ``stretch_epochs`` where the val AUROC says the surface is hard; the cosine
+            schedule then runs over the longer budget from here on (its learning rate rises a little)."""
+            extra = stretch_decision(val_auroc, settings["stretch_epochs"])
+            self.stretch = {"epoch": epoch, "val_auroc": None if not np.isfinite(val_auroc) else round(val_auroc, 4),
+                            "below": STRETCH_BELOW_AUROC, "extra_epochs": extra}
+            if extra:
+                self.epochs += extra
+                log.msg(f"halfway (epoch {epoch}) the twin ranks the val items at AUROC {val_auroc:.3f}, below "
+                        f"{STRETCH_BELOW_AUROC}: a hard surface; the epoch budget grows by {extra} to {self.epochs}")
+            run.append_progress({"kind": "phase", "phase": "stretch" if extra else "stretch_check", "epoch": epoch,
+                                 "val_auroc": self.stretch["val_auroc"], "extra_epochs": extra})
 
         def total(self, epoch: int) -> int:
             """Epochs this run will take as far as known now (it grows while on the plateau)."""
@@ -613,6 +640,28 @@ def fit_patches(embedder, images, labels, split, good_label, emb, checks, settin
     return {"bank": bank, "scores": pscore, "defect": pscore > bank.threshold}
 
 
+def val_twin_auroc(train_emb, train_labels, val_emb, val_labels, good_label: str, k: int) -> float:
+    """How well the twin ranks the val items as it stands: AUROC of the mean distance to the ``k`` nearest train
+    goods, defects against goods (NaN without both)."""
+    from .metrics import auroc, knn_scores
+    good = np.asarray(train_labels) == good_label
+    is_def = np.asarray(val_labels) != good_label
+    if not good.any() or is_def.all() or not is_def.any():
+        return float("nan")
+    return float(auroc(knn_scores(train_emb[good], val_emb, k=min(k, int(good.sum()))), is_def))
+
+
+def stretch_decision(val_auroc: float, stretch_epochs: int) -> int:
+    """Extra epochs for a run whose twin, halfway through its budget, ranks the val items below
+    :data:`STRETCH_BELOW_AUROC`: a surface it has not learnt yet (a strongly grained texture ranks at 0.1-0.9 there,
+    a connector or a smooth surface at 0.97-1.0; docs/real-data.md, section 27). No AUROC, no stretch.
+
+    >>> stretch_decision(0.77, 5), stretch_decision(0.98, 5), stretch_decision(float("nan"), 5), stretch_decision(0.5, 0)
+    (5, 0, 0, 0)
+    """
+    return int(stretch_epochs) if np.isfinite(val_auroc) and val_auroc < STRETCH_BELOW_AUROC else 0
+
+
 def took_off(val_pair_accuracy: float, train_pair_accuracy: float) -> bool:
     """Whether a twin has left its plateau: the seed-scheme pair accuracy of the val items *and* of the train
     items reaches :data:`TAKEOFF_PAIR_ACCURACY`. The val split alone decides on a large data set (a twin tells
@@ -792,7 +841,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         def on_term(signum, frame):
             stopper.signalled = True
         signal.signal(signal.SIGTERM, on_term)
-    max_epochs = settings["epochs"] + settings["plateau_epochs"]
+    max_epochs = settings["epochs"] + settings["plateau_epochs"] + settings.get("stretch_epochs", 0)
     run.append_progress({"kind": "phase", "phase": "training", "epochs": budget.total(0), "batches": steps,
                          "max_epochs": max_epochs})
     t0 = time.time()
@@ -902,7 +951,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     metrics_ = {"pair_accuracy": pair_accuracy(np.linalg.norm(e_te[ia] - e_te[ib], axis=1), y), **metrics_,
                 "train_seconds": round(train_seconds, 3), "epochs_run": len(validation.rows),
                 "best_epoch": int(np.argmin([r["val_loss"] for r in validation.rows]) + 1) if validation.rows else 0,
-                "best_weights_restored": restored, "takeoff_epoch": None if budget.forced else budget.takeoff, "embed_ms_per_image": round(1000 * embed_seconds / ds.n, 4),
+                "best_weights_restored": restored, "takeoff_epoch": None if budget.forced else budget.takeoff, "budget_stretch": budget.stretch, "embed_ms_per_image": round(1000 * embed_seconds / ds.n, 4),
                 "state": state}
     if settings["pairing"] == "classify":
         from .baselines import probability_metrics

@@ -233,6 +233,21 @@ def test_train_form_carries_the_plateau_allowance(store, monkeypatch):
     assert argv[argv.index("--plateau-epochs") + 1] == "4" and argv[argv.index("--epochs") + 1] == str(PRESETS["default"]["epochs"])
 
 
+def test_train_form_carries_the_stretch_of_a_hard_surface(store, monkeypatch):
+    calls = []
+    monkeypatch.setattr(launch, "start_training", lambda source, preset, overrides, **kw:
+                        calls.append(overrides) or running(store, "r7-started").id)
+    at = page("app_pages/train.py")
+    assert at.number_input(key="train_stretch_epochs").value == PRESETS["default"]["stretch_epochs"] == 5
+    at.number_input(key="train_stretch_epochs").set_value(0)
+    at.button(key="train_start").click().run()
+    assert not at.exception and calls[0]["stretch_epochs"] == 0
+    argv = launch.train_command("default", "default", calls[0])
+    assert argv[argv.index("--stretch-epochs") + 1] == "0"
+    at.selectbox(key="train_preset").set_value("seed").run()
+    assert at.number_input(key="train_stretch_epochs").value == 0       # the study has none
+
+
 def test_train_form_carries_the_augmentation(store, monkeypatch):
     calls = []
     monkeypatch.setattr(launch, "start_training", lambda source, preset, overrides, **kw:

@@ -82,6 +82,48 @@ def test_an_explicit_epoch_count_is_literal_unless_an_allowance_is_asked_for():
     assert resolve_settings("default", epochs=None)["plateau_epochs"] == 30   # None = not given
 
 
+def test_an_explicit_epoch_count_turns_the_stretch_off_unless_it_is_asked_for():
+    from snw_core.presets import PRESETS, resolve_settings
+    assert PRESETS["default"]["stretch_epochs"] == 5 and PRESETS["seed"]["stretch_epochs"] == 0
+    assert resolve_settings("default")["stretch_epochs"] == 5
+    assert resolve_settings("default", epochs=15)["stretch_epochs"] == 0
+    assert resolve_settings("default", epochs=15, stretch_epochs=3)["stretch_epochs"] == 3
+
+
+def test_val_twin_auroc_ranks_the_val_items_by_their_distance_to_the_train_goods():
+    rng = np.random.default_rng(0)
+    tr = np.concatenate([rng.normal(0, 0.1, (30, 4)), rng.normal(3, 0.1, (10, 4))])
+    tr_lab = np.array(["0"] * 30 + ["2"] * 10)
+    va_good, va_def = rng.normal(0, 0.1, (8, 4)), rng.normal(3, 0.1, (4, 4))
+    va_lab = np.array(["0"] * 8 + ["5"] * 4)
+    assert T.val_twin_auroc(tr, tr_lab, np.concatenate([va_good, va_def]), va_lab, "0", 3) == 1.0
+    swapped = np.array(["5"] * 8 + ["0"] * 4)                  # the goods far from the train goods: worst ranking
+    assert T.val_twin_auroc(tr, tr_lab, np.concatenate([va_good, va_def]), swapped, "0", 3) == 0.0
+    assert np.isnan(T.val_twin_auroc(tr, tr_lab, va_good, va_lab[:8], "0", 3))          # no defect among the val
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("below, grows", [(1.01, True), (0.0, False)])
+def test_halfway_a_hard_surface_grows_the_budget_and_the_schedule_runs_over_it(tiny_parquet, runs_dir, monkeypatch,
+                                                                                below, grows):
+    monkeypatch.setattr(T, "STRETCH_BELOW_AUROC", below)      # 1.01: every twin ranks below it; 0: none does
+    run, seen = _fit(tiny_parquet, monkeypatch, 1.01, epochs=4, plateau_epochs=0, stretch_epochs=2,
+                     early_stopping_patience=0)
+    m = run.metrics()
+    assert len(run.history()) == m["epochs_run"] == (6 if grows else 4)
+    st = m["budget_stretch"]
+    assert st["epoch"] == 2 and st["extra_epochs"] == (2 if grows else 0) and 0.0 <= st["val_auroc"] <= 1.0
+    ev = _events(run)
+    assert [(e["phase"], e["epoch"]) for e in ev if e.get("phase", "").startswith("stretch")] == \
+        [("stretch" if grows else "stretch_check", 2)]
+    assert [e["epochs"] for e in ev if e["kind"] == "epoch"] == ([4, 6, 6, 6, 6, 6] if grows else [4] * 4)
+    steps = next(e["batches"] for e in ev if e.get("phase") == "training")
+    # a cosine over 4 epochs of batches for the first 2, then over the 6 the budget has become
+    assert [t for _, t in seen] == [4 * steps] * (2 * steps) + [(6 if grows else 4) * steps] * ((4 if grows else 2) * steps)
+    assert [s for s, _ in seen] == list(range((6 if grows else 4) * steps))
+    assert run.config()["settings"]["stretch_epochs"] == 2
+
+
 def test_takeoff_needs_the_train_images_too():
     level = T.TAKEOFF_PAIR_ACCURACY
     assert T.took_off(level, level) and T.took_off(0.9, 0.8)
