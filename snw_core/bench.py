@@ -25,7 +25,8 @@ benchmarked; ``None`` if never), ``reference_best_val_loss``, ``best_val_loss``,
 ``judge_ms_single`` (the dashboard's full judgement of one image: score, verdict, pin guess, nearest
 references), ``litert_ms_single`` (one image embedded by the same model converted to LiteRT, as the line
 bundle runs it, one thread, plus the k-NN score; ``None`` with ``litert_error`` if the conversion failed),
-``takeoff_epoch``, ``run_id``, ``data``, ``n_items``, ``image_shape``, ``seed``, ``cores``;
+``takeoff_epoch``, ``stretch_epochs`` (the epochs the budget grew by halfway for a hard surface, 0; ``None``
+where no check was made), ``run_id``, ``data``, ``n_items``, ``image_shape``, ``seed``, ``cores``;
 ``litert_judge_ms_single`` (LiteRT + score + the not-a-part check and heat map, as the bundle judges);
 ``not_a_part`` (per kind of :mod:`snw_core.notapart`, seed 1: counts judged GOOD / UNKNOWN / DEFECT),
 ``not_a_part_good`` / ``_unknown`` / ``_defect`` (shares of all of them; GOOD must be 0), ``not_a_part_held_out``
@@ -225,6 +226,7 @@ def bench_row(run, preset: str, images: np.ndarray) -> dict:
     row["best_val_loss"] = min(val) if val else None
     row["best_epoch"] = m.get("best_epoch")
     row["takeoff_epoch"] = m.get("takeoff_epoch")
+    row["stretch_epochs"] = (m.get("budget_stretch") or {}).get("extra_epochs")
     row["run_id"] = run.id
     row["state"] = m.get("state", run.state())
     if m.get("p_good"):         # the classifier baseline's own score, 1 - p(good), beside the k-NN rule
@@ -314,6 +316,7 @@ def _pct(v) -> str:
 def format_table(rows: list[dict]) -> str:
     """An aligned text table of the rows (rates in %, times in s and ms)."""
     cols = [("preset", "preset", "{}"), ("epochs", "epochs", "{:d}"), ("takeoff_epoch", "take-off", "{:d}"),
+            ("stretch_epochs", "stretch", "{:d}"),
             ("train_seconds", "train s", "{:.1f}"),
             ("time_ratio", "time ratio", "{:.2f}"), ("time_to_seed_best_val_loss", "s to seed best val", "{:.1f}"),
             ("pair_accuracy", "pair acc %", "{:.1%}"), ("good_defect_accuracy", "good/defect acc %", "{:.2%}"),

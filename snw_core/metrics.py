@@ -473,9 +473,10 @@ def short_budget_note(metrics: dict) -> str | None:
     if not 0.5 <= auroc < SHORT_BUDGET_AUROC:
         return None
     return (f"The twin was still improving when its epoch budget ran out (its best validation loss came in its last "
-            f"epoch, epoch {int(ran)}) and ranks the test items at AUROC {auroc:.3f}. Train again with a longer budget "
-            "(--epochs, the Train page's Epochs, half as many again): on a strongly grained surface 15 epochs "
-            "instead of 10 raised this AUROC to 0.976-0.990 over five seeds (docs/real-data.md, section 26).")
+            f"epoch, epoch {int(ran)}) and ranks the test items at AUROC {auroc:.3f}. Train again with a longer budget, "
+            "half as many epochs again (the Train page's Epochs; on the command line --epochs N --plateau-epochs 30): "
+            "on a strongly grained surface 15 epochs instead of 10 raised this AUROC to 0.976-0.990 over five seeds "
+            "(docs/real-data.md, section 26).")
 
 
 def faulty_data_note(metrics: dict, run_id: str = "RUN_ID") -> str | None:
