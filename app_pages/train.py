@@ -32,10 +32,6 @@ PHASE_TEXT = {
     "training": "Training",
     "validating": "Scoring the validation pairs for this epoch …",
     "early_stopping": "Early stopping: the validation loss stopped improving",
-    "takeoff": "The model has left its start-up plateau; the epoch budget counts from here",
-    "no_takeoff": "No take-off within the plateau allowance; the epoch budget counts from here",
-    "stretch": "Halfway through the budget the model ranks the validation items badly (a hard surface): the budget grew",
-    "stretch_check": "Halfway through the budget: the model ranks the validation items well, the budget stays",
     "evaluating": "Training finished: embedding every item and scoring the test split …",
     "gate": "Fitting the checks of every verdict (not-a-part, focus, noise, heat map) …",
     "drift_check": "Judging fresh items under nine camera changes (the drift check) …",
@@ -201,12 +197,13 @@ def loss_figure(events, hist, epochs: int) -> go.Figure:
     return fig
 
 
-def _mark_takeoff(fig: go.Figure, events) -> None:
-    """A dotted line at the epoch the model left its start-up plateau (when it had one)."""
-    mark = V.takeoff_mark(events)
-    if mark:
-        fig.add_vline(x=mark[0], line=dict(color="#888888", dash="dot", width=1), annotation_text=mark[1],
-                      annotation_position="top left", annotation_font_size=11)
+def _mark_takeoff(fig: go.Figure, events, edge: str = "top") -> None:
+    """Dotted lines at the epoch the model left its start-up plateau (when it had one) and where its budget grew
+    for a hard surface (when it did); their labels at the ``edge`` of the plot the curves leave free."""
+    for mark, side in ((V.takeoff_mark(events), "left"), (V.stretch_mark(events), "right")):
+        if mark:
+            fig.add_vline(x=mark[0], line=dict(color="#888888", dash="dot", width=1), annotation_text=mark[1],
+                          annotation_position=f"{edge} {side}", annotation_font_size=11)
 
 
 def accuracy_figure(events, hist, epochs: int) -> go.Figure:
@@ -221,7 +218,7 @@ def accuracy_figure(events, hist, epochs: int) -> go.Figure:
                       xaxis_title="epoch", yaxis_title="pair accuracy (same when d < 0.5)")
     fig.update_xaxes(range=[0, max(epochs, 1) * 1.02])
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
-    _mark_takeoff(fig, events)
+    _mark_takeoff(fig, events, edge="bottom")          # pair accuracies climb to the top
     return fig
 
 

@@ -22,11 +22,14 @@ import pandas as pd
 __all__ = ["Progress", "summarize_progress", "eta_seconds", "batch_curve", "epoch_curve", "loss_overlay",
            "KEY_SETTINGS", "OTHER_SETTINGS", "KEY_METRICS", "BETTER", "METRIC_LABELS", "runs_frame",
            "differing_columns", "compare_metrics", "metric_value", "comparison_table", "verdict", "format_value", "format_delta",
-           "format_duration", "format_time", "tail", "SHORT_LABELS", "ENDED_STATES", "takeoff_mark"]
+           "format_duration", "format_time", "tail", "SHORT_LABELS", "ENDED_STATES", "takeoff_mark",
+           "stretch_mark"]
 
 #: run states after which nothing changes any more
 ENDED_STATES = ("done", "stopped", "failed", "failed (interrupted)")
 _TRAINING_PHASES = ("training", "validating")
+#: events inside training that mark an epoch (the budget started, or grew) without ending the training phase
+_MARK_PHASES = ("takeoff", "no_takeoff", "stretch", "stretch_check")
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,8 @@ def summarize_progress(events: list[dict]) -> Progress:
         kind = ev.get("kind")
         epochs = int(ev.get("epochs") or epochs)
         if kind == "phase":
-            phase = ev.get("phase", phase)
+            if ev.get("phase") not in _MARK_PHASES:
+                phase = ev.get("phase", phase)
             batches = int(ev.get("batches") or batches)
         elif kind == "batch":
             epoch, batch, batches = int(ev["epoch"]), int(ev["batch"]), int(ev.get("batches") or batches)
@@ -343,6 +347,21 @@ def tail(text: str, n: int = 40) -> str:
     """The last ``n`` lines of ``text``, carriage-return progress bars collapsed to their last state."""
     lines = [ln.rsplit("\r", 1)[-1] for ln in text.splitlines()]
     return "\n".join(lines[-n:])
+
+
+def stretch_mark(events) -> tuple[int, str] | None:
+    """``(epoch, text)`` for a line on the training curves where the epoch budget grew for a hard surface
+    (``stretch`` progress event), or None.
+
+    >>> stretch_mark([{"kind": "phase", "phase": "stretch", "epoch": 6, "extra_epochs": 5}])
+    (6, 'budget +5 (hard surface)')
+    >>> stretch_mark([{"kind": "phase", "phase": "stretch_check", "epoch": 6, "extra_epochs": 0}]) is None
+    True
+    """
+    for ev in events:
+        if ev.get("kind") == "phase" and ev.get("phase") == "stretch":
+            return int(ev["epoch"]), f"budget +{int(ev.get('extra_epochs', 0))} (hard surface)"
+    return None
 
 
 def takeoff_mark(events) -> tuple[int, str] | None:

@@ -63,6 +63,26 @@ def test_epoch_event_then_second_epoch():
     assert p.epoch == 2 and p.epochs_done == 1
 
 
+@pytest.mark.parametrize("mark", [{"kind": "phase", "phase": "takeoff", "epoch": 1},
+                                  {"kind": "phase", "phase": "stretch", "epoch": 1, "extra_epochs": 1},
+                                  {"kind": "phase", "phase": "stretch_check", "epoch": 1, "extra_epochs": 0}])
+def test_the_budget_starting_or_growing_is_a_mark_inside_training_not_a_phase(mark):
+    """Before, the Train page showed the take-off's sentence for the rest of the training, without epoch, batch or
+    time left."""
+    evs = [PHASE, batch(1, 10, 20.0), epoch_ev(1, 24.0, epochs=3), mark, batch(2, 2, 28.0, epochs=3)]
+    p = V.summarize_progress(evs)
+    assert p.training and p.phase == "training" and p.epochs == 3 and p.epoch == 2 and p.eta is not None
+    p = V.summarize_progress(evs + [batch(2, 10, 36.0, epochs=3)])
+    assert p.phase == "validating"
+
+
+def test_stretch_mark_only_where_the_budget_grew():
+    assert V.stretch_mark([{"kind": "phase", "phase": "takeoff", "epoch": 3}]) is None
+    assert V.stretch_mark([{"kind": "phase", "phase": "stretch_check", "epoch": 6, "extra_epochs": 0}]) is None
+    assert V.stretch_mark([{"kind": "phase", "phase": "stretch", "epoch": 7, "extra_epochs": 5}]) == \
+        (7, "budget +5 (hard surface)")
+
+
 def test_after_training_phases_have_no_eta():
     evs = [PHASE, batch(1, 10, 20.0), epoch_ev(1, 24.0), batch(2, 10, 44.0), epoch_ev(2, 48.0),
            {"kind": "phase", "phase": "evaluating"}]
