@@ -193,11 +193,11 @@ def loss_figure(events, hist, epochs: int) -> go.Figure:
     fig.update_layout(title="Loss", height=330, margin=dict(l=10, r=10, t=40, b=10),
                       legend=dict(orientation="h", y=-0.25), xaxis_title="epoch", yaxis_title="contrastive loss")
     fig.update_xaxes(range=[0, max(epochs, 1) * 1.02])
-    _mark_takeoff(fig, events)
+    _mark_budget(fig, events)
     return fig
 
 
-def _mark_takeoff(fig: go.Figure, events, edge: str = "top") -> None:
+def _mark_budget(fig: go.Figure, events, edge: str = "top") -> None:
     """Dotted lines at the epoch the model left its start-up plateau (when it had one) and where its budget grew
     for a hard surface (when it did); their labels at the ``edge`` of the plot the curves leave free."""
     for mark, side in ((V.takeoff_mark(events), "left"), (V.stretch_mark(events), "right")):
@@ -218,7 +218,7 @@ def accuracy_figure(events, hist, epochs: int) -> go.Figure:
                       xaxis_title="epoch", yaxis_title="pair accuracy (same when d < 0.5)")
     fig.update_xaxes(range=[0, max(epochs, 1) * 1.02])
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
-    _mark_takeoff(fig, events, edge="bottom")          # pair accuracies climb to the top
+    _mark_budget(fig, events, edge="bottom")          # pair accuracies climb to the top
     return fig
 
 

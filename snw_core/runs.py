@@ -112,9 +112,10 @@ def remove_orphan_temps(folder: Path) -> list[str]:
         names = [p.name for p in Path(folder).iterdir() if p.name.startswith(".")]
     except OSError:
         return removed
+    here = temp_host()
     for name in names:
         w = temp_writer(name)
-        if w and w[0] == temp_host() and not pid_alive(w[1]):
+        if w and w[0] == here and not pid_alive(w[1]):
             try:
                 (Path(folder) / name).unlink()
                 removed.append(name)

@@ -239,7 +239,7 @@ def _make_callbacks(run, prep, keras, eval_pairs, log):
 
         def stretch_due(self, epoch: int) -> bool:
             """Halfway through the budget (a budget of 2 epochs or more, with ``stretch_epochs`` > 0), once."""
-            return (self.stretch is None and settings.get("stretch_epochs", 0) > 0 and self.epochs >= 2
+            return (self.stretch is None and settings["stretch_epochs"] > 0 and self.epochs >= 2
                     and self.takeoff is not None and epoch == self.takeoff + self.epochs // 2)
 
         def decide_stretch(self, epoch: int, val_auroc: float) -> None:
@@ -841,7 +841,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         def on_term(signum, frame):
             stopper.signalled = True
         signal.signal(signal.SIGTERM, on_term)
-    max_epochs = settings["epochs"] + settings["plateau_epochs"] + settings.get("stretch_epochs", 0)
+    max_epochs = settings["epochs"] + settings["plateau_epochs"] + settings["stretch_epochs"]
     run.append_progress({"kind": "phase", "phase": "training", "epochs": budget.total(0), "batches": steps,
                          "max_epochs": max_epochs})
     t0 = time.time()
