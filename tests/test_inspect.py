@@ -157,6 +157,25 @@ def test_a_few_rows_run_through_the_models_traced_graph_with_the_same_result():
     assert key not in E._GRAPHS                                                # dropped with its model
 
 
+def test_predict_passes_large_images_a_few_at_a_time(monkeypatch):
+    """Large images pass through the model in pieces bounded in pixels, with the numbers of one whole pass."""
+    from snw_core import embed as E
+    from snw_core.model import build_embedder
+    from snw_core.presets import resolve_settings
+
+    model = build_embedder(resolve_settings("default"), (26, 36))
+    x = np.random.default_rng(1).integers(0, 256, (11, 26, 36)).astype(np.float32)
+    whole = E.predict(model, x)
+    sizes = []
+    fn = E._graph(model)
+    monkeypatch.setitem(E._GRAPHS, id(model), lambda t: sizes.append(int(t.shape[0])) or fn(t))
+    monkeypatch.setattr(E, "PASS_PIXELS", 3 * 26 * 36)                     # three images a pass
+    np.testing.assert_allclose(E.predict(model, x), whole, atol=1e-6)
+    assert sizes == [3, 3, 3, 2]
+    np.testing.assert_allclose(E.embed_images(model, x.astype(np.uint8)), whole, atol=1e-6)
+    assert E.pass_rows((26, 36)) == 3 and E.pass_rows((100, 100)) == 1
+
+
 def test_default_and_random_picks_come_from_the_test_split():
     labels = np.array(["0", "1", "0", "2", "1", "3", "0", "2"])
     split = np.array(["train", "test", "test", "test", "test", "test", "test", "train"])
