@@ -74,6 +74,9 @@ ANGLE_DEADBAND = 1.0
 MAX_REFERENCES = 256
 #: the pose search compares at most this many bytes of image windows at a time
 ESTIMATE_BYTES = 1 << 28
+#: images above this many pixels (128 x 128) take the pose search that copies no windows
+#: (:meth:`Registration._estimate_large`); smaller ones keep the window copies, whose poses every measured run has
+LARGE_PIXELS = 1 << 14
 #: the reliability check: a known change of CHECK_SHIFT px and CHECK_ANGLE degrees on the val goods
 CHECK_SHIFT, CHECK_ANGLE = 2.0, 3.0
 CHECK_SHIFT_PX, CHECK_ANGLE_DEG = 1.0, 1.5
@@ -156,6 +159,7 @@ class Registration:
         self._ref_z = standardize(self.references)
         self._ref_sq = np.sum(self._ref_z ** 2, axis=1)
         self._basis = plane_basis(*self.image_shape)
+        self._placed = self._tsum = None         # the large images' pose search's placed templates, built once
 
     # ------------------------------------------------------------------ fitting
     @classmethod
@@ -271,13 +275,14 @@ class Registration:
         """The pose of every image, float64 (n, 3): dy, dx (px) and angle (degrees) of its part relative to
         the template."""
         h, w = self.image_shape
+        if h * w > LARGE_PIXELS:
+            return self._estimate_large(images)
         x = blur_matrix(h, SIGMA) @ _deplane(images, self._basis) @ blur_matrix(w, SIGMA).T   # = _blur(., SIGMA)
         n = len(x)
-        m, na = MARGIN, len(self.angles)
+        m = MARGIN
         offs = [(dy, dx) for dy in range(-m, m + 1) for dx in range(-m, m + 1)]
         chunk = max(1, min(chunk, ESTIMATE_BYTES // (8 * len(offs) * (h - 2 * m) * (w - 2 * m))))
         out = np.zeros((n, 3))
-        step = self.angles[1] - self.angles[0] if na > 1 else 0.0
         for s in range(0, n, chunk):
             xb = x[s:s + chunk]
             b = len(xb)
@@ -286,19 +291,64 @@ class Registration:
                 b, len(offs), -1)
             win -= win.mean(2, keepdims=True)
             win /= np.linalg.norm(win, axis=2, keepdims=True) + 1e-12
-            sc = (win @ self.templates.T).reshape(b, 2 * m + 1, 2 * m + 1, na)
-            iy, ix, ia = np.unravel_index(sc.reshape(b, -1).argmax(1), sc.shape[1:])
-            r = np.arange(b)
-            c = sc[r, iy, ix, ia]
-            e = 2 * m
-            fy = np.where((iy > 0) & (iy < e), _parabola(sc[r, np.maximum(iy - 1, 0), ix, ia], c,
-                                                         sc[r, np.minimum(iy + 1, e), ix, ia]), 0.0)
-            fx = np.where((ix > 0) & (ix < e), _parabola(sc[r, iy, np.maximum(ix - 1, 0), ia], c,
-                                                         sc[r, iy, np.minimum(ix + 1, e), ia]), 0.0)
-            fa = np.where((ia > 0) & (ia < na - 1), _parabola(sc[r, iy, ix, np.maximum(ia - 1, 0)], c,
-                                                              sc[r, iy, ix, np.minimum(ia + 1, na - 1)]), 0.0)
-            out[s:s + b] = np.stack([iy - m + fy, ix - m + fx, self.angles[ia] + fa * step], 1)
+            out[s:s + b] = self._peak((win @ self.templates.T).reshape(b, 2 * m + 1, 2 * m + 1, len(self.angles)))
         return out
+
+    def _estimate_large(self, images) -> np.ndarray:
+        """:meth:`estimate` for images above :data:`LARGE_PIXELS`, the same correlations without copying windows:
+        each shift's window dotted with the template is a row band of the image (a view) dotted with the template
+        placed at the shift's column, and the windows' means and norms come from running sums. Five times faster
+        on 256 x 256 px (:meth:`estimate` copied 49 windows of every image); the poses agree with the window copies'
+        to 1e-9 px (a test compares them)."""
+        images = np.asarray(images)
+        h, w = self.image_shape
+        m, na = MARGIN, len(self.angles)
+        hh, ww, k = h - 2 * m, w - 2 * m, 2 * m + 1
+        if self._placed is None:
+            # (hh * w, k * na): the template of every angle, placed at every column shift dx (zeros elsewhere)
+            t = self.templates.reshape(na, hh, ww)
+            placed = np.zeros((k, na, hh, w))
+            for dx in range(k):
+                placed[dx, :, :, dx:dx + ww] = t
+            self._placed = placed.reshape(k * na, hh * w).T.copy()
+            self._tsum = self.templates.sum(1)
+        n = len(images)
+        out = np.zeros((n, 3))
+        step = max(1, ESTIMATE_BYTES // (8 * 4 * h * w))
+        for s in range(0, n, step):
+            x = _blur(_deplane(images[s:s + step], self._basis), SIGMA)
+            b = len(x)
+            c = np.zeros((b, h + 1, w + 1))
+            c2 = np.zeros((b, h + 1, w + 1))
+            c[:, 1:, 1:] = x.cumsum(1).cumsum(2)
+            c2[:, 1:, 1:] = (x * x).cumsum(1).cumsum(2)
+            box = [(cc[:, hh:, ww:] - cc[:, :k, ww:] - cc[:, hh:, :k] + cc[:, :k, :k]) for cc in (c, c2)]
+            s1, s2 = box                                            # (b, k, k): sums over each shift's window
+            norm = np.sqrt(np.maximum(s2 - s1 * s1 / (hh * ww), 0.0))
+            sc = np.empty((b, k, k, na))
+            for dy in range(k):
+                band = x[:, dy:dy + hh, :].reshape(b, -1)               # a view: whole rows of every image
+                dots = (band @ self._placed).reshape(b, k, na)         # [dx, angle]
+                sc[:, dy] = (dots - (s1[:, dy] / (hh * ww))[:, :, None] * self._tsum) / (norm[:, dy, :, None] + 1e-12)
+            out[s:s + b] = self._peak(sc)
+        return out
+
+    def _peak(self, sc) -> np.ndarray:
+        """The best pose of correlations sc (b, shift y, shift x, angle), refined by a parabola: (b, 3)."""
+        b, k, _, na = sc.shape
+        m = (k - 1) // 2
+        step = self.angles[1] - self.angles[0] if na > 1 else 0.0
+        iy, ix, ia = np.unravel_index(sc.reshape(b, -1).argmax(1), sc.shape[1:])
+        r = np.arange(b)
+        c = sc[r, iy, ix, ia]
+        e = 2 * m
+        fy = np.where((iy > 0) & (iy < e), _parabola(sc[r, np.maximum(iy - 1, 0), ix, ia], c,
+                                                     sc[r, np.minimum(iy + 1, e), ix, ia]), 0.0)
+        fx = np.where((ix > 0) & (ix < e), _parabola(sc[r, iy, np.maximum(ix - 1, 0), ia], c,
+                                                     sc[r, iy, np.minimum(ix + 1, e), ia]), 0.0)
+        fa = np.where((ia > 0) & (ia < na - 1), _parabola(sc[r, iy, ix, np.maximum(ia - 1, 0)], c,
+                                                          sc[r, iy, ix, np.minimum(ia + 1, na - 1)]), 0.0)
+        return np.stack([iy - m + fy, ix - m + fx, self.angles[ia] + fa * step], 1)
 
     def apply(self, images):
         """Registered images: ``(uint8 (n, h, w), pose (n, 3), applied (n, 3))``. ``pose`` is the estimate,

@@ -270,3 +270,19 @@ def test_the_pose_search_of_large_images_runs_a_few_images_at_a_time(parts, reg,
     monkeypatch.setattr(R, "ESTIMATE_BYTES", 8 * (2 * R.MARGIN + 1) ** 2 * (h - 2 * R.MARGIN) * (w - 2 * R.MARGIN) * 3)
     np.testing.assert_array_equal(reg.estimate(images), whole)
     assert np.abs(whole[:, 2]).mean() > 2                                     # the turns are found at all
+
+
+def test_the_pose_search_without_window_copies_finds_the_same_poses(parts, reg, monkeypatch):
+    """Large images take the pose search that copies no windows; on the same images it finds the poses of the
+    window copies, turned and shifted parts alike, in pieces too."""
+    from snw_core import register as R
+    images = np.concatenate([drift.rotate(parts[0][:20], 3.0, seed=2), drift.shift(parts[0][20:40], 2, seed=3),
+                             parts[0][40:50]])
+    copies = reg.estimate(images)
+    monkeypatch.setattr(R, "LARGE_PIXELS", 0)
+    fast = R.Registration(reg.templates, reg.angles, reg.references)
+    np.testing.assert_allclose(fast.estimate(images), copies, atol=1e-9)
+    h, w = reg.image_shape
+    monkeypatch.setattr(R, "ESTIMATE_BYTES", 8 * 4 * h * w * 3)               # three images a piece
+    np.testing.assert_allclose(fast.estimate(images), copies, atol=1e-9)
+    assert np.abs(copies[:20, 2]).mean() > 2 and np.abs(copies[20:40, :2]).max() > 1.5
