@@ -13,7 +13,7 @@ from keras import layers, ops
 
 from .pairs import PAIR_DIFFERENT, PAIR_SAME
 
-__all__ = ["build_embedder", "build_classifier", "build_siamese", "EuclideanDistance", "Normalize", "L2Normalize", "ContrastiveLoss",
+__all__ = ["build_embedder", "working_factor", "build_classifier", "build_siamese", "EuclideanDistance", "Normalize", "L2Normalize", "ContrastiveLoss",
            "InBatchContrastiveLoss", "PairAccuracy", "contrastive_loss", "load_embedder", "save_embedder"]
 
 PACKAGE = "snw"
@@ -147,13 +147,33 @@ class Normalize(keras.layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
+def working_factor(work_side: int, image_shape) -> int:
+    """The whole factor the twin averages images of ``image_shape`` down by: the smallest that brings their long
+    side to ``work_side`` px or less (1 where they are that small already, or ``work_side`` is 0).
+
+    >>> working_factor(128, (26, 36)), working_factor(128, (256, 256)), working_factor(128, (480, 640)), working_factor(0, (512, 512))
+    (1, 2, 5, 1)
+    """
+    side = max(int(image_shape[0]), int(image_shape[1]))
+    return 1 if not work_side or side <= int(work_side) else -(-side // int(work_side))
+
+
 def build_embedder(settings: dict, image_shape: tuple[int, int]) -> keras.Model:
-    """The twin: raw images (batch, h, w) in 0..255 -> embeddings (batch, embedding_dim)."""
+    """The twin: raw images (batch, h, w) in 0..255 -> embeddings (batch, embedding_dim).
+
+    Images larger than the ``work_side`` setting are averaged down by :func:`working_factor` inside the model
+    (layer ``working_resolution``), after the normalisation, the presmoothing and the shift augmentation: its
+    convolutions and projection then cost what those of a small image cost (a 256 x 256 px image held 16
+    channels of 65,536 pixels in each full-resolution convolution, and a projection of 131,072 inputs)."""
     h, w = int(image_shape[0]), int(image_shape[1])
+    factor = working_factor(settings.get("work_side", 0), (h, w))
     inp = keras.Input((h, w), name="image")
     x = Normalize(settings["normalize"], name="normalize")(inp)
     dim = int(settings["embedding_dim"])
     if settings["twin"] == "dense":
+        if factor > 1:
+            x = layers.Reshape((h, w, 1))(x)
+            x = layers.AveragePooling2D(factor, padding="same", name="working_resolution")(x)
         x = layers.Flatten()(x)
         x = layers.Dense(512, activation="relu")(x)
         x = layers.Dense(256, activation="relu")(x)
@@ -174,6 +194,8 @@ def build_embedder(settings: dict, image_shape: tuple[int, int]) -> keras.Model:
             s = int(settings["augment_shift"])
             x = layers.RandomTranslation(s / h, s / w, fill_mode="nearest", interpolation="nearest",
                                          seed=settings["seed"], name="random_shift")(x)
+        if factor > 1:
+            x = layers.AveragePooling2D(factor, padding="same", name="working_resolution")(x)
         for i, filters in enumerate(CONV_BLOCKS):
             for j, f in enumerate(filters):
                 x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"conv{i + 1}_{j + 1}")(x)

@@ -36,6 +36,7 @@ _SEED = {
     "ema": 0.0,                 # judge with an exponential moving average of the weights (its momentum); 0 = off
     "augment_noise": 0.0,       # with an augmentation: this share of the training images gets extra sensor noise
     "register": "off",          # align every image to the taught part before judging (snw_core.register): auto, off
+    "work_side": 0,             # the twin sees images averaged down to this long side (px); 0 = full resolution
     "split": [0.6, 0.2, 0.2],
     "seed": 0,
     "k": 3,                     # k nearest good references for the good/defect score
@@ -65,6 +66,7 @@ _DEFAULT = dict(_SEED, **{
     "stretch_epochs": 5,
     "augment_shift": 0,
     "register": "auto",
+    "work_side": 128,
 })
 
 #: A baseline, not a recipe: a plain supervised CNN. The conv backbone of the ``default`` twin (same
@@ -141,6 +143,9 @@ SETTING_HELP = {
     "stretch_epochs": "extra epochs for a hard surface: where the model, halfway through its epoch budget, ranks the "
                       "validation items below AUROC 0.95, the budget grows by this many (0 = off; an explicit epoch "
                       "count without it means exactly that many epochs)",
+    "work_side": "the twin sees images whose long side is larger averaged down by a whole factor to at most this "
+                 "many pixels (0 = full resolution); registration, the pixel checks and the heat maps keep the full "
+                 "resolution",
 }
 
 _RANGES = {
@@ -153,6 +158,7 @@ _RANGES = {
     "early_stopping_patience": (int, 0, 1000),
     "plateau_epochs": (int, 0, 1000),
     "stretch_epochs": (int, 0, 1000),
+    "work_side": (int, 0, 4096),
     "augment_shift": (int, 0, 4),
     "presmooth": (float, 0.0, 3.0),
     "ema": (float, 0.0, 0.9999),

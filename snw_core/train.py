@@ -795,6 +795,12 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
                   for i, part in enumerate(("train", "val", "test"))}
     embedder = (M.build_classifier(settings, ds.image_shape, len(prep.classes)) if settings["pairing"] == "classify"
                 else M.build_embedder(settings, ds.image_shape))
+    factor = M.working_factor(settings.get("work_side", 0), ds.image_shape)
+    if factor > 1:
+        h, w = ds.image_shape
+        log.msg(f"working size: the twin sees the {h} x {w} px images averaged down to {-(-h // factor)} x "
+                f"{-(-w // factor)} px ({factor} x {factor} px a pixel, work_side {settings['work_side']}); "
+                "registration, the pixel checks and the heat maps keep the full resolution")
     tr = prep.idx["train"]
     x_train = ds.images[tr]
     # the layout first: where there is none to align to, a surface's mirror images are training data too
