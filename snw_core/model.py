@@ -66,6 +66,7 @@ class InBatchContrastiveLoss(keras.losses.Loss):
     """
 
     def __init__(self, margin: float = 1.0, name: str = "in_batch_contrastive", **kwargs):
+        kwargs.pop("reduction", None)       # always "sum" (the loss averages itself); a saved config carries it
         super().__init__(name=name, reduction="sum", **kwargs)
         self.margin = float(margin)
 
@@ -252,8 +253,13 @@ def build_siamese(embedder: keras.Model) -> keras.Model:
 
 
 def save_embedder(embedder: keras.Model, path) -> None:
-    """Save atomically as ``.keras``."""
+    """Save atomically as ``.keras``, without the optimizer's state: a trained twin is only ever loaded to judge
+    and export, and Adam's two moments per weight made the file three times the model (300 MB for a projection
+    of 256 x 256 px images at full resolution)."""
     from .fsutil import atomic_writer
+    if getattr(embedder, "optimizer", None) is not None:
+        # the same layers (and weights) in an uncompiled model; clone_model would compile its clone too
+        embedder = keras.Model(embedder.input, embedder.output, name=embedder.name)
     with atomic_writer(path, suffix=".keras") as tmp:
         embedder.save(tmp)
 

@@ -47,6 +47,23 @@ def test_embedder_round_trip_with_safe_mode(tmp_path, preset):
     assert not any(type(layer).__name__ == "Lambda" for layer in loaded.layers)
 
 
+def test_a_trained_embedder_is_saved_without_its_optimizer(tmp_path):
+    """Only the weights travel: Adam's moments made the file three times the model, and nothing loads them."""
+    import zipfile
+
+    import h5py
+    emb = M.build_embedder(resolve_settings("default", embedding_dim=8), (26, 36))
+    x = np.random.default_rng(0).integers(0, 255, (8, 26, 36)).astype(np.float32)
+    emb.compile(optimizer=keras.optimizers.Adam(1e-3), loss=M.InBatchContrastiveLoss(1.0))
+    emb.train_on_batch(x, np.repeat(np.arange(4), 2))
+    M.save_embedder(emb, tmp_path / "e.keras")
+    with zipfile.ZipFile(tmp_path / "e.keras") as z, h5py.File(z.open("model.weights.h5"), "r") as f:
+        assert "optimizer" not in f and "layers" in f
+    loaded = M.load_embedder(tmp_path / "e.keras")
+    assert loaded.name == "embedder" and [la.name for la in loaded.layers] == [la.name for la in emb.layers]
+    np.testing.assert_allclose(np.asarray(loaded(x, training=False)), np.asarray(emb(x, training=False)), atol=1e-6)
+
+
 def test_seed_twin_is_the_studys_network():
     emb = M.build_embedder(resolve_settings("seed"), (26, 36))
     dense = [layer for layer in emb.layers if isinstance(layer, keras.layers.Dense)]
