@@ -248,6 +248,21 @@ def test_train_form_carries_the_stretch_of_a_hard_surface(store, monkeypatch):
     assert at.number_input(key="train_stretch_epochs").value == 0       # the study has none
 
 
+def test_train_form_carries_the_working_size(store, monkeypatch):
+    calls = []
+    monkeypatch.setattr(launch, "start_training", lambda source, preset, overrides, **kw:
+                        calls.append(overrides) or running(store, "r8-started").id)
+    at = page("app_pages/train.py")
+    assert at.number_input(key="train_work_side").value == PRESETS["default"]["work_side"] == 128
+    at.number_input(key="train_work_side").set_value(64)
+    at.button(key="train_start").click().run()
+    assert not at.exception and calls[0]["work_side"] == 64
+    argv = launch.train_command("default", "default", calls[0])
+    assert argv[argv.index("--work-side") + 1] == "64"
+    at.selectbox(key="train_preset").set_value("seed").run()
+    assert at.number_input(key="train_work_side").value == 0             # the study sees every pixel
+
+
 def test_train_form_carries_the_augmentation(store, monkeypatch):
     calls = []
     monkeypatch.setattr(launch, "start_training", lambda source, preset, overrides, **kw:
