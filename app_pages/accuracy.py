@@ -89,7 +89,7 @@ def _apply_preset() -> None:
         return
     try:
         t = R.preset_threshold(preset, eff, labels, split, good, stored=stored,
-                               max_escape=st.session_state["accuracy_max_escape"] / 100, real=scores, forced=forced)
+                               max_escape=st.session_state["accuracy_max_escape"] / 100)
         st.session_state["accuracy_threshold"] = _clamp(t)
         st.session_state["accuracy_preset_error"] = None
     except ValueError as e:

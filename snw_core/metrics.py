@@ -55,7 +55,6 @@ __all__ = [
     "run_notes",
     "run_warnings",
     "doubtful_goods",
-    "forced_tie",
     "UNUSABLE_RATE",
 ]
 
@@ -696,29 +695,6 @@ def unknown_rates(unknown, is_defect) -> dict:
             "unknown_rate_defect": _ratio(int((u & d).sum()), int(d.sum()))}
 
 
-def forced_tie(threshold: float, real, forced, is_defect) -> float:
-    """The best-accuracy threshold where only items rejected anyway (``forced``: UNKNOWN, a local defect) score above
-    it on val: every cut between the highest val score passed and the forced items is equally accurate, and the
-    midpoint up to their artificial score left the twin nothing to catch on its own (a 256 x 256 px run's cut went
-    to 0.95 when the pixel comparison caught every val defect, and defects under a light gradient, which that
-    comparison misses, passed). The cut goes midway between the highest val score passed and the next twin score of a
-    val defect, forced or not: the same val verdicts, the fewest escapes, as the best-accuracy rule breaks its ties.
-
-    threshold : the chosen cut; real, forced, is_defect : the val items' twin scores, forced and defect flags (n,).
-
-    >>> forced_tie(0.95, [0.1, 0.3, 0.5, 0.7], [False, False, True, True], [False, False, True, True])
-    0.4
-    >>> forced_tie(0.4, [0.1, 0.3, 0.5, 0.7], [False, False, False, True], [False, False, True, True])   # the twin's own
-    0.4
-    """
-    real, forced, d = (np.asarray(real, np.float64), np.asarray(forced, bool), np.asarray(is_defect, bool))
-    if (real[~forced] > threshold).any() or not (~forced).any():
-        return threshold
-    lo = float(real[~forced].max())
-    above = real[d & (real > lo)]
-    return min(threshold, (lo + float(above.min())) / 2.0) if above.size else threshold
-
-
 def evaluate_embeddings(emb, labels, split, good_label: str = "0", k: int = 3,
                         threshold_method: str = "best_accuracy", max_escape: float = 0.0, pin_k: int = 5,
                         unknown=None, local_defect=None, ref_extra=None, val_extra=None, left_out=None):
@@ -790,12 +766,9 @@ def evaluate_embeddings(emb, labels, split, good_label: str = "0", k: int = 3,
                 forced |= np.asarray(a, bool)
     eff = effective_scores(scores, forced)
     val_scores, val_defect = eff[val], ~good[val]
-    val_real, val_forced = scores[val], (forced[val] if forced is not None else np.zeros(int(val.sum()), bool))
     if val_extra is not None and len(val_extra["emb"]):
         extra = knn_scores(refs, np.asarray(val_extra["emb"]), k=k)
-        extra_forced = np.asarray(val_extra["forced"], bool)
-        val_real, val_forced = np.concatenate([val_real, extra]), np.concatenate([val_forced, extra_forced])
-        extra = np.where(extra_forced, float(np.max(eff)) + 1.0, extra)
+        extra = np.where(np.asarray(val_extra["forced"], bool), float(np.max(eff)) + 1.0, extra)
         val_scores = np.concatenate([val_scores, extra])
         val_defect = np.concatenate([val_defect, np.asarray(val_extra["is_defect"], bool)])
     try:
@@ -804,8 +777,6 @@ def evaluate_embeddings(emb, labels, split, good_label: str = "0", k: int = 3,
         raise ValueError(f"val split: {err}") from None
     if forced is not None and forced.any():
         threshold = min(threshold, float(np.max(scores)))     # never between the real scores and the forced ones
-        if threshold_method == "best_accuracy":
-            threshold = forced_tie(threshold, val_real, val_forced, val_defect)
 
     test_rates = rates(eff[test], ~good[test], threshold)
     train_defects = train & ~good

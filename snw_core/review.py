@@ -97,15 +97,12 @@ def pct(rate: float, digits: int = 1) -> str:
 # --------------------------------------------------------------------------- thresholds
 
 def preset_threshold(preset: str, scores, labels, split, good_label: str = "0", stored: float | None = None,
-                     max_escape: float = 0.0, real=None, forced=None) -> float:
+                     max_escape: float = 0.0) -> float:
     """The threshold of a preset, chosen on the val split with :func:`metrics.choose_threshold`.
 
     preset : one of :data:`PRESETS` except :data:`PRESET_MANUAL`. :data:`PRESET_STORED` returns
         ``stored`` (the run's ``metrics.json`` threshold).
     max_escape : the allowed val escape rate of :data:`PRESET_MAX_ESCAPE`, in [0, 1].
-    real, forced : with effective ``scores`` (the gate's rejections moved above every score), the twin's own
-        scores and the rejected items (n,): best accuracy then breaks a tie above the real scores as training
-        does (:func:`metrics.forced_tie`).
 
     Raises ValueError for an unknown preset, a missing stored threshold, or a val split without
     good or defective items.
@@ -124,11 +121,7 @@ def preset_threshold(preset: str, scores, labels, split, good_label: str = "0", 
         raise ValueError(f"unknown threshold preset {preset!r}; choose one of {', '.join(PRESETS[:-1])}")
     scores, labels, split = _arrays(scores, labels, split)
     val = split == "val"
-    t = M.choose_threshold(scores[val], labels[val] != str(good_label), _METHOD[preset], float(max_escape))
-    if preset == PRESET_BEST and real is not None and forced is not None and np.any(forced):
-        real, forced = np.asarray(real, np.float64), np.asarray(forced, bool)
-        t = M.forced_tie(min(t, float(np.max(real))), real[val], forced[val], labels[val] != str(good_label))
-    return t
+    return M.choose_threshold(scores[val], labels[val] != str(good_label), _METHOD[preset], float(max_escape))
 
 
 def slider_range(scores, n_steps: int = 1000) -> tuple[float, float, float]:

@@ -52,20 +52,6 @@ def test_presets_on_val():
     assert R.preset_threshold(R.PRESET_STORED, SCORES, LABELS, SPLIT, stored=0.123) == 0.123
 
 
-def test_best_accuracy_preset_breaks_a_forced_tie_as_training_does():
-    """Every val defect rejected by the gate: the page's best-accuracy cut is the stored one's rule, just above the
-    val goods and midway to the defects' twin scores, not midway to the forced items' artificial score."""
-    from snw_core.metrics import effective_scores
-    real = np.array([0.1, 0.2, 0.5, 0.7, 0.15, 0.6])
-    labels = np.array(["0", "0", "3", "3", "0", "3"])
-    split = np.array(["val"] * 4 + ["test"] * 2)
-    forced = np.array([False, False, True, True, False, False])
-    eff = effective_scores(real, forced)
-    assert R.preset_threshold(R.PRESET_BEST, eff, labels, split) > 0.7                     # without the twin's scores
-    assert R.preset_threshold(R.PRESET_BEST, eff, labels, split, real=real, forced=forced) == pytest.approx(0.35)
-    assert R.preset_threshold(R.PRESET_ZERO, eff, labels, split, real=real, forced=forced) > 0.7
-
-
 def test_preset_errors():
     with pytest.raises(ValueError, match="stored"):
         R.preset_threshold(R.PRESET_STORED, SCORES, LABELS, SPLIT, stored=None)
