@@ -127,6 +127,15 @@ def _turn(x: np.ndarray, angles) -> np.ndarray:
     return _sample(x, sy, sx)
 
 
+def _window_sums(v, hh: int, ww: int) -> np.ndarray:
+    """Sums of v (n, h, w) over its (hh, ww) windows at every shift, from running sums: (n, h - hh + 1, w - ww + 1)."""
+    n, h, w = v.shape
+    c = np.zeros((n, h + 1, w + 1))
+    c[:, 1:, 1:] = v.cumsum(1).cumsum(2)
+    k, j = h - hh + 1, w - ww + 1
+    return c[:, hh:, ww:] - c[:, :k, ww:] - c[:, hh:, :j] + c[:, :k, :j]
+
+
 def _parabola(lo, c, hi):
     den = lo - 2 * c + hi
     safe = np.where(np.abs(den) > 1e-12, den, 1.0)
@@ -318,12 +327,7 @@ class Registration:
         for s in range(0, n, step):
             x = _blur(_deplane(images[s:s + step], self._basis), SIGMA)
             b = len(x)
-            c = np.zeros((b, h + 1, w + 1))
-            c2 = np.zeros((b, h + 1, w + 1))
-            c[:, 1:, 1:] = x.cumsum(1).cumsum(2)
-            c2[:, 1:, 1:] = (x * x).cumsum(1).cumsum(2)
-            box = [(cc[:, hh:, ww:] - cc[:, :k, ww:] - cc[:, hh:, :k] + cc[:, :k, :k]) for cc in (c, c2)]
-            s1, s2 = box                                            # (b, k, k): sums over each shift's window
+            s1, s2 = _window_sums(x, hh, ww), _window_sums(x * x, hh, ww)     # (b, k, k)
             norm = np.sqrt(np.maximum(s2 - s1 * s1 / (hh * ww), 0.0))
             sc = np.empty((b, k, k, na))
             for dy in range(k):

@@ -233,34 +233,23 @@ def test_train_form_carries_the_plateau_allowance(store, monkeypatch):
     assert argv[argv.index("--plateau-epochs") + 1] == "4" and argv[argv.index("--epochs") + 1] == str(PRESETS["default"]["epochs"])
 
 
-def test_train_form_carries_the_stretch_of_a_hard_surface(store, monkeypatch):
+@pytest.mark.parametrize("key, flag, preset_value, value, seed_value", [
+    ("stretch_epochs", "--stretch-epochs", 5, 0, 0),        # the stretch of a hard surface; the study has none
+    ("work_side", "--work-side", 128, 64, 0),               # the working size; the study sees every pixel
+])
+def test_train_form_carries_a_setting_to_the_command_line(store, monkeypatch, key, flag, preset_value, value, seed_value):
     calls = []
     monkeypatch.setattr(launch, "start_training", lambda source, preset, overrides, **kw:
                         calls.append(overrides) or running(store, "r7-started").id)
     at = page("app_pages/train.py")
-    assert at.number_input(key="train_stretch_epochs").value == PRESETS["default"]["stretch_epochs"] == 5
-    at.number_input(key="train_stretch_epochs").set_value(0)
+    assert at.number_input(key=f"train_{key}").value == PRESETS["default"][key] == preset_value
+    at.number_input(key=f"train_{key}").set_value(value)
     at.button(key="train_start").click().run()
-    assert not at.exception and calls[0]["stretch_epochs"] == 0
+    assert not at.exception and calls[0][key] == value
     argv = launch.train_command("default", "default", calls[0])
-    assert argv[argv.index("--stretch-epochs") + 1] == "0"
+    assert argv[argv.index(flag) + 1] == str(value)
     at.selectbox(key="train_preset").set_value("seed").run()
-    assert at.number_input(key="train_stretch_epochs").value == 0       # the study has none
-
-
-def test_train_form_carries_the_working_size(store, monkeypatch):
-    calls = []
-    monkeypatch.setattr(launch, "start_training", lambda source, preset, overrides, **kw:
-                        calls.append(overrides) or running(store, "r8-started").id)
-    at = page("app_pages/train.py")
-    assert at.number_input(key="train_work_side").value == PRESETS["default"]["work_side"] == 128
-    at.number_input(key="train_work_side").set_value(64)
-    at.button(key="train_start").click().run()
-    assert not at.exception and calls[0]["work_side"] == 64
-    argv = launch.train_command("default", "default", calls[0])
-    assert argv[argv.index("--work-side") + 1] == "64"
-    at.selectbox(key="train_preset").set_value("seed").run()
-    assert at.number_input(key="train_work_side").value == 0             # the study sees every pixel
+    assert at.number_input(key=f"train_{key}").value == seed_value
 
 
 def test_train_form_carries_the_augmentation(store, monkeypatch):
