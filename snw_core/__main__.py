@@ -1,7 +1,7 @@
 """The command line (a contract, see design.md).
 
     python -m snw_core data synth --out FILE [--n N] [--seed S]
-    python -m snw_core data real --kind texture|connector --difficulty moderate|strong --out FILE [--n N] [--seed S] [--sheet PNG] [--photo FILE|skimage:NAME]
+    python -m snw_core data real --kind texture|connector --difficulty moderate|strong --out FILE [--n N] [--seed S] [--sheet PNG] [--photo FILE|skimage:NAME] [--height H --width W]
     python -m snw_core data check SOURCE [--good-label L]
     python -m snw_core data import hub:OWNER/NAME --out FILE
     python -m snw_core train --data SOURCE [--preset seed|default] [--epochs N] [--seed S] [--name NAME] ...
@@ -78,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--photo", default=None, help="texture only: cut the surface from this photograph instead: an "
                    "image file of your own surface, or one shipped with a package (skimage:grass.png); the "
                    "difficulty then sets only the defects' strength range")
+    p.add_argument("--height", type=int, default=None, help="image height in px (default 36 for texture, 26 for "
+                   "connector); a larger texture is a larger view of the same surface (grain and defects keep their "
+                   "size), a larger connector the part drawn larger")
+    p.add_argument("--width", type=int, default=None, help="image width in px (default 48 for texture, 36 for "
+                   "connector)")
     p = d.add_parser("check", help="load a source and print its summary (exit 2 on bad input)")
     p.add_argument("source")
     p.add_argument("--good-label", default="0")
@@ -383,7 +388,13 @@ def _data(a) -> int:
     if a.data_cmd == "real":
         from .realdata import RealDataError, write_parquet
         try:
-            print(write_parquet(a.out, a.kind, a.difficulty, n=a.n, seed=a.seed, sheet=a.sheet, photo=a.photo))
+            shape = None
+            if a.height is not None or a.width is not None:
+                from .realdata import CONNECTOR_SHAPE, TEXTURE_SHAPE
+                base = TEXTURE_SHAPE if a.kind == "texture" else CONNECTOR_SHAPE
+                shape = (a.height if a.height is not None else base[0], a.width if a.width is not None else base[1])
+            print(write_parquet(a.out, a.kind, a.difficulty, n=a.n, seed=a.seed, sheet=a.sheet, photo=a.photo,
+                                shape=shape))
         except RealDataError as e:
             raise BadInput(str(e)) from None
         return 0

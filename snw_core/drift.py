@@ -228,7 +228,8 @@ def fresh_items(run, n_good: int = 120, n_defect: int = 120, seed: int = 1000, d
             if default is not None and info.get("photo") not in (None, default):
                 own = info["photo"]
             try:
-                images, labels, _, _ = realdata.generate(info["kind"], info["difficulty"], n, s, photo=own)
+                images, labels, _, _ = realdata.generate(info["kind"], info["difficulty"], n, s, photo=own,
+                                                         shape=info.get("shape"))
                 note = f"realdata {info['kind']}/{info['difficulty']}" + (f" ({own})" if own else "") + f", seed {s}"
             except realdata.RealDataError:      # the photograph has moved since: fall back to the test split
                 images = None

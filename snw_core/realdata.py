@@ -11,7 +11,8 @@ read as files with pillow; neither package is imported.
 Two kinds, same schema as every other set (``dirname``, ``label``, ``image``; label ``"0"`` = good):
 
 ``texture``
-    Crops of a textured surface, ``TEXTURE_SHAPE`` = 36 x 48 px, cut at random places of the photograph
+    Crops of a textured surface, ``TEXTURE_SHAPE`` = 36 x 48 px unless another ``shape`` is given (the same
+    surface and defects in a larger field of view: the defects keep their size in pixels), cut at random places of the photograph
     (downscaled by 2, random horizontal/vertical flips), with brightness/contrast jitter and sensor noise.
     The image is divided into a grid of ``TEXTURE_GRID`` = 3 x 4 cells; a defective item carries ONE
     defect inside one cell (1 px from its edges) and its label is that cell's address, ``1 .. 12``,
@@ -25,7 +26,7 @@ Two kinds, same schema as every other set (``dirname``, ``label``, ``image``; la
     photograph instead: one shipped with a package (``skimage:grass.png``) or your own image file.
 ``connector``
     The connector of :mod:`snw_core.synthetic` (its geometry, pins, defects and labels: pin addresses
-    ``1 .. 12``), 26 x 36 px, with the housing's surface grain cut from a real photograph (``gravel.png``
+    ``1 .. 12``), 26 x 36 px unless another ``shape`` is given (the connector drawn larger), with the housing's surface grain cut from a real photograph (``gravel.png``
     high-passed), the background a crop of a real scene (``china.jpg``), the light a low-passed crop of
     another photograph (``flower.jpg``), sensor noise and JPEG re-compression. ``moderate``: grain
     +-6 grey levels, light +-10 %, JPEG quality 70-95; ``strong``: grain +-12, light +-20 %, JPEG 50-80.
@@ -55,18 +56,25 @@ import numpy as np
 
 from . import synthetic
 
-__all__ = ["KINDS", "DIFFICULTIES", "TEXTURE_SHAPE", "TEXTURE_GRID", "TEXTURE_DEFECTS", "BOX_LEVELS",
+__all__ = ["KINDS", "DIFFICULTIES", "TEXTURE_SHAPE", "CONNECTOR_SHAPE", "CONNECTOR_PHOTO_HW", "SHAPE_RANGE", "TEXTURE_GRID", "TEXTURE_DEFECTS", "BOX_LEVELS",
            "RealDataError", "generate", "write_parquet", "read_info", "cell_box", "photo", "photo_from",
            "texture_photo", "sample_sheet", "META_KEY"]
 
 KINDS = ("texture", "connector")
 DIFFICULTIES = ("moderate", "strong")
 TEXTURE_SHAPE = (36, 48)
+#: the connector kind's image size unless another is given (that of the generated connector)
+CONNECTOR_SHAPE = (26, 36)
+#: the smallest and largest side (px) a set may be made at; the texture kind needs at least its default size (a
+#: cell must hold the largest defect), and a photograph twice the crop size at half its size (see photo_from)
+SHAPE_RANGE = (16, 512)
 TEXTURE_GRID = (3, 4)
 TEXTURE_DEFECTS = ("scratch", "stain", "chip", "dent")
 _TEXTURE_DEFECT_PROBS = np.array([0.30, 0.25, 0.20, 0.25])
 #: a pixel belongs to the defect's box when the defect changed it by more than this many grey levels
 BOX_LEVELS = 12.0
+#: the connector kind's largest image (height, width): its background scene photograph, ``china.jpg``, at full size
+CONNECTOR_PHOTO_HW = (427, 640)
 #: schema metadata key of the parquet file that holds the per-item defect records
 META_KEY = "snw_realdata"
 #: the photograph of each difficulty of the texture kind (file, package)
@@ -118,13 +126,13 @@ def texture_photo(difficulty: str) -> str:
     return f"{pkg}:{fname}"
 
 
-def photo_from(spec: str) -> tuple[np.ndarray, str]:
+def photo_from(spec: str, shape: tuple[int, int] = TEXTURE_SHAPE) -> tuple[np.ndarray, str]:
     """The photograph a texture set is cut from: ``"skimage:NAME"`` or ``"sklearn:NAME"`` (one shipped inside that
     package, see :func:`photo`) or the path of any image file Pillow reads (your own surface, photographed as
     evenly lit as the line would see it). Returns ``(float32 grayscale (h, w) in 0..255, the spec as recorded)``;
     a file's path is recorded absolute, so the drift benchmark can cut fresh items from it later. Raises
     :class:`RealDataError` with what to do when it is missing, unreadable or smaller than
-    :data:`MIN_PHOTO_HW`."""
+    :data:`MIN_PHOTO_HW` or than four crops of ``shape`` (two at half its size) each way."""
     spec = str(spec).strip()
     pkg, _, name = spec.partition(":")
     if pkg in _PHOTO_DIRS and name:
@@ -142,10 +150,11 @@ def photo_from(spec: str) -> tuple[np.ndarray, str]:
         except (UnidentifiedImageError, OSError) as e:
             raise RealDataError(f"The photograph '{spec}' could not be read as an image ({e}).") from None
         recorded = str(path.resolve())
-    if img.shape[0] < MIN_PHOTO_HW[0] or img.shape[1] < MIN_PHOTO_HW[1]:
-        raise RealDataError(f"The photograph '{spec}' is {img.shape[1]} x {img.shape[0]} px; a texture set needs at "
-                            f"least {MIN_PHOTO_HW[1]} x {MIN_PHOTO_HW[0]} px (crops of {TEXTURE_SHAPE[1]} x "
-                            f"{TEXTURE_SHAPE[0]} px at half its size, from enough different places).")
+    need = (max(MIN_PHOTO_HW[0], 4 * int(shape[0])), max(MIN_PHOTO_HW[1], 4 * int(shape[1])))
+    if img.shape[0] < need[0] or img.shape[1] < need[1]:
+        raise RealDataError(f"The photograph '{spec}' is {img.shape[1]} x {img.shape[0]} px; a texture set of "
+                            f"{shape[1]} x {shape[0]} px needs at least {need[1]} x {need[0]} px (crops of "
+                            f"{shape[1]} x {shape[0]} px at half its size, from enough different places).")
     return img, recorded
 
 
@@ -328,15 +337,15 @@ def _texture_defects(clean: np.ndarray, label: np.ndarray, kind: np.ndarray, rng
     return out
 
 
-def _texture(difficulty: str, n: int, seed: int, photo_spec: str | None = None):
+def _texture(difficulty: str, n: int, seed: int, photo_spec: str | None = None, shape=TEXTURE_SHAPE):
     rng = np.random.default_rng(seed)
-    h, w = TEXTURE_SHAPE
+    h, w = shape
     grid = TEXTURE_GRID
     n_cells = grid[0] * grid[1]
     counts = synthetic.label_counts(n, n_cells)
     label = np.repeat(np.arange(n_cells + 1), counts)[rng.permutation(n)]
     kind = np.where(label > 0, rng.choice(np.arange(1, 5), size=n, p=_TEXTURE_DEFECT_PROBS), 0)
-    img, recorded = photo_from(photo_spec or texture_photo(difficulty))
+    img, recorded = photo_from(photo_spec or texture_photo(difficulty), shape)
     src = _downscale(img, 2)
     clean = _crops(src, n, (h, w), rng)
     contrast = rng.uniform(0.92, 1.08, n).astype(np.float32)[:, None, None]
@@ -352,7 +361,7 @@ def _texture(difficulty: str, n: int, seed: int, photo_spec: str | None = None):
     boxes[label == 0] = -1
     kinds = np.array(("none",) + TEXTURE_DEFECTS)[kind]
     info = {"kind": "texture", "difficulty": difficulty, "photo": recorded, "grid": list(grid),
-            "bounds": [0.0, float(h), 0.0, float(w)]}
+            "bounds": [0.0, float(h), 0.0, float(w)], "shape": [h, w]}
     return img_def.astype(np.uint8), label, kinds, boxes, peak, info
 
 
@@ -380,8 +389,16 @@ def _jpeg(images: np.ndarray, quality) -> np.ndarray:
     return out
 
 
-def _connector(difficulty: str, n: int, seed: int):
-    spec = synthetic.ConnectorSpec()
+def _fit_downscale(img: np.ndarray, f: int, shape) -> np.ndarray:
+    """``img`` downscaled by ``f``, or by the largest smaller power of two whose result still holds a crop of
+    ``shape`` (a connector drawn larger sees its grain, scene and light from nearer)."""
+    while f > 1 and (img.shape[0] // f < shape[0] or img.shape[1] // f < shape[1]):
+        f //= 2
+    return _downscale(img, f) if f > 1 else img
+
+
+def _connector(difficulty: str, n: int, seed: int, shape=CONNECTOR_SHAPE):
+    spec = synthetic.ConnectorSpec(height=int(shape[0]), width=int(shape[1]))
     look = _CONNECTOR_LOOK[difficulty]
     params = synthetic.sample_params(n, seed, spec)
     params["noise"] = np.zeros_like(params["noise"])           # this set's own noise comes after the light
@@ -403,16 +420,16 @@ def _connector(difficulty: str, n: int, seed: int):
     surface = np.clip(surface, 0.0, 1.0)
     background = 1.0 - body
     # surface grain: a high-passed crop of a real gravel photograph (downscaled 4x), scaled to +-grain
-    grain_src = _downscale(photo("gravel.png", "skimage"), 4)
+    grain_src = _fit_downscale(photo("gravel.png", "skimage"), 4, (h, w))
     grain = _crops(grain_src, n, (h, w), rng)
     grain = grain - _gauss_blur(grain, 2.0)
     grain = grain / max(float(np.percentile(np.abs(grain), 99)), 1e-3) * look["grain"]
     # background: a crop of a real scene, its range mapped to dark grey levels (5..70)
-    scene = _downscale(photo("china.jpg", "sklearn"), 4)
+    scene = _fit_downscale(photo("china.jpg", "sklearn"), 4, (h, w))
     bg = _crops(scene, n, (h, w), rng)
     bg = 5.0 + 65.0 * bg / 255.0
     # light: a low-passed crop of another photograph (downscaled 8x), +-light around 1
-    light_src = _downscale(photo("flower.jpg", "sklearn"), 2)
+    light_src = _fit_downscale(photo("flower.jpg", "sklearn"), 2, (h, w))
     light = _gauss_blur(_crops(light_src, n, (h, w), rng), 6.0)
     light = light - light.mean(axis=(1, 2), keepdims=True)
     light = 1.0 + look["light"] * light / np.maximum(np.abs(light).max(axis=(1, 2), keepdims=True), 1e-3)
@@ -437,14 +454,15 @@ def _connector(difficulty: str, n: int, seed: int):
     by0, by1, bx0, bx1 = geo.body
     info = {"kind": "connector", "difficulty": difficulty, "photo": "skimage:gravel.png (grain), "
             "sklearn:china.jpg (background), sklearn:flower.jpg (light)", "grid": [spec.pin_rows, spec.pin_cols],
-            "bounds": [float(by0), float(by1), float(bx0), float(bx1)]}
+            "bounds": [float(by0), float(by1), float(bx0), float(bx1)], "shape": [h, w]}
     return out_def, label, kinds, boxes, peak, info
 
 
 # --------------------------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------------------------
-def _check(kind: str, difficulty: str, n: int, seed: int) -> None:
+def _check(kind: str, difficulty: str, n: int, seed: int, shape) -> tuple[int, int]:
+    """Raise :class:`RealDataError` on a bad argument; returns the image shape (h, w) to make."""
     if kind not in KINDS:
         raise RealDataError(f"Unknown kind {kind!r}; choose one of {', '.join(KINDS)}.")
     if difficulty not in DIFFICULTIES:
@@ -455,10 +473,37 @@ def _check(kind: str, difficulty: str, n: int, seed: int) -> None:
                             f"addresses) to 200000; got {n!r}.")
     if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise RealDataError(f"seed must be an integer from 0 to {2**32 - 1}; got {seed!r}.")
+    default = TEXTURE_SHAPE if kind == "texture" else CONNECTOR_SHAPE
+    if shape is None:
+        return default
+    try:
+        h, w = (int(v) for v in shape)
+        ok = (h, w) == tuple(shape)
+    except (TypeError, ValueError):
+        ok = False
+    lo, hi = SHAPE_RANGE
+    if not ok or not (lo <= h <= hi and lo <= w <= hi):
+        raise RealDataError(f"The image size must be two whole numbers of pixels (height, width) from {lo} to {hi}; "
+                            f"got {shape!r}.")
+    if kind == "texture" and (h < TEXTURE_SHAPE[0] or w < TEXTURE_SHAPE[1]):
+        raise RealDataError(f"A texture set is at least {TEXTURE_SHAPE[0]} x {TEXTURE_SHAPE[1]} px (height x width): "
+                            f"each of its {TEXTURE_GRID[0]} x {TEXTURE_GRID[1]} cells must hold the largest defect "
+                            f"(a scratch 10 px long); got {h} x {w}.")
+    if kind == "connector":
+        try:
+            synthetic.ConnectorSpec(height=h, width=w)
+        except ValueError as e:
+            raise RealDataError(f"The connector cannot be drawn at {h} x {w} px: {e}.") from None
+        room = min(CONNECTOR_PHOTO_HW[0] // h, CONNECTOR_PHOTO_HW[1] // w)
+        if room < 1:
+            raise RealDataError(f"A connector set is at most {CONNECTOR_PHOTO_HW[0]} x {CONNECTOR_PHOTO_HW[1]} px "
+                                f"(height x width: the size of the scene photograph its background is cut from); "
+                                f"got {h} x {w}.")
+    return h, w
 
 
 def generate(kind: str = "texture", difficulty: str = "moderate", n: int = 3000, seed: int = 0,
-             photo: str | None = None):
+             photo: str | None = None, shape: tuple[int, int] | None = None):
     """Generate a real-photo set.
 
     kind : ``"texture"`` or ``"connector"``; difficulty : ``"moderate"`` or ``"strong"``
@@ -466,24 +511,27 @@ def generate(kind: str = "texture", difficulty: str = "moderate", n: int = 3000,
     photo : texture only: the photograph to cut the surface from instead of the difficulty's own (a spec of
         :func:`photo_from`: ``"skimage:grass.png"`` or an image file); the difficulty then sets only the
         defects' strength range (``strong``: the upper 40 %)
+    shape : (height, width) of the images, default :data:`TEXTURE_SHAPE` or :data:`CONNECTOR_SHAPE`. A larger
+        texture is a larger field of view of the same surface: the grain and the defects keep their size in
+        pixels, the grid its 3 x 4 cells. A larger connector is the same part drawn larger (its pins too).
 
-    Returns ``(images, labels, dirnames, info)``: images uint8 (n, h, w) (36 x 48 for texture, 26 x 36 for
-    the connector); labels str (n,), ``"0"`` good, ``"1" .. "12"`` the cell (texture) or pin (connector)
+    Returns ``(images, labels, dirnames, info)``: images uint8 (n, h, w); labels str (n,), ``"0"`` good, ``"1" .. "12"`` the cell (texture) or pin (connector)
     address; dirnames str (n,), ``OK`` or ``NG_07`` style; info a JSON-able dict: ``kind``, ``difficulty``,
-    ``photo``, ``grid`` [rows, cols], ``bounds`` [y0, y1, x0, x1] of the gridded area, ``seed``, ``n``,
+    ``photo``, ``grid`` [rows, cols], ``bounds`` [y0, y1, x0, x1] of the gridded area, ``shape`` [h, w],
+    ``seed``, ``n``,
     ``defect`` (defect kind per item, ``"none"`` for goods) and ``box`` (per item [y0, y1, x0, x1],
     half-open, of the pixels the defect changed by more than BOX_LEVELS grey levels; -1s for goods) and
     ``peak`` (per item the largest change of one pixel by the defect, grey levels; 0 for goods).
     Label counts follow :func:`snw_core.synthetic.label_counts` (3,000 -> 1,000 good, 166-167 per address).
     """
-    _check(kind, difficulty, n, seed)
+    shape = _check(kind, difficulty, n, seed, shape)
     if photo is not None and kind != "texture":
         raise RealDataError("A photograph of your own (--photo) is for the texture kind; the connector's grain, "
                             "background and light come from fixed photographs.")
     if kind == "texture":
-        images, label, kinds, boxes, peak, info = _texture(difficulty, int(n), int(seed), photo)
+        images, label, kinds, boxes, peak, info = _texture(difficulty, int(n), int(seed), photo, shape)
     else:
-        images, label, kinds, boxes, peak, info = _connector(difficulty, int(n), int(seed))
+        images, label, kinds, boxes, peak, info = _connector(difficulty, int(n), int(seed), shape)
     labels = label.astype(str)
     dirnames = np.array(["OK" if v == 0 else f"NG_{v:02d}" for v in label.tolist()])
     info.update({"seed": int(seed), "n": int(n), "defect": kinds.tolist(), "box": boxes.tolist(),
@@ -492,14 +540,14 @@ def generate(kind: str = "texture", difficulty: str = "moderate", n: int = 3000,
 
 
 def write_parquet(path, kind: str = "texture", difficulty: str = "moderate", n: int = 3000, seed: int = 0,
-                  sheet=None, photo: str | None = None) -> pathlib.Path:
+                  sheet=None, photo: str | None = None, shape: tuple[int, int] | None = None) -> pathlib.Path:
     """Generate a set and write it as parquet (same schema and writer as the embedded set); returns the path.
 
     The per-item records (see :func:`generate`, ``info``) go into the schema metadata under
     :data:`META_KEY`. With ``sheet`` (a PNG path) a sample sheet of the set is written too (atomically).
     Arguments are checked before anything is written.
     """
-    images, labels, dirnames, info = generate(kind, difficulty, n, seed, photo=photo)
+    images, labels, dirnames, info = generate(kind, difficulty, n, seed, photo=photo, shape=shape)
     out = synthetic.write_images_parquet(path, images, labels, dirnames, metadata={META_KEY: info})
     if sheet is not None:
         from PIL import Image
@@ -525,8 +573,10 @@ def read_info(path) -> dict | None:
     return json.loads(raw) if raw else None
 
 
-def sample_sheet(images: np.ndarray, labels, info: dict | None = None, per_label: int = 6, scale: int = 3) -> np.ndarray:
-    """A uint8 sample sheet (one row per label, good first; ``per_label`` items each, ``scale`` x upscaled).
+def sample_sheet(images: np.ndarray, labels, info: dict | None = None, per_label: int = 6,
+                 scale: int | None = None) -> np.ndarray:
+    """A uint8 sample sheet (one row per label, good first; ``per_label`` items each, ``scale`` x upscaled:
+    by default 3 for images up to 48 px, fewer for larger ones, so that a row stays about 1,000 px wide).
 
     Rows are named ``good`` and ``cell k`` (texture) or ``pin k`` (connector). Beside the images as
     generated, a second block repeats the same items with the label's cell outlined in white (drawn over
@@ -537,6 +587,8 @@ def sample_sheet(images: np.ndarray, labels, info: dict | None = None, per_label
     labels = np.asarray(labels).astype(str)
     word = "cell" if (info or {}).get("kind", "texture") == "texture" else "pin"
     n, h, w = images.shape
+    if scale is None:
+        scale = 3 if max(h, w) <= 48 else max(1, 144 // max(h, w))
     plain = synthetic.sample_sheet(images, labels, per_label=per_label, scale=scale, annotate=False)
     uniq = sorted(set(labels.tolist()), key=lambda s: (s != "0", synthetic._natural_key(s)))
     gap, th, tw = 2, h * scale, w * scale

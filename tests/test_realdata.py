@@ -155,3 +155,54 @@ def test_fresh_drift_items_come_from_the_sets_own_photograph(tmp_path):
     assert note == f"realdata texture/moderate ({own.resolve()}), seed 1000"
     expected = generate("texture", "moderate", n=3 * 5 + 13, seed=1000, photo=str(own))[0]
     assert any(np.array_equal(images[0], e) for e in expected)
+
+
+@pytest.mark.parametrize("kind, shape", [("texture", (60, 80)), ("connector", (52, 72))])
+def test_a_set_at_another_size_keeps_its_defects_in_their_cells_and_its_drift_items_their_size(tmp_path, kind, shape):
+    """A larger texture is a larger view of the same surface: its defects keep their size in pixels (a camera
+    with a wider field, the case a global embedding finds hardest); a larger connector is the part drawn larger.
+    The file records the size, and the drift check draws its fresh items at it."""
+    from snw_core import drift
+
+    images, labels, _, info = generate(kind, "moderate", n=N, seed=3, shape=shape)
+    assert images.shape == (N,) + shape and info["shape"] == list(shape)
+    np.testing.assert_array_equal(generate(kind, "moderate", n=N, seed=3, shape=shape)[0], images)
+    box = np.array(info["box"])
+    good = labels == "0"
+    tol = 0 if kind == "texture" else 2
+    for i in np.flatnonzero(~good):
+        y0, y1, x0, x1 = cell_box(labels[i], shape, info["grid"], info["bounds"])
+        b = box[i]
+        assert b[0] >= y0 - tol and b[1] <= y1 + tol and b[2] >= x0 - tol and b[3] <= x1 + tol, (i, labels[i], b)
+    if kind == "texture":                 # the defects keep their size: as large as at the default size
+        base = np.array(generate(kind, "moderate", n=N, seed=3)[3]["box"])
+        extent = lambda b: np.maximum(b[:, 1] - b[:, 0], b[:, 3] - b[:, 2])[b[:, 0] >= 0]
+        assert extent(box).max() <= 14 and abs(np.median(extent(box)) - np.median(extent(base))) <= 2
+    src = realdata.write_parquet(tmp_path / "s.parquet", kind, "moderate", n=40, seed=0, shape=shape)
+
+    class Run:
+        def config(self):
+            return {"data": {"source": str(src), "good_label": "0"}}
+
+    fresh, _, note = drift.fresh_items(Run(), 5, 5, seed=1000)
+    assert fresh.shape[1:] == shape and note == f"realdata {kind}/moderate, seed 1000"
+
+
+def test_the_size_is_checked_before_anything_is_written(tmp_path, capsys):
+    from snw_core.__main__ import main
+
+    out = tmp_path / "t.parquet"
+    assert main(["data", "real", "--height", "72", "--width", "96", "--n", "30", "--out", str(out)]) == 0
+    assert realdata.read_info(out)["shape"] == [72, 96]
+    assert main(["data", "real", "--width", "60", "--n", "30", "--out", str(tmp_path / "w.parquet")]) == 0
+    assert realdata.read_info(tmp_path / "w.parquet")["shape"] == [36, 60]        # the other side stays default
+    for args, says in ((["--height", "20"], "at least 36 x 48 px"),
+                       (["--height", "200", "--width", "200"], "needs at least 800 x 800 px"),
+                       (["--height", "1000"], "from 16 to 512"),
+                       (["--kind", "connector", "--height", "16", "--width", "16"], "cannot be drawn at 16 x 16"),
+                       (["--kind", "connector", "--height", "500"], "at most 427 x 640 px")):
+        assert main(["data", "real", *args, "--n", "30", "--out", str(tmp_path / "bad.parquet")]) == 2, args
+        assert says in " ".join(capsys.readouterr().err.split()), (args, says)
+    assert not (tmp_path / "bad.parquet").exists()
+    with pytest.raises(RealDataError, match="two whole numbers"):
+        generate("texture", "moderate", n=30, shape=(40.5, 60))
