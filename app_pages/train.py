@@ -23,7 +23,7 @@ from snw_core.roles import AccessError
 from snw_core.runs import RunError
 
 FIELDS = ("epochs", "batch_size", "pairs_per_image", "margin", "learning_rate", "embedding_dim", "seed",
-          "plateau_epochs", "stretch_epochs", "work_side", "augment", "ema", "augment_noise")
+          "plateau_epochs", "stretch_epochs", "work_side", "grid_pool", "augment", "ema", "augment_noise")
 SPLIT_KEYS = ("train_split_train", "train_split_val", "train_split_test")
 LIVE = ("running", "starting")
 PHASE_TEXT = {
@@ -101,13 +101,15 @@ def start_form() -> None:
                         help=SETTING_HELP["stretch_epochs"] + ".")
         c2.number_input("Working size (px)", 0, 4096, step=8, key="train_work_side",
                         help=SETTING_HELP["work_side"] + ".")
-        c1.selectbox("2-D projection", ("umap", "pca"), key="train_projection",
-                     help="UMAP for the Embeddings page (slower, tens of seconds); PCA is instant.")
+        c1.number_input("Grid pool (cells)", 0, 256, step=1, key="train_grid_pool",
+                        help=SETTING_HELP["grid_pool"] + ".")
         c2.selectbox("Augmentation", AUGMENTATIONS, key="train_augment", help=SETTING_HELP["augment"])
         c1.number_input("Weight average", 0.0, 0.9999, step=0.001, format="%.4f", key="train_ema",
                         help=SETTING_HELP["ema"])
         c2.number_input("Extra noise share", 0.0, 1.0, step=0.05, format="%.2f", key="train_augment_noise",
                         help=SETTING_HELP["augment_noise"])
+        c1.selectbox("2-D projection", ("umap", "pca"), key="train_projection",
+                     help="UMAP for the Embeddings page (slower, tens of seconds); PCA is instant.")
         st.text_input("Run name (optional)", key="train_name", max_chars=24, placeholder=preset)
         corr_files = _corrections_files()
         st.selectbox("Corrections file", ["none"] + corr_files, key="train_corrections",

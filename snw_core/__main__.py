@@ -98,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_runs_dir(p)
     for flag, typ in (("epochs", int), ("seed", int), ("batch-size", int), ("pairs-per-image", int),
                       ("margin", float), ("learning-rate", float), ("embedding-dim", int), ("k", int),
-                      ("early-stopping-patience", int), ("plateau-epochs", int), ("stretch-epochs", int), ("work-side", int), ("max-escape", float),
+                      ("early-stopping-patience", int), ("plateau-epochs", int), ("stretch-epochs", int), ("work-side", int), ("grid-pool", int), ("max-escape", float),
                       ("presmooth", float), ("ema", float), ("augment-noise", float)):
         p.add_argument(f"--{flag}", type=typ, default=None)
     p.add_argument("--threshold-method", default=None, choices=("best_accuracy", "zero_escape", "max_escape"))
@@ -420,7 +420,7 @@ def _train(a) -> int:
     from .train import prepare, train
     overrides = {k: getattr(a, k) for k in ("epochs", "seed", "batch_size", "pairs_per_image", "margin",
                                              "learning_rate", "embedding_dim", "k", "early_stopping_patience",
-                                             "plateau_epochs", "stretch_epochs", "work_side", "max_escape", "threshold_method", "augment",
+                                             "plateau_epochs", "stretch_epochs", "work_side", "grid_pool", "max_escape", "threshold_method", "augment",
                                              "presmooth", "ema", "register", "augment_noise")}
     if a.split:
         try:

@@ -17,7 +17,7 @@ __all__ = ["start_training", "train_command"]
 _FLAGS = {"epochs": "--epochs", "seed": "--seed", "batch_size": "--batch-size", "pairs_per_image": "--pairs-per-image",
           "margin": "--margin", "learning_rate": "--learning-rate", "embedding_dim": "--embedding-dim", "k": "--k",
           "early_stopping_patience": "--early-stopping-patience", "plateau_epochs": "--plateau-epochs", "stretch_epochs": "--stretch-epochs",
-          "work_side": "--work-side",
+          "work_side": "--work-side", "grid_pool": "--grid-pool",
           "max_escape": "--max-escape",
           "threshold_method": "--threshold-method", "augment": "--augment",
           "ema": "--ema", "augment_noise": "--augment-noise"}

@@ -13,7 +13,7 @@ from keras import layers, ops
 
 from .pairs import PAIR_DIFFERENT, PAIR_SAME
 
-__all__ = ["build_embedder", "working_factor", "build_classifier", "build_siamese", "EuclideanDistance", "Normalize", "L2Normalize", "ContrastiveLoss",
+__all__ = ["build_embedder", "working_factor", "grid_pool_factor", "build_classifier", "build_siamese", "EuclideanDistance", "Normalize", "L2Normalize", "ContrastiveLoss",
            "InBatchContrastiveLoss", "PairAccuracy", "contrastive_loss", "load_embedder", "save_embedder"]
 
 PACKAGE = "snw"
@@ -159,8 +159,26 @@ def working_factor(work_side: int, image_shape) -> int:
     return 1 if not work_side or side <= int(work_side) else -(-side // int(work_side))
 
 
-def build_embedder(settings: dict, image_shape: tuple[int, int]) -> keras.Model:
+def grid_pool_factor(pool_side: int, map_shape) -> int:
+    """The whole factor the conv twin max-pools its last feature map of ``map_shape`` down by before the projection:
+    the smallest that brings its long side to ``pool_side`` cells or fewer (1 where it is that small already, or
+    ``pool_side`` is 0).
+
+    >>> grid_pool_factor(12, (7, 9)), grid_pool_factor(12, (24, 32)), grid_pool_factor(12, (32, 32)), grid_pool_factor(0, (24, 32))
+    (1, 3, 3, 1)
+    """
+    side = max(int(map_shape[0]), int(map_shape[1]))
+    return 1 if not pool_side or side <= int(pool_side) else -(-side // int(pool_side))
+
+
+def build_embedder(settings: dict, image_shape: tuple[int, int], pool_side: int = 0) -> keras.Model:
     """The twin: raw images (batch, h, w) in 0..255 -> embeddings (batch, embedding_dim).
+
+    ``pool_side`` (conv twin; the trainer passes the ``grid_pool`` setting for a surface without a layout, else 0):
+    a last feature map with a longer side is max-pooled down by :func:`grid_pool_factor` (layer ``grid_pool``)
+    before the projection. On such a surface the grain lies anywhere; the projection then sees, per region, the
+    strongest response of each feature (a defect's) instead of every position of the grain, and a 96 x 128 px view
+    left its start-up plateau after 5 epochs instead of 34 (docs/real-data.md, section 29).
 
     Images larger than the ``work_side`` setting are averaged down by :func:`working_factor` inside the model
     (layer ``working_resolution``), after the normalisation, the presmoothing and the shift augmentation: its
@@ -202,6 +220,9 @@ def build_embedder(settings: dict, image_shape: tuple[int, int]) -> keras.Model:
                 x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"conv{i + 1}_{j + 1}")(x)
             if i < len(CONV_BLOCKS) - 1:
                 x = layers.MaxPooling2D(2, padding="same", name=f"pool{i + 1}")(x)
+        g = grid_pool_factor(pool_side, x.shape[1:3])
+        if g > 1:
+            x = layers.MaxPooling2D(g, padding="same", name="grid_pool")(x)
         x = layers.Flatten()(x)
         x = layers.Dense(dim, name="projection")(x)
         # on the unit sphere: the embedding cannot collapse or grow, distances lie in [0, 2] and the
@@ -210,14 +231,14 @@ def build_embedder(settings: dict, image_shape: tuple[int, int]) -> keras.Model:
     return keras.Model(inp, out, name="embedder")
 
 
-def build_classifier(settings: dict, image_shape: tuple[int, int], n_classes: int) -> keras.Model:
+def build_classifier(settings: dict, image_shape: tuple[int, int], n_classes: int, pool_side: int = 0) -> keras.Model:
     """The ``classifier`` baseline: raw images (batch, h, w) in 0..255 -> class probabilities (batch, n_classes).
 
     The conv twin's backbone (same normalisation and convolutions), then Dense(embedding_dim, ReLU) and a
     softmax over the labels (class ids: the labels in sorted order). The probability vector doubles as the
     embedding, so a classifier run is judged, saved and exported like any twin.
     """
-    twin = build_embedder(dict(settings, twin="conv"), image_shape)
+    twin = build_embedder(dict(settings, twin="conv"), image_shape, pool_side=pool_side)
     x = twin.get_layer("projection").output
     x = layers.Activation("relu", name="projection_relu")(x)
     out = layers.Dense(int(n_classes), activation="softmax", name="probabilities")(x)

@@ -37,6 +37,7 @@ _SEED = {
     "augment_noise": 0.0,       # with an augmentation: this share of the training images gets extra sensor noise
     "register": "off",          # align every image to the taught part before judging (snw_core.register): auto, off
     "work_side": 0,             # the twin sees images averaged down to this long side (px); 0 = full resolution
+    "grid_pool": 0,             # a surface without a layout: the twin's last feature map max-pooled to this many cells a side; 0 = off
     "split": [0.6, 0.2, 0.2],
     "seed": 0,
     "k": 3,                     # k nearest good references for the good/defect score
@@ -67,6 +68,7 @@ _DEFAULT = dict(_SEED, **{
     "augment_shift": 0,
     "register": "auto",
     "work_side": 128,
+    "grid_pool": 12,
 })
 
 #: A baseline, not a recipe: a plain supervised CNN. The conv backbone of the ``default`` twin (same
@@ -146,6 +148,10 @@ SETTING_HELP = {
     "work_side": "the twin sees images whose long side is larger averaged down by a whole factor to at most this "
                  "many pixels (0 = full resolution); registration, the pixel checks and the heat maps keep the full "
                  "resolution",
+    "grid_pool": "on a surface without a layout (registration auto finds none to align to), the twin max-pools its "
+                 "last feature map down by a whole factor to at most this many cells a side before its projection, so "
+                 "that a small defect anywhere in a large view is not lost among the grain (0 = never; a part with a "
+                 "layout is never pooled, nor a map that small already: with 12, images up to 48 px)",
 }
 
 _RANGES = {
@@ -159,6 +165,7 @@ _RANGES = {
     "plateau_epochs": (int, 0, 1000),
     "stretch_epochs": (int, 0, 1000),
     "work_side": (int, 0, 4096),
+    "grid_pool": (int, 0, 256),
     "augment_shift": (int, 0, 4),
     "presmooth": (float, 0.0, 3.0),
     "ema": (float, 0.0, 0.9999),

@@ -164,7 +164,7 @@ def loss_overlay(histories: dict[str, list[dict]]) -> pd.DataFrame:
 KEY_SETTINGS = ("epochs", "batch_size", "learning_rate", "embedding_dim", "seed")
 #: further settings, shown (with "differences only") when they differ between the runs shown
 OTHER_SETTINGS = ("twin", "pairing", "normalize", "pairs_per_image", "margin", "lr_schedule",
-                  "early_stopping_patience", "plateau_epochs", "stretch_epochs", "work_side", "augment_shift", "augment", "ema", "register", "split", "k", "threshold_method", "max_escape")
+                  "early_stopping_patience", "plateau_epochs", "stretch_epochs", "work_side", "grid_pool", "augment_shift", "augment", "ema", "register", "split", "k", "threshold_method", "max_escape")
 KEY_METRICS = ("good_defect_accuracy", "escape_rate", "overkill_rate", "auroc", "pair_accuracy", "pin_accuracy",
                "drift_held", "train_seconds")
 #: which way is better for each metric

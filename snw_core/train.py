@@ -26,7 +26,7 @@ from .presets import SettingsError, resolve_settings
 from .runs import RunStore, _proc_start, now_iso
 from .splits import stratified_split
 
-__all__ = ["prepare", "train", "Prepared", "EVAL_PAIRS_PER_IMAGE", "TrainingStopped", "package_versions"]
+__all__ = ["prepare", "train", "Prepared", "EVAL_PAIRS_PER_IMAGE", "TrainingStopped", "package_versions", "twin_pool_side"]
 
 #: pairs per image of the fixed seed-scheme validation/test pairs, the same for every preset
 EVAL_PAIRS_PER_IMAGE = 10
@@ -723,6 +723,14 @@ class _Log:
                  f"pair_acc {row['pair_accuracy']:.3f}  val_pair_acc {row['val_pair_accuracy']:.3f}  ({row['seconds']:.1f} s)")
 
 
+
+def twin_pool_side(settings: dict, registration) -> int:
+    """The ``pool_side`` the twin is built with (:func:`snw_core.model.build_embedder`): the ``grid_pool`` setting
+    where the surface has no layout (registration ``auto`` found none to align to) and the twin is convolutional,
+    else 0. A part with a layout keeps every position of its feature map: where a pin sits is what it is judged on."""
+    no_layout = settings.get("register", "off") == "auto" and registration is None
+    return int(settings.get("grid_pool", 0)) if no_layout and settings.get("twin") == "conv" else 0
+
 def train(source: str = "default", preset: str = "default", good_label: str = "0", name: str | None = None,
           runs_dir=None, projection: str = "umap", quiet: bool = False, prepared: Prepared | None = None,
           run_id: str | None = None, sweep: dict | None = None, **overrides):
@@ -793,8 +801,6 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     labels = ds.labels
     eval_pairs = {part: make_pairs(labels[prep.idx[part]], EVAL_PAIRS_PER_IMAGE, seed=seed + i + 1)
                   for i, part in enumerate(("train", "val", "test"))}
-    embedder = (M.build_classifier(settings, ds.image_shape, len(prep.classes)) if settings["pairing"] == "classify"
-                else M.build_embedder(settings, ds.image_shape))
     factor = M.working_factor(settings.get("work_side", 0), ds.image_shape)
     if factor > 1:
         h, w = ds.image_shape
@@ -803,12 +809,24 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
                 "registration, the pixel checks and the heat maps keep the full resolution")
     tr = prep.idx["train"]
     x_train = ds.images[tr]
-    # the layout first: where there is none to align to, a surface's mirror images are training data too
+    # the layout first: where there is none to align to, a surface's mirror images are training data too, and the
+    # twin pools its feature map by regions (the grid pool)
     from .register import REGISTER_FILE, fit_registration
     if settings.get("register", "off") != "off":    # minutes on large images (a pose search of every image, twice)
         run.append_progress({"kind": "phase", "phase": "registration"})
     registration, reg_report = fit_registration(ds.images, labels, prep.split, ds.good_label,
                                                 settings.get("register", "off"), seed=seed)
+    pool_side = twin_pool_side(settings, registration)
+    embedder = (M.build_classifier(settings, ds.image_shape, len(prep.classes), pool_side=pool_side)
+                if settings["pairing"] == "classify" else M.build_embedder(settings, ds.image_shape, pool_side=pool_side))
+    grid_pool_report = {"used": False, "pool_side": pool_side}
+    if "grid_pool" in [layer.name for layer in embedder.layers]:
+        layer = embedder.get_layer("grid_pool")
+        (mh, mw), (ph, pw) = layer.input.shape[1:3], layer.output.shape[1:3]
+        grid_pool_report = {"used": True, "pool_side": pool_side, "factor": int(layer.pool_size[0]),
+                            "map": [int(mh), int(mw)], "pooled": [int(ph), int(pw)]}
+        log.msg(f"grid pool: a surface without a layout: the twin max-pools its {mh} x {mw} feature map by "
+                f"{layer.pool_size[0]} to {ph} x {pw} cells before its projection (grid_pool {pool_side})")
     mirror, mirror_report = {}, {"used": False, "axes": [], "reason": "the seed scheme's pairs are not mirrored"}
     if settings["pairing"] != "pairs":
         from .mirror import decide
@@ -966,6 +984,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
     metrics_["references_left_out"] = int(left_out.sum())
     metrics_["registration"] = reg_report
     metrics_["mirror"] = mirror_report
+    metrics_["grid_pool"] = grid_pool_report
     metrics_["focus_guard"] = guard
     metrics_["noise_guard"] = noise
     metrics_["noise_rule"] = rule
