@@ -155,8 +155,13 @@ def working_factor(work_side: int, image_shape) -> int:
     >>> working_factor(128, (26, 36)), working_factor(128, (256, 256)), working_factor(128, (480, 640)), working_factor(0, (512, 512))
     (1, 2, 5, 1)
     """
-    side = max(int(image_shape[0]), int(image_shape[1]))
-    return 1 if not work_side or side <= int(work_side) else -(-side // int(work_side))
+    return _whole_factor(work_side, image_shape)
+
+
+def _whole_factor(limit: int, shape) -> int:
+    """The smallest whole factor that brings the long side of ``shape`` to ``limit`` or less (1 when ``limit`` is 0)."""
+    side = max(int(shape[0]), int(shape[1]))
+    return 1 if not limit or side <= int(limit) else -(-side // int(limit))
 
 
 def grid_pool_factor(pool_side: int, map_shape) -> int:
@@ -167,8 +172,7 @@ def grid_pool_factor(pool_side: int, map_shape) -> int:
     >>> grid_pool_factor(12, (7, 9)), grid_pool_factor(12, (24, 32)), grid_pool_factor(12, (32, 32)), grid_pool_factor(0, (24, 32))
     (1, 3, 3, 1)
     """
-    side = max(int(map_shape[0]), int(map_shape[1]))
-    return 1 if not pool_side or side <= int(pool_side) else -(-side // int(pool_side))
+    return _whole_factor(pool_side, map_shape)
 
 
 def build_embedder(settings: dict, image_shape: tuple[int, int], pool_side: int = 0) -> keras.Model:
