@@ -494,8 +494,7 @@ def _check(kind: str, difficulty: str, n: int, seed: int, shape) -> tuple[int, i
             synthetic.ConnectorSpec(height=h, width=w)
         except ValueError as e:
             raise RealDataError(f"The connector cannot be drawn at {h} x {w} px: {e}.") from None
-        room = min(CONNECTOR_PHOTO_HW[0] // h, CONNECTOR_PHOTO_HW[1] // w)
-        if room < 1:
+        if h > CONNECTOR_PHOTO_HW[0] or w > CONNECTOR_PHOTO_HW[1]:
             raise RealDataError(f"A connector set is at most {CONNECTOR_PHOTO_HW[0]} x {CONNECTOR_PHOTO_HW[1]} px "
                                 f"(height x width: the size of the scene photograph its background is cut from); "
                                 f"got {h} x {w}.")
