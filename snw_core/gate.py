@@ -583,12 +583,14 @@ class Gate:
         tr, va = split == "train", split == "val"
         if (tr & good).sum() < 2:
             raise ValueError("the appearance check needs at least 2 good train items")
+        ref = va if va.any() else tr             # where the thresholds are set
         soft_tr = soft_ref = images[:0]
         if augment == "camera" and layout:       # softened goods, for the appearance check only
             from .augment import envelope_copies
             keep = (good & (tr | va))[:n_delivered]
             soft = envelope_copies(images[:n_delivered][keep], np.random.default_rng([seed, 7927]), names=SOFT_BLUR)
-            soft_tr, soft_ref = soft[tr[:n_delivered][keep]], soft[(va if va.any() else tr)[:n_delivered][keep]]
+            soft_tr, soft_ref = soft[tr[:n_delivered][keep]], soft[ref[:n_delivered][keep]]
+        soft_focus = len(soft_tr) > 0            # the appearance check learned softened goods
         zc = appearance_view(np.concatenate([images[tr], soft_tr]), APPEARANCE_SIGMA)
         mean = zc.mean(0)
         zc -= mean                                       # centred once, for the components and the residual
@@ -605,9 +607,7 @@ class Gate:
                    min_sharp=BLUR_SHARE * float(np.min(sharpness(images[tr]))), local_model=local_model,
                    polarity=polarity, exposure=exposure, max_clipped=max_clipped, trim=APPEARANCE_TRIM,
                    mask_filled=True, censor_clipped=True, app_sigma=APPEARANCE_SIGMA)
-        gate.augment = augment
-        gate.soft_focus = len(soft_tr) > 0        # the appearance check learned softened goods
-        ref = va if va.any() else tr
+        gate.augment, gate.soft_focus = augment, soft_focus
         gate.t_app = margin * float(np.quantile(gate._appearance_raw(np.concatenate([images[ref], soft_ref])),
                                                 QUANTILE))
         rng = np.random.default_rng([seed, 4099])
@@ -617,7 +617,7 @@ class Gate:
                        gate.min_std, gate.min_sharp, texture=texture, local_model=local_model, polarity=polarity,
                        exposure=exposure, max_clipped=max_clipped, trim=gate.trim, mask_filled=gate.mask_filled,
                        censor_clipped=gate.censor_clipped, app_sigma=gate.app_sigma)
-            gate.augment, gate.soft_focus = augment, len(soft_tr) > 0
+            gate.augment, gate.soft_focus = augment, soft_focus
             from .augment import envelope_copies
             val = np.concatenate([images[ref], envelope_copies(images[ref], rng)])
             gate.t_tex = margin * float(np.quantile(gate._texture_raw(val), QUANTILE))
