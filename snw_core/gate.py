@@ -297,10 +297,6 @@ def _fit_texture(goods, rng):
             "texture_scalars": np.array([p, stride, 1.0, TEXTURE_K], np.float64)}
 
 
-#: the change a ``camera`` run's appearance check also learns where the part has a layout (a softened focus, at half
-#: to all of the envelope's 1 px, as the twin's training blurs)
-SOFT_BLUR = ("blur",)
-
 #: added to the heat map's mean before the peak is divided by it (in units of the goods' own variance)
 LOCAL_FLOOR = 0.05
 
@@ -538,7 +534,7 @@ class Gate:
     # ------------------------------------------------------------------ fitting
     @classmethod
     def fit(cls, images, labels, split, good_label: str = "0", margin: float = MARGIN, augment: str = "none",
-            seed: int = 0, doubtful=None, filled=None, layout: bool = False):
+            seed: int = 0, doubtful=None, filled=None):
         """Fit on the train split, set thresholds on the val split (all val items for the appearance, val
         goods for the local evidence). images uint8 (n, h, w); labels, split str (n,). ``doubtful``: bool (n,), the
         val goods the twin places among the defects (:func:`snw_core.metrics.doubtful_goods`), or None. ``filled``:
@@ -550,11 +546,7 @@ class Gate:
         drift the twin was trained to ignore does not make a part UNKNOWN. With ``"camera"`` the copies change
         the light only (:data:`~snw_core.augment.LIGHT`): copies with noise, blur or JPEG widened the check until
         camera noise, flat frames and blurred lenses passed on a texture, and the focus guard of training
-        (:func:`snw_core.train.focus_guard`) decides about blur instead. Where the part has a ``layout``
-        (registration aligns it), a ``"camera"`` run's appearance check also learns a softened focus: its model and
-        threshold see the train and val goods blurred as the twin's training blurs them (:data:`SOFT_BLUR`), so a
-        good part a little out of focus is still that part. Nothing else sees those copies: the focus limit
-        (a blurred lens), the local evidence and its threshold stay as fitted on the light's copies.
+        (:func:`snw_core.train.focus_guard`) decides about blur instead.
         """
         images = np.asarray(images)
         labels = np.asarray(labels).astype(str)
@@ -583,15 +575,7 @@ class Gate:
         tr, va = split == "train", split == "val"
         if (tr & good).sum() < 2:
             raise ValueError("the appearance check needs at least 2 good train items")
-        ref = va if va.any() else tr             # where the thresholds are set
-        soft_tr = soft_ref = images[:0]
-        if augment == "camera" and layout:       # softened goods, for the appearance check only
-            from .augment import envelope_copies
-            keep = (good & (tr | va))[:n_delivered]
-            soft = envelope_copies(images[:n_delivered][keep], np.random.default_rng([seed, 7927]), names=SOFT_BLUR)
-            soft_tr, soft_ref = soft[tr[:n_delivered][keep]], soft[ref[:n_delivered][keep]]
-        soft_focus = len(soft_tr) > 0            # the appearance check learned softened goods
-        zc = appearance_view(np.concatenate([images[tr], soft_tr]), APPEARANCE_SIGMA)
+        zc = appearance_view(images[tr], APPEARANCE_SIGMA)
         mean = zc.mean(0)
         zc -= mean                                       # centred once, for the components and the residual
         _, s, vt = np.linalg.svd(zc, full_matrices=False)
@@ -607,9 +591,9 @@ class Gate:
                    min_sharp=BLUR_SHARE * float(np.min(sharpness(images[tr]))), local_model=local_model,
                    polarity=polarity, exposure=exposure, max_clipped=max_clipped, trim=APPEARANCE_TRIM,
                    mask_filled=True, censor_clipped=True, app_sigma=APPEARANCE_SIGMA)
-        gate.augment, gate.soft_focus = augment, soft_focus
-        gate.t_app = margin * float(np.quantile(gate._appearance_raw(np.concatenate([images[ref], soft_ref])),
-                                                QUANTILE))
+        gate.augment = augment
+        ref = va if va.any() else tr
+        gate.t_app = margin * float(np.quantile(gate._appearance_raw(images[ref]), QUANTILE))
         rng = np.random.default_rng([seed, 4099])
         texture = _fit_texture(images[tr & good], rng)
         if texture is not None:                  # threshold: the val items and a drifted copy of each
@@ -617,7 +601,7 @@ class Gate:
                        gate.min_std, gate.min_sharp, texture=texture, local_model=local_model, polarity=polarity,
                        exposure=exposure, max_clipped=max_clipped, trim=gate.trim, mask_filled=gate.mask_filled,
                        censor_clipped=gate.censor_clipped, app_sigma=gate.app_sigma)
-            gate.augment, gate.soft_focus = augment, soft_focus
+            gate.augment = augment
             from .augment import envelope_copies
             val = np.concatenate([images[ref], envelope_copies(images[ref], rng)])
             gate.t_tex = margin * float(np.quantile(gate._texture_raw(val), QUANTILE))
@@ -782,7 +766,6 @@ class Gate:
         return {"appearance": self.t_app, "appearance_trim": self.trim, "appearance_sigma": self.app_sigma,
                 "local": self.t_local,
                 "augment": getattr(self, "augment", "none"),
-                "appearance_soft_focus": getattr(self, "soft_focus", False),
                 "min_std": self.min_std, "min_sharpness": self.min_sharp, "max_noise": self.max_noise,
                 "exposure": {"min_level": self.exposure[0], "max_level": self.exposure[1]},
                 "max_clipped": self.max_clipped, "local_set_aside": self.local_set_aside,

@@ -310,16 +310,15 @@ def _make_callbacks(run, prep, keras, eval_pairs, log):
 GATE_ITEM_KEYS = ("unknown", "flat", "appearance", "local", "local_defect", "defect_y", "defect_x")
 
 
-def fit_gate(images, labels, split, good_label, augment: str = "none", seed: int = 0, doubtful=None, filled=None,
-             layout: bool = False):
+def fit_gate(images, labels, split, good_label, augment: str = "none", seed: int = 0, doubtful=None, filled=None):
     """Fit the run's :class:`~snw_core.gate.Gate` (train split, thresholds on val) and check every item.
-    ``filled``: the pixels registration filled (bool (n, h, w)) or None; ``layout``: registration aligns the part.
+    ``filled``: the pixels registration filled (bool (n, h, w)) or None.
 
     Returns ``(gate, checks)`` (checks without heat maps). Train goods are among their own references, so
     their local evidence is near 0; thresholds come from val and reported numbers from test."""
     from .gate import Gate
     gate = Gate.fit(images, labels, split, good_label=good_label, augment=augment, seed=seed, doubtful=doubtful,
-                    filled=filled, layout=layout)
+                    filled=filled)
     checks = {}
     for i in range(0, len(images), 2048):            # bounded memory: (batch, goods) distance blocks
         part = gate.check(images[i:i + 2048], filled=None if filled is None else filled[i:i + 2048])
@@ -903,7 +902,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
                 "and are not used as good references")
     run.append_progress({"kind": "phase", "phase": "gate"})
     gate, checks = fit_gate(images, labels, prep.split, ds.good_label, augment=settings.get("augment", "none"),
-                            seed=seed, doubtful=doubtful, filled=filled, layout=registration is not None)
+                            seed=seed, doubtful=doubtful, filled=filled)
     gate.save(run.file(GATE_FILE))
     if registration is not None:              # a part flipped in the fixture is DEFECT, as the judge says
         checks["local_defect"] = checks["local_defect"] | registration.flipped(images)

@@ -669,26 +669,3 @@ def test_a_flat_frame_among_random_texture_crops_does_not_set_the_flat_frame_lim
     assert np.flatnonzero(image_outliers(junk, split)).tolist() == [3, 250]
     fitted = Gate.fit(junk, np.full(300, "0"), split, "0")
     assert fitted.images_set_aside == 2 and fitted.min_std == pytest.approx(surface_gate.min_std)
-
-
-def test_a_camera_gate_of_a_part_with_a_layout_knows_a_softened_focus_but_not_a_blurred_lens():
-    """A `camera` run's twin is trained on blur up to 1 px; where registration aligns the part, its appearance check
-    learns softened goods too, so a good part a little out of focus is still recognised. Nothing else changes: the
-    focus limit (a blurred lens is still out of focus), the local evidence, and no input of another kind gets in."""
-    from snw_core import drift, synthetic
-    from snw_core.splits import stratified_split
-    images, labels, _ = synthetic.generate(400, seed=3)
-    split = stratified_split(labels, (0.6, 0.2, 0.2), 0)
-    goods = images[(split == "test") & (labels == "0")]
-    light = Gate.fit(images, labels, split, "0", augment="camera")
-    focus = Gate.fit(images, labels, split, "0", augment="camera", layout=True)
-    soft = drift.blur(goods, 1.0, seed=0)
-    assert focus.check(soft)["appearance"].max() < 0.6 * light.check(soft)["appearance"].max()
-    assert (focus.min_sharp, focus.min_std, focus.t_local) == (light.min_sharp, light.min_std, light.t_local)
-    assert focus.thresholds()["appearance_soft_focus"] and not light.thresholds()["appearance_soft_focus"]
-    lens = focus.check(drift.blur(goods, 2.5, seed=0))
-    assert lens["blurred"].all() and lens["unknown"].all()
-    others, _ = notapart.not_a_part(images.shape[1:], goods, n_per_kind=5, seed=1)
-    assert (~focus.check(others)["unknown"]).sum() <= (~light.check(others)["unknown"]).sum()
-    # a run without the camera augmentation fits the same gate either way
-    assert Gate.fit(images, labels, split, "0", layout=True).t_app == Gate.fit(images, labels, split, "0").t_app
