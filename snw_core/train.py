@@ -723,13 +723,13 @@ class _Log:
                  f"pair_acc {row['pair_accuracy']:.3f}  val_pair_acc {row['val_pair_accuracy']:.3f}  ({row['seconds']:.1f} s)")
 
 
-
 def twin_pool_side(settings: dict, registration) -> int:
     """The ``pool_side`` the twin is built with (:func:`snw_core.model.build_embedder`): the ``grid_pool`` setting
     where the surface has no layout (registration ``auto`` found none to align to) and the twin is convolutional,
     else 0. A part with a layout keeps every position of its feature map: where a pin sits is what it is judged on."""
     no_layout = settings.get("register", "off") == "auto" and registration is None
     return int(settings.get("grid_pool", 0)) if no_layout and settings.get("twin") == "conv" else 0
+
 
 def train(source: str = "default", preset: str = "default", good_label: str = "0", name: str | None = None,
           runs_dir=None, projection: str = "umap", quiet: bool = False, prepared: Prepared | None = None,
