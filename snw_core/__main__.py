@@ -117,7 +117,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="recompute a run's metrics (JSON on stdout)")
     p.add_argument("run_id")
-    p.add_argument("--data", default=None, help="another data set: judged whole with the run's references and threshold")
+    p.add_argument("--data", default=None,
+                   help="another data set of the run's image size: every item judged as inspect judges it (the "
+                        "run's references, threshold, gate and patch bank), the rates counted from those verdicts")
     p.add_argument("--checks", action="store_true",
                    help="instead: the camera-drift and not-a-part checks every training now ends with, for a run "
                         "trained before them; stored in its metrics.json and printed")

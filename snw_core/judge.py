@@ -612,8 +612,7 @@ def evaluate_run(run, source: str | None = None) -> dict:
     """
     from .data import load
     from .embed import embed_images, load_embeddings
-    from .metrics import (auroc, effective_scores, evaluate_embeddings, per_label_rates, pin_accuracy, rates,
-                          unknown_rates)
+    from .metrics import evaluate_embeddings
     from .model import load_embedder
 
     cfg = run.config()
@@ -625,40 +624,52 @@ def evaluate_run(run, source: str | None = None) -> dict:
         from .corrections import dataset_for_run
         ds = dataset_for_run(ds, cfg)
     embedder = load_embedder(run.embedder_path)
+    if ds.content_hash != cfg["data"]["content_hash"]:
+        return _evaluate_other(run, ds, embedder, good_label)
     registration = load_registration(run)
     images, applied = ds.images, None
     if registration is not None:
         images, _, applied = registration.apply(ds.images)
     emb = embed_images(embedder, images)
     gate = load_gate(run)
-    if ds.content_hash == cfg["data"]["content_hash"]:
-        stored = load_embeddings(run.file("embeddings.npz"))
-        split, left_out = stored["split"], stored.get("ref_left_out")
-        s = cfg["settings"]
-        filled = registration.unknown_pixels(applied) if registration is not None else None
-        checks = gate.check(images, filled=filled) if gate is not None else {}
-        if gate is not None and registration is not None:      # as training counted it
-            checks["local_defect"] = checks["local_defect"] | registration.flipped(images)
-        drift = {}
-        if gate is not None:                  # the same drifted copies as training made (seeded)
-            from .train import drift_copies
-            drift = drift_copies(embedder, gate, images, ds.labels, split, good_label, s.get("augment", "none"),
-                                 s["seed"], left_out=left_out, filled=filled)
-            if registration is not None:
-                from .train import delivered_val
-                drift = delivered_val(embedder, gate, ds.images, ds.labels, split, good_label, drift)
-        m, _ = evaluate_embeddings(emb, ds.labels, split, good_label=good_label, k=s["k"],
-                                   threshold_method=s["threshold_method"], max_escape=s["max_escape"],
-                                   unknown=checks.get("unknown"), local_defect=checks.get("local_defect"),
-                                   ref_extra=drift.get("ref_extra"), val_extra=drift.get("val_extra"),
-                                   left_out=left_out)
-        return {"run_id": run.id, "data": ds.source, "evaluated_on": "test split", **m}
+    stored = load_embeddings(run.file("embeddings.npz"))
+    split, left_out = stored["split"], stored.get("ref_left_out")
+    s = cfg["settings"]
+    filled = registration.unknown_pixels(applied) if registration is not None else None
+    checks = gate.check(images, filled=filled) if gate is not None else {}
+    if gate is not None and registration is not None:      # as training counted it
+        checks["local_defect"] = checks["local_defect"] | registration.flipped(images)
+    drift = {}
+    if gate is not None:                  # the same drifted copies as training made (seeded)
+        from .train import drift_copies
+        drift = drift_copies(embedder, gate, images, ds.labels, split, good_label, s.get("augment", "none"),
+                             s["seed"], left_out=left_out, filled=filled)
+        if registration is not None:
+            from .train import delivered_val
+            drift = delivered_val(embedder, gate, ds.images, ds.labels, split, good_label, drift)
+    m, _ = evaluate_embeddings(emb, ds.labels, split, good_label=good_label, k=s["k"],
+                               threshold_method=s["threshold_method"], max_escape=s["max_escape"],
+                               unknown=checks.get("unknown"), local_defect=checks.get("local_defect"),
+                               ref_extra=drift.get("ref_extra"), val_extra=drift.get("val_extra"),
+                               left_out=left_out)
+    return {"run_id": run.id, "data": ds.source, "evaluated_on": "test split", **m}
+
+
+def _evaluate_other(run, ds, embedder, good_label: str) -> dict:
+    """Every item of another data set ``ds`` judged as ``inspect`` judges it (registration, gate, patch bank)."""
+    from .data import DataError
+    from .metrics import auroc, per_label_rates, pin_accuracy, rates, unknown_rates
+
     j = Judge.from_run(run, embedder=embedder)
-    out = j.judge_embeddings(emb, images=images, applied=applied if applied is not None else np.zeros((ds.n, 3)))
+    if j.image_shape and tuple(ds.images.shape[1:]) != tuple(j.image_shape):
+        h, w = ds.images.shape[1:]
+        raise DataError(f"The data set '{ds.source}' holds images of {h} x {w} px, but run '{run.id}' was trained on "
+                        f"{j.image_shape[0]} x {j.image_shape[1]} px: evaluate it on a set of its own image size.")
+    out = j.judge(ds.images)
     is_def = ds.labels != good_label
-    eff = effective_scores(out["score"], out["verdict"] != "GOOD")
+    rejected = (np.asarray(out["verdict"]) != "GOOD").astype(np.float64)    # the verdicts, as inspect gives them
     extra = unknown_rates(out["verdict"] == "UNKNOWN", is_def) if "appearance" in out else {}
     return {"run_id": run.id, "data": ds.source, "evaluated_on": "all items (other data set)", "n": ds.n,
-            **rates(eff, is_def, j.threshold), **extra, "auroc": auroc(out["score"], is_def),
-            "threshold": j.threshold, "per_label": per_label_rates(ds.labels, out["defect"], good_label),
+            **rates(rejected, is_def, 0.5), **extra, "auroc": auroc(out["score"], is_def),
+            "threshold": j.threshold, "per_label": per_label_rates(ds.labels, rejected > 0, good_label),
             "pin_accuracy": pin_accuracy(ds.labels, out["pin"], good_label)}

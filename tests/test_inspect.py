@@ -452,3 +452,29 @@ def test_inspect_warns_when_a_batch_is_noisier_than_the_training_images(trained,
     captured = capsys.readouterr()
     assert "WARNING: Camera check: the images are noisier than the training images" in captured.err
     assert len(captured.out.splitlines()) == 6                                          # every image still judged
+
+
+@pytest.mark.slow
+def test_evaluate_on_another_data_set_gives_the_verdicts_inspect_gives(trained, tmp_path, capsys):
+    """`evaluate RUN_ID --data OTHER` on a run without registration: every item judged as `inspect` judges it, the
+    rates counted from those verdicts; a set of another image size is refused with a message (exit 2)."""
+    from snw_core import synthetic
+    from snw_core.__main__ import main
+    from snw_core.data import load
+    from snw_core.runs import RunStore
+    runs, rid = trained
+    other = synthetic.write_parquet(tmp_path / "other.parquet", n=65, seed=3)
+    assert main(["evaluate", rid, "--data", str(other), "--runs-dir", str(runs)]) == 0
+    got = json.loads(capsys.readouterr().out)
+    ds = load(str(other))
+    out = Judge.from_run(RunStore(runs).get(rid)).judge(ds.images)
+    good, passed = ds.labels == "0", out["verdict"] == "GOOD"
+    assert got["evaluated_on"] == "all items (other data set)" and got["n"] == 65
+    assert got["overkill_rate"] == pytest.approx(1 - passed[good].mean())
+    assert got["escape_rate"] == pytest.approx(passed[~good].mean())
+    assert got["good_defect_accuracy"] == pytest.approx(np.mean(passed == good))
+    assert got["per_label"]["0"] == pytest.approx(passed[good].mean())
+    bigger = synthetic.write_parquet(tmp_path / "bigger.parquet", n=13, seed=3,
+                                     spec=synthetic.ConnectorSpec(height=52, width=72))
+    assert main(["evaluate", rid, "--data", str(bigger), "--runs-dir", str(runs)]) == 2
+    assert "52" in capsys.readouterr().err
