@@ -57,11 +57,14 @@ import numpy as np
 from . import synthetic
 
 __all__ = ["KINDS", "DIFFICULTIES", "TEXTURE_SHAPE", "CONNECTOR_SHAPE", "CONNECTOR_PHOTO_HW", "SHAPE_RANGE", "TEXTURE_GRID", "TEXTURE_DEFECTS", "BOX_LEVELS",
-           "RealDataError", "generate", "write_parquet", "read_info", "cell_box", "photo", "photo_from",
+           "REGIONS", "RealDataError", "generate", "write_parquet", "read_info", "cell_box", "photo", "photo_from",
            "texture_photo", "sample_sheet", "META_KEY"]
 
 KINDS = ("texture", "connector")
 DIFFICULTIES = ("moderate", "strong")
+#: the part of the photograph a texture set is cut from: all of it, or its upper or lower half only (a set of one
+#: half judged by a run trained on the other is a surface the run has never seen; crops of one photograph overlap)
+REGIONS = ("all", "upper", "lower")
 TEXTURE_SHAPE = (36, 48)
 #: the connector kind's image size unless another is given (that of the generated connector)
 CONNECTOR_SHAPE = (26, 36)
@@ -337,7 +340,23 @@ def _texture_defects(clean: np.ndarray, label: np.ndarray, kind: np.ndarray, rng
     return out
 
 
-def _texture(difficulty: str, n: int, seed: int, photo_spec: str | None = None, shape=TEXTURE_SHAPE):
+def _photo_region(img: np.ndarray, region: str, shape, recorded: str) -> np.ndarray:
+    """The rows of the photograph ``region`` names (see :data:`REGIONS`); a half must hold two crops of ``shape``
+    each way at half its size."""
+    if region == "all":
+        return img
+    half = img.shape[0] // 2
+    part = img[:half] if region == "upper" else img[half:]
+    if part.shape[0] < 4 * int(shape[0]) or part.shape[1] < 4 * int(shape[1]):
+        raise RealDataError(f"The {region} half of the photograph '{recorded}' is {part.shape[1]} x {part.shape[0]} "
+                            f"px; crops of {shape[1]} x {shape[0]} px need at least {4 * int(shape[1])} x "
+                            f"{4 * int(shape[0])} px (two crops each way at half its size). Use a smaller image size "
+                            "or the whole photograph.")
+    return part
+
+
+def _texture(difficulty: str, n: int, seed: int, photo_spec: str | None = None, shape=TEXTURE_SHAPE,
+             region: str = "all"):
     rng = np.random.default_rng(seed)
     h, w = shape
     grid = TEXTURE_GRID
@@ -346,7 +365,7 @@ def _texture(difficulty: str, n: int, seed: int, photo_spec: str | None = None, 
     label = np.repeat(np.arange(n_cells + 1), counts)[rng.permutation(n)]
     kind = np.where(label > 0, rng.choice(np.arange(1, 5), size=n, p=_TEXTURE_DEFECT_PROBS), 0)
     img, recorded = photo_from(photo_spec or texture_photo(difficulty), shape)
-    src = _downscale(img, 2)
+    src = _downscale(_photo_region(img, region, shape, recorded), 2)
     clean = _crops(src, n, (h, w), rng)
     contrast = rng.uniform(0.92, 1.08, n).astype(np.float32)[:, None, None]
     bright = rng.uniform(-6.0, 6.0, n).astype(np.float32)[:, None, None]
@@ -362,6 +381,8 @@ def _texture(difficulty: str, n: int, seed: int, photo_spec: str | None = None, 
     kinds = np.array(("none",) + TEXTURE_DEFECTS)[kind]
     info = {"kind": "texture", "difficulty": difficulty, "photo": recorded, "grid": list(grid),
             "bounds": [0.0, float(h), 0.0, float(w)], "shape": [h, w]}
+    if region != "all":
+        info["region"] = region
     return img_def.astype(np.uint8), label, kinds, boxes, peak, info
 
 
@@ -502,7 +523,7 @@ def _check(kind: str, difficulty: str, n: int, seed: int, shape) -> tuple[int, i
 
 
 def generate(kind: str = "texture", difficulty: str = "moderate", n: int = 3000, seed: int = 0,
-             photo: str | None = None, shape: tuple[int, int] | None = None):
+             photo: str | None = None, shape: tuple[int, int] | None = None, region: str = "all"):
     """Generate a real-photo set.
 
     kind : ``"texture"`` or ``"connector"``; difficulty : ``"moderate"`` or ``"strong"``
@@ -513,6 +534,9 @@ def generate(kind: str = "texture", difficulty: str = "moderate", n: int = 3000,
     shape : (height, width) of the images, default :data:`TEXTURE_SHAPE` or :data:`CONNECTOR_SHAPE`. A larger
         texture is a larger field of view of the same surface: the grain and the defects keep their size in
         pixels, the grid its 3 x 4 cells. A larger connector is the same part drawn larger (its pins too).
+    region : texture only: ``"all"`` of the photograph, or its ``"upper"`` or ``"lower"`` half (recorded as
+        ``region`` in info). Crops of one photograph overlap, so a test split shares surface with training; a
+        set of the other half measures a surface the run has never seen.
 
     Returns ``(images, labels, dirnames, info)``: images uint8 (n, h, w); labels str (n,), ``"0"`` good, ``"1" .. "12"`` the cell (texture) or pin (connector)
     address; dirnames str (n,), ``OK`` or ``NG_07`` style; info a JSON-able dict: ``kind``, ``difficulty``,
@@ -527,8 +551,13 @@ def generate(kind: str = "texture", difficulty: str = "moderate", n: int = 3000,
     if photo is not None and kind != "texture":
         raise RealDataError("A photograph of your own (--photo) is for the texture kind; the connector's grain, "
                             "background and light come from fixed photographs.")
+    if region not in REGIONS:
+        raise RealDataError(f"Unknown region {region!r}; choose one of {', '.join(REGIONS)}.")
+    if region != "all" and kind != "texture":
+        raise RealDataError("A region of the photograph (--region) is for the texture kind; the connector's grain, "
+                            "background and light are cut from their photographs whole.")
     if kind == "texture":
-        images, label, kinds, boxes, peak, info = _texture(difficulty, int(n), int(seed), photo, shape)
+        images, label, kinds, boxes, peak, info = _texture(difficulty, int(n), int(seed), photo, shape, region)
     else:
         images, label, kinds, boxes, peak, info = _connector(difficulty, int(n), int(seed), shape)
     labels = label.astype(str)
@@ -539,14 +568,15 @@ def generate(kind: str = "texture", difficulty: str = "moderate", n: int = 3000,
 
 
 def write_parquet(path, kind: str = "texture", difficulty: str = "moderate", n: int = 3000, seed: int = 0,
-                  sheet=None, photo: str | None = None, shape: tuple[int, int] | None = None) -> pathlib.Path:
+                  sheet=None, photo: str | None = None, shape: tuple[int, int] | None = None,
+                  region: str = "all") -> pathlib.Path:
     """Generate a set and write it as parquet (same schema and writer as the embedded set); returns the path.
 
     The per-item records (see :func:`generate`, ``info``) go into the schema metadata under
     :data:`META_KEY`. With ``sheet`` (a PNG path) a sample sheet of the set is written too (atomically).
     Arguments are checked before anything is written.
     """
-    images, labels, dirnames, info = generate(kind, difficulty, n, seed, photo=photo, shape=shape)
+    images, labels, dirnames, info = generate(kind, difficulty, n, seed, photo=photo, shape=shape, region=region)
     out = synthetic.write_images_parquet(path, images, labels, dirnames, metadata={META_KEY: info})
     if sheet is not None:
         from PIL import Image

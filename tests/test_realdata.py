@@ -206,3 +206,44 @@ def test_the_size_is_checked_before_anything_is_written(tmp_path, capsys):
     assert not (tmp_path / "bad.parquet").exists()
     with pytest.raises(RealDataError, match="two whole numbers"):
         generate("texture", "moderate", n=30, shape=(40.5, 60))
+
+
+def test_a_texture_set_from_one_half_of_the_photograph_and_its_drift_items_from_the_same_half(tmp_path, capsys):
+    """--region upper|lower cuts every crop from that half only (a photograph dark above and bright below shows
+    it), records the half, and the drift check draws its fresh items there too; a half too small for the crops,
+    an unknown region and a connector with a region are refused before anything is written."""
+    from PIL import Image
+
+    from snw_core import drift
+    from snw_core.__main__ import main
+
+    rng = np.random.default_rng(0)
+    photo = np.where(np.arange(512)[:, None] < 256, 50.0, 200.0) + rng.normal(0, 8, (512, 512))
+    path = tmp_path / "halves.png"
+    Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8)).save(path)
+    for region, dark in (("upper", True), ("lower", False)):
+        images, labels, _, info = generate("texture", "moderate", n=40, seed=3, photo=str(path), region=region)
+        goods = images[labels == "0"].astype(float)
+        assert info["region"] == region
+        assert (goods.max() < 120) if dark else (goods.min() > 130), region       # not one pixel of the other half
+    whole = generate("texture", "moderate", n=40, seed=3, photo=str(path))
+    assert "region" not in whole[3] and whole[0].min() < 120 < 130 < whole[0].max()    # both halves, as before
+    np.testing.assert_array_equal(whole[0], generate("texture", "moderate", n=40, seed=3, photo=str(path),
+                                                     region="all")[0])
+    out = tmp_path / "upper.parquet"
+    assert main(["data", "real", "--photo", str(path), "--region", "upper", "--n", "40", "--out", str(out)]) == 0
+    assert realdata.read_info(out)["region"] == "upper"
+
+    class Run:
+        def config(self):
+            return {"data": {"source": str(out), "good_label": "0"}}
+
+    fresh, fresh_labels, note = drift.fresh_items(Run(), 5, 5, seed=1000)
+    assert note.endswith("upper half, seed 1000") and fresh[fresh_labels == "0"].max() < 120
+    for args, says in ((["--region", "upper", "--height", "96", "--width", "128"], "upper half"),
+                       (["--region", "middle"], "Unknown region"),
+                       (["--region", "lower", "--kind", "connector"], "texture kind")):
+        bad = tmp_path / "bad.parquet"
+        assert main(["data", "real", "--n", "30", "--out", str(bad)] + args) == 2
+        assert says in " ".join(capsys.readouterr().err.split()), args
+        assert not bad.exists()
