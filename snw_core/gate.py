@@ -77,7 +77,7 @@ from .imageops import box3
 __all__ = ["Gate", "standardize", "robust_standardize", "sharpness", "texture_signature", "grey_skew", "GATE_FILE",
            "UNKNOWN_REASON", "FLAT_REASON", "BLUR_REASON", "INVERTED_REASON", "NOISE_REASON", "EXPOSURE_REASON",
            "GLARE_REASON",
-           "LOCAL_REASON", "noise_sd", "relative_noise"]
+           "LOCAL_REASON", "noise_sd", "relative_noise", "unknown_of"]
 
 GATE_FILE = "gate.npz"
 #: the operator's message for an UNKNOWN verdict
@@ -252,6 +252,13 @@ def grey_skew(images) -> np.ndarray:
     x = np.asarray(images, np.float64).reshape(len(images), -1)
     lo, med, hi = quantiles_last(x, SKEW_QUANTILES)
     return (hi + lo - 2.0 * med) / np.maximum(hi - lo, 1e-9)
+
+
+def unknown_of(checks: dict) -> np.ndarray:
+    """UNKNOWN, from a :meth:`Gate.check` result's parts: flat, out of focus, too noisy, inverted, far darker or
+    brighter, clipped, not recognised (appearance or texture above 1)."""
+    return (checks["flat"] | checks["blurred"] | checks["noisy"] | checks["inverted"] | checks["exposure"]
+            | checks["clipped"] | (checks["appearance"] > 1.0) | (checks["texture"] > 1.0))
 
 
 def texture_signature(images, components, patch: int = TEXTURE_PATCH, stride: int = TEXTURE_STRIDE,
@@ -686,7 +693,7 @@ class Gate:
         images = np.asarray(images)
         if images.ndim == 2:
             images = images[None]
-        appearance = self._appearance_raw(images) / self.t_app
+        appearance = self._appearance_raw(images) / self.t_app          # 0 where the check is off (t_app inf)
         texture = (self._texture_raw(images) / self.t_tex if self.texture is not None
                    else np.zeros(len(images)))
         flat_x = np.asarray(images, np.float64).reshape(len(images), -1)
@@ -709,8 +716,9 @@ class Gate:
         return {"appearance": appearance, "texture": texture, "flat": flat, "blurred": blurred, "inverted": inverted,
                 "noise": noise, "noisy": noisy, "level": level, "exposure": exposure, "clipped_share": clipped_share,
                 "clipped": clipped,
-                "unknown": (flat | blurred | noisy | inverted | exposure | clipped | (appearance > 1.0)
-                            | (texture > 1.0)),
+                "unknown": unknown_of({"flat": flat, "blurred": blurred, "noisy": noisy, "inverted": inverted,
+                                       "exposure": exposure, "clipped": clipped, "appearance": appearance,
+                                       "texture": texture}),
                 "local": local_n, "local_defect": local_n > 1.0, "defect_y": y.astype(np.int64),
                 "defect_x": x.astype(np.int64), "heatmap": heat.astype(np.float32)}
 
@@ -763,7 +771,9 @@ class Gate:
 
     def thresholds(self) -> dict:
         """What the run records: the thresholds and the model's size (JSON-friendly)."""
-        return {"appearance": self.t_app, "appearance_trim": self.trim, "appearance_sigma": self.app_sigma,
+        return {"appearance": self.t_app if np.isfinite(self.t_app) else None,
+                "appearance_check": bool(np.isfinite(self.t_app)),
+                "appearance_trim": self.trim, "appearance_sigma": self.app_sigma,
                 "local": self.t_local,
                 "augment": getattr(self, "augment", "none"),
                 "min_std": self.min_std, "min_sharpness": self.min_sharp, "max_noise": self.max_noise,

@@ -73,7 +73,8 @@ def flip_batch(images: np.ndarray, targets: np.ndarray, maps: dict, rng: np.rand
 def decide(cfg: dict, classes, good_label: str, image_shape, register_setting: str, registration) -> tuple[dict, dict]:
     """Whether a run trains on mirror images: ``(maps, report)``. Only where registration was ``auto`` and found no
     layout, and the data's cells mirror onto each other; ``report`` (metrics.json ``mirror``) says which and why."""
-    if str(register_setting) != "auto" or registration is not None:
+    from .register import no_layout
+    if not no_layout(register_setting, registration):
         why = "the part has a layout (registration on)" if registration is not None else "registration is not auto"
         return {}, {"used": False, "axes": [], "reason": why}
     from .localisation import cells

@@ -56,7 +56,7 @@ from .imageops import blur_matrix
 from .imageops import plane_basis
 from .imageops import gaussian_blur as _blur
 
-__all__ = ["Registration", "REGISTER_FILE", "FLIP_REASON", "fit_registration"]
+__all__ = ["Registration", "REGISTER_FILE", "FLIP_REASON", "fit_registration", "no_layout"]
 
 REGISTER_FILE = "register.npz"
 #: integer shifts searched each way (px)
@@ -457,6 +457,13 @@ class Registration:
     def load(cls, path):
         from .fsutil import read_npz
         return cls.from_arrays(read_npz(path))
+
+
+def no_layout(setting, registration) -> bool:
+    """Whether a run's images are a surface without a fixed layout: registration was ``auto`` and found nothing to
+    align to. Such a run trains on mirror images, pools its twin's feature map by regions and may leave whether an
+    image is this surface to the texture check (:func:`snw_core.train.surface_appearance`)."""
+    return str(setting) == "auto" and registration is None
 
 
 def fit_registration(images, labels, split, good_label: str = "0", setting: str = "auto", seed: int = 0):

@@ -405,6 +405,42 @@ def _judged_changed(changed, gate, embedder, registration, refs, k: int, thresho
     return changed, forced | (twin > threshold)
 
 
+#: the not-a-part inputs per kind (the design kinds, seed 0) a surface's appearance check is decided on
+SURFACE_NOT_A_PART = 20
+
+
+def surface_appearance(gate, embedder, images, labels, split, good_label, refs, k: int, threshold: float,
+                       bank=None) -> dict:
+    """On a surface without a fixed layout, does the pixel appearance check keep anything that is not the part from
+    passing? If not, it is switched off (``gate.t_app`` infinite) and the texture check alone says whether an image
+    is this surface.
+
+    Every crop of a surface shares grain with others, and the appearance check's model (the train images' principal
+    components) and its threshold (set on val crops) learn the very surface the run was shown: good parts cut from
+    surface it has not seen fail it (docs/real-data.md, section 31). On a smooth surface it still stops inputs
+    nothing else stops. So the run judges the not-a-part design kinds (:data:`snw_core.notapart.KINDS` but the
+    surface turned upside down, :data:`SURFACE_NOT_A_PART` of each, seed 0: the not-a-part check of training draws
+    seed 1) with its references, threshold, gate and patch bank, with the appearance check and without it. Where
+    not one more input passes without it, it is switched off. Changes ``gate.t_app`` in place; returns what was
+    found (metrics.json key ``surface_appearance``)."""
+    from . import notapart
+    goods = images[(split == "train") & (labels == good_label)]
+    kinds = tuple(kd for kd in notapart.KINDS if kd != "upside_down")
+    x, _ = notapart.not_a_part(gate.image_shape, goods, n_per_kind=SURFACE_NOT_A_PART, seed=0, kinds=kinds)
+    _, caught_with = _judged_changed(x, gate, embedder, None, refs, k, threshold, bank)
+    t_app = gate.t_app
+    gate.t_app = float("inf")
+    _, caught_without = _judged_changed(x, gate, embedder, None, refs, k, threshold, bank)
+    more = int((caught_with & ~caught_without).sum())
+    report = {"used": more == 0, "n": int(len(x)), "passed_without": int((~caught_without).sum()),
+              "passed_with": int((~caught_with).sum())}
+    if more:
+        gate.t_app = t_app
+        return {**report, "reason": f"kept: without it {more} more of {len(x)} not-a-part inputs would pass"}
+    return {**report, "reason": f"off: a surface without a fixed layout, and without it no more of {len(x)} "
+                                "not-a-part inputs pass; the texture check says whether an image is this surface"}
+
+
 #: the noise guard's ladder: Gaussian sensor noise of these sds (grey levels) on the val items, in turn, until
 #: the run catches fewer than GUARD_CAUGHT of the noisy val defects
 NOISE_LADDER = (8.0, 16.0, 24.0, 32.0, 48.0)
@@ -727,8 +763,9 @@ def twin_pool_side(settings: dict, registration) -> int:
     """The ``pool_side`` the twin is built with (:func:`snw_core.model.build_embedder`): the ``grid_pool`` setting
     where the surface has no layout (registration ``auto`` found none to align to) and the twin is convolutional,
     else 0. A part with a layout keeps every position of its feature map: where a pin sits is what it is judged on."""
-    no_layout = settings.get("register", "off") == "auto" and registration is None
-    return int(settings.get("grid_pool", 0)) if no_layout and settings.get("twin") == "conv" else 0
+    from .register import no_layout
+    surface = no_layout(settings.get("register", "off"), registration)
+    return int(settings.get("grid_pool", 0)) if surface and settings.get("twin") == "conv" else 0
 
 
 def train(source: str = "default", preset: str = "default", good_label: str = "0", name: str | None = None,
@@ -931,7 +968,24 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
 
     drift, patch, metrics_, scores = downstream()
     tr_good = (prep.split == "train") & (labels == ds.good_label) & ~left_out
-    refs = emb[tr_good] if "ref_extra" not in drift else np.concatenate([emb[tr_good], drift["ref_extra"]])
+
+    def good_refs(d):
+        return emb[tr_good] if "ref_extra" not in d else np.concatenate([emb[tr_good], d["ref_extra"]])
+
+    refs = good_refs(drift)
+    from .register import no_layout
+    surface = None
+    if no_layout(settings.get("register", "off"), registration):
+        surface = surface_appearance(gate, embedder, images, labels, prep.split, ds.good_label, refs, settings["k"],
+                                     metrics_["threshold"], patch["bank"] if patch else None)
+        log.msg("appearance check: " + surface["reason"])
+        if surface["used"]:                   # off: in the gate file and in every item's verdict
+            gate.save(run.file(GATE_FILE))
+            from .gate import unknown_of
+            checks["appearance"] = np.zeros(len(images))
+            checks["unknown"] = unknown_of(checks)
+            drift, patch, metrics_, scores = downstream()
+            refs = good_refs(drift)
     # the guards' limits, like the gate's, are not set by images far from every other image (a camera fault)
     guard_split = prep.split if gate.set_aside_mask is None else np.where(gate.set_aside_mask, "set_aside", prep.split)
     guard = focus_guard(gate, embedder, registration, ds.images, images, labels, guard_split, ds.good_label, refs,
@@ -981,6 +1035,8 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
         from .baselines import probability_metrics
         metrics_["p_good"] = probability_metrics(emb, labels, prep.split, prep.classes, ds.good_label)
     metrics_["gate"] = gate.thresholds()
+    metrics_["surface_appearance"] = surface or {"used": False, "reason": "kept: the images have a fixed layout, or "
+                                                 "registration was not asked to look for one"}
     metrics_["references_left_out"] = int(left_out.sum())
     metrics_["registration"] = reg_report
     metrics_["mirror"] = mirror_report

@@ -99,6 +99,7 @@ def test_train_writes_every_run_file_and_metric(tiny_parquet, runs_dir):
     assert run.state() == "done"
     cfg = run.config()
     assert cfg["settings"]["batch_size"] == 32 and cfg["data"]["content_hash"] and cfg["versions"]["keras"]
+    assert m["surface_appearance"]["used"] is False and m["gate"]["appearance_check"] is True   # not a surface
     assert len(run.history()) == 1
 
     ev = cli("evaluate", run_id, runs_dir=runs_dir)

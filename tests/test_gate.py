@@ -669,3 +669,41 @@ def test_a_flat_frame_among_random_texture_crops_does_not_set_the_flat_frame_lim
     assert np.flatnonzero(image_outliers(junk, split)).tolist() == [3, 250]
     fitted = Gate.fit(junk, np.full(300, "0"), split, "0")
     assert fitted.images_set_aside == 2 and fitted.min_std == pytest.approx(surface_gate.min_std)
+
+
+def test_a_surface_gate_with_its_appearance_check_off_passes_unseen_surface_and_still_sees_a_foreign_one(tmp_path):
+    """Brick goods cut from the lower half of the photograph, judged by a gate fitted on goods of the upper half:
+    with the pixel appearance check some are "not recognised"; with it off (t_app infinite, as a surface's run
+    switches it) none are by it, the texture check still calls white noise and stripes UNKNOWN, the recorded
+    thresholds stay strict JSON, and the gate file and the bundle's gate agree."""
+    import json
+
+    from snw_core import realdata
+    from snw_core.gate import unknown_of
+    upper, labels, _, _ = realdata.generate("texture", "moderate", n=600, seed=0, region="upper")
+    lower, lower_labels, _, _ = realdata.generate("texture", "moderate", n=200, seed=1, region="lower")
+    goods, unseen = upper[labels == "0"], lower[lower_labels == "0"]
+    split = np.array(["train"] * 140 + ["val"] * (len(goods) - 140))
+    gate = Gate.fit(goods, np.full(len(goods), "0"), split, "0")
+    c_on = gate.check(unseen)
+    assert np.array_equal(unknown_of(c_on), c_on["unknown"])
+    assert (c_on["appearance"] > 1).mean() > 0.05 and gate.thresholds()["appearance_check"] is True
+    gate.t_app = float("inf")
+    c_off = gate.check(unseen)
+    assert not (c_off["appearance"] > 0).any() and c_off["unknown"].mean() < (c_on["appearance"] > 1).mean()
+    assert np.array_equal(c_on["texture"], c_off["texture"])                # the texture check is the same
+    rng = np.random.default_rng(3)
+    foreign = np.concatenate([rng.normal(120, 30, (5, 36, 48)),
+                              120 + 60 * np.sin(np.arange(48) / 2.0)[None, None, :] + rng.normal(0, 2, (5, 36, 48))])
+    foreign = np.clip(foreign, 0, 255).astype(np.uint8)
+    assert gate.check(foreign)["unknown"].all()
+    t = gate.thresholds()
+    assert t["appearance"] is None and t["appearance_check"] is False
+    json.dumps(t, allow_nan=False)
+    gate.save(tmp_path / "gate.npz")
+    back, script = Gate.load(tmp_path / "gate.npz"), bundle_script().Gate(str(tmp_path))
+    x = np.concatenate([unseen[:10], foreign])
+    want = gate.check(x)
+    assert np.isinf(back.t_app) and np.array_equal(back.check(x)["unknown"], want["unknown"])
+    got = script.check(x)
+    assert np.array_equal(got["unknown"], want["unknown"]) and not np.asarray(got["appearance"]).any()

@@ -83,11 +83,16 @@ def test_a_texture_run_pools_says_so_and_judges(tmp_path):
     rid = (r.stdout.strip().splitlines() or [""])[-1].split("/")[-1]
     run = tmp_path / "runs" / rid
     assert json.loads((run / "config.json").read_text())["settings"]["grid_pool"] == 6
-    assert json.loads((run / "metrics.json").read_text())["grid_pool"] == {
-        "used": True, "pool_side": 6, "factor": 3, "map": [9, 16], "pooled": [3, 6]}
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["grid_pool"] == {"used": True, "pool_side": 6, "factor": 3, "map": [9, 16], "pooled": [3, 6]}
+    # a surface: its appearance check was decided on the not-a-part design kinds, said, and recorded as decided
+    surface = metrics["surface_appearance"]
+    assert surface["n"] == 220 and f"appearance check: {surface['reason']}" in r.stdout + r.stderr
+    assert metrics["gate"]["appearance_check"] is not surface["used"]
     from snw_core.judge import Judge
     from snw_core.runs import RunStore
     judge = Judge.from_run(RunStore(tmp_path / "runs").get(rid))
     assert "grid_pool" in {layer.name for layer in judge.embedder.layers}
     out = judge.judge(realdata.generate("texture", "moderate", 20, seed=5, shape=(36, 64))[0][:4])
     assert len(out["verdict"]) == 4 and np.isfinite(out["score"]).all()
+    assert bool(np.isinf(judge.gate.t_app)) is surface["used"]

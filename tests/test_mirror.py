@@ -96,3 +96,41 @@ def test_batches_carry_mirrored_images_with_their_labels():
             assert y0 <= py < y1 and x0 <= px < x1
         moved += int((x.reshape(len(x), -1).argmax(1) != images[seq.batches[b]].reshape(len(x), -1).argmax(1)).sum())
     assert moved > 0
+
+
+def test_no_layout_is_registration_auto_that_found_none():
+    from snw_core.register import no_layout
+    assert no_layout("auto", None) is True
+    assert no_layout("auto", object()) is False and no_layout("off", None) is False and no_layout("on", None) is False
+
+
+@pytest.mark.parametrize("more_pass, off", [(0, True), (1, False)])
+def test_a_surface_switches_its_appearance_check_off_only_where_nothing_more_passes(monkeypatch, more_pass, off):
+    """surface_appearance judges the not-a-part design kinds (seed 0, the surface upside down left out) with the
+    appearance check and without; off only where not one more input passes without it, else the threshold stays."""
+    from snw_core import notapart
+    from snw_core import train as T
+
+    class FakeGate:
+        image_shape = (36, 48)
+        t_app = 1.7
+
+    seen = {}
+
+    def judged(x, gate, *args):
+        seen.setdefault("n", len(x))
+        caught = np.ones(len(x), bool)
+        if np.isinf(gate.t_app):
+            caught[:more_pass] = False
+        return x, caught
+
+    monkeypatch.setattr(T, "_judged_changed", judged)
+    images = np.random.default_rng(0).integers(0, 255, (30, 36, 48), dtype=np.uint8)
+    labels, split = np.full(30, "0"), np.array(["train"] * 20 + ["val"] * 10)
+    gate = FakeGate()
+    r = T.surface_appearance(gate, None, images, labels, split, "0", None, 3, 0.2)
+    n = T.SURFACE_NOT_A_PART * (len(notapart.KINDS) - 1)
+    assert seen["n"] == n and r["n"] == n and r["used"] is off and r["passed_with"] == 0
+    assert r["passed_without"] == more_pass
+    assert np.isinf(gate.t_app) if off else gate.t_app == 1.7
+    assert r["reason"].startswith("off: a surface" if off else "kept: without it 1 more of")
