@@ -59,13 +59,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["KINDS", "GOOD_BASED_KINDS", "HELD_OUT_KINDS", "LAYOUT_KINDS", "KIND_WORDS", "not_a_part", "gaussian_blur",
-           "run_check", "check_summary"]
+__all__ = ["KINDS", "SURFACE_KINDS", "GOOD_BASED_KINDS", "HELD_OUT_KINDS", "LAYOUT_KINDS", "KIND_WORDS", "not_a_part",
+           "gaussian_blur", "run_check", "check_summary"]
 
 #: kinds that need good images to transform
 GOOD_BASED_KINDS = ("inverted", "upside_down", "blurred_lens")
 KINDS = ("noise_uniform", "noise_gaussian", "noise_blobs", "salt_pepper", "flat", "empty_fixture", "other_part",
          "texture", "digits") + GOOD_BASED_KINDS
+#: the kinds that are not the part on a surface without a fixed layout too (a surface upside down is that surface)
+SURFACE_KINDS = tuple(k for k in KINDS if k != "upside_down")
 HELD_OUT_KINDS = ("zoomed_in", "zoomed_out", "off_centre", "half_covered", "glare", "overexposed", "turned_90",
                   "motion_blur", "line_dropout", "frame_tear", "jpeg_blocks", "heavy_noise", "double_exposure",
                   "checkerboard", "stripes")
@@ -334,7 +336,7 @@ def run_check(run, images=None, n_per_kind: int = 20, seed: int = 1) -> dict:
             raise ValueError(f"the data holds {len(images)} items, run '{run.id}' was trained on {len(e['split'])}")
         goods = images[(e["split"] == "test") & (e["labels"] == judge.good_label)]
     held = held_out_kinds(run.metrics())
-    kinds = KINDS if len(held) == len(HELD_OUT_KINDS) else tuple(k for k in KINDS if k != "upside_down")
+    kinds = KINDS if len(held) == len(HELD_OUT_KINDS) else SURFACE_KINDS
     left_out = [k for k in KINDS + HELD_OUT_KINDS if k not in kinds + held]
     res = evaluate(judge, goods, n_per_kind=n_per_kind, seed=seed, kinds=kinds)
     res_held = evaluate(judge, goods, n_per_kind=n_per_kind, seed=seed, kinds=held)

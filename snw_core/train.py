@@ -425,8 +425,8 @@ def surface_appearance(gate, embedder, images, labels, split, good_label, refs, 
     found (metrics.json key ``surface_appearance``)."""
     from . import notapart
     goods = images[(split == "train") & (labels == good_label)]
-    kinds = tuple(kd for kd in notapart.KINDS if kd != "upside_down")
-    x, _ = notapart.not_a_part(gate.image_shape, goods, n_per_kind=SURFACE_NOT_A_PART, seed=0, kinds=kinds)
+    x, _ = notapart.not_a_part(gate.image_shape, goods, n_per_kind=SURFACE_NOT_A_PART, seed=0,
+                               kinds=notapart.SURFACE_KINDS)
     _, caught_with = _judged_changed(x, gate, embedder, None, refs, k, threshold, bank)
     t_app = gate.t_app
     gate.t_app = float("inf")
