@@ -21,15 +21,15 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 def bound(judge, images, labels, good_label: str = "0", steps: int = 401) -> dict:
     """Accuracy, escape and overkill at the run's threshold and at the best one for these items."""
+    from snw_core.metrics import effective_scores, rates
     out = judge.judge(images)
     is_def = np.asarray(labels).astype(str) != str(good_label)
     score = np.asarray(out["score"], np.float64)
     forced = (np.asarray(out["verdict"]) != "GOOD") & (score <= judge.threshold)     # rejected whatever the score
+    rejected_first = effective_scores(score, forced)                                # above every threshold tried
 
     def at(t):
-        rejected = forced | (score > t)
-        return {"threshold": float(t), "good_defect_accuracy": float(np.mean(rejected == is_def)),
-                "escape_rate": float(np.mean(~rejected[is_def])), "overkill_rate": float(np.mean(rejected[~is_def]))}
+        return {"threshold": float(t), **rates(rejected_first, is_def, t)}
 
     best = max((at(t) for t in np.quantile(score, np.linspace(0, 1, steps))), key=lambda r: r["good_defect_accuracy"])
     return {"run": at(judge.threshold), "best_for_these_items": best,
