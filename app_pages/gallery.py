@@ -10,6 +10,8 @@ PAGE_SIZES = (12, 24, 36, 48, 60)
 SPLIT_NOTE = (f"Split: the default seeded split, stratified per label, train/val/test "
               f"{'/'.join(str(round(100 * f)) for f in DEFAULT_FRACTIONS)} with seed 0 "
               "(what training uses with default settings).")
+OWN_SPLIT_NOTE = ("Split: the data set's own (its 'split' column), which every run of it follows, whatever its seed "
+                  "and split fractions.")
 
 st.title("Gallery")
 ds = ui.current_dataset()
@@ -36,7 +38,8 @@ cols[3].metric("Defect", f"{n_defect:,}", help=f"{len(ds.label_names) - (good in
                                                f"{100 * n_defect / ds.n:.1f}% of the items")
 if split is not None:
     sc = G.split_counts(split)
-    cols[4].metric("Train / val / test", " / ".join(f"{sc[s]:,}" for s in SPLITS), help=SPLIT_NOTE)
+    cols[4].metric("Train / val / test", " / ".join(f"{sc[s]:,}" for s in SPLITS),
+                   help=OWN_SPLIT_NOTE if ds.splits is not None else SPLIT_NOTE)
 st.caption(f"Source `{ds.source}` · content hash `{ds.content_hash[:12]}` · good label `{good}`"
            + ("" if split is None else f" · {SPLIT_NOTE}"))
 for warning in ds.warnings:

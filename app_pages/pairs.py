@@ -47,6 +47,8 @@ try:
 except ValueError as e:
     st.error(f"Cannot split this data set: {e}")
     st.stop()
+if ds.splits is not None:
+    st.caption("This data set fixes its own split (a 'split' column): every run follows it, whatever its seed.")
 items = np.flatnonzero(split == part)
 in_batch = settings["pairing"] in ("in_batch", "classify")     # the classifier baseline uses the same batches
 

@@ -2,7 +2,7 @@
 
     python -m snw_core data synth --out FILE [--n N] [--seed S]
     python -m snw_core data real --kind texture|connector --difficulty moderate|strong --out FILE [--n N] [--seed S] [--sheet PNG] [--photo FILE|skimage:NAME] [--height H --width W]
-        [--region all|upper|lower]
+        [--region all|upper|lower] [--disjoint]
     python -m snw_core data check SOURCE [--good-label L]
     python -m snw_core data import hub:OWNER/NAME --out FILE
     python -m snw_core train --data SOURCE [--preset seed|default] [--epochs N] [--seed S] [--name NAME] ...
@@ -87,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--region", default="all", help="texture only: all of the photograph, or its upper or lower half: "
                    "crops of one photograph overlap, so train on one half and `evaluate RUN --data` a set of the "
                    "other half to measure a surface the run has never seen")
+    p.add_argument("--disjoint", action="store_true", help="texture only: cut train, val and test from separate bands "
+                   "of the photograph (top 60 %%, next 20 %%, bottom 20 %%) and write that split as the set's own "
+                   "'split' column, which a run follows: its threshold is chosen, and its test measured, on surface it "
+                   "has never seen")
     p = d.add_parser("check", help="load a source and print its summary (exit 2 on bad input)")
     p.add_argument("source")
     p.add_argument("--good-label", default="0")
@@ -400,7 +404,7 @@ def _data(a) -> int:
                 base = TEXTURE_SHAPE if a.kind == "texture" else CONNECTOR_SHAPE
                 shape = (a.height if a.height is not None else base[0], a.width if a.width is not None else base[1])
             print(write_parquet(a.out, a.kind, a.difficulty, n=a.n, seed=a.seed, sheet=a.sheet, photo=a.photo,
-                                shape=shape, region=a.region))
+                                shape=shape, region=a.region, disjoint=a.disjoint))
         except RealDataError as e:
             raise BadInput(str(e)) from None
         return 0

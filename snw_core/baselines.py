@@ -62,7 +62,7 @@ def hold_out(prep, unseen):
     Raises :class:`~snw_core.presets.SettingsError` for the good label, a label the data does not have, or
     holding out every defect label.
     """
-    from .data import Dataset, content_hash
+    from .data import subset
     from .presets import SettingsError
     from .train import Prepared
 
@@ -79,9 +79,7 @@ def hold_out(prep, unseen):
     if not set(known) - set(unseen) - {ds.good_label}:
         raise SettingsError("--unseen-labels would hold out every defect label; keep at least one for training.")
     keep = ~(np.isin(ds.labels, unseen) & (prep.split != "test"))
-    images, labels, dirnames = ds.images[keep], ds.labels[keep], ds.dirnames[keep]
-    sub = Dataset(images, labels, dirnames, ds.source, content_hash(images, labels, dirnames), ds.good_label,
-                  ds.warnings)
+    sub = subset(ds, np.flatnonzero(keep))
     settings = dict(prep.settings, unseen_labels=unseen)
     out = Prepared.__new__(Prepared)
     out.ds, out.settings = sub, settings

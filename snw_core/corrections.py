@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import DataError, Dataset, content_hash
+from .data import DataError, Dataset, subset
 from .fsutil import atomic_write_text
 
 __all__ = ["COLUMNS", "EXCLUDE", "CorrectionsError", "read_corrections", "write_corrections", "apply_corrections",
@@ -170,11 +170,9 @@ def _corrected(ds: Dataset, relabels: dict, excluded: list) -> tuple[Dataset, np
     for r, lab in relabels.items():
         labels[int(r)] = lab
     keep = np.setdiff1d(np.arange(ds.n), np.asarray(excluded, np.int64))
-    images, labels, dirnames = ds.images[keep], labels[keep], ds.dirnames[keep]
-    for a in (images, labels, dirnames):
+    new = subset(ds, keep, labels=labels[keep])
+    for a in (new.images, new.labels, new.dirnames) + (() if new.splits is None else (new.splits,)):
         a.flags.writeable = False
-    new = Dataset(images, labels, dirnames, ds.source, content_hash(images, labels, dirnames), ds.good_label,
-                  ds.warnings)
     return new, keep
 
 

@@ -4,7 +4,10 @@ A source is a string (see design.md):
 
 - ``default``: the embedded synthetic connector set, generated once into ``data_cache/`` as parquet;
 - ``hub:OWNER/NAME``: a Hugging Face Hub data set with the seed schema (fails fast offline);
-- a ``.parquet`` path with columns ``label`` and ``image`` (HF Image feature), ``dirname`` optional;
+- a ``.parquet`` path with columns ``label`` and ``image`` (HF Image feature), ``dirname`` optional, and
+  ``split`` optional: ``train``, ``val`` (or ``validation``) or ``test`` per item, a split the data set fixes
+  itself (:attr:`Dataset.splits`; e.g. images of other parts, or of another region of a photograph, kept for the
+  test), which a run then follows instead of drawing one;
 - a folder path with one sub-folder per label, images inside.
 
 >>> ds = load("default")                       # doctest: +SKIP
@@ -32,7 +35,8 @@ import numpy as np
 from .fsutil import atomic_write_bytes, project_root
 
 __all__ = ["Dataset", "DataError", "load", "check_user_path", "allowed_roots", "natural_key", "sort_labels", "data_cache_dir",
-           "check_trainable", "summary", "few_items_warnings", "MAX_SIDE", "MAX_TOTAL_PIXELS"]
+           "check_trainable", "summary", "subset", "own_splits", "SPLIT_NAMES", "few_items_warnings", "MAX_SIDE",
+           "MAX_TOTAL_PIXELS"]
 
 DEFAULT_SOURCE = "default"
 DEFAULT_N = 3600
@@ -47,8 +51,10 @@ HUB_PROBE_TIMEOUT_S = 4.0
 _HUB_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _CACHE_VERSION = "1"
 #: the version of the decoded arrays cached under data_cache/decoded (2: images with more than 8 bits per pixel are
-#: refused; version 1 had clipped them to white)
-_DECODED_VERSION = "2"
+#: refused; version 1 had clipped them to white; 3: a data set's own split column)
+_DECODED_VERSION = "3"
+#: the values a data set's own ``split`` column may hold, and the split each means
+SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "valid": "val", "test": "test"}
 
 
 class DataError(ValueError):
@@ -85,6 +91,9 @@ class Dataset:
     content_hash: str
     good_label: str = "0"
     warnings: tuple = field(default=())
+    #: str array (n,) of "train" / "val" / "test": the split the data set fixes itself (a ``split`` column), or
+    #: None: a run then draws a seeded stratified one (:func:`snw_core.splits.stratified_split`)
+    splits: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -139,13 +148,46 @@ def check_user_path(path: str) -> str:
     return str(p)
 
 
-def content_hash(images: np.ndarray, labels: np.ndarray, dirnames: np.ndarray) -> str:
+def content_hash(images: np.ndarray, labels: np.ndarray, dirnames: np.ndarray, splits=None) -> str:
+    """sha256 of the decoded images, labels and dirnames, and of the data set's own split where it has one (a set
+    without one hashes as it always has)."""
     h = hashlib.sha256()
     h.update(repr(images.shape).encode())
     h.update(np.ascontiguousarray(images).tobytes())
     h.update("\x00".join(labels.tolist()).encode())
     h.update("\x00".join(dirnames.tolist()).encode())
+    if splits is not None:
+        h.update(b"\x01splits\x00" + "\x00".join(np.asarray(splits).astype(str).tolist()).encode())
     return h.hexdigest()
+
+
+def subset(ds: "Dataset", rows, labels=None) -> "Dataset":
+    """The items ``rows`` of ``ds`` (their own split with them), optionally with other ``labels``; hash renewed."""
+    rows = np.asarray(rows)
+    images, dirnames = ds.images[rows], ds.dirnames[rows]
+    labels = ds.labels[rows] if labels is None else np.asarray(labels).astype(str)
+    splits = None if ds.splits is None else ds.splits[rows]
+    return Dataset(images, labels, dirnames, ds.source, content_hash(images, labels, dirnames, splits), ds.good_label,
+                   ds.warnings, splits)
+
+
+def own_splits(values, where: str) -> np.ndarray:
+    """A data set's own ``split`` column as "train" / "val" / "test" (see :data:`SPLIT_NAMES`); DataError on any
+    other value or where a split is missing (a run needs all three)."""
+    raw = np.array([("" if v is None else str(v).strip().lower()) for v in values], dtype=object)
+    bad = sorted({v for v in raw.tolist() if v not in SPLIT_NAMES})
+    if bad:
+        rows = [int(i) for i in np.flatnonzero(~np.isin(raw, list(SPLIT_NAMES)))[:5]]
+        raise DataError(f"{where[0].upper() + where[1:]} has a 'split' column with values other than train, val "
+                        f"(or validation) and test: {', '.join(repr(v) for v in bad[:5])} (rows {rows}). Fix them, or "
+                        "drop the column to let each run draw its own split.")
+    out = np.array([SPLIT_NAMES[v] for v in raw.tolist()], dtype=str)
+    missing = [s for s in ("train", "val", "test") if not (out == s).any()]
+    if missing:
+        raise DataError(f"{where[0].upper() + where[1:]} has a 'split' column without {' or '.join(missing)} items. "
+                        "A run chooses its threshold on val and reports on test: it needs items in all three, or "
+                        "drop the column to let each run draw its own split.")
+    return out
 
 
 def load(source: str = DEFAULT_SOURCE, good_label: str = "0") -> Dataset:
@@ -168,7 +210,7 @@ def load(source: str = DEFAULT_SOURCE, good_label: str = "0") -> Dataset:
             raise DataError(f"Data source '{source}' was not found: it is neither 'default', a 'hub:OWNER/NAME' id, "
                             "an existing .parquet file nor an existing image folder.")
     ds = Dataset(ds.images, ds.labels, ds.dirnames, source, ds.content_hash, good_label,
-                 tuple(ds.warnings) + tuple(few_items_warnings(ds.labels)))
+                 tuple(ds.warnings) + tuple(few_items_warnings(ds.labels)), ds.splits)
     if len(ds.label_names) < 2:
         raise DataError(f"Data source '{source}' has only one label ({ds.label_names[0]!r}, {ds.n} items). "
                         "A Siamese network needs at least two labels: good items and defects at one or more pins.")
@@ -206,13 +248,24 @@ def check_trainable(ds: Dataset) -> None:
     if ds.n < 12:
         raise DataError(f"Data source '{ds.source}' has only {ds.n} items; at least 12 are needed for "
                         "train, validation and test splits.")
+    if ds.splits is not None:
+        good = ~ds.is_defect
+        lacking = [f"{s} has no good items" for s in ("train", "val", "test") if not (good & (ds.splits == s)).any()]
+        lacking += [f"{s} has no defects" for s in ("val", "test") if not (~good & (ds.splits == s)).any()]
+        if lacking:
+            raise DataError(f"Data source '{ds.source}' fixes its own split (a 'split' column), but "
+                            f"{'; '.join(lacking)}. "
+                            "The references are the train goods, the threshold is chosen on val goods and defects "
+                            "and the test reports both: fix the column, or drop it to let each run draw its own split.")
 
 
 def summary(ds: Dataset) -> dict:
     """A JSON-friendly summary of a data set (what `data check` prints)."""
     return {"source": ds.source, "n": ds.n, "image_shape": list(ds.image_shape), "good_label": ds.good_label,
             "n_good": int((~ds.is_defect).sum()), "n_defect": int(ds.is_defect.sum()),
-            "labels": ds.counts(), "content_hash": ds.content_hash, "warnings": list(ds.warnings)}
+            "labels": ds.counts(), "content_hash": ds.content_hash, "warnings": list(ds.warnings),
+            **({} if ds.splits is None else
+               {"own_split": {s: int((ds.splits == s).sum()) for s in ("train", "val", "test")}})}
 
 
 # ---------------------------------------------------------------- default
@@ -249,15 +302,17 @@ def _from_cache(key: str, source: str) -> Dataset | None:
     try:
         with np.load(p, allow_pickle=False) as z:
             return Dataset(z["images"], z["labels"].astype(str), z["dirnames"].astype(str), source,
-                           str(z["content_hash"]), warnings=tuple(z["warnings"].astype(str).tolist()))
+                           str(z["content_hash"]), warnings=tuple(z["warnings"].astype(str).tolist()),
+                           splits=z["splits"].astype(str) if "splits" in z.files else None)
     except Exception:   # a damaged cache file is rebuilt, never trusted
         return None
 
 
 def _to_cache(key: str, ds: Dataset) -> None:
     buf = io.BytesIO()
+    own = {} if ds.splits is None else {"splits": ds.splits.astype(str)}
     np.savez(buf, images=ds.images, labels=ds.labels.astype(str), dirnames=ds.dirnames.astype(str),
-             content_hash=np.array(ds.content_hash), warnings=np.array(list(ds.warnings), dtype=str))
+             content_hash=np.array(ds.content_hash), warnings=np.array(list(ds.warnings), dtype=str), **own)
     atomic_write_bytes(_cache_path(key), buf.getvalue())
 
 
@@ -304,9 +359,10 @@ def _from_table(table, source: str, where: str) -> Dataset:
         dirnames = np.array([("" if v is None else str(v)) for v in table.column("dirname").to_pylist()], dtype=str)
     else:
         dirnames = labels.copy()
+    splits = own_splits(table.column("split").to_pylist(), where) if "split" in table.column_names else None
     blobs = _image_bytes(table.column("image"), where)
     images = decode_images(blobs, where)
-    return Dataset(images, labels, dirnames, "", content_hash(images, labels, dirnames))
+    return Dataset(images, labels, dirnames, "", content_hash(images, labels, dirnames, splits), splits=splits)
 
 
 def _image_bytes(col, where: str) -> list:

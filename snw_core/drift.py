@@ -228,11 +228,13 @@ def fresh_items(run, n_good: int = 120, n_defect: int = 120, seed: int = 1000, d
             if default is not None and info.get("photo") not in (None, default):
                 own = info["photo"]
             try:
-                region = info.get("region", "all")         # the same half of the photograph as the set's
+                # the same half of the photograph as the set's; a set with its own split: its test band
+                region = "test" if info.get("split") else info.get("region", "all")
                 images, labels, _, _ = realdata.generate(info["kind"], info["difficulty"], n, s, photo=own,
                                                          shape=info.get("shape"), region=region)
-                note = (f"realdata {info['kind']}/{info['difficulty']}" + (f" ({own})" if own else "")
-                        + (f", {region} half" if region != "all" else "") + f", seed {s}")
+                where = {"all": "", "test": ", the test band"}.get(region, f", {region} half")
+                note = f"realdata {info['kind']}/{info['difficulty']}" + (f" ({own})" if own else "") + where + \
+                    f", seed {s}"
             except realdata.RealDataError:      # the photograph has moved since: fall back to the test split
                 images = None
         else:

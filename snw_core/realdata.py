@@ -57,7 +57,8 @@ import numpy as np
 from . import synthetic
 
 __all__ = ["KINDS", "DIFFICULTIES", "TEXTURE_SHAPE", "CONNECTOR_SHAPE", "CONNECTOR_PHOTO_HW", "SHAPE_RANGE", "TEXTURE_GRID", "TEXTURE_DEFECTS", "BOX_LEVELS",
-           "REGIONS", "RealDataError", "generate", "write_parquet", "read_info", "cell_box", "photo", "photo_from",
+           "REGIONS", "SPLIT_BANDS", "RealDataError", "generate", "write_parquet", "read_info", "cell_box", "photo",
+           "photo_from",
            "texture_photo", "sample_sheet", "META_KEY"]
 
 KINDS = ("texture", "connector")
@@ -65,6 +66,14 @@ DIFFICULTIES = ("moderate", "strong")
 #: the part of the photograph a texture set is cut from: all of it, or its upper or lower half only (a set of one
 #: half judged by a run trained on the other is a surface the run has never seen; crops of one photograph overlap)
 REGIONS = ("all", "upper", "lower")
+#: a ``disjoint`` texture set cuts each split from its own band of the photograph's rows (fractions of its height,
+#: top to bottom): train above, then val, then test; no crop of one split shares a pixel with a crop of another.
+#: The bands are also regions of :func:`generate` (the drift check cuts its fresh items from ``test``)
+SPLIT_BANDS = {"train": (0.0, 0.6), "val": (0.6, 0.8), "test": (0.8, 1.0)}
+#: the items of a disjoint set per split, as the bands (train, val, test): the default split of a run
+DISJOINT_FRACTIONS = (0.6, 0.2, 0.2)
+#: rows of a band beyond one crop's height, at half size: room for crops at different heights
+BAND_SLACK = 4
 TEXTURE_SHAPE = (36, 48)
 #: the connector kind's image size unless another is given (that of the generated connector)
 CONNECTOR_SHAPE = (26, 36)
@@ -342,9 +351,21 @@ def _texture_defects(clean: np.ndarray, label: np.ndarray, kind: np.ndarray, rng
 
 def _photo_region(img: np.ndarray, region: str, shape, recorded: str) -> np.ndarray:
     """The rows of the photograph ``region`` names (see :data:`REGIONS`); a half must hold two crops of ``shape``
-    each way at half its size."""
+    each way at half its size. A split's band (:data:`SPLIT_BANDS`) must hold one crop's height and a few rows more,
+    and two crops' width, at half size."""
     if region == "all":
         return img
+    if region in SPLIT_BANDS:
+        lo, hi = (int(round(f * img.shape[0])) for f in SPLIT_BANDS[region])
+        part = img[lo:hi]
+        need_h, need_w = 2 * (int(shape[0]) + BAND_SLACK), 4 * int(shape[1])
+        if part.shape[0] < need_h or part.shape[1] < need_w:
+            raise RealDataError(f"The {region} band of the photograph '{recorded}' (rows {lo} to {hi}) is "
+                                f"{part.shape[1]} x {part.shape[0]} px; crops of {shape[1]} x {shape[0]} px need at "
+                                f"least {need_w} x {need_h} px there (at half size, one crop's height and "
+                                f"{BAND_SLACK} rows more, two crops' width). Use a smaller image size, or a set "
+                                "without --disjoint.")
+        return part
     half = img.shape[0] // 2
     part = img[:half] if region == "upper" else img[half:]
     if part.shape[0] < 4 * int(shape[0]) or part.shape[1] < 4 * int(shape[1]):
@@ -356,7 +377,7 @@ def _photo_region(img: np.ndarray, region: str, shape, recorded: str) -> np.ndar
 
 
 def _texture(difficulty: str, n: int, seed: int, photo_spec: str | None = None, shape=TEXTURE_SHAPE,
-             region: str = "all"):
+             region: str = "all", disjoint: bool = False):
     rng = np.random.default_rng(seed)
     h, w = shape
     grid = TEXTURE_GRID
@@ -365,8 +386,17 @@ def _texture(difficulty: str, n: int, seed: int, photo_spec: str | None = None, 
     label = np.repeat(np.arange(n_cells + 1), counts)[rng.permutation(n)]
     kind = np.where(label > 0, rng.choice(np.arange(1, 5), size=n, p=_TEXTURE_DEFECT_PROBS), 0)
     img, recorded = photo_from(photo_spec or texture_photo(difficulty), shape)
-    src = _downscale(_photo_region(img, region, shape, recorded), 2)
-    clean = _crops(src, n, (h, w), rng)
+    split = None
+    if disjoint:            # each split's crops from its own band (the split stratified by label, seeded)
+        from .splits import stratified_split
+        split = stratified_split(label.astype(str), DISJOINT_FRACTIONS, seed=seed)
+        clean = np.empty((n, h, w), np.float32)
+        for name in SPLIT_BANDS:
+            rows = np.flatnonzero(split == name)
+            clean[rows] = _crops(_downscale(_photo_region(img, name, shape, recorded), 2), rows.size, (h, w), rng)
+    else:
+        src = _downscale(_photo_region(img, region, shape, recorded), 2)
+        clean = _crops(src, n, (h, w), rng)
     contrast = rng.uniform(0.92, 1.08, n).astype(np.float32)[:, None, None]
     bright = rng.uniform(-6.0, 6.0, n).astype(np.float32)[:, None, None]
     clean = (clean - 128.0) * contrast + 128.0 + bright
@@ -383,6 +413,9 @@ def _texture(difficulty: str, n: int, seed: int, photo_spec: str | None = None, 
             "bounds": [0.0, float(h), 0.0, float(w)], "shape": [h, w]}
     if region != "all":
         info["region"] = region
+    if split is not None:
+        info["split"] = split.tolist()
+        info["split_bands"] = {k: list(v) for k, v in SPLIT_BANDS.items()}
     return img_def.astype(np.uint8), label, kinds, boxes, peak, info
 
 
@@ -523,7 +556,8 @@ def _check(kind: str, difficulty: str, n: int, seed: int, shape) -> tuple[int, i
 
 
 def generate(kind: str = "texture", difficulty: str = "moderate", n: int = 3000, seed: int = 0,
-             photo: str | None = None, shape: tuple[int, int] | None = None, region: str = "all"):
+             photo: str | None = None, shape: tuple[int, int] | None = None, region: str = "all",
+             disjoint: bool = False):
     """Generate a real-photo set.
 
     kind : ``"texture"`` or ``"connector"``; difficulty : ``"moderate"`` or ``"strong"``
@@ -536,7 +570,12 @@ def generate(kind: str = "texture", difficulty: str = "moderate", n: int = 3000,
         pixels, the grid its 3 x 4 cells. A larger connector is the same part drawn larger (its pins too).
     region : texture only: ``"all"`` of the photograph, or its ``"upper"`` or ``"lower"`` half (recorded as
         ``region`` in info). Crops of one photograph overlap, so a test split shares surface with training; a
-        set of the other half measures a surface the run has never seen.
+        set of the other half measures a surface the run has never seen. The bands of :data:`SPLIT_BANDS` are
+        regions too (the drift check of a disjoint set cuts its fresh items from ``"test"``).
+    disjoint : texture only, with region ``"all"``: each item is given a split (train / val / test, stratified by
+        label, seeded) and cut from that split's band of the photograph (:data:`SPLIT_BANDS`), so that val and test
+        are surface the run has never seen; info ``split`` holds the split per item and ``split_bands`` the bands,
+        and :func:`write_parquet` writes them as the ``split`` column, which a run follows.
 
     Returns ``(images, labels, dirnames, info)``: images uint8 (n, h, w); labels str (n,), ``"0"`` good, ``"1" .. "12"`` the cell (texture) or pin (connector)
     address; dirnames str (n,), ``OK`` or ``NG_07`` style; info a JSON-able dict: ``kind``, ``difficulty``,
@@ -551,13 +590,20 @@ def generate(kind: str = "texture", difficulty: str = "moderate", n: int = 3000,
     if photo is not None and kind != "texture":
         raise RealDataError("A photograph of your own (--photo) is for the texture kind; the connector's grain, "
                             "background and light come from fixed photographs.")
-    if region not in REGIONS:
+    if region not in REGIONS and region not in SPLIT_BANDS:
         raise RealDataError(f"Unknown region {region!r}; choose one of {', '.join(REGIONS)}.")
+    if disjoint and kind != "texture":
+        raise RealDataError("Splits from separate bands of the photograph (--disjoint) are for the texture kind; the "
+                            "connector's grain, background and light are cut from their photographs whole.")
+    if disjoint and region != "all":
+        raise RealDataError("--disjoint cuts each split from its own band of the whole photograph; it cannot be "
+                            f"combined with --region {region}.")
     if region != "all" and kind != "texture":
         raise RealDataError("A region of the photograph (--region) is for the texture kind; the connector's grain, "
                             "background and light are cut from their photographs whole.")
     if kind == "texture":
-        images, label, kinds, boxes, peak, info = _texture(difficulty, int(n), int(seed), photo, shape, region)
+        images, label, kinds, boxes, peak, info = _texture(difficulty, int(n), int(seed), photo, shape, region,
+                                                           disjoint=bool(disjoint))
     else:
         images, label, kinds, boxes, peak, info = _connector(difficulty, int(n), int(seed), shape)
     labels = label.astype(str)
@@ -569,15 +615,18 @@ def generate(kind: str = "texture", difficulty: str = "moderate", n: int = 3000,
 
 def write_parquet(path, kind: str = "texture", difficulty: str = "moderate", n: int = 3000, seed: int = 0,
                   sheet=None, photo: str | None = None, shape: tuple[int, int] | None = None,
-                  region: str = "all") -> pathlib.Path:
+                  region: str = "all", disjoint: bool = False) -> pathlib.Path:
     """Generate a set and write it as parquet (same schema and writer as the embedded set); returns the path.
 
     The per-item records (see :func:`generate`, ``info``) go into the schema metadata under
-    :data:`META_KEY`. With ``sheet`` (a PNG path) a sample sheet of the set is written too (atomically).
+    :data:`META_KEY`. With ``sheet`` (a PNG path) a sample sheet of the set is written too (atomically). A
+    ``disjoint`` set also has a ``split`` column (its own split, which a run follows).
     Arguments are checked before anything is written.
     """
-    images, labels, dirnames, info = generate(kind, difficulty, n, seed, photo=photo, shape=shape, region=region)
-    out = synthetic.write_images_parquet(path, images, labels, dirnames, metadata={META_KEY: info})
+    images, labels, dirnames, info = generate(kind, difficulty, n, seed, photo=photo, shape=shape, region=region,
+                                              disjoint=disjoint)
+    out = synthetic.write_images_parquet(path, images, labels, dirnames, metadata={META_KEY: info},
+                                         splits=info.get("split"))
     if sheet is not None:
         from PIL import Image
 

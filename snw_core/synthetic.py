@@ -497,15 +497,17 @@ def read_generator(path) -> tuple[ConnectorSpec, int] | None:
         return None
 
 
-def write_images_parquet(path, images: np.ndarray, labels, dirnames, metadata: dict | None = None) -> pathlib.Path:
+def write_images_parquet(path, images: np.ndarray, labels, dirnames, metadata: dict | None = None,
+                         splits=None) -> pathlib.Path:
     """Write images, labels and dirnames as parquet with the HF schema; returns the path.
 
     Columns: ``dirname`` (string), ``label`` (string), ``image`` (struct ``{bytes: binary,
     path: string}``, i.e. the HF ``Image`` feature, PNG bytes, path null). The schema metadata
     key ``b"huggingface"`` holds the feature description so that ``datasets`` reads ``image``
     as an ``Image`` feature; ``metadata`` adds further keys (str -> JSON-able value, stored as
-    JSON under that key; loaders ignore them). Written to a temporary file in the target folder
-    and renamed into place with ``os.replace`` (atomic; no partial file on failure).
+    JSON under that key; loaders ignore them). ``splits`` (train / val / test per item) adds a ``split``
+    column: a split the data set fixes itself (:attr:`snw_core.data.Dataset.splits`). Written to a temporary file in
+    the target folder and renamed into place with ``os.replace`` (atomic; no partial file on failure).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -518,7 +520,8 @@ def write_images_parquet(path, images: np.ndarray, labels, dirnames, metadata: d
         [pa.array(pngs, type=pa.binary()), pa.nulls(len(pngs), type=pa.string())],
         fields=list(image_type),
     )
-    meta = {b"huggingface": json.dumps({"info": {"features": HF_FEATURES}}).encode()}
+    features = HF_FEATURES if splits is None else dict(HF_FEATURES, split={"dtype": "string", "_type": "Value"})
+    meta = {b"huggingface": json.dumps({"info": {"features": features}}).encode()}
     for key, value in (metadata or {}).items():
         meta[str(key).encode()] = json.dumps(value).encode()
     table = pa.table(
@@ -526,6 +529,8 @@ def write_images_parquet(path, images: np.ndarray, labels, dirnames, metadata: d
             "dirname": pa.array(np.asarray(dirnames).astype(str).tolist(), type=pa.string()),
             "label": pa.array(np.asarray(labels).astype(str).tolist(), type=pa.string()),
             "image": image_col,
+            **({} if splits is None else {"split": pa.array(np.asarray(splits).astype(str).tolist(),
+                                                            type=pa.string())}),
         }
     ).replace_schema_metadata(meta)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

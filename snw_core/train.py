@@ -58,7 +58,10 @@ class Prepared:
 
     def __init__(self, ds, settings):
         self.ds, self.settings = ds, settings
-        self.split = stratified_split(ds.labels, settings["split"], seed=settings["seed"])
+        # a data set that fixes its own split (a ``split`` column) is followed; otherwise a seeded stratified one
+        own = getattr(ds, "splits", None)
+        self.split = np.asarray(own).astype(str) if own is not None else \
+            stratified_split(ds.labels, settings["split"], seed=settings["seed"])
         self.classes = ds.label_names
         self.class_ids = np.searchsorted(np.array(sorted(self.classes)), ds.labels)
         self.idx = {s: np.flatnonzero(self.split == s) for s in ("train", "val", "test")}
@@ -787,7 +790,8 @@ def train(source: str = "default", preset: str = "default", good_label: str = "0
     config = {
         "run_id": run.id, "name": name or "", "preset": settings["preset"], "settings": settings,
         "data": {"source": ds.source, "content_hash": ds.content_hash, "good_label": ds.good_label, "n": ds.n,
-                 "image_shape": list(ds.image_shape), "labels": ds.label_names},
+                 "image_shape": list(ds.image_shape), "labels": ds.label_names,
+                 "own_split": ds.splits is not None},
         "split_counts": {k: int(v.size) for k, v in prep.idx.items()},
         "eval_pairs_per_image": EVAL_PAIRS_PER_IMAGE, "projection": projection,
         "versions": package_versions(), "command": sys.argv, "host": platform.node(), "created": now_iso(),
@@ -799,7 +803,8 @@ def train(source: str = "default", preset: str = "default", good_label: str = "0
     run.write_status("running", pid=os.getpid(), pid_start=_proc_start(os.getpid()), host=platform.node(),
                      started=now_iso())
     log.msg(f"run {run.id}: preset {settings['preset']}, data {ds.source} ({ds.n} items, {ds.image_shape[0]}x"
-            f"{ds.image_shape[1]}), split {config['split_counts']}")
+            f"{ds.image_shape[1]}), split {config['split_counts']}"
+            + (" (the data set's own: its 'split' column)" if ds.splits is not None else ""))
     for warning in ds.warnings:
         log.msg(f"data: {warning}")
     prev = signal.getsignal(signal.SIGTERM) if _main_thread() else None

@@ -176,7 +176,10 @@ def _split(content_hash: str, good_label: str, fractions: tuple, seed: int, _lab
 
 
 def split_for(ds: D.Dataset, fractions=(0.6, 0.2, 0.2), seed: int = 0) -> np.ndarray:
-    """The seeded stratified split of a data set (cached)."""
+    """The split a run of this data set would use: the data set's own (a ``split`` column), else the seeded
+    stratified one (cached)."""
+    if ds.splits is not None:
+        return ds.splits
     return _split(ds.content_hash, ds.good_label, tuple(float(f) for f in fractions), int(seed), ds.labels)
 
 

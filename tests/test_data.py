@@ -219,3 +219,49 @@ def test_labels_with_too_few_items_are_named(tmp_path):
     assert w.startswith("2 label(s) with fewer than 3 items: '7' (1), '10' (2).")
     assert data.summary(ds)["warnings"] == [w]
     assert data.few_items_warnings(["0"] * 3 + ["1"] * 3) == []
+
+
+def test_a_data_set_may_fix_its_own_split_and_a_run_follows_it(tmp_path, tiny_dataset):
+    """A 'split' column (train / val or validation / test) is read, kept through the decode cache, changes the
+    content hash, and is the split a run prepares (and the one the pages show); the same images without the column
+    hash as before and get a drawn split."""
+    from snw_core import synthetic, train, ui
+    ds = tiny_dataset
+    own = np.where(np.arange(ds.n) % 5 == 0, "test", np.where(np.arange(ds.n) % 5 == 1, "validation", "train"))
+    path = tmp_path / "own.parquet"
+    synthetic.write_images_parquet(path, ds.images, ds.labels, ds.dirnames, splits=own)
+    want = np.where(own == "validation", "val", own)
+    for _ in range(2):                                           # decoded, then from the cache
+        got = data.load(str(path))
+        np.testing.assert_array_equal(got.splits, want)
+    plain = tmp_path / "plain.parquet"
+    synthetic.write_images_parquet(plain, ds.images, ds.labels, ds.dirnames)
+    assert data.load(str(plain)).splits is None and data.load(str(plain)).content_hash == ds.content_hash
+    assert got.content_hash != ds.content_hash
+    assert data.summary(got)["own_split"] == {s: int((want == s).sum()) for s in ("train", "val", "test")}
+    prep = train.prepare(str(path), "default")
+    np.testing.assert_array_equal(prep.split, want)
+    np.testing.assert_array_equal(ui.split_for(got, seed=7), want)
+    drawn = train.prepare(str(plain), "default").split
+    assert not np.array_equal(drawn, want) and set(drawn.tolist()) == {"train", "val", "test"}
+    sub = data.subset(got, np.arange(10, 40))
+    np.testing.assert_array_equal(sub.splits, want[10:40])
+
+
+def test_a_bad_split_column_is_refused_with_what_to_fix(tmp_path, tiny_dataset):
+    from snw_core import synthetic
+    ds = tiny_dataset
+    cases = ((np.where(np.arange(ds.n) % 3 == 0, "holdout", "train"), "values other than train"),
+             (np.where(np.arange(ds.n) % 3 == 0, "val", "train"), "without test items"))
+    for own, says in cases:
+        path = tmp_path / "bad.parquet"
+        synthetic.write_images_parquet(path, ds.images, ds.labels, ds.dirnames, splits=own)
+        with pytest.raises(DataError, match=says):
+            data.load(str(path))
+    good = ds.labels == "0"                       # val without a good item: the threshold cannot be chosen
+    own = np.where(np.arange(ds.n) % 4 == 0, "test", "train")
+    own[~good & (np.arange(ds.n) % 4 == 1)] = "val"
+    path = tmp_path / "nogoodval.parquet"
+    synthetic.write_images_parquet(path, ds.images, ds.labels, ds.dirnames, splits=own)
+    with pytest.raises(DataError, match="val has no good items"):
+        data.check_trainable(data.load(str(path)))

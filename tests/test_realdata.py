@@ -247,3 +247,45 @@ def test_a_texture_set_from_one_half_of_the_photograph_and_its_drift_items_from_
         assert main(["data", "real", "--n", "30", "--out", str(bad)] + args) == 2
         assert says in " ".join(capsys.readouterr().err.split()), args
         assert not bad.exists()
+
+
+def test_a_disjoint_texture_set_cuts_each_split_from_its_own_band_and_a_run_follows_it(tmp_path, capsys):
+    """--disjoint: train, val and test come from the photograph's top 60 %, next 20 % and bottom 20 % (a photograph
+    of three grey levels shows that not one pixel crosses), stratified by label; the parquet carries the split,
+    data.load returns it, and the drift check cuts its fresh items from the test band. Refused for a connector,
+    with a region, and where a band cannot hold the crops, before anything is written."""
+    from PIL import Image
+
+    from snw_core import data, drift
+    from snw_core.__main__ import main
+
+    rng = np.random.default_rng(0)
+    rows = np.arange(512)[:, None]
+    photo = np.select([rows < 307, rows < 410], [40.0, 128.0], 215.0) + rng.normal(0, 6, (512, 512))
+    path = tmp_path / "bands.png"
+    Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8)).save(path)
+    out = tmp_path / "disjoint.parquet"
+    assert main(["data", "real", "--photo", str(path), "--disjoint", "--n", "130", "--seed", "2",
+                 "--out", str(out)]) == 0
+    ds = data.load(str(out))
+    info = realdata.read_info(out)
+    assert info["split"] == ds.splits.tolist() and set(info["split_bands"]) == {"train", "val", "test"}
+    for name, (lo, hi) in (("train", (0, 85)), ("val", (95, 165)), ("test", (175, 255))):
+        goods = ds.images[(ds.splits == name) & (ds.labels == "0")]
+        assert goods.size and lo <= goods.min() and goods.max() <= hi, (name, goods.min(), goods.max())
+        assert set(ds.labels[ds.splits == name].tolist()) == set(ds.labels.tolist())      # every label in each
+    assert abs(int((ds.splits == "train").sum()) - 78) <= 6
+
+    class Run:
+        def config(self):
+            return {"data": {"source": str(out), "good_label": "0"}}
+
+    fresh, fresh_labels, note = drift.fresh_items(Run(), 5, 5, seed=1000)
+    assert "test band" in note and fresh[fresh_labels == "0"].min() >= 175
+    for args, says in ((["--kind", "connector"], "for the texture kind"),
+                       (["--region", "upper"], "cannot be combined with --region upper"),
+                       (["--height", "64", "--width", "64"], "val band of the photograph")):
+        bad = tmp_path / "bad.parquet"
+        assert main(["data", "real", "--disjoint", "--n", "30", "--out", str(bad)] + args) == 2
+        assert says in " ".join(capsys.readouterr().err.split()), args
+        assert not bad.exists()
