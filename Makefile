@@ -50,11 +50,15 @@ bench: $(VENV)/.installed
 sample-sheet: $(VENV)/.installed
 	$(PY) tools/sample_sheet.py --out docs/sample_sheet.png
 
-## make real-data: the real-photo benchmark sets (data_cache/real/*.parquet, 3,000 items each) and their sample sheets (docs/real_*.png)
+## make real-data: the real-photo benchmark sets (data_cache/real/*.parquet, 3,000 items each) and their sample sheets
+## (docs/real_*.png); the texture sets also as *_disjoint: val and test cut from bands of the photograph train never saw
 real-data: $(VENV)/.installed
 	@for k in texture connector; do for d in moderate strong; do \
 	  $(PY) -m snw_core data real --kind $$k --difficulty $$d --n 3000 --seed 0 \
 	    --out data_cache/real/$${k}_$$d.parquet --sheet docs/real_$${k}_$$d.png || exit 1; done; done
+	@for d in moderate strong; do \
+	  $(PY) -m snw_core data real --kind texture --difficulty $$d --n 3000 --seed 0 --disjoint \
+	    --out data_cache/real/texture_$${d}_disjoint.parquet --sheet data_cache/real/texture_$${d}_disjoint.png || exit 1; done
 
 ## make screenshots: retake the README's pictures (docs/screenshots/) from the real app in headless Chromium
 ## (trains one default run on the embedded data first, in a temporary run store: a minute or two)

@@ -34,6 +34,21 @@ def test_only_a_conv_twin_on_a_surface_without_a_layout_is_pooled():
     assert twin_pool_side(resolve_settings("seed", register="auto"), None) == 0      # the dense twin of the study
 
 
+def test_a_surface_without_a_layout_trains_its_whole_budget():
+    """Early stopping on the val pair loss is off where the verdict rests on the patch bank (a conv twin, nothing to
+    align to); a part with a layout, the dense twin of the study and a preset without it keep the preset's."""
+    from snw_core.presets import resolve_settings
+    from snw_core.train import early_stopping
+    default = resolve_settings("default")
+    surface = early_stopping(default, None)
+    assert surface["used"] is False and surface["patience"] == 0 and "patch bank" in surface["reason"]
+    part = early_stopping(default, object())
+    assert part["used"] is True and part["patience"] == default["early_stopping_patience"] == 5
+    assert early_stopping(resolve_settings("default", register="off"), None)["patience"] == 5
+    assert early_stopping(resolve_settings("seed", register="auto", early_stopping_patience=3), None)["patience"] == 3
+    assert early_stopping(resolve_settings("default", early_stopping_patience=0), object())["used"] is False
+
+
 def test_the_pooled_twin_takes_each_regions_strongest_response():
     import keras
 
@@ -89,6 +104,7 @@ def test_a_texture_run_pools_says_so_and_judges(tmp_path):
     surface = metrics["surface_appearance"]
     assert surface["n"] == 220 and f"appearance check: {surface['reason']}" in r.stdout + r.stderr
     assert metrics["gate"]["appearance_check"] is not surface["used"]
+    assert metrics["early_stopping"]["used"] is False and "early stopping: off (a surface" in r.stdout + r.stderr
     from snw_core.judge import Judge
     from snw_core.runs import RunStore
     judge = Judge.from_run(RunStore(tmp_path / "runs").get(rid))

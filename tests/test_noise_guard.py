@@ -60,6 +60,33 @@ def test_a_run_that_catches_noisy_defects_keeps_no_noise_limit():
     assert min(report["caught"].values()) >= GUARD_CAUGHT and "catches at least" in report["reason"]
 
 
+def test_without_its_appearance_check_a_run_that_rejects_its_noisy_goods_gets_a_noise_limit():
+    """A twin that reads noise as a defect (the grey-level spread) catches every noisy defect but rejects the noisy
+    goods. With the appearance check (which sees heavy noise) the guard keeps no limit, as before; where the run has
+    switched the check off (a surface), the level at which fewer than half of the goods pass sets the limit."""
+    from snw_core.train import GUARD_GOODS
+    images, labels, split = data("square")
+    embedder = Embedder("std")
+    refs, threshold = stub_twin(embedder, images, labels, split)
+    reports = {}
+    for t_app in (1.0, float("inf")):
+        gate = StubGate()
+        gate.max_noise, gate.t_app = 0.0, t_app
+        reports[t_app] = noise_guard(gate, embedder, None, images, images, labels, split, "0", refs, 1, threshold,
+                                     seed=3), gate
+    with_check, gate = reports[1.0]
+    assert not with_check["used"] and gate.max_noise == 0.0 and "goods_passed" not in with_check
+    assert min(with_check["caught"].values()) >= GUARD_CAUGHT
+    without, gate = reports[float("inf")]
+    failed = without["failed_sd"]
+    assert without["used"] and gate.max_noise == pytest.approx(without["max_noise"], abs=1e-4)
+    assert without["goods_passed"][f"{failed:g}"] < GUARD_GOODS <= min(
+        v for sd, v in without["goods_passed"].items() if float(sd) < failed)
+    assert without["caught"][f"{failed:g}"] >= GUARD_CAUGHT and "passes only" in without["reason"]
+    clean = relative_noise(images[split == "test"])
+    assert np.mean(clean <= gate.max_noise) >= 0.99                  # clean parts are still judged
+
+
 @pytest.fixture(scope="module")
 def fitted(tiny_dataset):
     from snw_core.splits import stratified_split
