@@ -92,6 +92,9 @@ def start_form() -> None:
         s1, s2, s3 = st.columns(3)
         for col, key, label in zip((s1, s2, s3), SPLIT_KEYS, ("train", "val", "test")):
             col.number_input(label, 0.0, 1.0, step=0.05, format="%.2f", key=key)
+        own = _own_split_note()
+        if own:
+            st.caption(own)
         c1, c2 = st.columns(2)
         c1.number_input("Seed", 0, 2**31 - 1, step=1, key="train_seed", help=SETTING_HELP["seed"])
         c2.number_input("Plateau epochs", 0, 1000, step=1, key="train_plateau_epochs",
@@ -138,6 +141,19 @@ def _form_overrides() -> dict:
     overrides = {f: ss[f"train_{f}"] for f in FIELDS}
     overrides["split"] = [ss[k] for k in SPLIT_KEYS]
     return overrides
+
+
+def _own_split_note() -> str | None:
+    """A line for a data set that fixes its own split (a 'split' column): the fractions above are then not used."""
+    try:
+        ds = ui.get_dataset(st.session_state["data_source"], st.session_state["good_label"])
+    except DataError:
+        return None
+    if ds.splits is None:
+        return None
+    n = " / ".join(f"{int((ds.splits == s).sum()):,}" for s in ("train", "val", "test"))
+    return (f"This data set fixes its own split (its 'split' column: {n} items): every run follows it, and the "
+            "fractions above are not used.")
 
 
 def _corrections_files() -> list[str]:

@@ -7,6 +7,7 @@ replaced by a fake.
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -384,3 +385,16 @@ def test_runs_shows_runs_written_by_other_processes(store):
     finished(store, "r7-from-cli")                   # another process writes a run folder
     at.run()
     assert at.dataframe(key="runs_table").value["run_id"].tolist() == ["r7-from-cli"]
+
+
+def test_train_says_when_the_data_set_fixes_its_own_split(store, tmp_path, monkeypatch, tiny_dataset):
+    from snw_core import synthetic
+    ds = tiny_dataset
+    own = np.array(["train", "val", "test"] * (ds.n // 3) + ["train"] * (ds.n % 3))
+    path = synthetic.write_images_parquet(tmp_path / "own.parquet", ds.images, ds.labels, ds.dirnames, splits=own)
+    monkeypatch.setenv("SNW_DATA_ROOTS", str(tmp_path))
+    at = page("app_pages/train.py", data_source=str(path), good_label="0")
+    counts = " / ".join(f"{int((own == s).sum()):,}" for s in ("train", "val", "test"))
+    assert f"fixes its own split (its 'split' column: {counts} items)" in texts(at.caption)
+    plain = page("app_pages/train.py")
+    assert "fixes its own split" not in texts(plain.caption)
