@@ -591,7 +591,9 @@ def fit_noise_rule(gate, embedder, registration, raw_images, images, labels, spl
 #: evidence above its threshold; below it the patch bank is kept for the location too
 LOCATION_PIXEL_SHARE = 0.9
 #: below this share the pixel comparison is blind on most val defects: the patch map then places every verdict
-#: whose pixel evidence stays within the good parts' (``PatchBank.places_weak``)
+#: whose pixel evidence stays within the good parts' (``PatchBank.places_weak``), whether or not its threshold is
+#: used (where it was left to the higher peak, gravel whose test is new surface lost 1-15 % of its caught defects'
+#: locations to grain: docs/real-data.md, section 32)
 PIXEL_BLIND_SHARE = 0.5
 
 
@@ -605,8 +607,9 @@ def patch_location(patch: dict, local, labels, split, good_label) -> dict:
     share = float(np.mean(np.asarray(local)[val_def] > 1.0)) if val_def.any() else 1.0
     used = bool(np.isfinite(patch["bank"].threshold))
     kept = used or share < LOCATION_PIXEL_SHARE
-    weak = kept and not used and share < PIXEL_BLIND_SHARE
-    why = ("its threshold is used for the verdict" if used else
+    weak = kept and share < PIXEL_BLIND_SHARE
+    why = ("its threshold is used for the verdict" + (f"; the pixel comparison shows evidence on only {share:.0%} of "
+                                                      "the val defects" if weak else "") if used else
            f"the pixel comparison shows evidence on only {share:.0%} of the val defects" if kept else
            f"the pixel comparison shows evidence on {share:.0%} of the val defects and places the heat map alone")
     if weak:

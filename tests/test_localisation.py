@@ -91,7 +91,9 @@ def test_the_bank_is_kept_where_its_threshold_is_used_or_the_pixel_evidence_miss
     assert got["val_defects_with_pixel_evidence"] < LOCATION_PIXEL_SHARE and "kept" in got["reason"]
     assert got["places_weak"] and "places every verdict whose pixel evidence" in got["reason"]
     assert patch_location(used, strong, labels, split, "0")["kept"]
-    assert not patch_location(used, weak, labels, split, "0")["places_weak"]      # a threshold: the verdict's bank
+    both = patch_location(used, weak, labels, split, "0")       # a threshold as well: the bank still places the weak
+    assert both["threshold_used"] and both["places_weak"] and "places every verdict" in both["reason"]
+    assert not patch_location(used, strong, labels, split, "0")["places_weak"]    # the pixel map sees: it competes
     some = np.r_[np.full(10, 0.4), np.full(3, 0.5), np.full(7, 2.0)]       # seven of ten: the pixel map mostly sees
     got = patch_location(unused, some, labels, split, "0")
     assert got["kept"] and not got["places_weak"]
