@@ -354,7 +354,10 @@ def fit_detail_polarity(images, seed: int = 0) -> tuple[float, float, float]:
     full strength (:data:`snw_core.augment.CHANGES`) still on that side, an image beyond half the mirror of the
     nearest of all of them is a negative image. A blur takes the detail away and pulls the skew towards 0: the
     check reads only images at least as sharp (:func:`sharpness`) as the least sharp of the blurred copies
-    (``min_sharp``). ``(0, 0, 0)``: not checked."""
+    (``min_sharp``). Where a few blurred copies lose their detail so far that its skew reaches 0, the check reads
+    only images sharper than all of those instead of giving up (one copy of 400 at 0.000 had switched it off on
+    gravel, whose negatives then reached the twin: docs/real-data.md, section 32); the edge is then taken over the
+    copies it reads. ``(0, 0, 0)``: not checked."""
     from .augment import CHANGES, line_drift
     images = np.asarray(images)
     if len(images) < 2:
@@ -366,12 +369,23 @@ def fit_detail_polarity(images, seed: int = 0) -> tuple[float, float, float]:
     rng = np.random.default_rng([seed, 6151])
     sample = images if len(images) <= DETAIL_SAMPLE else images[np.sort(rng.choice(len(images), DETAIL_SAMPLE,
                                                                                       replace=False))]
-    edge, min_sharp = float(np.min(sign * as_taken)), 0.0
+    edge, min_sharp, faded = float(np.min(sign * as_taken)), 0.0, False
+    read = []                                      # (signed skew, sharpness) of every copy
     for change in CHANGES:                         # one change at a time: large images hold one set of copies
         copies = line_drift(sample, rng, changes=(1, 1), low=1.0, names=(change,))
-        edge = min(edge, float(np.min(sign * detail_skew(copies))))
+        skew, sharp = sign * detail_skew(copies), sharpness(copies)
+        read.append((skew, sharp))
         if change == "blur":
-            min_sharp = float(np.min(sharpness(copies)))
+            min_sharp = float(np.min(sharp))
+            crossed = skew <= 0
+            if crossed.any():                      # read only images sharper than every blur that crossed
+                faded, min_sharp = True, float(np.nextafter(np.max(sharp[crossed]), np.inf))
+    if faded and min_sharp >= float(np.median(sharpness(sample))):
+        return 0.0, 0.0, 0.0                       # it would not read a typical part: not a test to rely on
+    for skew, sharp in read:
+        kept = skew[sharp >= min_sharp] if faded else skew
+        if kept.size:
+            edge = min(edge, float(np.min(kept)))
     if edge <= 0:                                  # some drift crosses to the other side: not a test to rely on
         return 0.0, 0.0, 0.0
     return sign, float(-sign * edge / 2.0), min_sharp

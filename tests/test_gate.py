@@ -500,6 +500,37 @@ def test_the_generated_connector_is_checked_for_polarity_on_its_detail(fitted, t
     assert old.detail_polarity == (0.0, 0.0, 0.0) and not old.check(255 - goods)["inverted"].any()
 
 
+def test_one_blurred_copy_that_loses_its_detail_does_not_switch_the_detail_check_off(monkeypatch):
+    """Gravel whose val and test are new surface: one blurred copy of 400 lost its detail (skew 0.000) and switched
+    the check off, so negatives reached the twin. Now the check reads only images sharper than that copy: every
+    negative is still called so, and no drifted good part."""
+    from snw_core import augment, drift, realdata
+    from snw_core.gate import fit_detail_polarity, sharpness
+    images, labels, _, _ = realdata.generate("texture", "strong", 300, 0)
+    train, goods = images[:180], images[240:][np.asarray(labels)[240:] == "0"]
+    plain = fit_detail_polarity(train)
+    assert plain[0] == -1.0
+    real = augment.line_drift
+
+    def one_faded(x, rng, **kw):
+        out = real(x, rng, **kw)
+        if kw.get("names") == ("blur",):
+            out = out.copy()
+            out[0] = 128                                     # a copy whose detail is gone: skew 0, sharpness 0
+        return out
+
+    monkeypatch.setattr(augment, "line_drift", one_faded)
+    sign, limit, min_sharp = fit_detail_polarity(train)
+    assert sign == -1.0 and 0 < min_sharp < float(np.median(sharpness(train)))
+    monkeypatch.setattr(augment, "line_drift", real)
+    split = np.where(np.arange(300) < 180, "train", np.where(np.arange(300) < 240, "val", "test"))
+    gate = Gate.fit(images, np.asarray(labels).astype(str), split, "0")
+    gate.detail_polarity = (sign, limit, min_sharp)
+    assert gate.check(255 - goods)["inverted"].all()
+    for i, (cond, strength) in enumerate(drift.CONDITIONS):
+        assert not gate.check(drift.apply(goods, cond, strength, seed=i))["inverted"].any(), cond
+
+
 def test_a_negative_of_a_grained_surface_is_unknown_though_its_grey_levels_are_near_symmetric(tmp_path):
     """The strongly grained real-photo surface: the skew of its grey levels as a whole spans values too near 0 for
     the first polarity check, so its negative passed it. Its fine detail (dark pits) is skewed one way under every
