@@ -1073,7 +1073,7 @@ def _fit_and_evaluate(run, prep, projection, log) -> str:
             patch["bank"] = patch["bank"].for_location(
                 feature_maps(embedder, images[rows], feature_layer(embedder)), seed)
             location["bank_vectors"] = int(len(patch["bank"].bank))
-            patch["bank"].places_weak = location["places_weak"]
+        patch["bank"].places_weak = location["places_weak"]     # threshold used or not (the bank file keeps it)
         patch["bank"].save(run.file(PATCH_FILE))
     te = prep.idx["test"]
     ia, ib, y = eval_pairs["test"]

@@ -105,6 +105,10 @@ def test_a_texture_run_pools_says_so_and_judges(tmp_path):
     assert surface["n"] == 220 and f"appearance check: {surface['reason']}" in r.stdout + r.stderr
     assert metrics["gate"]["appearance_check"] is not surface["used"]
     assert metrics["early_stopping"]["used"] is False and "early stopping: off (a surface" in r.stdout + r.stderr
+    location = metrics["patch_location"]
+    if location["kept"]:                          # the bank file places weak verdicts as the run decided
+        from snw_core.patches import PatchBank
+        assert PatchBank.load(run / "patches.npz").places_weak is location["places_weak"]
     from snw_core.judge import Judge
     from snw_core.runs import RunStore
     judge = Judge.from_run(RunStore(tmp_path / "runs").get(rid))
