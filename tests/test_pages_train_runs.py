@@ -235,7 +235,7 @@ def test_train_form_carries_the_plateau_allowance(store, monkeypatch):
 
 
 @pytest.mark.parametrize("key, flag, preset_value, value, seed_value", [
-    ("stretch_epochs", "--stretch-epochs", 5, 0, 0),        # the stretch of a hard surface; the study has none
+    ("stretch_epochs", "--stretch-epochs", 20, 0, 0),        # the stretch of a hard surface; the study has none
     ("work_side", "--work-side", 128, 64, 0),               # the working size; the study sees every pixel
     ("grid_pool", "--grid-pool", 12, 6, 0),                 # the grid pool of a surface without a layout
 ])

@@ -84,8 +84,8 @@ def test_an_explicit_epoch_count_is_literal_unless_an_allowance_is_asked_for():
 
 def test_an_explicit_epoch_count_turns_the_stretch_off_unless_it_is_asked_for():
     from snw_core.presets import PRESETS, resolve_settings
-    assert PRESETS["default"]["stretch_epochs"] == 5 and PRESETS["seed"]["stretch_epochs"] == 0
-    assert resolve_settings("default")["stretch_epochs"] == 5
+    assert PRESETS["default"]["stretch_epochs"] == 20 and PRESETS["seed"]["stretch_epochs"] == 0
+    assert resolve_settings("default")["stretch_epochs"] == 20
     assert resolve_settings("default", epochs=15)["stretch_epochs"] == 0
     assert resolve_settings("default", epochs=15, stretch_epochs=3)["stretch_epochs"] == 3
 
