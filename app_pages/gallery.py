@@ -20,6 +20,7 @@ if ds is None:
     st.stop()
 
 good = ds.good_label
+split_note = OWN_SPLIT_NOTE if ds.splits is not None else SPLIT_NOTE
 try:
     split = ui.split_for(ds)
 except ValueError as e:
@@ -38,10 +39,9 @@ cols[3].metric("Defect", f"{n_defect:,}", help=f"{len(ds.label_names) - (good in
                                                f"{100 * n_defect / ds.n:.1f}% of the items")
 if split is not None:
     sc = G.split_counts(split)
-    cols[4].metric("Train / val / test", " / ".join(f"{sc[s]:,}" for s in SPLITS),
-                   help=OWN_SPLIT_NOTE if ds.splits is not None else SPLIT_NOTE)
+    cols[4].metric("Train / val / test", " / ".join(f"{sc[s]:,}" for s in SPLITS), help=split_note)
 st.caption(f"Source `{ds.source}` · content hash `{ds.content_hash[:12]}` · good label `{good}`"
-           + ("" if split is None else f" · {SPLIT_NOTE}"))
+           + ("" if split is None else f" · {split_note}"))
 for warning in ds.warnings:
     st.warning(f"Data warning: {warning}")
 if good not in ds.label_names:

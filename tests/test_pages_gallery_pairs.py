@@ -219,3 +219,18 @@ def test_gallery_without_a_split_still_shows_labels_and_images(env):
     html = "".join(e.proto.body for e in at.get("html"))
     assert "pin NG_1" in html and ">train<" not in html
     assert "Items 1-3 of 3" in texts(at)
+
+
+def test_gallery_and_pairs_say_when_the_data_set_fixes_its_own_split(env, monkeypatch):
+    from snw_core import data, synthetic
+    ds = data.load(env["parquet"])
+    own = np.array(["train", "val", "test", "train", "train"] * (ds.n // 5))
+    path = synthetic.write_images_parquet(env["tmp"] / "own.parquet", ds.images, ds.labels, ds.dirnames, splits=own)
+    monkeypatch.setenv("SNW_DATA_ROOTS", str(env["tmp"]))
+    at = app({**env, "parquet": str(path)})
+    t = texts(at)
+    assert "the data set's own (its 'split' column)" in t and "60/20/20 with seed 0" not in t
+    counts = " / ".join(f"{int((own == s).sum()):,}" for s in ("train", "val", "test"))
+    assert at.metric[4].value == counts
+    pairs = app({**env, "parquet": str(path)}, page="app_pages/pairs.py")
+    assert "fixes its own split" in texts(pairs)
