@@ -70,8 +70,6 @@ REGIONS = ("all", "upper", "lower")
 #: top to bottom): train above, then val, then test; no crop of one split shares a pixel with a crop of another.
 #: The bands are also regions of :func:`generate` (the drift check cuts its fresh items from ``test``)
 SPLIT_BANDS = {"train": (0.0, 0.6), "val": (0.6, 0.8), "test": (0.8, 1.0)}
-#: the items of a disjoint set per split, as the bands (train, val, test): the default split of a run
-DISJOINT_FRACTIONS = (0.6, 0.2, 0.2)
 #: rows of a band beyond one crop's height, at half size: room for crops at different heights
 BAND_SLACK = 4
 TEXTURE_SHAPE = (36, 48)
@@ -388,8 +386,8 @@ def _texture(difficulty: str, n: int, seed: int, photo_spec: str | None = None, 
     img, recorded = photo_from(photo_spec or texture_photo(difficulty), shape)
     split = None
     if disjoint:            # each split's crops from its own band (the split stratified by label, seeded)
-        from .splits import stratified_split
-        split = stratified_split(label.astype(str), DISJOINT_FRACTIONS, seed=seed)
+        from .splits import DEFAULT_FRACTIONS, stratified_split     # the bands' shares: a run's default split
+        split = stratified_split(label.astype(str), DEFAULT_FRACTIONS, seed=seed)
         clean = np.empty((n, h, w), np.float32)
         for name in SPLIT_BANDS:
             rows = np.flatnonzero(split == name)
